@@ -1,0 +1,42 @@
+# Socketfleet — top-level tasks. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+RUNTIME   := $(BIN)/socketfleet-runtime
+GO_UNIT_PKGS = $$($(GO) list ./... | grep -v '/test/')
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+##@ Main
+
+.PHONY: run
+run: build ## Build and start socketfleet-runtime on :3000 (admin :8081).
+	$(RUNTIME)
+
+.PHONY: build
+build: ## Build the binaries into bin/.
+	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
+
+.PHONY: test
+test: deps test-unit test-compat ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium).
+
+.PHONY: deps
+deps: ## Install system packages and npm modules the tests need (idempotent).
+	hack/install-deps.sh
+
+.PHONY: test-unit
+test-unit: ## Go unit tests (fuzz seed corpora run as ordinary tests).
+	$(GO) vet ./...
+	$(GO) test -race -count=1 $(GO_UNIT_PKGS)
+
+.PHONY: test-compat
+test-compat: build ## The official socket.io-client (Node and headless Chromium) against the Go runtime.
+	cd test/compat && node --test --test-concurrency=1 'tests/*.test.mjs'
+
+.PHONY: bench
+bench: build ## Benchmarks against Node socket.io; writes bench/RESULTS.md.
+	@echo "bench: not yet implemented" >&2; exit 1

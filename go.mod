@@ -1,0 +1,3 @@
+module github.com/socketfleet/socketfleet
+
+go 1.26

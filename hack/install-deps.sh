@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages and npm dependencies the tests need, idempotently.
+# Safe to run on a fresh Debian bookworm machine (as root) and instant when all is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v chromium >/dev/null || need+=(chromium)
+command -v haproxy >/dev/null || need+=(haproxy)
+if ((${#need[@]})); then
+  echo "install-deps: apt-get install ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# npm packages for the compatibility tests (official socket.io-client, reference server, playwright-core).
+for dir in test/compat; do
+  if [[ -f "$dir/package-lock.json" ]]; then
+    stamp="$dir/node_modules/.socketfleet-lock"
+    if [[ ! -f "$stamp" ]] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      cp "$dir/package-lock.json" "$stamp"
+    fi
+  fi
+done
