@@ -1,0 +1,127 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// IngressController names the ingress controller implementation that serves an Ingress; each one reads its
+// sticky-session and timeout settings from different annotations.
+// +kubebuilder:validation:Enum=nginx;traefik;haproxy
+type IngressController string
+
+// The supported ingress controllers.
+const (
+	// IngressControllerNGINX is ingress-nginx (annotations nginx.ingress.kubernetes.io/* on the Ingress).
+	IngressControllerNGINX IngressController = "nginx"
+	// IngressControllerTraefik is Traefik v2/v3 (traefik.ingress.kubernetes.io/service.sticky.* on the Service).
+	IngressControllerTraefik IngressController = "traefik"
+	// IngressControllerHAProxy is the HAProxy Kubernetes Ingress Controller (haproxy.org/* on the Service).
+	IngressControllerHAProxy IngressController = "haproxy"
+)
+
+// IngressSpec exposes the fleet outside the cluster with sticky sessions.
+//
+// +kubebuilder:validation:XValidation:rule="!self.enabled || (has(self.hosts) && size(self.hosts) > 0)",message="spec.ingress.hosts must list at least one host when spec.ingress.enabled is true",fieldPath=.hosts
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.className)",message="spec.ingress.className applies to an Ingress only; remove it when spec.ingress.gateway is set",fieldPath=.className
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.tlsSecretName)",message="spec.ingress.tlsSecretName applies to an Ingress only; with spec.ingress.gateway, TLS is terminated by the Gateway listener",fieldPath=.tlsSecretName
+type IngressSpec struct {
+	// Enabled turns on the Ingress (or HTTPRoute when gateway is set).
+	// +kubebuilder:default=false
+	// +optional
+	Enabled bool `json:"enabled"`
+
+	// Controller is the ingress controller flavour the annotations are written for.
+	// +kubebuilder:default=nginx
+	// +optional
+	Controller IngressController `json:"controller,omitempty"`
+
+	// ClassName is the IngressClass to use; empty uses the cluster default class.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ClassName *string `json:"className,omitempty"`
+
+	// Hosts are the DNS names clients connect to.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +listType=set
+	// +optional
+	Hosts []string `json:"hosts,omitempty"`
+
+	// TLSSecretName is a Secret of type kubernetes.io/tls for the hosts; empty serves plain HTTP.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
+
+	// StickyCookie configures the session-affinity cookie the proxy sets.
+	// +kubebuilder:default={}
+	// +optional
+	StickyCookie StickyCookieSpec `json:"stickyCookie"`
+
+	// Timeout is the proxy's read/send/tunnel timeout for WebSocket and long-polling connections; it must be
+	// greater than pingInterval + pingTimeout.
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="spec.ingress.timeout must be at most 24h"
+	// +optional
+	Timeout metav1.Duration `json:"timeout"`
+
+	// Annotations are added to the Ingress (or HTTPRoute) and win over the ones the operator sets.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// Gateway renders a Gateway API HTTPRoute attached to these parents instead of an Ingress.
+	// Requires the Gateway API CRDs; cookie session persistence needs the experimental channel.
+	// +optional
+	Gateway *GatewaySpec `json:"gateway,omitempty"`
+}
+
+// StickyCookieSpec configures the session-affinity cookie.
+type StickyCookieSpec struct {
+	// Name of the cookie.
+	// +kubebuilder:default="socketfleet-route"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9!#$%&\\'*+.^_`|~-]+$')",message="spec.ingress.stickyCookie.name must be a valid cookie name: letters, digits and !#$%&'*+-.^_`|~ only (no spaces, '=', ';' or ',')"
+	// +optional
+	Name string `json:"name"`
+
+	// MaxAge is the cookie lifetime.
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.ingress.stickyCookie.maxAge must be at least 1s"
+	// +optional
+	MaxAge metav1.Duration `json:"maxAge"`
+}
+
+// GatewaySpec attaches an HTTPRoute to Gateways.
+type GatewaySpec struct {
+	// ParentRefs are the Gateways (or listeners) the HTTPRoute attaches to.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	ParentRefs []GatewayParentRef `json:"parentRefs"`
+}
+
+// GatewayParentRef names a Gateway and optionally one of its listeners.
+type GatewayParentRef struct {
+	// Name of the Gateway.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Namespace of the Gateway; empty means the RealtimeCluster's namespace.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// SectionName is the listener name within the Gateway.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SectionName string `json:"sectionName,omitempty"`
+}

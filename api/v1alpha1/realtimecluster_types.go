@@ -1,0 +1,173 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RealtimeClusterSpec is the desired state of a Socket.IO fleet.
+//
+// +kubebuilder:validation:XValidation:rule="!self.ingress.enabled || duration(self.ingress.timeout) > duration(self.runtime.pingInterval) + duration(self.runtime.pingTimeout)",message="spec.ingress.timeout must be greater than spec.runtime.pingInterval + spec.runtime.pingTimeout, or the proxy closes idle connections between heartbeats",fieldPath=.ingress.timeout
+type RealtimeClusterSpec struct {
+	// Replicas is the number of runtime pods. It is the field the /scale subresource (kubectl scale, HPA, KEDA)
+	// reads and writes; leave it out of applied manifests when an autoscaler owns it.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Image is the socketfleet-runtime container image. Empty means the operator's --runtime-image default.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// ImagePullPolicy of the runtime container. Empty means the Kubernetes default for the image tag.
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	// +optional
+	ImagePullPolicy string `json:"imagePullPolicy,omitempty"`
+
+	// ImagePullSecrets are Secrets in the same namespace used to pull the runtime (and managed Redis) images.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// Runtime holds the Socket.IO server settings written to the runtime config file.
+	// +kubebuilder:default={}
+	// +optional
+	Runtime RuntimeSpec `json:"runtime"`
+
+	// Resources of the runtime container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Pod overrides parts of the runtime pod template.
+	// +optional
+	Pod PodOverrides `json:"pod,omitempty"`
+
+	// Redis configures the adapter backend that links the pods: exactly one of managed or external.
+	// Defaults to a managed Redis.
+	// +kubebuilder:default={managed:{}}
+	// +optional
+	Redis RedisSpec `json:"redis"`
+
+	// Ingress exposes the fleet with sticky sessions through an Ingress or a Gateway API HTTPRoute.
+	// +kubebuilder:default={}
+	// +optional
+	Ingress IngressSpec `json:"ingress"`
+
+	// Drain controls how a terminating pod hands its clients over to the rest of the fleet.
+	// +kubebuilder:default={}
+	// +optional
+	Drain DrainSpec `json:"drain"`
+
+	// Autoscaling describes connection-count based autoscaling bounds.
+	// +optional
+	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
+
+	// Rollout tunes rolling updates of the runtime Deployment (maxUnavailable is always 0).
+	// +kubebuilder:default={}
+	// +optional
+	Rollout RolloutSpec `json:"rollout"`
+}
+
+// DurationPattern is the regular expression every duration field of this API must match: a Go duration string
+// made of whole-number parts, e.g. "25s", "1m30s", "500ms".
+const DurationPattern = `^([0-9]+(h|m|s|ms|us|ns))+$`
+
+// RealtimeClusterStatus is the observed state of a Socket.IO fleet, computed from its child objects.
+type RealtimeClusterStatus struct {
+	// ObservedGeneration is the metadata.generation this status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Progressing, Degraded and RedisReady.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Replicas is the number of non-terminated runtime pods (what the /scale subresource reports).
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// ReadyReplicas is the number of runtime pods passing their readiness probe.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+
+	// UpdatedReplicas is the number of runtime pods running the current pod template.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+
+	// Selector is the serialized label selector of the runtime pods, used by the /scale subresource (HPA, KEDA).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+
+	// ConnectedClients is the total number of connected Socket.IO clients across the fleet.
+	// +optional
+	ConnectedClients int64 `json:"connectedClients,omitempty"`
+
+	// Endpoint is the URL clients connect to (the ingress host when exposed, the in-cluster Service otherwise).
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// ConfigHash is the hash of the runtime configuration the current pod template was rendered from.
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+}
+
+// Condition types set on RealtimeCluster status.
+const (
+	// ConditionReady is True when every desired runtime pod is ready on the current template and Redis is ready.
+	ConditionReady = "Ready"
+	// ConditionProgressing is True while a rollout or scale operation is under way.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True when the fleet cannot reach the desired state without intervention.
+	ConditionDegraded = "Degraded"
+	// ConditionRedisReady is True when the Redis adapter backend is available.
+	ConditionRedisReady = "RedisReady"
+)
+
+// RealtimeCluster is a fleet of Socket.IO servers (socketfleet-runtime pods) with its Redis adapter backend,
+// Services, sticky ingress and disruption budget.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:shortName=rtc,categories=socketfleet
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`
+// +kubebuilder:printcolumn:name="Up-to-date",type=integer,JSONPath=`.status.updatedReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Connections",type=integer,JSONPath=`.status.connectedClients`
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RealtimeCluster struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired state.
+	// +kubebuilder:default={}
+	// +optional
+	Spec RealtimeClusterSpec `json:"spec"`
+
+	// Status is the observed state, written by the operator.
+	// +optional
+	Status RealtimeClusterStatus `json:"status,omitempty"`
+}
+
+// RealtimeClusterList is a list of RealtimeCluster objects.
+//
+// +kubebuilder:object:root=true
+type RealtimeClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the RealtimeCluster objects.
+	Items []RealtimeCluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RealtimeCluster{}, &RealtimeClusterList{})
+}

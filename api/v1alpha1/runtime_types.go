@@ -1,0 +1,248 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Transport is an Engine.IO transport the runtime accepts.
+// +kubebuilder:validation:Enum=polling;websocket
+type Transport string
+
+// The Engine.IO transports.
+const (
+	// TransportPolling is HTTP long-polling; it needs sticky sessions when there is more than one pod.
+	TransportPolling Transport = "polling"
+	// TransportWebSocket is WebSocket.
+	TransportWebSocket Transport = "websocket"
+)
+
+// RuntimeSpec holds the Socket.IO server settings the operator writes into the runtime config file.
+type RuntimeSpec struct {
+	// Path is the HTTP path Socket.IO is served under; it starts and ends with "/".
+	// +kubebuilder:default="/socket.io/"
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^/([A-Za-z0-9._~-]+/)*$')",message="spec.runtime.path must start and end with '/' and contain only letters, digits and . _ ~ - between slashes (e.g. /socket.io/)"
+	// +optional
+	Path string `json:"path"`
+
+	// Transports the runtime accepts. With only websocket, clients must also be configured with
+	// transports: ["websocket"], and sticky sessions are no longer required.
+	// +kubebuilder:default={polling,websocket}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	// +optional
+	Transports []Transport `json:"transports"`
+
+	// PingInterval is the Engine.IO heartbeat interval.
+	// +kubebuilder:default="25s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="spec.runtime.pingInterval must be between 1s and 10m"
+	// +optional
+	PingInterval metav1.Duration `json:"pingInterval"`
+
+	// PingTimeout is how long the server waits for a heartbeat reply before closing the session.
+	// +kubebuilder:default="20s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="spec.runtime.pingTimeout must be between 1s and 10m"
+	// +optional
+	PingTimeout metav1.Duration `json:"pingTimeout"`
+
+	// MaxHTTPBufferSize is the largest message or long-polling payload, in bytes.
+	// +kubebuilder:default=1000000
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=104857600
+	// +optional
+	MaxHTTPBufferSize int64 `json:"maxHttpBufferSize"`
+
+	// CORS configures cross-origin access for browser clients served from another origin.
+	// +optional
+	CORS CORSSpec `json:"cors,omitempty"`
+
+	// ConnectionStateRecovery restores a client's id, rooms and missed packets after a short disconnection.
+	// +kubebuilder:default={}
+	// +optional
+	ConnectionStateRecovery ConnectionStateRecoverySpec `json:"connectionStateRecovery"`
+
+	// MaxConnectionsPerPod caps concurrent sessions per pod; new handshakes beyond it get HTTP 503.
+	// 0 means unlimited.
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MaxConnectionsPerPod int32 `json:"maxConnectionsPerPod"`
+}
+
+// CORSSpec configures cross-origin resource sharing.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || !self.credentials || !has(self.origins) || !self.origins.exists(o, o == '*')",message="spec.runtime.cors.credentials cannot be true when spec.runtime.cors.origins contains \"*\"; list the origins explicitly"
+type CORSSpec struct {
+	// Origins allowed to connect, e.g. https://app.example.com; "*" allows any origin. Empty disables CORS.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=set
+	// +optional
+	Origins []string `json:"origins,omitempty"`
+
+	// Credentials sends Access-Control-Allow-Credentials so browsers include cookies (e.g. the sticky cookie).
+	// +optional
+	Credentials bool `json:"credentials,omitempty"`
+}
+
+// ConnectionStateRecoverySpec configures Socket.IO connection state recovery.
+type ConnectionStateRecoverySpec struct {
+	// Enabled turns connection state recovery on.
+	// +kubebuilder:default=false
+	// +optional
+	Enabled bool `json:"enabled"`
+
+	// MaxDisconnectionDuration is how long the state of a disconnected client is kept.
+	// +kubebuilder:default="2m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="spec.runtime.connectionStateRecovery.maxDisconnectionDuration must be at most 24h"
+	// +optional
+	MaxDisconnectionDuration metav1.Duration `json:"maxDisconnectionDuration"`
+
+	// SkipMiddlewares skips namespace middlewares when a session is recovered.
+	// +kubebuilder:default=true
+	// +optional
+	SkipMiddlewares bool `json:"skipMiddlewares"`
+}
+
+// PodOverrides are additions to the runtime pod template.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.labels) || !self.labels.exists(k, k in ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component'])",message="spec.pod.labels must not set app.kubernetes.io/name, app.kubernetes.io/instance or app.kubernetes.io/component: the operator uses them to select the pods",fieldPath=.labels
+type PodOverrides struct {
+	// Labels added to the runtime pods.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Annotations added to the runtime pods.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// NodeSelector constrains the runtime pods to nodes with these labels.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations of the runtime pods.
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// Affinity of the runtime pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// TopologySpreadConstraints of the runtime pods. When empty, the operator spreads pods across nodes
+	// (kubernetes.io/hostname, ScheduleAnyway).
+	// +listType=atomic
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// PriorityClassName of the runtime pods.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// Env adds environment variables to the runtime container (after the ones the operator sets).
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	Env []corev1.EnvVar `json:"env,omitempty"`
+}
+
+// DrainSpec controls how a terminating pod hands its clients over to the rest of the fleet.
+//
+// +kubebuilder:validation:XValidation:rule="duration(self.preStopDelay) + duration(self.window) <= duration('3590s')",message="spec.drain.preStopDelay + spec.drain.window must be at most 59m50s: the grace period (preStopDelay + window + 10s) is limited to 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.terminationGracePeriod) || duration(self.terminationGracePeriod) > duration(self.preStopDelay) + duration(self.window)",message="spec.drain.terminationGracePeriod must be greater than spec.drain.preStopDelay + spec.drain.window, or pods are killed before the drain finishes",fieldPath=.terminationGracePeriod
+type DrainSpec struct {
+	// Window is the time a terminating pod spreads the closing of its sessions over, so clients reconnect to
+	// other pods gradually instead of all at once.
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.drain.window must be at least 1s"
+	// +optional
+	Window metav1.Duration `json:"window"`
+
+	// RatePerSecond caps how many sessions a pod closes per second while draining or shedding.
+	// 0 derives the rate from the window (sessions / window).
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RatePerSecond int32 `json:"ratePerSecond"`
+
+	// PreStopDelay is how long a terminating pod keeps serving before it starts draining, so that the
+	// EndpointSlice and ingress updates removing it land first. 0 disables the preStop hook.
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +optional
+	PreStopDelay metav1.Duration `json:"preStopDelay"`
+
+	// TerminationGracePeriod overrides the pod grace period, which defaults to preStopDelay + window + 10s.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="spec.drain.terminationGracePeriod must be at most 1h"
+	// +optional
+	TerminationGracePeriod *metav1.Duration `json:"terminationGracePeriod,omitempty"`
+}
+
+// AutoscalingSpec holds the connection-count autoscaling bounds.
+//
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="spec.autoscaling.minReplicas must be less than or equal to spec.autoscaling.maxReplicas",fieldPath=.minReplicas
+type AutoscalingSpec struct {
+	// Enabled turns autoscaling on.
+	// +kubebuilder:default=false
+	// +optional
+	Enabled bool `json:"enabled"`
+
+	// MinReplicas is the lower bound of the replica count.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MinReplicas int32 `json:"minReplicas"`
+
+	// MaxReplicas is the upper bound of the replica count.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// TargetConnectionsPerPod is the average number of connected clients per pod to aim for.
+	// +kubebuilder:default=5000
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	TargetConnectionsPerPod int32 `json:"targetConnectionsPerPod"`
+}
+
+// RolloutSpec tunes rolling updates of the runtime Deployment.
+type RolloutSpec struct {
+	// MaxSurge is how many extra pods a rollout may create at once (a number or a percentage).
+	// maxUnavailable is always 0 so serving capacity never drops during a rollout.
+	// +kubebuilder:default="25%"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="spec.rollout.maxSurge must be a positive number of pods or a percentage between 1% and 100%"
+	// +optional
+	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
+
+	// MinReadySeconds is how long a new pod must be ready before it counts as available.
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	// +optional
+	MinReadySeconds int32 `json:"minReadySeconds"`
+}

@@ -1,0 +1,18 @@
+// Package controllers holds the RealtimeCluster reconciler and the pure builder functions that turn a
+// RealtimeCluster into its child objects (ConfigMap, Deployment, Services, Redis, Ingress or HTTPRoute, PDB,
+// ServiceAccount).
+package controllers
+
+// The operator's permissions, generated into config/rbac/role.yaml by controller-gen. Least privilege: the
+// verbs below are exactly the ones the reconciler and its watches use.
+//
+// +kubebuilder:rbac:groups=realtime.socketfleet.io,resources=realtimeclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=realtime.socketfleet.io,resources=realtimeclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=realtime.socketfleet.io,resources=realtimeclusters/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
