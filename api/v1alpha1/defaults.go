@@ -1,0 +1,131 @@
+package v1alpha1
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Default values of the API. They mirror the +kubebuilder:default markers (the API server applies those);
+// SetDefaults applies the same values in Go for objects that did not pass through an API server, such as
+// test fixtures. An envtest test checks that both agree.
+const (
+	DefaultReplicas                = int32(2)
+	DefaultPath                    = "/socket.io/"
+	DefaultPingInterval            = 25 * time.Second
+	DefaultPingTimeout             = 20 * time.Second
+	DefaultMaxHTTPBufferSize       = int64(1000000)
+	DefaultMaxDisconnectionPeriod  = 2 * time.Minute
+	DefaultDrainWindow             = 60 * time.Second
+	DefaultPreStopDelay            = 5 * time.Second
+	DefaultRedisImage              = "redis:7.4-alpine"
+	DefaultRedisKeyPrefix          = "socket.io"
+	DefaultStickyCookieName        = "socketfleet-route"
+	DefaultStickyCookieMaxAge      = time.Hour
+	DefaultIngressTimeout          = time.Hour
+	DefaultMaxSurge                = "25%"
+	DefaultMinReadySeconds         = int32(5)
+	DefaultAutoscalingMinReplicas  = int32(2)
+	DefaultAutoscalingMaxReplicas  = int32(10)
+	DefaultTargetConnectionsPerPod = int32(5000)
+)
+
+// SetDefaults fills every unset field that has a default, as the API server does for a stored object. Go zero
+// values stand for "absent", so it is meant for objects that never went through an API server (fixtures, tests);
+// the controller works on server-defaulted objects and never calls it.
+func (in *RealtimeCluster) SetDefaults() {
+	s := &in.Spec
+	if s.Replicas == nil {
+		r := DefaultReplicas
+		s.Replicas = &r
+	}
+	s.Runtime.setDefaults()
+	if s.Redis.Managed == nil && s.Redis.External == nil && s.Redis.KeyPrefix == "" {
+		s.Redis.Managed = &ManagedRedisSpec{}
+	}
+	s.Redis.setDefaults()
+	s.Ingress.setDefaults()
+	s.Drain.setDefaults()
+	if s.Autoscaling != nil {
+		s.Autoscaling.setDefaults()
+	}
+	if s.Rollout.MaxSurge == nil {
+		m := intstr.FromString(DefaultMaxSurge)
+		s.Rollout.MaxSurge = &m
+	}
+	if s.Rollout.MinReadySeconds == 0 {
+		s.Rollout.MinReadySeconds = DefaultMinReadySeconds
+	}
+}
+
+func defaultDuration(d *metav1.Duration, v time.Duration) {
+	if d.Duration == 0 {
+		d.Duration = v
+	}
+}
+
+func (r *RuntimeSpec) setDefaults() {
+	if r.Path == "" {
+		r.Path = DefaultPath
+	}
+	if len(r.Transports) == 0 {
+		r.Transports = []Transport{TransportPolling, TransportWebSocket}
+	}
+	defaultDuration(&r.PingInterval, DefaultPingInterval)
+	defaultDuration(&r.PingTimeout, DefaultPingTimeout)
+	if r.MaxHTTPBufferSize == 0 {
+		r.MaxHTTPBufferSize = DefaultMaxHTTPBufferSize
+	}
+	if r.ConnectionStateRecovery == (ConnectionStateRecoverySpec{}) {
+		// A Go bool cannot tell "absent" from false: only an absent block gets skipMiddlewares=true.
+		r.ConnectionStateRecovery.SkipMiddlewares = true
+	}
+	defaultDuration(&r.ConnectionStateRecovery.MaxDisconnectionDuration, DefaultMaxDisconnectionPeriod)
+}
+
+func (r *RedisSpec) setDefaults() {
+	if r.KeyPrefix == "" {
+		r.KeyPrefix = DefaultRedisKeyPrefix
+	}
+	if r.Managed != nil && r.Managed.Image == "" {
+		r.Managed.Image = DefaultRedisImage
+	}
+	if r.External != nil {
+		if r.External.Mode == "" {
+			r.External.Mode = RedisModeStandalone
+		}
+	}
+}
+
+func (i *IngressSpec) setDefaults() {
+	if i.Controller == "" {
+		i.Controller = IngressControllerNGINX
+	}
+	if i.StickyCookie.Name == "" {
+		i.StickyCookie.Name = DefaultStickyCookieName
+	}
+	defaultDuration(&i.StickyCookie.MaxAge, DefaultStickyCookieMaxAge)
+	defaultDuration(&i.Timeout, DefaultIngressTimeout)
+}
+
+func (d *DrainSpec) setDefaults() {
+	if d.Window.Duration == 0 && d.PreStopDelay.Duration == 0 && d.RatePerSecond == 0 && d.TerminationGracePeriod == nil {
+		// preStopDelay may legitimately be 0s, which a Go zero value cannot tell from "absent": only an
+		// absent drain block gets the default delay.
+		d.PreStopDelay.Duration = DefaultPreStopDelay
+	}
+	defaultDuration(&d.Window, DefaultDrainWindow)
+}
+
+func (a *AutoscalingSpec) setDefaults() {
+	if a.MinReplicas == 0 {
+		a.MinReplicas = DefaultAutoscalingMinReplicas
+	}
+	if a.MaxReplicas == 0 {
+		a.MaxReplicas = DefaultAutoscalingMaxReplicas
+	}
+	if a.TargetConnectionsPerPod == 0 {
+		a.TargetConnectionsPerPod = DefaultTargetConnectionsPerPod
+	}
+}

@@ -1,0 +1,167 @@
+// Command socketfleet-operator runs the RealtimeCluster controller: it turns every RealtimeCluster into a
+// fleet of socketfleet-runtime pods with their Redis, Services, sticky ingress and disruption budget.
+//
+// Flags:
+//
+//	--metrics-bind-address        address of the Prometheus /metrics endpoint (default ":8080"; "0" disables it)
+//	--health-probe-bind-address   address of /healthz and /readyz (default ":8081")
+//	--leader-elect                elect a leader so only one replica reconciles (default true)
+//	--leader-election-namespace   namespace of the leader-election Lease (default: the pod's namespace)
+//	--leader-election-id          name of the leader-election Lease (default "socketfleet-operator.realtime.socketfleet.io")
+//	--watch-namespaces            comma-separated namespaces to watch (default: all namespaces)
+//	--runtime-image               runtime image for RealtimeClusters that do not set spec.image
+//	--max-concurrent-reconciles   RealtimeClusters reconciled in parallel (default 2)
+//	--zap-*                       logging flags (--zap-log-level, --zap-devel, --zap-encoder, ...)
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+	"github.com/socketfleet/socketfleet/controllers"
+)
+
+// DefaultRuntimeImage is the runtime image used when neither spec.image nor --runtime-image is set.
+const DefaultRuntimeImage = "ghcr.io/socketfleet/socketfleet-runtime:v0.1.0"
+
+// config holds the parsed command-line flags.
+type config struct {
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+	leaderElectionID        string
+	watchNamespaces         string
+	runtimeImage            string
+	maxConcurrentReconciles int
+}
+
+func parseFlags(args []string) (config, zap.Options, error) {
+	var cfg config
+	fs := flag.NewFlagSet("socketfleet-operator", flag.ContinueOnError)
+	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus /metrics endpoint; "0" disables it`)
+	fs.StringVar(&cfg.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.BoolVar(&cfg.leaderElect, "leader-elect", true, "elect a leader so only one operator replica reconciles at a time")
+	fs.StringVar(&cfg.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
+	fs.StringVar(&cfg.leaderElectionID, "leader-election-id", "socketfleet-operator.realtime.socketfleet.io", "name of the leader-election Lease")
+	fs.StringVar(&cfg.watchNamespaces, "watch-namespaces", "", "comma-separated namespaces to watch (default: all namespaces)")
+	fs.StringVar(&cfg.runtimeImage, "runtime-image", DefaultRuntimeImage, "runtime image for RealtimeClusters that do not set spec.image")
+	fs.IntVar(&cfg.maxConcurrentReconciles, "max-concurrent-reconciles", 2, "number of RealtimeClusters reconciled in parallel")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return cfg, zapOpts, err
+	}
+	if cfg.maxConcurrentReconciles < 1 {
+		return cfg, zapOpts, errors.New("--max-concurrent-reconciles must be at least 1")
+	}
+	if cfg.runtimeImage == "" {
+		return cfg, zapOpts, errors.New("--runtime-image must not be empty")
+	}
+	return cfg, zapOpts, nil
+}
+
+// newScheme registers the built-in kinds and the RealtimeCluster API.
+func newScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("register built-in kinds: %w", err)
+	}
+	if err := realtimev1alpha1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("register realtime.socketfleet.io/v1alpha1: %w", err)
+	}
+	return s, nil
+}
+
+// cacheOptions limits the watched namespaces and caches only the operator's own Secrets and ConfigMaps, so
+// the operator never holds every Secret of the cluster in memory.
+func cacheOptions(namespaces string) cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagerName})
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}:    {Label: managed},
+		&corev1.ConfigMap{}: {Label: managed},
+	}}
+	if namespaces != "" {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(namespaces, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				opts.DefaultNamespaces[ns] = cache.Config{}
+			}
+		}
+	}
+	return opts
+}
+
+func run(args []string) error {
+	cfg, zapOpts, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	scheme, err := newScheme()
+	if err != nil {
+		return err
+	}
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress:        cfg.probeAddr,
+		LeaderElection:                cfg.leaderElect,
+		LeaderElectionID:              cfg.leaderElectionID,
+		LeaderElectionNamespace:       cfg.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOptions(cfg.watchNamespaces),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	reconciler := &controllers.RealtimeClusterReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder(controllers.ManagerName),
+		Options:  controllers.BuildOptions{DefaultImage: cfg.runtimeImage},
+	}
+	if err := reconciler.SetupWithManager(mgr, cfg.maxConcurrentReconciles); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add readiness check: %w", err)
+	}
+	ctrl.Log.WithName("setup").Info("starting socketfleet-operator", "runtimeImage", cfg.runtimeImage,
+		"leaderElect", cfg.leaderElect, "watchNamespaces", cfg.watchNamespaces)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	return nil
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "socketfleet-operator:", err)
+		os.Exit(1)
+	}
+}

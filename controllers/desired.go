@@ -1,0 +1,73 @@
+package controllers
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+)
+
+// Desired is every child object one RealtimeCluster should have, except the managed Redis Secret (created once
+// with a random password, see BuildRedisSecret). Fields are nil for children rc does not need.
+type Desired struct {
+	ConfigMap        *corev1.ConfigMap
+	ConfigHash       string
+	ServiceAccount   *corev1.ServiceAccount
+	Service          *corev1.Service
+	HeadlessService  *corev1.Service
+	Deployment       *appsv1.Deployment
+	PDB              *policyv1.PodDisruptionBudget
+	RedisService     *corev1.Service
+	RedisStatefulSet *appsv1.StatefulSet
+	Ingress          *networkingv1.Ingress
+	HTTPRoute        *unstructured.Unstructured
+}
+
+// BuildDesired renders every child of rc.
+func BuildDesired(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions) (Desired, error) {
+	cm, hash, err := BuildConfigMap(rc)
+	if err != nil {
+		return Desired{}, fmt.Errorf("build runtime config map: %w", err)
+	}
+	return Desired{
+		ConfigMap:        cm,
+		ConfigHash:       hash,
+		ServiceAccount:   BuildServiceAccount(rc),
+		Service:          BuildService(rc),
+		HeadlessService:  BuildHeadlessService(rc),
+		Deployment:       BuildDeployment(rc, opts, hash),
+		PDB:              BuildPodDisruptionBudget(rc),
+		RedisService:     BuildRedisService(rc),
+		RedisStatefulSet: BuildRedisStatefulSet(rc),
+		Ingress:          BuildIngress(rc),
+		HTTPRoute:        BuildHTTPRoute(rc),
+	}, nil
+}
+
+// Objects lists the non-nil desired children in apply order: configuration and identity first, then the
+// Redis the pods connect to, then the pods, then what routes traffic to them.
+func (d Desired) Objects() []client.Object {
+	var out []client.Object
+	add := func(o client.Object, present bool) {
+		if present {
+			out = append(out, o)
+		}
+	}
+	add(d.ConfigMap, d.ConfigMap != nil)
+	add(d.ServiceAccount, d.ServiceAccount != nil)
+	add(d.RedisService, d.RedisService != nil)
+	add(d.RedisStatefulSet, d.RedisStatefulSet != nil)
+	add(d.Deployment, d.Deployment != nil)
+	add(d.Service, d.Service != nil)
+	add(d.HeadlessService, d.HeadlessService != nil)
+	add(d.PDB, d.PDB != nil)
+	add(d.Ingress, d.Ingress != nil)
+	add(d.HTTPRoute, d.HTTPRoute != nil)
+	return out
+}

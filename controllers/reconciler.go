@@ -1,0 +1,347 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+)
+
+// Event reasons emitted on a RealtimeCluster.
+const (
+	EventCreated     = "Created"
+	EventUpdated     = "Updated"
+	EventDeleted     = "Deleted"
+	EventApplyFailed = "ApplyFailed"
+	EventGatewayAPI  = "GatewayAPIMissing"
+)
+
+// gatewayRetryInterval is how often a RealtimeCluster waiting for the Gateway API CRDs is retried.
+const gatewayRetryInterval = time.Minute
+
+// RealtimeClusterReconciler turns a RealtimeCluster into its child objects and reports their state.
+type RealtimeClusterReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// Recorder emits events for user-visible actions (objects created, updated, deleted, failures).
+	Recorder events.EventRecorder
+	// Options are the operator-wide build settings.
+	Options BuildOptions
+	// Now returns the current time for condition timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the reconciler with mgr, watching RealtimeClusters and every child kind. The
+// HTTPRoute watch is added only when the Gateway API is installed when the operator starts.
+func (r *RealtimeClusterReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&realtimev1alpha1.RealtimeCluster{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.Secret{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&networkingv1.Ingress{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent})
+	if served, err := kindServed(mgr.GetRESTMapper(), HTTPRouteGVK); err != nil {
+		return fmt.Errorf("look up HTTPRoute kind: %w", err)
+	} else if served {
+		route := &unstructured.Unstructured{}
+		route.SetGroupVersionKind(HTTPRouteGVK)
+		b = b.Owns(route)
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("set up RealtimeCluster controller: %w", err)
+	}
+	return nil
+}
+
+// kindServed reports whether the API server serves gvk.
+func kindServed(mapper meta.RESTMapper, gvk schema.GroupVersionKind) (bool, error) {
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	switch {
+	case err == nil:
+		return true, nil
+	case meta.IsNoMatchError(err):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+func (r *RealtimeClusterReconciler) now() metav1.Time {
+	if r.Now != nil {
+		return metav1.NewTime(r.Now())
+	}
+	return metav1.Now()
+}
+
+// Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
+// managed Redis Secret, apply every child, remove children the spec no longer asks for, then write the status
+// computed from what the children report.
+func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rc := &realtimev1alpha1.RealtimeCluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rc.DeletionTimestamp.IsZero() {
+		// Children carry owner references; the garbage collector removes them.
+		return ctrl.Result{}, nil
+	}
+
+	desired, err := BuildDesired(rc, r.Options)
+	if err != nil {
+		return ctrl.Result{}, r.finish(ctx, rc, Observed{ReconcileError: err}, err)
+	}
+	obs := Observed{ConfigHash: desired.ConfigHash}
+	var result ctrl.Result
+
+	steps := []struct {
+		name string
+		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, Desired, *Observed) error
+	}{
+		{"ensure managed Redis secret", r.ensureRedisSecret},
+		{"apply children", r.applyChildren},
+		{"remove obsolete children", r.removeObsolete},
+		{"observe children", r.observe},
+	}
+	for _, step := range steps {
+		if err := step.run(ctx, rc, desired, &obs); err != nil {
+			err = fmt.Errorf("%s: %w", step.name, err)
+			obs.ReconcileError = err
+			return ctrl.Result{}, r.finish(ctx, rc, obs, err)
+		}
+	}
+	if obs.GatewayAPIMissing {
+		result.RequeueAfter = gatewayRetryInterval
+	}
+	return result, r.finish(ctx, rc, obs, nil)
+}
+
+// finish writes the status computed from obs (only when it changed) and returns reconcileErr, or the status
+// write error when there was no earlier error.
+func (r *RealtimeClusterReconciler) finish(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, obs Observed, reconcileErr error) error {
+	if reconcileErr != nil {
+		r.event(rc, nil, corev1.EventTypeWarning, EventApplyFailed, "Reconcile", reconcileErr.Error())
+	}
+	status := ComputeStatus(rc, obs, r.now())
+	if equality.Semantic.DeepEqual(status, rc.Status) {
+		return reconcileErr
+	}
+	patchBase := client.MergeFrom(rc.DeepCopy())
+	rc.Status = status
+	if err := r.Client.Status().Patch(ctx, rc, patchBase); err != nil {
+		err = fmt.Errorf("update status of %s/%s: %w", rc.Namespace, rc.Name, err)
+		return errors.Join(reconcileErr, err)
+	}
+	return reconcileErr
+}
+
+func (r *RealtimeClusterReconciler) event(rc *realtimev1alpha1.RealtimeCluster, related client.Object, eventType, reason, action, note string) {
+	if r.Recorder == nil {
+		return
+	}
+	var rel runtime.Object
+	if related != nil {
+		rel = related
+	}
+	r.Recorder.Eventf(rc, rel, eventType, reason, action, "%s", note)
+}
+
+// ensureRedisSecret creates the managed Redis password Secret once. An existing Secret is never rewritten, so
+// the password is stable across reconciles and operator restarts.
+func (r *RealtimeClusterReconciler) ensureRedisSecret(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, _ *Observed) error {
+	if rc.Spec.Redis.Managed == nil {
+		return nil
+	}
+	key := types.NamespacedName{Namespace: rc.Namespace, Name: NamesFor(rc).RedisSecret}
+	existing := &corev1.Secret{}
+	err := r.Client.Get(ctx, key, existing)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get secret %s: %w", key, err)
+	}
+	password, err := GenerateRedisPassword()
+	if err != nil {
+		return err
+	}
+	secret := BuildRedisSecret(rc, password)
+	if err := r.Client.Create(ctx, secret, client.FieldOwner(ManagerName)); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// Created concurrently, or present without the operator's labels (outside the cache): keep it.
+			return nil
+		}
+		return fmt.Errorf("create secret %s: %w", key, err)
+	}
+	r.event(rc, secret, corev1.EventTypeNormal, EventCreated, "Create", "Created Secret "+secret.Name+" with a generated Redis password")
+	return nil
+}
+
+// applyChildren server-side applies every desired child. Applying an unchanged object is a no-op on the API
+// server (no new resourceVersion), so a second reconcile writes nothing; an event is emitted only when an
+// object was created or actually changed.
+func (r *RealtimeClusterReconciler) applyChildren(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, obs *Observed) error {
+	gatewayServed := true
+	if d.HTTPRoute != nil {
+		served, err := kindServed(r.Client.RESTMapper(), HTTPRouteGVK)
+		if err != nil {
+			return fmt.Errorf("look up HTTPRoute kind: %w", err)
+		}
+		gatewayServed = served
+		if !served {
+			obs.GatewayAPIMissing = true
+			r.event(rc, nil, corev1.EventTypeWarning, EventGatewayAPI, "Apply",
+				"spec.ingress.gateway is set but gateway.networking.k8s.io/v1 HTTPRoute is not served; install the Gateway API CRDs")
+		}
+	}
+	for _, obj := range d.Objects() {
+		if u, ok := obj.(*unstructured.Unstructured); ok && u.GroupVersionKind() == HTTPRouteGVK && !gatewayServed {
+			continue
+		}
+		if err := r.apply(ctx, rc, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, obj client.Object) error {
+	u, err := ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	gvk := u.GroupVersionKind()
+	key := client.ObjectKeyFromObject(u)
+
+	oldVersion := ""
+	if current, err := r.currentObject(ctx, gvk, key); err != nil {
+		return err
+	} else if current != nil {
+		oldVersion = current.GetResourceVersion()
+	}
+
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(ManagerName), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
+	}
+	switch {
+	case oldVersion == "":
+		r.event(rc, u, corev1.EventTypeNormal, EventCreated, "Apply", fmt.Sprintf("Created %s %s", gvk.Kind, key.Name))
+	case u.GetResourceVersion() != oldVersion:
+		r.event(rc, u, corev1.EventTypeNormal, EventUpdated, "Apply", fmt.Sprintf("Updated %s %s", gvk.Kind, key.Name))
+	}
+	return nil
+}
+
+// currentObject reads the stored version of a child (from the cache for typed kinds), or nil when absent.
+func (r *RealtimeClusterReconciler) currentObject(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (client.Object, error) {
+	var obj client.Object
+	if typed, err := r.Client.Scheme().New(gvk); err == nil {
+		co, ok := typed.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("%s is not a client.Object", gvk)
+		}
+		obj = co
+	} else {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		obj = u
+	}
+	if err := r.Client.Get(ctx, key, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get %s %s: %w", gvk.Kind, key, err)
+	}
+	return obj, nil
+}
+
+// removeObsolete deletes children that the current spec no longer asks for (Ingress after switching to
+// HTTPRoute or disabling ingress, managed Redis after switching to an external one, ...). Only objects
+// controlled by rc are deleted.
+func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, _ *Observed) error {
+	names := NamesFor(rc)
+	type candidate struct {
+		gvk  schema.GroupVersionKind
+		name string
+	}
+	var obsolete []candidate
+	if d.Ingress == nil {
+		obsolete = append(obsolete, candidate{networkingv1.SchemeGroupVersion.WithKind("Ingress"), names.Ingress})
+	}
+	if d.HTTPRoute == nil {
+		served, err := kindServed(r.Client.RESTMapper(), HTTPRouteGVK)
+		if err != nil {
+			return fmt.Errorf("look up HTTPRoute kind: %w", err)
+		}
+		if served {
+			obsolete = append(obsolete, candidate{HTTPRouteGVK, names.HTTPRoute})
+		}
+	}
+	if rc.Spec.Redis.Managed == nil {
+		obsolete = append(obsolete,
+			candidate{appsv1.SchemeGroupVersion.WithKind("StatefulSet"), names.Redis},
+			candidate{corev1.SchemeGroupVersion.WithKind("Service"), names.Redis},
+			candidate{corev1.SchemeGroupVersion.WithKind("Secret"), names.RedisSecret},
+		)
+	}
+	for _, c := range obsolete {
+		key := types.NamespacedName{Namespace: rc.Namespace, Name: c.name}
+		current, err := r.currentObject(ctx, c.gvk, key)
+		if err != nil {
+			return err
+		}
+		if current == nil || !metav1.IsControlledBy(current, rc) {
+			continue
+		}
+		if err := r.Client.Delete(ctx, current, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete %s %s: %w", c.gvk.Kind, key, err)
+		}
+		r.event(rc, current, corev1.EventTypeNormal, EventDeleted, "Delete",
+			fmt.Sprintf("Deleted %s %s: no longer part of the spec", c.gvk.Kind, c.name))
+	}
+	return nil
+}
+
+// observe reads the children the status is computed from.
+func (r *RealtimeClusterReconciler) observe(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
+	names := NamesFor(rc)
+	dep := &appsv1.Deployment{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: names.Deployment}, dep); err == nil {
+		obs.Deployment = dep
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get deployment: %w", err)
+	}
+	if rc.Spec.Redis.Managed != nil {
+		sts := &appsv1.StatefulSet{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: names.Redis}, sts); err == nil {
+			obs.Redis = sts
+		} else if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get redis statefulset: %w", err)
+		}
+	}
+	return nil
+}

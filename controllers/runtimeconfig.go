@@ -1,0 +1,244 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+)
+
+// RuntimeConfig is the file the runtime reads from SOCKETFLEET_CONFIG. Its keys are the contract with the
+// runtime binary, documented in the operator README ("Runtime configuration file").
+type RuntimeConfig struct {
+	Port                    int32                 `json:"port"`
+	AdminPort               int32                 `json:"adminPort"`
+	Path                    string                `json:"path"`
+	Transports              []string              `json:"transports"`
+	PingInterval            string                `json:"pingInterval"`
+	PingTimeout             string                `json:"pingTimeout"`
+	MaxHTTPBufferSize       int64                 `json:"maxHttpBufferSize"`
+	CORS                    RuntimeCORSConfig     `json:"cors"`
+	ConnectionStateRecovery RuntimeRecoveryConfig `json:"connectionStateRecovery"`
+	Limits                  RuntimeLimitsConfig   `json:"limits"`
+	Drain                   RuntimeDrainConfig    `json:"drain"`
+	Redis                   *RuntimeRedisConfig   `json:"redis,omitempty"`
+}
+
+// RuntimeCORSConfig is the cors block of the runtime config file.
+type RuntimeCORSConfig struct {
+	Origins     []string `json:"origins"`
+	Credentials bool     `json:"credentials"`
+}
+
+// RuntimeRecoveryConfig is the connectionStateRecovery block of the runtime config file.
+type RuntimeRecoveryConfig struct {
+	Enabled                  bool   `json:"enabled"`
+	MaxDisconnectionDuration string `json:"maxDisconnectionDuration"`
+	SkipMiddlewares          bool   `json:"skipMiddlewares"`
+}
+
+// RuntimeLimitsConfig is the limits block of the runtime config file.
+type RuntimeLimitsConfig struct {
+	MaxConnections int32 `json:"maxConnections"`
+}
+
+// RuntimeDrainConfig is the drain block of the runtime config file.
+type RuntimeDrainConfig struct {
+	Window        string `json:"window"`
+	RatePerSecond int32  `json:"ratePerSecond"`
+}
+
+// RuntimeRedisConfig is the redis block of the runtime config file.
+type RuntimeRedisConfig struct {
+	Mode           string                `json:"mode"`
+	URL            string                `json:"url,omitempty"`
+	Addresses      []string              `json:"addresses"`
+	SentinelMaster string                `json:"sentinelMaster,omitempty"`
+	Database       int32                 `json:"database"`
+	Username       string                `json:"username,omitempty"`
+	PasswordFile   string                `json:"passwordFile,omitempty"`
+	KeyPrefix      string                `json:"keyPrefix"`
+	TLS            RuntimeRedisTLSConfig `json:"tls"`
+}
+
+// RuntimeRedisTLSConfig is the redis.tls block of the runtime config file.
+type RuntimeRedisTLSConfig struct {
+	Enabled            bool   `json:"enabled"`
+	CAFile             string `json:"caFile,omitempty"`
+	ServerName         string `json:"serverName,omitempty"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify"`
+}
+
+// durationOr formats d, or def when d is zero (a field the API server would have defaulted).
+func durationOr(d metav1.Duration, def string) string {
+	if d.Duration <= 0 {
+		return def
+	}
+	return d.Duration.String()
+}
+
+// BuildRuntimeConfig derives the runtime config file content from rc.
+func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
+	rt := rc.Spec.Runtime
+	transports := make([]string, 0, len(rt.Transports))
+	for _, t := range rt.Transports {
+		transports = append(transports, string(t))
+	}
+	if len(transports) == 0 {
+		transports = []string{string(realtimev1alpha1.TransportPolling), string(realtimev1alpha1.TransportWebSocket)}
+	}
+	origins := append([]string{}, rt.CORS.Origins...)
+	buffer := rt.MaxHTTPBufferSize
+	if buffer == 0 {
+		buffer = realtimev1alpha1.DefaultMaxHTTPBufferSize
+	}
+	path := rt.Path
+	if path == "" {
+		path = realtimev1alpha1.DefaultPath
+	}
+	return RuntimeConfig{
+		Port:              PublicPort,
+		AdminPort:         AdminPort,
+		Path:              path,
+		Transports:        transports,
+		PingInterval:      durationOr(rt.PingInterval, realtimev1alpha1.DefaultPingInterval.String()),
+		PingTimeout:       durationOr(rt.PingTimeout, realtimev1alpha1.DefaultPingTimeout.String()),
+		MaxHTTPBufferSize: buffer,
+		CORS:              RuntimeCORSConfig{Origins: origins, Credentials: rt.CORS.Credentials},
+		ConnectionStateRecovery: RuntimeRecoveryConfig{
+			Enabled: rt.ConnectionStateRecovery.Enabled,
+			MaxDisconnectionDuration: durationOr(rt.ConnectionStateRecovery.MaxDisconnectionDuration,
+				realtimev1alpha1.DefaultMaxDisconnectionPeriod.String()),
+			SkipMiddlewares: rt.ConnectionStateRecovery.SkipMiddlewares,
+		},
+		Limits: RuntimeLimitsConfig{MaxConnections: rt.MaxConnectionsPerPod},
+		Drain: RuntimeDrainConfig{
+			Window:        durationOr(rc.Spec.Drain.Window, realtimev1alpha1.DefaultDrainWindow.String()),
+			RatePerSecond: rc.Spec.Drain.RatePerSecond,
+		},
+		Redis: buildRuntimeRedisConfig(rc),
+	}
+}
+
+// redisServiceHost is the in-cluster DNS name of the managed Redis Service.
+func redisServiceHost(rc *realtimev1alpha1.RealtimeCluster) string {
+	return fmt.Sprintf("%s.%s.svc", NamesFor(rc).Redis, rc.Namespace)
+}
+
+// RedisURL is the SOCKETFLEET_REDIS_URL of rc: set in standalone mode only (managed or external), never
+// carrying the password. It returns "" for Sentinel and Cluster modes.
+func RedisURL(rc *realtimev1alpha1.RealtimeCluster) string {
+	r := rc.Spec.Redis
+	switch {
+	case r.External != nil:
+		ext := r.External
+		if ext.Mode != "" && ext.Mode != realtimev1alpha1.RedisModeStandalone || len(ext.Addresses) == 0 {
+			return ""
+		}
+		scheme := "redis"
+		if ext.TLS != nil && ext.TLS.Enabled {
+			scheme = "rediss"
+		}
+		return fmt.Sprintf("%s://%s/%d", scheme, ext.Addresses[0], ext.Database)
+	case r.Managed != nil:
+		return fmt.Sprintf("redis://%s/0", net.JoinHostPort(redisServiceHost(rc), strconv.Itoa(int(RedisPort))))
+	default:
+		return ""
+	}
+}
+
+func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedisConfig {
+	r := rc.Spec.Redis
+	prefix := r.KeyPrefix
+	if prefix == "" {
+		prefix = realtimev1alpha1.DefaultRedisKeyPrefix
+	}
+	switch {
+	case r.External != nil:
+		ext := r.External
+		mode := ext.Mode
+		if mode == "" {
+			mode = realtimev1alpha1.RedisModeStandalone
+		}
+		cfg := &RuntimeRedisConfig{
+			Mode:           string(mode),
+			URL:            RedisURL(rc),
+			Addresses:      append([]string{}, ext.Addresses...),
+			SentinelMaster: ext.SentinelMasterName,
+			Database:       ext.Database,
+			Username:       ext.Username,
+			KeyPrefix:      prefix,
+		}
+		if ext.PasswordSecretKeyRef != nil {
+			cfg.PasswordFile = RedisPasswordDir + "/" + RedisPasswordKey
+		}
+		if ext.TLS != nil && ext.TLS.Enabled {
+			cfg.TLS = RuntimeRedisTLSConfig{
+				Enabled:            true,
+				ServerName:         ext.TLS.ServerName,
+				InsecureSkipVerify: ext.TLS.InsecureSkipVerify,
+			}
+			if ext.TLS.CASecretKeyRef != nil {
+				cfg.TLS.CAFile = RedisTLSDir + "/ca.crt"
+			}
+		}
+		return cfg
+	case r.Managed != nil:
+		return &RuntimeRedisConfig{
+			Mode:         string(realtimev1alpha1.RedisModeStandalone),
+			URL:          RedisURL(rc),
+			Addresses:    []string{net.JoinHostPort(redisServiceHost(rc), strconv.Itoa(int(RedisPort)))},
+			PasswordFile: RedisPasswordDir + "/" + RedisPasswordKey,
+			KeyPrefix:    prefix,
+		}
+	default:
+		return nil
+	}
+}
+
+// BuildConfigMap renders the runtime ConfigMap of rc and returns it with the hash of its content.
+func BuildConfigMap(rc *realtimev1alpha1.RealtimeCluster) (*corev1.ConfigMap, string, error) {
+	data, err := yaml.Marshal(BuildRuntimeConfig(rc))
+	if err != nil {
+		return nil, "", fmt.Errorf("marshal runtime config: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])[:16]
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: childMeta(rc, NamesFor(rc).ConfigMap, ComponentRuntime),
+		Data:       map[string]string{ConfigFileName: string(data)},
+	}
+	return cm, hash, nil
+}
+
+// childMeta is the metadata every child object starts from: name, namespace, labels and the controller
+// owner reference to rc.
+func childMeta(rc *realtimev1alpha1.RealtimeCluster, name, component string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:            name,
+		Namespace:       rc.Namespace,
+		Labels:          ObjectLabels(rc, component),
+		OwnerReferences: []metav1.OwnerReference{ownerReference(rc)},
+	}
+}
+
+// ownerReference is the controller owner reference to rc, so children are garbage-collected with it.
+func ownerReference(rc *realtimev1alpha1.RealtimeCluster) metav1.OwnerReference {
+	yes := true
+	return metav1.OwnerReference{
+		APIVersion:         realtimev1alpha1.GroupVersion.String(),
+		Kind:               "RealtimeCluster",
+		Name:               rc.Name,
+		UID:                rc.UID,
+		Controller:         &yes,
+		BlockOwnerDeletion: &yes,
+	}
+}
