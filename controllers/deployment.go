@@ -32,7 +32,15 @@ func TerminationGracePeriodSeconds(rc *realtimev1alpha1.RealtimeCluster) int64 {
 	if window <= 0 {
 		window = realtimev1alpha1.DefaultDrainWindow
 	}
-	return ceilSeconds(d.PreStopDelay.Duration.Seconds()) + ceilSeconds(window.Seconds()) + GracePeriodMarginSeconds
+	return preStopSeconds(rc) + ceilSeconds(window.Seconds()) + GracePeriodMarginSeconds
+}
+
+// preStopSeconds is the preStop sleep of the runtime container (0: no preStop hook).
+func preStopSeconds(rc *realtimev1alpha1.RealtimeCluster) int64 {
+	if d := rc.Spec.Drain.PreStopDelay; d != nil {
+		return ceilSeconds(d.Duration.Seconds())
+	}
+	return ceilSeconds(realtimev1alpha1.DefaultPreStopDelay.Seconds())
 }
 
 func ceilSeconds(s float64) int64 {
@@ -206,7 +214,7 @@ func runtimeContainer(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions, m
 		SecurityContext:          containerSecurityContext(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	if delay := ceilSeconds(spec.Drain.PreStopDelay.Duration.Seconds()); delay > 0 {
+	if delay := preStopSeconds(rc); delay > 0 {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: delay}}}
 	}
 	return c
@@ -249,7 +257,7 @@ func runtimeVolumes(rc *realtimev1alpha1.RealtimeCluster) ([]corev1.Volume, []co
 			}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-password", MountPath: RedisPasswordDir, ReadOnly: true})
 	}
-	if ext := rc.Spec.Redis.External; ext != nil && ext.TLS != nil && ext.TLS.Enabled && ext.TLS.CASecretKeyRef != nil {
+	if ext := rc.Spec.Redis.External; ext != nil && ext.TLS != nil && ext.TLS.CASecretKeyRef != nil {
 		volumes = append(volumes, corev1.Volume{Name: "redis-tls", VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{
 				SecretName:  ext.TLS.CASecretKeyRef.Name,

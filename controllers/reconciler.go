@@ -152,6 +152,10 @@ func (r *RealtimeClusterReconciler) finish(ctx context.Context, rc *realtimev1al
 	patchBase := client.MergeFrom(rc.DeepCopy())
 	rc.Status = status
 	if err := r.Client.Status().Patch(ctx, rc, patchBase); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Deleted while reconciling: nothing left to report on.
+			return reconcileErr
+		}
 		err = fmt.Errorf("update status of %s/%s: %w", rc.Namespace, rc.Name, err)
 		return errors.Join(reconcileErr, err)
 	}

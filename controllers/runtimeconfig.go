@@ -116,7 +116,7 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 			Enabled: rt.ConnectionStateRecovery.Enabled,
 			MaxDisconnectionDuration: durationOr(rt.ConnectionStateRecovery.MaxDisconnectionDuration,
 				realtimev1alpha1.DefaultMaxDisconnectionPeriod.String()),
-			SkipMiddlewares: rt.ConnectionStateRecovery.SkipMiddlewares,
+			SkipMiddlewares: rt.ConnectionStateRecovery.SkipMiddlewares == nil || *rt.ConnectionStateRecovery.SkipMiddlewares,
 		},
 		Limits: RuntimeLimitsConfig{MaxConnections: rt.MaxConnectionsPerPod},
 		Drain: RuntimeDrainConfig{
@@ -143,7 +143,7 @@ func RedisURL(rc *realtimev1alpha1.RealtimeCluster) string {
 			return ""
 		}
 		scheme := "redis"
-		if ext.TLS != nil && ext.TLS.Enabled {
+		if ext.TLS != nil {
 			scheme = "rediss"
 		}
 		return fmt.Sprintf("%s://%s/%d", scheme, ext.Addresses[0], ext.Database)
@@ -179,7 +179,7 @@ func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedis
 		if ext.PasswordSecretKeyRef != nil {
 			cfg.PasswordFile = RedisPasswordDir + "/" + RedisPasswordKey
 		}
-		if ext.TLS != nil && ext.TLS.Enabled {
+		if ext.TLS != nil {
 			cfg.TLS = RuntimeRedisTLSConfig{
 				Enabled:            true,
 				ServerName:         ext.TLS.ServerName,

@@ -25,15 +25,14 @@ const (
 	DefaultStickyCookieMaxAge      = time.Hour
 	DefaultIngressTimeout          = time.Hour
 	DefaultMaxSurge                = "25%"
-	DefaultMinReadySeconds         = int32(5)
 	DefaultAutoscalingMinReplicas  = int32(2)
 	DefaultAutoscalingMaxReplicas  = int32(10)
 	DefaultTargetConnectionsPerPod = int32(5000)
 )
 
-// SetDefaults fills every unset field that has a default, as the API server does for a stored object. Go zero
-// values stand for "absent", so it is meant for objects that never went through an API server (fixtures, tests);
-// the controller works on server-defaulted objects and never calls it.
+// SetDefaults fills every unset field that has a default, as the API server does for a stored object. It is
+// meant for objects that never went through an API server (fixtures, tests); the controller works on
+// server-defaulted objects.
 func (in *RealtimeCluster) SetDefaults() {
 	s := &in.Spec
 	if s.Replicas == nil {
@@ -53,9 +52,6 @@ func (in *RealtimeCluster) SetDefaults() {
 	if s.Rollout.MaxSurge == nil {
 		m := intstr.FromString(DefaultMaxSurge)
 		s.Rollout.MaxSurge = &m
-	}
-	if s.Rollout.MinReadySeconds == 0 {
-		s.Rollout.MinReadySeconds = DefaultMinReadySeconds
 	}
 }
 
@@ -77,9 +73,9 @@ func (r *RuntimeSpec) setDefaults() {
 	if r.MaxHTTPBufferSize == 0 {
 		r.MaxHTTPBufferSize = DefaultMaxHTTPBufferSize
 	}
-	if r.ConnectionStateRecovery == (ConnectionStateRecoverySpec{}) {
-		// A Go bool cannot tell "absent" from false: only an absent block gets skipMiddlewares=true.
-		r.ConnectionStateRecovery.SkipMiddlewares = true
+	if r.ConnectionStateRecovery.SkipMiddlewares == nil {
+		yes := true
+		r.ConnectionStateRecovery.SkipMiddlewares = &yes
 	}
 	defaultDuration(&r.ConnectionStateRecovery.MaxDisconnectionDuration, DefaultMaxDisconnectionPeriod)
 }
@@ -110,10 +106,8 @@ func (i *IngressSpec) setDefaults() {
 }
 
 func (d *DrainSpec) setDefaults() {
-	if d.Window.Duration == 0 && d.PreStopDelay.Duration == 0 && d.RatePerSecond == 0 && d.TerminationGracePeriod == nil {
-		// preStopDelay may legitimately be 0s, which a Go zero value cannot tell from "absent": only an
-		// absent drain block gets the default delay.
-		d.PreStopDelay.Duration = DefaultPreStopDelay
+	if d.PreStopDelay == nil {
+		d.PreStopDelay = &metav1.Duration{Duration: DefaultPreStopDelay}
 	}
 	defaultDuration(&d.Window, DefaultDrainWindow)
 }

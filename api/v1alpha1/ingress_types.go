@@ -21,14 +21,14 @@ const (
 
 // IngressSpec exposes the fleet outside the cluster with sticky sessions.
 //
-// +kubebuilder:validation:XValidation:rule="!self.enabled || (has(self.hosts) && size(self.hosts) > 0)",message="spec.ingress.hosts must list at least one host when spec.ingress.enabled is true",fieldPath=.hosts
+// +kubebuilder:validation:XValidation:rule="!self.?enabled.orValue(false) || (has(self.hosts) && size(self.hosts) > 0)",message="spec.ingress.hosts must list at least one host when spec.ingress.enabled is true",fieldPath=.hosts
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.className)",message="spec.ingress.className applies to an Ingress only; remove it when spec.ingress.gateway is set",fieldPath=.className
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.tlsSecretName)",message="spec.ingress.tlsSecretName applies to an Ingress only; with spec.ingress.gateway, TLS is terminated by the Gateway listener",fieldPath=.tlsSecretName
 type IngressSpec struct {
 	// Enabled turns on the Ingress (or HTTPRoute when gateway is set).
 	// +kubebuilder:default=false
 	// +optional
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled,omitempty"`
 
 	// Controller is the ingress controller flavour the annotations are written for.
 	// +kubebuilder:default=nginx
@@ -56,7 +56,7 @@ type IngressSpec struct {
 	// StickyCookie configures the session-affinity cookie the proxy sets.
 	// +kubebuilder:default={}
 	// +optional
-	StickyCookie StickyCookieSpec `json:"stickyCookie"`
+	StickyCookie StickyCookieSpec `json:"stickyCookie,omitzero"`
 
 	// Timeout is the proxy's read/send/tunnel timeout for WebSocket and long-polling connections; it must be
 	// greater than pingInterval + pingTimeout.
@@ -66,7 +66,7 @@ type IngressSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="spec.ingress.timeout must be at most 24h"
 	// +optional
-	Timeout metav1.Duration `json:"timeout"`
+	Timeout metav1.Duration `json:"timeout,omitzero"`
 
 	// Annotations are added to the Ingress (or HTTPRoute) and win over the ones the operator sets.
 	// +kubebuilder:validation:MaxProperties=64
@@ -87,7 +87,7 @@ type StickyCookieSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9!#$%&\\'*+.^_`|~-]+$')",message="spec.ingress.stickyCookie.name must be a valid cookie name: letters, digits and !#$%&'*+-.^_`|~ only (no spaces, '=', ';' or ',')"
 	// +optional
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// MaxAge is the cookie lifetime.
 	// +kubebuilder:default="1h"
@@ -96,7 +96,7 @@ type StickyCookieSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.ingress.stickyCookie.maxAge must be at least 1s"
 	// +optional
-	MaxAge metav1.Duration `json:"maxAge"`
+	MaxAge metav1.Duration `json:"maxAge,omitzero"`
 }
 
 // GatewaySpec attaches an HTTPRoute to Gateways.

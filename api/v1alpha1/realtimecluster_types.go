@@ -7,7 +7,7 @@ import (
 
 // RealtimeClusterSpec is the desired state of a Socket.IO fleet.
 //
-// +kubebuilder:validation:XValidation:rule="!self.ingress.enabled || duration(self.ingress.timeout) > duration(self.runtime.pingInterval) + duration(self.runtime.pingTimeout)",message="spec.ingress.timeout must be greater than spec.runtime.pingInterval + spec.runtime.pingTimeout, or the proxy closes idle connections between heartbeats",fieldPath=.ingress.timeout
+// +kubebuilder:validation:XValidation:rule="!self.?ingress.?enabled.orValue(false) || duration(self.ingress.?timeout.orValue('1h')) > duration(self.?runtime.?pingInterval.orValue('25s')) + duration(self.?runtime.?pingTimeout.orValue('20s'))",message="spec.ingress.timeout must be greater than spec.runtime.pingInterval + spec.runtime.pingTimeout, or the proxy closes idle connections between heartbeats",fieldPath=.ingress.timeout
 type RealtimeClusterSpec struct {
 	// Replicas is the number of runtime pods. It is the field the /scale subresource (kubectl scale, HPA, KEDA)
 	// reads and writes; leave it out of applied manifests when an autoscaler owns it.
@@ -36,31 +36,31 @@ type RealtimeClusterSpec struct {
 	// Runtime holds the Socket.IO server settings written to the runtime config file.
 	// +kubebuilder:default={}
 	// +optional
-	Runtime RuntimeSpec `json:"runtime"`
+	Runtime RuntimeSpec `json:"runtime,omitzero"`
 
 	// Resources of the runtime container.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// Pod overrides parts of the runtime pod template.
 	// +optional
-	Pod PodOverrides `json:"pod,omitempty"`
+	Pod PodOverrides `json:"pod,omitzero"`
 
 	// Redis configures the adapter backend that links the pods: exactly one of managed or external.
 	// Defaults to a managed Redis.
 	// +kubebuilder:default={managed:{}}
 	// +optional
-	Redis RedisSpec `json:"redis"`
+	Redis RedisSpec `json:"redis,omitzero"`
 
 	// Ingress exposes the fleet with sticky sessions through an Ingress or a Gateway API HTTPRoute.
 	// +kubebuilder:default={}
 	// +optional
-	Ingress IngressSpec `json:"ingress"`
+	Ingress IngressSpec `json:"ingress,omitzero"`
 
 	// Drain controls how a terminating pod hands its clients over to the rest of the fleet.
 	// +kubebuilder:default={}
 	// +optional
-	Drain DrainSpec `json:"drain"`
+	Drain DrainSpec `json:"drain,omitzero"`
 
 	// Autoscaling describes connection-count based autoscaling bounds.
 	// +optional
@@ -69,7 +69,7 @@ type RealtimeClusterSpec struct {
 	// Rollout tunes rolling updates of the runtime Deployment (maxUnavailable is always 0).
 	// +kubebuilder:default={}
 	// +optional
-	Rollout RolloutSpec `json:"rollout"`
+	Rollout RolloutSpec `json:"rollout,omitzero"`
 }
 
 // DurationPattern is the regular expression every duration field of this API must match: a Go duration string
@@ -150,11 +150,11 @@ type RealtimeCluster struct {
 	// Spec is the desired state.
 	// +kubebuilder:default={}
 	// +optional
-	Spec RealtimeClusterSpec `json:"spec"`
+	Spec RealtimeClusterSpec `json:"spec,omitzero"`
 
 	// Status is the observed state, written by the operator.
 	// +optional
-	Status RealtimeClusterStatus `json:"status,omitempty"`
+	Status RealtimeClusterStatus `json:"status,omitzero"`
 }
 
 // RealtimeClusterList is a list of RealtimeCluster objects.

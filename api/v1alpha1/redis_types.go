@@ -36,7 +36,7 @@ type ManagedRedisSpec struct {
 
 	// Resources of the Redis container.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// Storage gives Redis a PersistentVolumeClaim. Without it Redis keeps its data in memory only, which is
 	// enough for the pub/sub adapter.
@@ -72,10 +72,10 @@ const (
 
 // ExternalRedisSpec points the fleet at a Redis the user operates.
 //
-// +kubebuilder:validation:XValidation:rule="self.mode != 'sentinel' || (has(self.sentinelMasterName) && size(self.sentinelMasterName) > 0)",message="spec.redis.external.sentinelMasterName is required when spec.redis.external.mode is sentinel",fieldPath=.sentinelMasterName
-// +kubebuilder:validation:XValidation:rule="self.mode == 'sentinel' || !has(self.sentinelMasterName)",message="spec.redis.external.sentinelMasterName is only allowed when spec.redis.external.mode is sentinel",fieldPath=.sentinelMasterName
-// +kubebuilder:validation:XValidation:rule="self.mode != 'standalone' || size(self.addresses) == 1",message="spec.redis.external.addresses must have exactly one entry when spec.redis.external.mode is standalone",fieldPath=.addresses
-// +kubebuilder:validation:XValidation:rule="self.mode != 'cluster' || self.database == 0",message="spec.redis.external.database must be 0 when spec.redis.external.mode is cluster",fieldPath=.database
+// +kubebuilder:validation:XValidation:rule="self.?mode.orValue('standalone') != 'sentinel' || (has(self.sentinelMasterName) && size(self.sentinelMasterName) > 0)",message="spec.redis.external.sentinelMasterName is required when spec.redis.external.mode is sentinel",fieldPath=.sentinelMasterName
+// +kubebuilder:validation:XValidation:rule="self.?mode.orValue('standalone') == 'sentinel' || !has(self.sentinelMasterName)",message="spec.redis.external.sentinelMasterName is only allowed when spec.redis.external.mode is sentinel",fieldPath=.sentinelMasterName
+// +kubebuilder:validation:XValidation:rule="self.?mode.orValue('standalone') != 'standalone' || size(self.addresses) == 1",message="spec.redis.external.addresses must have exactly one entry when spec.redis.external.mode is standalone",fieldPath=.addresses
+// +kubebuilder:validation:XValidation:rule="self.?mode.orValue('standalone') != 'cluster' || self.?database.orValue(0) == 0",message="spec.redis.external.database must be 0 when spec.redis.external.mode is cluster",fieldPath=.database
 type ExternalRedisSpec struct {
 	// Mode is the Redis topology.
 	// +kubebuilder:default=standalone
@@ -100,7 +100,7 @@ type ExternalRedisSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=15
 	// +optional
-	Database int32 `json:"database"`
+	Database int32 `json:"database,omitempty"`
 
 	// Username for Redis ACL authentication; empty uses the default user.
 	// +kubebuilder:validation:MaxLength=128
@@ -116,13 +116,8 @@ type ExternalRedisSpec struct {
 	TLS *RedisTLSSpec `json:"tls,omitempty"`
 }
 
-// RedisTLSSpec configures TLS to an external Redis.
+// RedisTLSSpec configures TLS to an external Redis; its presence turns TLS on.
 type RedisTLSSpec struct {
-	// Enabled turns TLS on.
-	// +kubebuilder:default=true
-	// +optional
-	Enabled bool `json:"enabled"`
-
 	// CASecretKeyRef selects a Secret key holding the PEM CA bundle that signs the server certificate.
 	// Empty uses the system roots.
 	// +optional

@@ -25,7 +25,7 @@ type RuntimeSpec struct {
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^/([A-Za-z0-9._~-]+/)*$')",message="spec.runtime.path must start and end with '/' and contain only letters, digits and . _ ~ - between slashes (e.g. /socket.io/)"
 	// +optional
-	Path string `json:"path"`
+	Path string `json:"path,omitempty"`
 
 	// Transports the runtime accepts. With only websocket, clients must also be configured with
 	// transports: ["websocket"], and sticky sessions are no longer required.
@@ -34,7 +34,7 @@ type RuntimeSpec struct {
 	// +kubebuilder:validation:MaxItems=2
 	// +listType=set
 	// +optional
-	Transports []Transport `json:"transports"`
+	Transports []Transport `json:"transports,omitempty"`
 
 	// PingInterval is the Engine.IO heartbeat interval.
 	// +kubebuilder:default="25s"
@@ -43,7 +43,7 @@ type RuntimeSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="spec.runtime.pingInterval must be between 1s and 10m"
 	// +optional
-	PingInterval metav1.Duration `json:"pingInterval"`
+	PingInterval metav1.Duration `json:"pingInterval,omitzero"`
 
 	// PingTimeout is how long the server waits for a heartbeat reply before closing the session.
 	// +kubebuilder:default="20s"
@@ -52,30 +52,30 @@ type RuntimeSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="spec.runtime.pingTimeout must be between 1s and 10m"
 	// +optional
-	PingTimeout metav1.Duration `json:"pingTimeout"`
+	PingTimeout metav1.Duration `json:"pingTimeout,omitzero"`
 
 	// MaxHTTPBufferSize is the largest message or long-polling payload, in bytes.
 	// +kubebuilder:default=1000000
 	// +kubebuilder:validation:Minimum=1024
 	// +kubebuilder:validation:Maximum=104857600
 	// +optional
-	MaxHTTPBufferSize int64 `json:"maxHttpBufferSize"`
+	MaxHTTPBufferSize int64 `json:"maxHttpBufferSize,omitempty"`
 
 	// CORS configures cross-origin access for browser clients served from another origin.
 	// +optional
-	CORS CORSSpec `json:"cors,omitempty"`
+	CORS CORSSpec `json:"cors,omitzero"`
 
 	// ConnectionStateRecovery restores a client's id, rooms and missed packets after a short disconnection.
 	// +kubebuilder:default={}
 	// +optional
-	ConnectionStateRecovery ConnectionStateRecoverySpec `json:"connectionStateRecovery"`
+	ConnectionStateRecovery ConnectionStateRecoverySpec `json:"connectionStateRecovery,omitzero"`
 
 	// MaxConnectionsPerPod caps concurrent sessions per pod; new handshakes beyond it get HTTP 503.
 	// 0 means unlimited.
 	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	MaxConnectionsPerPod int32 `json:"maxConnectionsPerPod"`
+	MaxConnectionsPerPod int32 `json:"maxConnectionsPerPod,omitempty"`
 }
 
 // CORSSpec configures cross-origin resource sharing.
@@ -99,7 +99,7 @@ type ConnectionStateRecoverySpec struct {
 	// Enabled turns connection state recovery on.
 	// +kubebuilder:default=false
 	// +optional
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled,omitempty"`
 
 	// MaxDisconnectionDuration is how long the state of a disconnected client is kept.
 	// +kubebuilder:default="2m"
@@ -108,12 +108,12 @@ type ConnectionStateRecoverySpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="spec.runtime.connectionStateRecovery.maxDisconnectionDuration must be at most 24h"
 	// +optional
-	MaxDisconnectionDuration metav1.Duration `json:"maxDisconnectionDuration"`
+	MaxDisconnectionDuration metav1.Duration `json:"maxDisconnectionDuration,omitzero"`
 
 	// SkipMiddlewares skips namespace middlewares when a session is recovered.
 	// +kubebuilder:default=true
 	// +optional
-	SkipMiddlewares bool `json:"skipMiddlewares"`
+	SkipMiddlewares *bool `json:"skipMiddlewares,omitempty"`
 }
 
 // PodOverrides are additions to the runtime pod template.
@@ -163,8 +163,8 @@ type PodOverrides struct {
 
 // DrainSpec controls how a terminating pod hands its clients over to the rest of the fleet.
 //
-// +kubebuilder:validation:XValidation:rule="duration(self.preStopDelay) + duration(self.window) <= duration('3590s')",message="spec.drain.preStopDelay + spec.drain.window must be at most 59m50s: the grace period (preStopDelay + window + 10s) is limited to 1h"
-// +kubebuilder:validation:XValidation:rule="!has(self.terminationGracePeriod) || duration(self.terminationGracePeriod) > duration(self.preStopDelay) + duration(self.window)",message="spec.drain.terminationGracePeriod must be greater than spec.drain.preStopDelay + spec.drain.window, or pods are killed before the drain finishes",fieldPath=.terminationGracePeriod
+// +kubebuilder:validation:XValidation:rule="duration(self.?preStopDelay.orValue('5s')) + duration(self.?window.orValue('60s')) <= duration('3590s')",message="spec.drain.preStopDelay + spec.drain.window must be at most 59m50s: the grace period (preStopDelay + window + 10s) is limited to 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.terminationGracePeriod) || duration(self.terminationGracePeriod) > duration(self.?preStopDelay.orValue('5s')) + duration(self.?window.orValue('60s'))",message="spec.drain.terminationGracePeriod must be greater than spec.drain.preStopDelay + spec.drain.window, or pods are killed before the drain finishes",fieldPath=.terminationGracePeriod
 type DrainSpec struct {
 	// Window is the time a terminating pod spreads the closing of its sessions over, so clients reconnect to
 	// other pods gradually instead of all at once.
@@ -174,14 +174,14 @@ type DrainSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.drain.window must be at least 1s"
 	// +optional
-	Window metav1.Duration `json:"window"`
+	Window metav1.Duration `json:"window,omitzero"`
 
 	// RatePerSecond caps how many sessions a pod closes per second while draining or shedding.
 	// 0 derives the rate from the window (sessions / window).
 	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	RatePerSecond int32 `json:"ratePerSecond"`
+	RatePerSecond int32 `json:"ratePerSecond,omitempty"`
 
 	// PreStopDelay is how long a terminating pod keeps serving before it starts draining, so that the
 	// EndpointSlice and ingress updates removing it land first. 0 disables the preStop hook.
@@ -190,7 +190,7 @@ type DrainSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +optional
-	PreStopDelay metav1.Duration `json:"preStopDelay"`
+	PreStopDelay *metav1.Duration `json:"preStopDelay,omitempty"`
 
 	// TerminationGracePeriod overrides the pod grace period, which defaults to preStopDelay + window + 10s.
 	// +kubebuilder:validation:Type=string
@@ -203,31 +203,31 @@ type DrainSpec struct {
 
 // AutoscalingSpec holds the connection-count autoscaling bounds.
 //
-// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="spec.autoscaling.minReplicas must be less than or equal to spec.autoscaling.maxReplicas",fieldPath=.minReplicas
+// +kubebuilder:validation:XValidation:rule="self.?minReplicas.orValue(2) <= self.?maxReplicas.orValue(10)",message="spec.autoscaling.minReplicas must be less than or equal to spec.autoscaling.maxReplicas",fieldPath=.minReplicas
 type AutoscalingSpec struct {
 	// Enabled turns autoscaling on.
 	// +kubebuilder:default=false
 	// +optional
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled,omitempty"`
 
 	// MinReplicas is the lower bound of the replica count.
 	// +kubebuilder:default=2
 	// +kubebuilder:validation:Minimum=1
 	// +optional
-	MinReplicas int32 `json:"minReplicas"`
+	MinReplicas int32 `json:"minReplicas,omitempty"`
 
 	// MaxReplicas is the upper bound of the replica count.
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
-	MaxReplicas int32 `json:"maxReplicas"`
+	MaxReplicas int32 `json:"maxReplicas,omitempty"`
 
 	// TargetConnectionsPerPod is the average number of connected clients per pod to aim for.
 	// +kubebuilder:default=5000
 	// +kubebuilder:validation:Minimum=1
 	// +optional
-	TargetConnectionsPerPod int32 `json:"targetConnectionsPerPod"`
+	TargetConnectionsPerPod int32 `json:"targetConnectionsPerPod,omitempty"`
 }
 
 // RolloutSpec tunes rolling updates of the runtime Deployment.
@@ -240,9 +240,8 @@ type RolloutSpec struct {
 	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
 
 	// MinReadySeconds is how long a new pod must be ready before it counts as available.
-	// +kubebuilder:default=5
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=3600
 	// +optional
-	MinReadySeconds int32 `json:"minReadySeconds"`
+	MinReadySeconds int32 `json:"minReadySeconds,omitempty"`
 }
