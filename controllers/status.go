@@ -97,7 +97,9 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 		st.Replicas, st.ReadyReplicas, st.UpdatedReplicas = ds.Replicas, ds.ReadyReplicas, ds.UpdatedReplicas
 		observed := ds.ObservedGeneration >= dep.Generation
 		rolloutDone = observed && ds.UpdatedReplicas == desired && ds.Replicas == desired && ds.AvailableReplicas >= desired
-		available = observed && ds.AvailableReplicas >= desired
+		// Capacity does not depend on the Deployment controller having seen the newest spec: a spec change
+		// must not flap Ready while the old pods keep serving.
+		available = ds.AvailableReplicas >= desired
 		for _, c := range ds.Conditions {
 			if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
 				deadline = true

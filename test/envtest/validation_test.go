@@ -1,0 +1,161 @@
+package envtest
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+// applyManifest creates the YAML manifest in ns as an unstructured object (as kubectl would send it).
+func createManifest(ns, manifest string, opts ...client.CreateOption) error {
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+		return err
+	}
+	u.SetNamespace(ns)
+	return k8s.Create(context.Background(), u, opts...)
+}
+
+func clusterManifest(spec string) string {
+	return "apiVersion: realtime.socketfleet.io/v1alpha1\nkind: RealtimeCluster\nmetadata:\n  name: bad\nspec:\n" + indent(spec, "  ")
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// TestValidationRejectsInvalidSpecs submits one invalid manifest per validation rule (dry run) and expects the
+// API server to refuse it with an error that names the offending field and explains the rule.
+func TestValidationRejectsInvalidSpecs(t *testing.T) {
+	ns := newNamespace(t)
+	cases := []struct {
+		name string
+		spec string
+		want []string // substrings the error must contain: the field path and the explanation
+	}{
+		{"autoscaling min greater than max", "autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 2}",
+			[]string{"spec.autoscaling.minReplicas", "must be less than or equal to spec.autoscaling.maxReplicas"}},
+		{"redis managed and external", "redis: {managed: {}, external: {addresses: [redis:6379]}}",
+			[]string{"spec.redis", "exactly one of spec.redis.managed or spec.redis.external"}},
+		{"redis neither managed nor external", "redis: {keyPrefix: chat}",
+			[]string{"spec.redis", "exactly one of spec.redis.managed or spec.redis.external"}},
+		{"drain exceeds grace period limit", "drain: {window: 59m, preStopDelay: 2m}",
+			[]string{"spec.drain", "spec.drain.preStopDelay + spec.drain.window must be at most 59m50s"}},
+		{"grace period shorter than drain", "drain: {window: 60s, preStopDelay: 5s, terminationGracePeriod: 30s}",
+			[]string{"spec.drain.terminationGracePeriod", "must be greater than spec.drain.preStopDelay + spec.drain.window"}},
+		{"grace period above 1h", "drain: {terminationGracePeriod: 2h}",
+			[]string{"spec.drain.terminationGracePeriod", "must be at most 1h"}},
+		{"drain window below 1s", "drain: {window: 500ms}",
+			[]string{"spec.drain.window", "must be at least 1s"}},
+		{"invalid cookie name", "ingress: {enabled: true, hosts: [chat.example.com], stickyCookie: {name: 'my cookie;'}}",
+			[]string{"spec.ingress.stickyCookie.name", "must be a valid cookie name"}},
+		{"ingress without hosts", "ingress: {enabled: true}",
+			[]string{"spec.ingress.hosts", "at least one host"}},
+		{"ingress timeout below heartbeat", "ingress: {enabled: true, hosts: [chat.example.com], timeout: 40s}",
+			[]string{"spec.ingress.timeout", "must be greater than spec.runtime.pingInterval + spec.runtime.pingTimeout"}},
+		{"ingress timeout above 24h", "ingress: {timeout: 25h}",
+			[]string{"spec.ingress.timeout", "must be at most 24h"}},
+		{"gateway with className", "ingress: {enabled: true, hosts: [a.example.com], className: nginx, gateway: {parentRefs: [{name: gw}]}}",
+			[]string{"spec.ingress.className", "applies to an Ingress only"}},
+		{"gateway with tlsSecretName", "ingress: {enabled: true, hosts: [a.example.com], tlsSecretName: tls, gateway: {parentRefs: [{name: gw}]}}",
+			[]string{"spec.ingress.tlsSecretName", "applies to an Ingress only"}},
+		{"unknown ingress controller", "ingress: {controller: envoy}",
+			[]string{"spec.ingress.controller", `supported values: "nginx", "traefik", "haproxy"`}},
+		{"invalid host", "ingress: {enabled: true, hosts: [Chat_Example]}",
+			[]string{"spec.ingress.hosts[0]"}},
+		{"cookie max age below 1s", "ingress: {stickyCookie: {maxAge: 0s}}",
+			[]string{"spec.ingress.stickyCookie.maxAge", "must be at least 1s"}},
+		{"sentinel without master name", "redis: {external: {mode: sentinel, addresses: ['s1:26379']}}",
+			[]string{"spec.redis.external.sentinelMasterName", "is required when spec.redis.external.mode is sentinel"}},
+		{"master name outside sentinel mode", "redis: {external: {addresses: ['r:6379'], sentinelMasterName: m}}",
+			[]string{"spec.redis.external.sentinelMasterName", "only allowed when spec.redis.external.mode is sentinel"}},
+		{"standalone with two addresses", "redis: {external: {addresses: ['a:6379', 'b:6379']}}",
+			[]string{"spec.redis.external.addresses", "exactly one entry"}},
+		{"cluster with database", "redis: {external: {mode: cluster, addresses: ['a:6379'], database: 3}}",
+			[]string{"spec.redis.external.database", "must be 0 when spec.redis.external.mode is cluster"}},
+		{"redis address without port", "redis: {external: {addresses: [redis.example.com]}}",
+			[]string{"spec.redis.external.addresses[0]"}},
+		{"empty storage size", "redis: {managed: {storage: {size: '0'}}}",
+			[]string{"spec.redis.managed.storage.size", "must be greater than zero"}},
+		{"path without slashes", "runtime: {path: socket.io}",
+			[]string{"spec.runtime.path", "must start and end with '/'"}},
+		{"ping interval too small", "runtime: {pingInterval: 100ms}",
+			[]string{"spec.runtime.pingInterval", "between 1s and 10m"}},
+		{"ping timeout too large", "runtime: {pingTimeout: 11m}",
+			[]string{"spec.runtime.pingTimeout", "between 1s and 10m"}},
+		{"not a duration", "runtime: {pingInterval: soon}",
+			[]string{"spec.runtime.pingInterval"}},
+		{"unknown transport", "runtime: {transports: [polling, webtransport]}",
+			[]string{"spec.runtime.transports[1]", `supported values: "polling", "websocket"`}},
+		{"no transports", "runtime: {transports: []}",
+			[]string{"spec.runtime.transports"}},
+		{"tiny buffer", "runtime: {maxHttpBufferSize: 10}",
+			[]string{"spec.runtime.maxHttpBufferSize", "greater than or equal to 1024"}},
+		{"credentials with wildcard origin", "runtime: {cors: {origins: ['*'], credentials: true}}",
+			[]string{"spec.runtime.cors", "cannot be true when spec.runtime.cors.origins contains \"*\""}},
+		{"recovery window above 24h", "runtime: {connectionStateRecovery: {enabled: true, maxDisconnectionDuration: 25h}}",
+			[]string{"spec.runtime.connectionStateRecovery.maxDisconnectionDuration", "at most 24h"}},
+		{"negative per-pod limit", "runtime: {maxConnectionsPerPod: -1}",
+			[]string{"spec.runtime.maxConnectionsPerPod"}},
+		{"selector label override", "pod: {labels: {app.kubernetes.io/instance: other}}",
+			[]string{"spec.pod.labels", "must not set app.kubernetes.io/name, app.kubernetes.io/instance or app.kubernetes.io/component"}},
+		{"negative replicas", "replicas: -1",
+			[]string{"spec.replicas", "greater than or equal to 0"}},
+		{"zero max surge", "rollout: {maxSurge: 0}",
+			[]string{"spec.rollout.maxSurge", "positive number of pods or a percentage"}},
+		{"max surge percentage above 100", "rollout: {maxSurge: 150%}",
+			[]string{"spec.rollout.maxSurge", "positive number of pods or a percentage"}},
+		{"unknown pull policy", "imagePullPolicy: Sometimes",
+			[]string{"spec.imagePullPolicy", "supported values"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := createManifest(ns, clusterManifest(tc.spec), client.DryRunAll)
+			if err == nil {
+				t.Fatalf("API server accepted the invalid spec:\n%s", tc.spec)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error, got %v", err)
+			}
+			t.Logf("refused: %v", err)
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestValidationAcceptsEdgeSpecs checks that valid specs near the rules' boundaries are accepted.
+func TestValidationAcceptsEdgeSpecs(t *testing.T) {
+	ns := newNamespace(t)
+	specs := []string{
+		"{}",
+		"autoscaling: {enabled: true, minReplicas: 3, maxReplicas: 3}",
+		"drain: {window: 59m, preStopDelay: 50s}",
+		"drain: {preStopDelay: 0s, window: 30s, terminationGracePeriod: 31s}",
+		"redis: {external: {mode: sentinel, addresses: ['s1:26379', 's2:26379'], sentinelMasterName: mymaster}}",
+		"redis: {external: {mode: cluster, addresses: ['[::1]:7000', '10.0.0.2:7000']}}",
+		"ingress: {enabled: true, hosts: ['*.example.com'], stickyCookie: {name: \"io_route-1.v2\"}, timeout: 46s}",
+		"ingress: {enabled: true, hosts: [chat.example.com], gateway: {parentRefs: [{name: gw, namespace: infra}]}}",
+		"runtime: {path: /, transports: [websocket], cors: {origins: ['*']}}",
+		"rollout: {maxSurge: 100%}",
+		"rollout: {maxSurge: 3}",
+		"replicas: 0",
+	}
+	for _, spec := range specs {
+		if err := createManifest(ns, clusterManifest(spec), client.DryRunAll); err != nil {
+			t.Errorf("valid spec refused:\n%s\nerror: %v", spec, err)
+		}
+	}
+}
