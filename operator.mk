@@ -20,6 +20,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests into config/
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	mkdir -p $(CHART_CRDS)
 	cp config/crd/bases/*.yaml $(CHART_CRDS)/
+	cp config/rbac/role.yaml charts/socketfleet/files/operator-role.yaml
 
 .PHONY: build-operator
 build-operator: ## Build bin/socketfleet-operator.

@@ -1,0 +1,359 @@
+// Package chart renders the Helm chart (with helm v3 as a Go library) and the kustomize installation
+// (config/default, with the kustomize Go API) and checks that every object they produce is accepted by a real
+// kube-apiserver (envtest) in a server-side dry run. It is its own Go module so that helm's large dependency
+// tree stays out of the main module.
+package chart
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+var k8s client.Client
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "FAIL: KUBEBUILDER_ASSETS is not set. Run `make test-envtest`, or "+
+			"KUBEBUILDER_ASSETS=$(../../hack/envtest-binaries.sh) go test ./... in test/chart")
+		return 1
+	}
+	env := &crenvtest.Environment{}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start envtest control plane:", err)
+		return 1
+	}
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err == nil {
+		err = apiextensionsv1.AddToScheme(scheme)
+	}
+	if err == nil {
+		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	}
+	code := 1
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: create client:", err)
+	} else {
+		code = m.Run()
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop envtest control plane:", err)
+	}
+	if code == 0 {
+		if err := goleak.Find(
+			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*loggingT).flushDaemon"),
+			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+			goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: leaked goroutines:", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+// renderChart renders charts/socketfleet like `helm template --include-crds` for Kubernetes v1.37.
+func renderChart(t *testing.T, namespace string, values map[string]any) []*unstructured.Unstructured {
+	t.Helper()
+	chrt, err := loader.Load(filepath.Join(repoRoot(), "charts", "socketfleet"))
+	if err != nil {
+		t.Fatalf("load chart: %v", err)
+	}
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.ClientOnly = true
+	install.DryRun = true
+	install.Replace = true
+	install.IncludeCRDs = true
+	install.ReleaseName = "socketfleet"
+	install.Namespace = namespace
+	install.KubeVersion = &chartutil.KubeVersion{Version: "v1.37.2", Major: "1", Minor: "37"}
+	rel, err := install.Run(chrt, values)
+	if err != nil {
+		t.Fatalf("render chart: %v", err)
+	}
+	return decodeObjects(t, rel.Manifest)
+}
+
+// renderKustomize builds config/default like `kustomize build config/default`.
+func renderKustomize(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resMap, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(), "config", "default"))
+	if err != nil {
+		t.Fatalf("kustomize build config/default: %v", err)
+	}
+	out, err := resMap.AsYaml()
+	if err != nil {
+		t.Fatalf("kustomize output: %v", err)
+	}
+	return decodeObjects(t, string(out))
+}
+
+func decodeObjects(t *testing.T, manifest string) []*unstructured.Unstructured {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		err := dec.Decode(&u.Object)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decode rendered manifest: %v", err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		objs = append(objs, u)
+	}
+	return objs
+}
+
+func find(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// installCRD creates the CRD for real (once), so custom resources and the chart's objects can be checked.
+func installCRD(t *testing.T, crd *unstructured.Unstructured) {
+	t.Helper()
+	err := k8s.Create(context.Background(), crd.DeepCopy())
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create CRD %s: %v", crd.GetName(), err)
+	}
+}
+
+func ensureNamespace(t *testing.T, name string) {
+	t.Helper()
+	err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+}
+
+// dryRunApply server-side applies every object with dryRun=All: the API server validates and admits them
+// without storing anything.
+func dryRunApply(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		err := k8s.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
+			client.FieldOwner("chart-test"), client.ForceOwnership, client.DryRunAll)
+		if err != nil {
+			t.Errorf("server-side dry run of %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+}
+
+// generatedCRD is config/crd/bases, the single source of truth for the CRD.
+func generatedCRD(t *testing.T) *unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "config", "crd", "bases", "realtime.socketfleet.io_realtimeclusters.yaml"))
+	if err != nil {
+		t.Fatalf("read generated CRD: %v", err)
+	}
+	objs := decodeObjects(t, string(data))
+	if len(objs) != 1 {
+		t.Fatalf("generated CRD file holds %d objects", len(objs))
+	}
+	return objs[0]
+}
+
+// generatedRoleRules are the operator's RBAC rules generated from the controller's markers.
+func generatedRoleRules(t *testing.T) []any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatalf("read generated role: %v", err)
+	}
+	role := map[string]any{}
+	if err := yaml.Unmarshal(data, &role); err != nil {
+		t.Fatalf("decode generated role: %v", err)
+	}
+	rules, _ := role["rules"].([]any)
+	if len(rules) == 0 {
+		t.Fatal("generated role has no rules")
+	}
+	return rules
+}
+
+func operatorRoleRules(t *testing.T, objs []*unstructured.Unstructured) []any {
+	t.Helper()
+	for _, cr := range find(objs, "ClusterRole") {
+		if strings.HasSuffix(cr.GetName(), "-editor") || strings.HasSuffix(cr.GetName(), "-viewer") {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(cr.Object, "rules")
+		return rules
+	}
+	t.Fatal("no operator ClusterRole rendered")
+	return nil
+}
+
+func containerArgs(t *testing.T, objs []*unstructured.Unstructured) []string {
+	t.Helper()
+	deps := find(objs, "Deployment")
+	if len(deps) != 1 {
+		t.Fatalf("want one operator Deployment, got %d", len(deps))
+	}
+	containers, _, _ := unstructured.NestedSlice(deps[0].Object, "spec", "template", "spec", "containers")
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	return args
+}
+
+// TestHelmChart renders the chart with its defaults and with every option changed, checks the CRD and RBAC
+// are the generated ones, and dry-runs every object against the API server.
+func TestHelmChart(t *testing.T) {
+	cases := []struct {
+		name      string
+		values    map[string]any
+		wantArgs  []string
+		wantKinds []string
+	}{
+		{
+			name:   "defaults",
+			values: nil,
+			wantArgs: []string{"--leader-elect=true", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081",
+				"--runtime-image=ghcr.io/socketfleet/socketfleet-runtime:v0.1.0", "--max-concurrent-reconciles=2"},
+			wantKinds: []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+				"RoleBinding", "Deployment", "Service"},
+		},
+		{
+			name: "custom",
+			values: map[string]any{
+				"replicaCount":            2,
+				"runtimeImage":            "registry.example.com/runtime:v9",
+				"watchNamespaces":         []any{"team-a", "team-b"},
+				"leaderElection":          map[string]any{"enabled": true},
+				"metrics":                 map[string]any{"enabled": false},
+				"rbac":                    map[string]any{"aggregateToDefaultRoles": false},
+				"serviceAccount":          map[string]any{"annotations": map[string]any{"example.com/role": "operator"}},
+				"nodeSelector":            map[string]any{"kubernetes.io/os": "linux"},
+				"tolerations":             []any{map[string]any{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}},
+				"podAnnotations":          map[string]any{"example.com/scrape": "false"},
+				"imagePullSecrets":        []any{map[string]any{"name": "regcred"}},
+				"maxConcurrentReconciles": 4,
+				"logLevel":                "debug",
+			},
+			wantArgs: []string{"--metrics-bind-address=0", "--runtime-image=registry.example.com/runtime:v9",
+				"--watch-namespaces=team-a,team-b", "--max-concurrent-reconciles=4", "--zap-log-level=debug"},
+			wantKinds: []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"},
+		},
+	}
+	const namespace = "socketfleet-system"
+	ensureNamespace(t, namespace)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := renderChart(t, namespace, tc.values)
+			for _, kind := range tc.wantKinds {
+				if len(find(objs, kind)) == 0 {
+					t.Errorf("chart rendered no %s", kind)
+				}
+			}
+			if tc.name == "custom" && len(find(objs, "Service")) != 0 {
+				t.Error("metrics Service rendered although metrics are disabled")
+			}
+
+			crds := find(objs, "CustomResourceDefinition")
+			if len(crds) != 1 {
+				t.Fatalf("chart holds %d CRDs, want 1", len(crds))
+			}
+			if !reflect.DeepEqual(crds[0].Object, generatedCRD(t).Object) {
+				t.Error("charts/socketfleet/crds differs from config/crd/bases: run `make manifests`")
+			}
+			if !reflect.DeepEqual(operatorRoleRules(t, objs), generatedRoleRules(t)) {
+				t.Error("chart ClusterRole rules differ from config/rbac/role.yaml: run `make manifests`")
+			}
+			args := containerArgs(t, objs)
+			for _, want := range tc.wantArgs {
+				if !slices.Contains(args, want) {
+					t.Errorf("operator args %v lack %q", args, want)
+				}
+			}
+
+			installCRD(t, crds[0])
+			var rest []*unstructured.Unstructured
+			for _, o := range objs {
+				if o.GetKind() != "CustomResourceDefinition" {
+					rest = append(rest, o)
+				}
+			}
+			dryRunApply(t, rest)
+		})
+	}
+}
+
+// TestKustomizeDefault builds config/default and dry-runs every object against the API server.
+func TestKustomizeDefault(t *testing.T) {
+	objs := renderKustomize(t)
+	for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
+		"ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"} {
+		if len(find(objs, kind)) == 0 {
+			t.Errorf("config/default produced no %s", kind)
+		}
+	}
+	for _, o := range objs {
+		if ns := o.GetNamespace(); ns != "" && ns != "socketfleet-system" {
+			t.Errorf("%s %s is in namespace %q, want socketfleet-system", o.GetKind(), o.GetName(), ns)
+		}
+	}
+	var buf bytes.Buffer
+	for _, o := range find(objs, "Deployment") {
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		image, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
+		buf.WriteString(image)
+	}
+	if buf.String() != "ghcr.io/socketfleet/socketfleet-operator:v0.1.0" {
+		t.Errorf("operator image = %q", buf.String())
+	}
+	for _, ns := range find(objs, "Namespace") {
+		ensureNamespace(t, ns.GetName())
+	}
+	for _, crd := range find(objs, "CustomResourceDefinition") {
+		installCRD(t, crd)
+	}
+	dryRunApply(t, objs)
+}
