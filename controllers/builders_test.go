@@ -1,0 +1,143 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+)
+
+func cluster(mutate func(*realtimev1alpha1.RealtimeCluster)) *realtimev1alpha1.RealtimeCluster {
+	rc := &realtimev1alpha1.RealtimeCluster{ObjectMeta: metav1.ObjectMeta{Name: "chat", Namespace: "apps"}}
+	if mutate != nil {
+		mutate(rc)
+	}
+	rc.SetDefaults()
+	return rc
+}
+
+func dur(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
+
+func TestTerminationGracePeriodSeconds(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*realtimev1alpha1.RealtimeCluster)
+		want   int64
+	}{
+		{"defaults: 5s preStop + 60s window + 10s", nil, 75},
+		{"custom window and delay", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Drain.Window = dur(2 * time.Minute)
+			d := dur(15 * time.Second)
+			rc.Spec.Drain.PreStopDelay = &d
+		}, 145},
+		{"no preStop", func(rc *realtimev1alpha1.RealtimeCluster) {
+			d := dur(0)
+			rc.Spec.Drain.PreStopDelay = &d
+		}, 70},
+		{"fractional seconds round up", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Drain.Window = dur(1500 * time.Millisecond)
+		}, 5 + 2 + 10},
+		{"explicit override", func(rc *realtimev1alpha1.RealtimeCluster) {
+			g := dur(5 * time.Minute)
+			rc.Spec.Drain.TerminationGracePeriod = &g
+		}, 300},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := TerminationGracePeriodSeconds(cluster(tc.mutate)); got != tc.want {
+				t.Errorf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRedisURLAndEndpoint(t *testing.T) {
+	cases := []struct {
+		name         string
+		mutate       func(*realtimev1alpha1.RealtimeCluster)
+		wantURL      string
+		wantEndpoint string
+	}{
+		{"managed", nil, "redis://chat-redis.apps.svc:6379/0", "http://chat.apps.svc:3000/socket.io/"},
+		{"external standalone with TLS", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis.External = &realtimev1alpha1.ExternalRedisSpec{Addresses: []string{"r:6380"}, Database: 3,
+				TLS: &realtimev1alpha1.RedisTLSSpec{}}
+		}, "rediss://r:6380/3", "http://chat.apps.svc:3000/socket.io/"},
+		{"external sentinel has no URL", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis.External = &realtimev1alpha1.ExternalRedisSpec{Mode: realtimev1alpha1.RedisModeSentinel,
+				Addresses: []string{"s:26379"}, SentinelMasterName: "m"}
+		}, "", "http://chat.apps.svc:3000/socket.io/"},
+		{"ingress with TLS and custom path", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Runtime.Path = "/rt/"
+			rc.Spec.Ingress = realtimev1alpha1.IngressSpec{Enabled: true, Hosts: []string{"a.example.com"}, TLSSecretName: "tls"}
+		}, "redis://chat-redis.apps.svc:6379/0", "https://a.example.com/rt/"},
+		{"ingress disabled ignores hosts", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Ingress = realtimev1alpha1.IngressSpec{Hosts: []string{"a.example.com"}}
+		}, "redis://chat-redis.apps.svc:6379/0", "http://chat.apps.svc:3000/socket.io/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := cluster(tc.mutate)
+			if got := RedisURL(rc); got != tc.wantURL {
+				t.Errorf("RedisURL = %q, want %q", got, tc.wantURL)
+			}
+			if got := Endpoint(rc); got != tc.wantEndpoint {
+				t.Errorf("Endpoint = %q, want %q", got, tc.wantEndpoint)
+			}
+		})
+	}
+}
+
+func TestConfigHashFollowsConfiguration(t *testing.T) {
+	hash := func(mutate func(*realtimev1alpha1.RealtimeCluster)) string {
+		_, h, err := BuildConfigMap(cluster(mutate))
+		if err != nil {
+			t.Fatalf("BuildConfigMap: %v", err)
+		}
+		return h
+	}
+	base := hash(nil)
+	if base != hash(nil) {
+		t.Fatal("config hash is not deterministic")
+	}
+	changes := map[string]func(*realtimev1alpha1.RealtimeCluster){
+		"ping interval": func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Runtime.PingInterval = dur(10 * time.Second) },
+		"cors origins":  func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Runtime.CORS.Origins = []string{"https://x"} },
+		"drain window":  func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Drain.Window = dur(time.Minute + time.Second) },
+		"key prefix":    func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Redis.KeyPrefix = "other" },
+	}
+	for name, mutate := range changes {
+		if hash(mutate) == base {
+			t.Errorf("changing %s does not change the config hash", name)
+		}
+	}
+	// Fields that are not runtime configuration leave the hash alone (no needless rollouts).
+	if hash(func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Replicas = new(int32(7)) }) != base {
+		t.Error("changing replicas changes the config hash")
+	}
+}
+
+func TestObjectsSkipAbsentChildren(t *testing.T) {
+	rc := cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+		rc.Spec.Redis.External = &realtimev1alpha1.ExternalRedisSpec{Addresses: []string{"r:6379"}}
+	})
+	d, err := BuildDesired(rc, BuildOptions{DefaultImage: "img"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, o := range d.Objects() {
+		kinds[o.GetObjectKind().GroupVersionKind().Kind]++
+	}
+	want := map[string]int{"ConfigMap": 1, "ServiceAccount": 1, "Deployment": 1, "Service": 2, "PodDisruptionBudget": 1}
+	if len(kinds) != len(want) {
+		t.Errorf("kinds = %v, want %v", kinds, want)
+	}
+	for k, n := range want {
+		if kinds[k] != n {
+			t.Errorf("%d %s objects, want %d", kinds[k], k, n)
+		}
+	}
+}
