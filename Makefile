@@ -22,7 +22,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-compat ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium).
+test: deps test-unit test-envtest ## Everything CI runs: unit, fuzz seeds, operator envtest.
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).
@@ -35,7 +35,9 @@ test-unit: ## Go unit tests (fuzz seed corpora run as ordinary tests).
 
 .PHONY: test-compat
 test-compat: build ## The official socket.io-client (Node and headless Chromium) against the Go runtime.
-	cd test/compat && node --test --test-concurrency=1 'tests/*.test.mjs'
+	test/compat/run.sh
+
+include operator.mk
 
 .PHONY: bench
 bench: build ## Benchmarks against Node socket.io; writes bench/RESULTS.md.

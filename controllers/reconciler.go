@@ -240,11 +240,9 @@ func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alp
 	gvk := u.GroupVersionKind()
 	key := client.ObjectKeyFromObject(u)
 
-	oldVersion := ""
-	if current, err := r.currentObject(ctx, gvk, key); err != nil {
+	current, err := r.currentObject(ctx, gvk, key)
+	if err != nil {
 		return err
-	} else if current != nil {
-		oldVersion = current.GetResourceVersion()
 	}
 
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
@@ -252,10 +250,33 @@ func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alp
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
 	}
 	switch {
-	case oldVersion == "":
+	case current == nil:
 		r.event(rc, u, corev1.EventTypeNormal, EventCreated, "Apply", fmt.Sprintf("Created %s %s", gvk.Kind, key.Name))
-	case u.GetResourceVersion() != oldVersion:
+	case appliedChange(current, u):
 		r.event(rc, u, corev1.EventTypeNormal, EventUpdated, "Apply", fmt.Sprintf("Updated %s %s", gvk.Kind, key.Name))
+	}
+	return nil
+}
+
+// appliedChange reports whether the operator's apply changed the object: its server-side apply entry in
+// managedFields moves only when the operator's own fields change. (Comparing resourceVersions would also count
+// status writes by other controllers that happened in between, and a stale cache.)
+func appliedChange(before, after client.Object) bool {
+	b, a := applyEntry(before), applyEntry(after)
+	if b == nil || a == nil {
+		return b != a
+	}
+	if !equality.Semantic.DeepEqual(b.FieldsV1, a.FieldsV1) {
+		return true
+	}
+	return b.Time == nil || a.Time == nil || !b.Time.Equal(a.Time)
+}
+
+func applyEntry(obj client.Object) *metav1.ManagedFieldsEntry {
+	for _, e := range obj.GetManagedFields() {
+		if e.Manager == ManagerName && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
+			return &e
+		}
 	}
 	return nil
 }

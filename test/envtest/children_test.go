@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -199,6 +200,26 @@ func TestCreateProducesAllChildren(t *testing.T) {
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("ingress exists without spec.ingress.enabled (err=%v)", err)
 	}
+
+	// User-visible actions are recorded as events on the RealtimeCluster.
+	eventually(t, "creation events", func() error {
+		list := &eventsv1.EventList{}
+		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "RealtimeCluster" && e.Regarding.Name == "chat" && e.Reason == controllers.EventCreated {
+				seen[e.Note] = true
+			}
+		}
+		for _, note := range []string{"Created Deployment chat", "Created ConfigMap chat-config", "Created StatefulSet chat-redis"} {
+			if !seen[note] {
+				return fmt.Errorf("no %q event among %v", note, seen)
+			}
+		}
+		return nil
+	})
 
 	// The password survives reconciles: it is generated once.
 	before := string(secret.Data["password"])

@@ -134,7 +134,7 @@ func TestStatusTracksChildren(t *testing.T) {
 			return err
 		}
 		if c := meta.FindStatusCondition(rc.Status.Conditions, realtimev1alpha1.ConditionReady); !c.LastTransitionTime.Equal(&readySince) {
-			return fmt.Errorf("Ready lastTransitionTime moved from %v to %v without a status change", readySince, c.LastTransitionTime)
+			return fmt.Errorf("Ready lastTransitionTime moved from %v to %v without a status change (now %s/%s: %s; conditions %+v)", readySince, c.LastTransitionTime, c.Status, c.Reason, c.Message, rc.Status.Conditions)
 		}
 		return conditionIs(rc, realtimev1alpha1.ConditionReady, metav1.ConditionTrue, controllers.ReasonAvailable)
 	})
