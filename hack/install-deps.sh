@@ -15,13 +15,13 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# npm packages for the compatibility tests (official socket.io-client, reference server, playwright-core).
-for dir in test/compat; do
-  if [[ -f "$dir/package-lock.json" ]]; then
-    stamp="$dir/node_modules/.socketfleet-lock"
-    if [[ ! -f "$stamp" ]] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
-      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-      cp "$dir/package-lock.json" "$stamp"
-    fi
+# npm packages of every Node test suite (test/*/package-lock.json): official client, reference servers, browsers.
+for lock in test/*/package-lock.json; do
+  [[ -f "$lock" ]] || continue
+  dir="$(dirname "$lock")"
+  stamp="$dir/node_modules/.socketfleet-lock"
+  if [[ ! -f "$stamp" ]] || ! cmp -s "$lock" "$stamp"; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$lock" "$stamp"
   fi
 done
