@@ -1,0 +1,118 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// servePolling handles a long-polling request of an open session.
+func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		s.servePoll(w, r)
+	case http.MethodPost:
+		s.servePost(w, r)
+	default:
+		protocolError(CodeBadRequest).write(w)
+	}
+}
+
+// servePoll answers a GET: it waits until packets are queued (or the session
+// ends) and writes them as one payload.
+func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.pollWaiting {
+		// A second concurrent GET: the reference server kills the session.
+		s.mu.Unlock()
+		protocolError(CodeBadRequest).write(w)
+		s.finish(ReasonTransportError)
+		return
+	}
+	s.pollWaiting = true
+	for s.state != stateClosed && len(s.queue) == 0 && !s.noopPending && s.state != stateClosing {
+		s.mu.Unlock()
+		select {
+		case <-s.pollWake:
+		case <-r.Context().Done():
+			s.mu.Lock()
+			s.pollWaiting = false
+			s.mu.Unlock()
+			// The client gave up on its poll: the session is gone.
+			s.finish(ReasonTransportError)
+			return
+		}
+		s.mu.Lock()
+	}
+	s.pollWaiting = false
+	batch := s.takeQueueLocked()
+	closing := s.state != stateOpen
+	reason := s.closeReason
+	if len(batch) == 0 && s.noopPending {
+		batch = append(batch, noopMessage)
+	}
+	s.noopPending = false
+	s.mu.Unlock()
+
+	if closing {
+		batch = append(batch, closeMessage)
+	}
+	body := encodePayload(batch)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, err := w.Write(body)
+	switch {
+	case closing:
+		s.finish(reason) // no-op when already closed
+	case err != nil:
+		s.finish(ReasonTransportError)
+	}
+}
+
+// servePost reads a payload from the client and passes its packets on.
+func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
+	max := s.srv.opts.MaxBufferSize
+	s.mu.Lock()
+	if s.postActive {
+		s.mu.Unlock()
+		protocolError(CodeBadRequest).write(w)
+		s.finish(ReasonTransportError)
+		return
+	}
+	s.postActive = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.postActive = false
+		s.mu.Unlock()
+	}()
+
+	if r.ContentLength > max {
+		http.Error(w, "Payload Too Large", http.StatusRequestEntityTooLarge)
+		s.finish(ReasonTransportError)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "Payload Too Large", http.StatusRequestEntityTooLarge)
+		}
+		s.finish(ReasonTransportError)
+		return
+	}
+	packets, err := decodePayload(body)
+	if err != nil {
+		s.srv.log.Debug("engineio: bad polling payload", "sid", s.id, "err", err)
+		s.finish(ReasonParseError)
+	}
+	for _, p := range packets {
+		s.receive(p)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	_, _ = io.WriteString(w, "ok")
+}

@@ -1,0 +1,373 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Server is an Engine.IO server and an http.Handler: mount it on the
+// Socket.IO path of a mux.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	onSession func(*Session) SessionHandler
+	upgrader  websocket.Upgrader
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	closed   bool
+
+	// wg counts the goroutines the server starts (writers, OnClose calls,
+	// WebSocket readers) so that Close can wait for them.
+	wg sync.WaitGroup
+}
+
+// Stats counts open sessions by transport.
+type Stats struct {
+	Polling   int
+	WebSocket int
+}
+
+// NewServer returns a server that hands every new session to onSession,
+// which returns the session's handler. onSession runs before the handshake
+// answer is written.
+func NewServer(opts Options, onSession func(*Session) SessionHandler) *Server {
+	opts = opts.withDefaults()
+	srv := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		onSession: onSession,
+		sessions:  make(map[string]*Session),
+	}
+	srv.upgrader = websocket.Upgrader{
+		ReadBufferSize:    1024,
+		WriteBufferSize:   4096,
+		WriteBufferPool:   &sync.Pool{},
+		EnableCompression: opts.Compression,
+		CheckOrigin:       srv.checkWebSocketOrigin,
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+			(&RequestError{Status: status, Code: CodeBadRequest}).write(w)
+		},
+	}
+	return srv
+}
+
+// ServeHTTP routes a request: CORS, then handshake or the session's
+// transport.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if srv.applyCORS(w, r) {
+		return // preflight answered
+	}
+	q := r.URL.Query()
+	transport := Transport(q.Get("transport"))
+	if !srv.opts.allows(transport) {
+		protocolError(CodeUnknownTransport).write(w)
+		return
+	}
+	isUpgrade := websocket.IsWebSocketUpgrade(r)
+	sid := q.Get("sid")
+	if sid == "" {
+		srv.handshake(w, r, transport, isUpgrade, q.Get("EIO"))
+		return
+	}
+	s := srv.session(sid)
+	if s == nil {
+		protocolError(CodeUnknownSID).write(w)
+		return
+	}
+	switch {
+	case transport == WebSocket && isUpgrade:
+		srv.serveUpgrade(w, r, s)
+	case transport == Polling && !isUpgrade && s.Transport() == Polling:
+		s.servePolling(w, r)
+	default:
+		protocolError(CodeBadRequest).write(w)
+	}
+}
+
+// handshake opens a session.
+func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport Transport, isUpgrade bool, eio string) {
+	if r.Method != http.MethodGet {
+		protocolError(CodeBadHandshakeMethod).write(w)
+		return
+	}
+	if transport == WebSocket && !isUpgrade {
+		protocolError(CodeBadRequest).write(w)
+		return
+	}
+	if srv.opts.AllowRequest != nil {
+		if err := srv.opts.AllowRequest(r); err != nil {
+			var refusal *RequestError
+			if !errors.As(err, &refusal) {
+				refusal = &RequestError{Status: http.StatusForbidden, Code: CodeForbidden, Message: err.Error()}
+			}
+			refusal.write(w)
+			return
+		}
+	}
+	if eio != "4" {
+		protocolError(CodeUnsupportedProtocolVersion).write(w)
+		return
+	}
+	sid, err := newSessionID()
+	if err != nil {
+		srv.log.Warn("engineio: session id", "err", err)
+		http.Error(w, "session id unavailable", http.StatusInternalServerError)
+		return
+	}
+
+	var conn *websocket.Conn
+	if transport == WebSocket {
+		if conn, err = srv.upgrader.Upgrade(w, r, srv.upgradeHeaders(sid)); err != nil {
+			return // the upgrader answered
+		}
+		srv.configure(conn)
+	}
+	s, ok := srv.open(sid, r, transport, conn)
+	if !ok {
+		if conn != nil {
+			_ = conn.Close()
+		} else {
+			(&RequestError{Status: http.StatusServiceUnavailable, Code: CodeBadRequest, Message: "Server shutting down"}).write(w)
+		}
+		return
+	}
+	if conn != nil {
+		defer srv.wg.Done()
+		s.readWebSocket(conn)
+		return
+	}
+	if c := srv.cookie(sid); c != nil {
+		http.SetCookie(w, c)
+	}
+	s.servePoll(w, r)
+}
+
+// open registers a new session with its open packet queued. It reports false
+// when the server is closed. For a WebSocket session it adds the reader to
+// the wait group.
+func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *websocket.Conn) (*Session, bool) {
+	s := &Session{
+		id:        sid,
+		srv:       srv,
+		req:       r.WithContext(context.Background()),
+		transport: transport,
+		pollWake:  make(chan struct{}, 1),
+	}
+	s.req.Body = http.NoBody
+	open, _ := json.Marshal(struct {
+		SID          string      `json:"sid"`
+		Upgrades     []Transport `json:"upgrades"`
+		PingInterval int64       `json:"pingInterval"`
+		PingTimeout  int64       `json:"pingTimeout"`
+		MaxPayload   int64       `json:"maxPayload"`
+	}{sid, srv.opts.upgrades(transport), srv.opts.PingInterval.Milliseconds(), srv.opts.PingTimeout.Milliseconds(), srv.opts.MaxBufferSize})
+	s.queue = []*Message{controlPacket(packetOpen, open)}
+	s.heartbeat = time.AfterFunc(srv.opts.PingInterval, s.onHeartbeat)
+	s.handler = srv.onSession(s)
+
+	srv.mu.Lock()
+	if srv.closed {
+		srv.mu.Unlock()
+		s.finish(ReasonServerShutdown)
+		return nil, false
+	}
+	srv.sessions[sid] = s
+	if conn != nil {
+		srv.wg.Add(1)
+	}
+	srv.mu.Unlock()
+
+	if conn != nil {
+		s.mu.Lock()
+		s.ws = conn
+		s.notifyLocked()
+		s.mu.Unlock()
+	}
+	return s, true
+}
+
+// serveUpgrade handles a WebSocket request for an open polling session.
+func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Session) {
+	s.mu.Lock()
+	refuse := s.transport != Polling || s.probe != nil || s.state != stateOpen ||
+		len(srv.opts.upgrades(Polling)) == 0
+	s.mu.Unlock()
+	if refuse {
+		protocolError(CodeBadRequest).write(w)
+		return
+	}
+	conn, err := srv.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	srv.configure(conn)
+	s.mu.Lock()
+	if s.probe != nil || s.state != stateOpen {
+		s.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	s.probe = conn
+	srv.wg.Add(1)
+	s.mu.Unlock()
+	defer srv.wg.Done()
+	s.upgrade(conn)
+}
+
+// configure applies the per-connection WebSocket limits.
+func (srv *Server) configure(conn *websocket.Conn) {
+	conn.SetReadLimit(srv.opts.MaxBufferSize)
+}
+
+// session returns the open session sid, or nil.
+func (srv *Server) session(sid string) *Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.sessions[sid]
+}
+
+// remove forgets a closed session.
+func (srv *Server) remove(s *Session) {
+	srv.mu.Lock()
+	if srv.sessions[s.id] == s {
+		delete(srv.sessions, s.id)
+	}
+	srv.mu.Unlock()
+}
+
+// Sessions returns a snapshot of the open sessions.
+func (srv *Server) Sessions() []*Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	out := make([]*Session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Stats counts the open sessions by transport.
+func (srv *Server) Stats() Stats {
+	var st Stats
+	for _, s := range srv.Sessions() {
+		if s.Transport() == WebSocket {
+			st.WebSocket++
+		} else {
+			st.Polling++
+		}
+	}
+	return st
+}
+
+// Close closes every session with ReasonServerShutdown, refuses new ones,
+// and waits until the server's goroutines (OnClose calls included) are done
+// or ctx ends.
+func (srv *Server) Close(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.closed = true
+	srv.mu.Unlock()
+	for _, s := range srv.Sessions() {
+		s.finish(ReasonServerShutdown)
+	}
+	done := make(chan struct{})
+	go func() {
+		srv.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// newSessionID returns 20 URL-safe characters from 15 random bytes, like the
+// reference server's ids.
+func newSessionID() (string, error) {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.URLEncoding.EncodeToString(b[:]), nil
+}
+
+// cookie returns the sticky-session cookie for sid, or nil when disabled.
+func (srv *Server) cookie(sid string) *http.Cookie {
+	o := srv.opts.Cookie
+	if o == nil {
+		return nil
+	}
+	c := &http.Cookie{Name: o.Name, Value: sid, Path: o.Path, HttpOnly: o.HTTPOnly, SameSite: o.SameSite}
+	if o.MaxAge > 0 {
+		c.MaxAge = int(o.MaxAge / time.Second)
+	}
+	return c
+}
+
+// originAllowed reports whether CORS allows origin.
+func (srv *Server) originAllowed(origin string) bool {
+	c := srv.opts.CORS
+	return c != nil && (slices.Contains(c.Origins, "*") || slices.Contains(c.Origins, origin))
+}
+
+// checkWebSocketOrigin restricts WebSocket handshakes to the CORS origins
+// when CORS is configured.
+func (srv *Server) checkWebSocketOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	return srv.opts.CORS == nil || origin == "" || srv.originAllowed(origin)
+}
+
+// applyCORS sets the CORS headers of an allowed cross-origin request and
+// answers preflights. It reports whether the request was answered.
+func (srv *Server) applyCORS(w http.ResponseWriter, r *http.Request) bool {
+	c := srv.opts.CORS
+	if c == nil {
+		return false
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	allowed := origin != "" && srv.originAllowed(origin)
+	if allowed {
+		if c.Credentials || !slices.Contains(c.Origins, "*") {
+			h.Set("Access-Control-Allow-Origin", origin)
+		} else {
+			h.Set("Access-Control-Allow-Origin", "*")
+		}
+		if c.Credentials {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+	}
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	if allowed {
+		h.Set("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE")
+		if len(c.Headers) > 0 {
+			h.Set("Access-Control-Allow-Headers", strings.Join(c.Headers, ","))
+		} else if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+			h.Add("Vary", "Access-Control-Request-Headers")
+		}
+		if c.MaxAge > 0 {
+			h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
+		}
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}

@@ -1,0 +1,251 @@
+package engineio
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// SessionHandler receives the events of one session. The server serializes
+// the calls of one session: OnMessage calls never overlap, and OnClose comes
+// last, exactly once.
+type SessionHandler interface {
+	// OnMessage receives a message packet; data may be retained.
+	OnMessage(data []byte, binary bool)
+	// OnClose reports the end of the session with one of the Reason*
+	// constants.
+	OnClose(reason string)
+}
+
+type sessionState int
+
+const (
+	stateOpen    sessionState = iota
+	stateClosing              // Close was called: flush the queue, then close
+	stateClosed
+)
+
+// Session is one Engine.IO connection: a client identified by its sid,
+// whatever its current transport.
+type Session struct {
+	id      string
+	srv     *Server
+	req     *http.Request
+	handler SessionHandler
+
+	// handlerMu serializes the calls to handler.
+	handlerMu sync.Mutex
+
+	mu           sync.Mutex
+	state        sessionState
+	closeReason  string
+	transport    Transport
+	queue        []*Message // packets waiting to be written
+	heartbeat    *time.Timer
+	awaitingPong bool
+
+	// Long-polling.
+	pollWaiting bool          // a GET is waiting for packets
+	pollWake    chan struct{} // wakes the waiting GET (capacity 1)
+	postActive  bool          // a POST is being read
+	noopPending bool          // answer the waiting GET with a noop (upgrade in progress)
+
+	// WebSocket.
+	ws       *websocket.Conn // the connection once on (or upgraded to) WebSocket
+	probe    *websocket.Conn // a connection probing for an upgrade
+	flushing bool            // a writer goroutine is draining queue
+}
+
+// ID returns the session id (the Engine.IO sid).
+func (s *Session) ID() string { return s.id }
+
+// Request returns the handshake request: headers, URL and query, RemoteAddr,
+// TLS state. Its body is gone.
+func (s *Session) Request() *http.Request { return s.req }
+
+// Transport returns the current transport.
+func (s *Session) Transport() Transport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// Send queues message packets, in order and atomically, and returns at once.
+// It returns ErrSessionClosed once the session is closing, and ErrQueueFull
+// (closing the session) when the client does not keep up.
+func (s *Session) Send(msgs ...*Message) error {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if len(s.queue)+len(msgs) > s.srv.opts.MaxQueuedMessages {
+		s.mu.Unlock()
+		s.srv.log.Debug("engineio: send queue full, closing session", "sid", s.id)
+		s.finish(ReasonTransportError)
+		return ErrQueueFull
+	}
+	s.queue = append(s.queue, msgs...)
+	s.notifyLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// Writable reports whether a packet sent now would be written without
+// waiting: a long-polling request is waiting, or the WebSocket writer is idle.
+// Volatile packets are dropped when it is false.
+func (s *Session) Writable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return false
+	}
+	if s.ws != nil {
+		return !s.flushing && len(s.queue) == 0
+	}
+	return s.pollWaiting && len(s.queue) == 0
+}
+
+// Close closes the session at the transport level after writing what is
+// queued: a long-polling client gets a close packet, a WebSocket client a
+// close frame. The client sees a transport close and reconnects. The handler
+// gets OnClose(ReasonForcedClose).
+func (s *Session) Close() { s.closeGracefully(ReasonForcedClose) }
+
+// closeGracefully flushes the queue, then closes with reason.
+func (s *Session) closeGracefully(reason string) {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosing
+	s.closeReason = reason
+	// A polling client that never polls again is closed after PingTimeout.
+	s.heartbeat.Reset(s.srv.opts.PingTimeout)
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// notifyLocked makes the transport write the queue. s.mu is held.
+func (s *Session) notifyLocked() {
+	if s.ws != nil {
+		if !s.flushing {
+			s.flushing = true
+			s.srv.wg.Add(1)
+			go s.flushWebSocket()
+		}
+		return
+	}
+	if s.pollWaiting {
+		select {
+		case s.pollWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// finish closes the session now with reason (idempotent): it drops what is
+// queued, closes the transports and reports OnClose.
+func (s *Session) finish(reason string) {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosed
+	s.queue = nil
+	s.heartbeat.Stop()
+	ws, probe := s.ws, s.probe
+	select {
+	case s.pollWake <- struct{}{}:
+	default:
+	}
+	s.mu.Unlock()
+
+	s.srv.remove(s)
+	deadline := time.Now().Add(time.Second)
+	for _, c := range []*websocket.Conn{ws, probe} {
+		if c != nil {
+			_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
+			_ = c.Close()
+		}
+	}
+	s.srv.wg.Add(1)
+	go func() {
+		defer s.srv.wg.Done()
+		s.handlerMu.Lock()
+		defer s.handlerMu.Unlock()
+		s.handler.OnClose(reason)
+	}()
+}
+
+// onHeartbeat runs when the heartbeat timer fires: send a ping, or close the
+// session when the previous ping went unanswered or a graceful close is
+// overdue.
+func (s *Session) onHeartbeat() {
+	s.mu.Lock()
+	switch {
+	case s.state == stateClosed:
+		s.mu.Unlock()
+		return
+	case s.state == stateClosing:
+		reason := s.closeReason
+		s.mu.Unlock()
+		s.finish(reason)
+		return
+	case s.awaitingPong:
+		s.mu.Unlock()
+		s.finish(ReasonPingTimeout)
+		return
+	}
+	s.awaitingPong = true
+	s.queue = append(s.queue, pingMessage)
+	s.notifyLocked()
+	s.heartbeat.Reset(s.srv.opts.PingTimeout)
+	s.mu.Unlock()
+}
+
+// receive handles one packet from the client. It runs on the goroutine of
+// the request or connection that read it.
+func (s *Session) receive(p incoming) {
+	switch p.typ {
+	case packetMessage:
+		s.deliver(p.data, p.binary)
+	case packetPong:
+		s.mu.Lock()
+		if s.awaitingPong && s.state == stateOpen {
+			s.awaitingPong = false
+			s.heartbeat.Reset(s.srv.opts.PingInterval)
+		}
+		s.mu.Unlock()
+	case packetClose:
+		s.finish(ReasonTransportClose)
+	case packetNoop, packetPing, packetUpgrade:
+		// Nothing to do: clients of protocol 4 do not ping, and upgrade
+		// packets only matter on the probing connection.
+	default:
+		s.finish(ReasonParseError)
+	}
+}
+
+// deliver passes a message to the handler unless the session is closed.
+func (s *Session) deliver(data []byte, binary bool) {
+	s.handlerMu.Lock()
+	defer s.handlerMu.Unlock()
+	s.mu.Lock()
+	closed := s.state == stateClosed
+	s.mu.Unlock()
+	if !closed {
+		s.handler.OnMessage(data, binary)
+	}
+}
+
+// takeQueueLocked removes and returns the queued packets. s.mu is held.
+func (s *Session) takeQueueLocked() []*Message {
+	q := s.queue
+	s.queue = nil
+	return q
+}

@@ -1,0 +1,185 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/engineio"
+	"github.com/socketfleet/socketfleet/runtime/parser"
+)
+
+// client is one Engine.IO session seen from Socket.IO: it decodes packets,
+// routes them to the session's sockets (one per namespace) and implements
+// engineio.SessionHandler. Engine.IO serializes OnMessage and OnClose.
+type client struct {
+	srv     *Server
+	sess    *engineio.Session
+	decoder parser.Decoder // used from OnMessage only
+	base    handshakeBase
+
+	mu           sync.Mutex
+	sockets      map[string]*Socket // by namespace name
+	connectTimer *time.Timer
+	closed       bool
+}
+
+func newClient(srv *Server, sess *engineio.Session) *client {
+	c := &client{
+		srv:     srv,
+		sess:    sess,
+		decoder: parser.Decoder{MaxAttachments: srv.opts.MaxAttachments},
+		base:    newHandshakeBase(sess.Request()),
+		sockets: make(map[string]*Socket, 1),
+	}
+	if srv.opts.ConnectTimeout > 0 {
+		c.mu.Lock()
+		c.connectTimer = time.AfterFunc(srv.opts.ConnectTimeout, c.onConnectTimeout)
+		c.mu.Unlock()
+	}
+	return c
+}
+
+// OnMessage decodes one Engine.IO message and handles the completed packet.
+func (c *client) OnMessage(data []byte, binary bool) {
+	pkt, err := c.decoder.Decode(data, binary)
+	if err != nil {
+		c.onParseError(err)
+		return
+	}
+	if pkt == nil {
+		return // waiting for binary attachments
+	}
+	if pkt.Type == parser.Connect {
+		c.connect(pkt.Namespace, pkt.Data)
+		return
+	}
+	c.mu.Lock()
+	s := c.sockets[pkt.Namespace]
+	c.mu.Unlock()
+	if s != nil {
+		s.onPacket(pkt)
+	}
+}
+
+// OnClose closes every socket of the session with the Engine.IO reason.
+func (c *client) OnClose(reason string) {
+	c.mu.Lock()
+	c.closed = true
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.onClose(reason)
+	}
+}
+
+// onParseError reports a protocol violation to the sockets and closes the
+// Engine.IO session, as the reference server does.
+func (c *client) onParseError(err error) {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.emitError(err)
+	}
+	c.sess.Close()
+}
+
+func (c *client) onConnectTimeout() {
+	c.mu.Lock()
+	idle := !c.closed && len(c.sockets) == 0
+	c.connectTimer = nil
+	c.mu.Unlock()
+	if idle {
+		c.sess.Close()
+	}
+}
+
+// connect handles a CONNECT packet for namespace name.
+func (c *client) connect(name string, auth json.RawMessage) {
+	if c.srv.isClosed() {
+		return
+	}
+	nsp := c.srv.resolveNamespace(c.srv.ctx, name, auth)
+	if nsp == nil {
+		c.sendPacket(&parser.Packet{
+			Type:      parser.ConnectError,
+			Namespace: name,
+			Data:      json.RawMessage(`{"message":"Invalid namespace"}`),
+		})
+		return
+	}
+	nsp.connect(c, auth)
+}
+
+// addSocket registers a connected socket; false when the session closed.
+// A previous socket on the same namespace is closed.
+func (c *client) addSocket(s *Socket) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	old := c.sockets[s.nsp.name]
+	c.sockets[s.nsp.name] = s
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
+	c.mu.Unlock()
+	if old != nil && old != s {
+		old.onClose(ReasonClientNamespaceDisconnect)
+	}
+	return true
+}
+
+func (c *client) removeSocket(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// disconnectAll sends DISCONNECT on every namespace, closes the sockets
+// ("server namespace disconnect") and then the Engine.IO session.
+func (c *client) disconnectAll() {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.Disconnect(false)
+	}
+	c.sess.Close()
+}
+
+func (c *client) sendPacket(p *parser.Packet) {
+	c.send(encodeMessages(p))
+}
+
+// send queues messages on the session; a closed session drops them.
+func (c *client) send(msgs []*engineio.Message) {
+	if err := c.sess.Send(msgs...); err != nil && !errors.Is(err, engineio.ErrSessionClosed) {
+		c.srv.log.Debug("socketio: send", "session", c.sess.ID(), "err", err)
+	}
+}

@@ -1,0 +1,616 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/engineio"
+	"github.com/socketfleet/socketfleet/runtime/parser"
+)
+
+// EventHandler handles one incoming event. ctx is the socket's context
+// (cancelled when it disconnects). Handlers of one socket run one at a time,
+// in the order the packets arrived, on the Engine.IO session's goroutine: a
+// handler that blocks delays the socket's next packets (including the
+// acknowledgements it may be waiting for: do not call Socket.EmitWithAck
+// synchronously from a handler of the same socket; use EmitWithAckFunc or a
+// goroutine).
+type EventHandler func(ctx context.Context, ev *Event)
+
+// EventMiddleware runs for every incoming event before its handlers (Node's
+// socket.use). An error stops the event and is passed to the OnError
+// handlers; nothing is sent to the client.
+type EventMiddleware func(ctx context.Context, ev *Event) error
+
+// OutgoingHandler observes every event sent to a socket, broadcasts
+// included (Node's onAnyOutgoing). It must not block.
+type OutgoingHandler func(event string, args []json.RawMessage)
+
+type socketState uint8
+
+const (
+	stateConnecting socketState = iota
+	stateConnected
+	stateDisconnecting
+	stateClosed
+)
+
+// Socket is one client's connection to one namespace. Its methods are safe
+// for concurrent use.
+type Socket struct {
+	nsp       *Namespace
+	client    *client
+	id        string
+	pid       string
+	handshake Handshake
+	recovered bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	hasOutgoing atomic.Bool
+
+	mu              sync.Mutex
+	state           socketState
+	data            any
+	handlers        map[string][]EventHandler
+	anyHandlers     []EventHandler
+	outgoing        []OutgoingHandler
+	middlewares     []EventMiddleware
+	onDisconnecting []func(reason string)
+	onDisconnect    []func(reason string)
+	onError         []func(err error)
+	acks            map[uint64]*pendingAck
+}
+
+// pendingAck waits for the client's acknowledgement of one emitted packet.
+type pendingAck struct {
+	fn        func(args []json.RawMessage, err error)
+	timer     *time.Timer // EmitWithAckFunc only
+	broadcast bool        // shared by the targets of an ack broadcast
+}
+
+func newSocket(n *Namespace, c *client, auth json.RawMessage, restored *SessionState) *Socket {
+	s := &Socket{
+		nsp:       n,
+		client:    c,
+		handshake: c.base.handshake(auth, time.Now()),
+	}
+	s.ctx, s.cancel = context.WithCancel(n.srv.ctx)
+	if restored != nil {
+		s.id, s.pid = restored.ID, restored.PID
+		s.data = restored.Data
+		s.recovered = true
+	} else {
+		s.id = n.srv.ids.next()
+		if n.srv.opts.Recovery != nil {
+			s.pid = n.srv.ids.next()
+		}
+	}
+	return s
+}
+
+// ID returns the socket id (also the name of its own room). It differs from
+// the Engine.IO session id.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake returns the details of the connection.
+func (s *Socket) Handshake() Handshake { return s.handshake }
+
+// Context returns a context cancelled when the socket disconnects.
+func (s *Socket) Context() context.Context { return s.ctx }
+
+// Recovered reports whether the socket resumed a previous session through
+// connection state recovery.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// Conn returns the underlying Engine.IO session (shared by the client's
+// sockets on other namespaces).
+func (s *Socket) Conn() *engineio.Session { return s.client.sess }
+
+// Transport returns the current transport of the Engine.IO session.
+func (s *Socket) Transport() engineio.Transport { return s.client.sess.Transport() }
+
+// Connected reports whether the socket is connected (true while its
+// OnDisconnecting handlers run).
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateConnected || s.state == stateDisconnecting
+}
+
+// Data returns the value set with SetData (nil by default).
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData attaches an application value to the socket. It is kept by
+// connection state recovery and exposed (JSON-encoded) by FetchSockets.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// On adds a handler for an incoming event.
+func (s *Socket) On(event string, h EventHandler) {
+	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string][]EventHandler)
+	}
+	s.handlers[event] = append(s.handlers[event], h)
+	s.mu.Unlock()
+}
+
+// OnAny adds a handler for every incoming event; catch-all handlers run
+// before the event middlewares and the event's own handlers.
+func (s *Socket) OnAny(h EventHandler) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, h)
+	s.mu.Unlock()
+}
+
+// OnAnyOutgoing adds an observer of every event sent to the socket.
+func (s *Socket) OnAnyOutgoing(h OutgoingHandler) {
+	s.mu.Lock()
+	s.outgoing = append(s.outgoing, h)
+	s.hasOutgoing.Store(true)
+	s.mu.Unlock()
+}
+
+// Use adds an event middleware.
+func (s *Socket) Use(mw EventMiddleware) {
+	s.mu.Lock()
+	s.middlewares = append(s.middlewares, mw)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting adds a handler called when the socket is about to
+// disconnect, while Rooms still lists its rooms.
+func (s *Socket) OnDisconnecting(h func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, h)
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a handler called once the socket has disconnected.
+func (s *Socket) OnDisconnect(h func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, h)
+	s.mu.Unlock()
+}
+
+// OnError adds a handler for errors: event middleware errors and malformed
+// packets.
+func (s *Socket) OnError(h func(err error)) {
+	s.mu.Lock()
+	s.onError = append(s.onError, h)
+	s.mu.Unlock()
+}
+
+// Join adds the socket to rooms (no effect once it is disconnected).
+func (s *Socket) Join(rooms ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == stateClosed {
+		return
+	}
+	s.nsp.adapter.AddAll(s.id, rooms)
+}
+
+// Leave removes the socket from room.
+func (s *Socket) Leave(room string) {
+	s.nsp.adapter.Del(s.id, room)
+}
+
+// Rooms returns the rooms the socket is in, its own id room included.
+func (s *Socket) Rooms() []string {
+	return s.nsp.adapter.SocketRooms(s.id)
+}
+
+// To returns a broadcast to the sockets in rooms, except this one.
+func (s *Socket) To(rooms ...string) BroadcastOperator {
+	return s.nsp.operator().Except(s.id).To(rooms...)
+}
+
+// In is an alias of To.
+func (s *Socket) In(rooms ...string) BroadcastOperator { return s.To(rooms...) }
+
+// Except returns a broadcast to every socket of the namespace except this
+// one and those in rooms.
+func (s *Socket) Except(rooms ...string) BroadcastOperator {
+	return s.Broadcast().Except(rooms...)
+}
+
+// Broadcast returns a broadcast to every socket of the namespace except this
+// one.
+func (s *Socket) Broadcast() BroadcastOperator { return s.nsp.operator().Except(s.id) }
+
+// Emit sends an event to the client. Arguments are encoded with
+// encoding/json; []byte values (top level or inside []any and
+// map[string]any) travel as binary attachments; json.RawMessage is sent as
+// is. With connection state recovery on, the event goes through the adapter
+// (it gets an offset and is replayed if the client misses it). Without
+// recovery a connect middleware may emit (the client receives the event
+// before the CONNECT reply), and Emit returns ErrDisconnected once the socket
+// is disconnected.
+func (s *Socket) Emit(event string, args ...any) error {
+	if err := checkEventName(event); err != nil {
+		return err
+	}
+	pkt, err := newEventPacket(s.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	if s.nsp.srv.opts.Recovery != nil {
+		return s.nsp.adapter.Broadcast(pkt, BroadcastOptions{Rooms: []string{s.id}})
+	}
+	s.mu.Lock()
+	closed := s.state == stateClosed
+	s.mu.Unlock()
+	if closed {
+		return ErrDisconnected
+	}
+	s.notifyOutgoing(pkt, nil)
+	s.client.send(encodeMessages(pkt))
+	return nil
+}
+
+// EmitWithAck sends an event and waits for the client's acknowledgement,
+// returning its arguments. The wait ends with ctx: a passed deadline gives an
+// error wrapping ErrAckTimeout. It fails with ErrDisconnected if the socket
+// disconnects first. See EventHandler about calling it from a handler.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
+	type result struct {
+		args []json.RawMessage
+		err  error
+	}
+	done := make(chan result, 1)
+	id, err := s.emitAck(event, args, &pendingAck{fn: func(a []json.RawMessage, err error) {
+		done <- result{a, err}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-done:
+		return r.args, r.err
+	case <-ctx.Done():
+		s.removeAck(id)
+		return nil, ackContextError(ctx)
+	}
+}
+
+// EmitWithAckFunc sends an event and calls ack once with the client's
+// acknowledgement, or with an error wrapping ErrAckTimeout after timeout
+// (0: no timeout), or with ErrDisconnected. It does not block. ack runs on
+// the session's goroutine or a timer's.
+func (s *Socket) EmitWithAckFunc(timeout time.Duration, ack func(args []json.RawMessage, err error), event string, args ...any) error {
+	if err := checkEventName(event); err != nil {
+		return err
+	}
+	var once sync.Once
+	p := &pendingAck{fn: func(a []json.RawMessage, err error) { once.Do(func() { ack(a, err) }) }}
+	id, err := s.emitAckPrepare(p, timeout, func() {
+		p.fn(nil, fmt.Errorf("emit %q: %w", event, ErrAckTimeout))
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.sendWithID(id, event, args); err != nil {
+		s.removeAck(id)
+		return err
+	}
+	return nil
+}
+
+// emitAck registers p under a new ack id and sends the event with it.
+func (s *Socket) emitAck(event string, args []any, p *pendingAck) (uint64, error) {
+	if err := checkEventName(event); err != nil {
+		return 0, err
+	}
+	id, err := s.emitAckPrepare(p, 0, nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.sendWithID(id, event, args); err != nil {
+		s.removeAck(id)
+		return 0, err
+	}
+	return id, nil
+}
+
+// emitAckPrepare registers p under a new ack id; with a timeout, onTimeout
+// runs (once) if the ack is still pending when it passes.
+func (s *Socket) emitAckPrepare(p *pendingAck, timeout time.Duration, onTimeout func()) (uint64, error) {
+	id := s.nsp.NextAckID()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateConnected && s.state != stateDisconnecting {
+		return 0, ErrDisconnected
+	}
+	if s.acks == nil {
+		s.acks = make(map[uint64]*pendingAck)
+	}
+	s.acks[id] = p
+	if timeout > 0 && onTimeout != nil {
+		p.timer = time.AfterFunc(timeout, func() {
+			if s.removeAck(id) {
+				onTimeout()
+			}
+		})
+	}
+	return id, nil
+}
+
+func (s *Socket) sendWithID(id uint64, event string, args []any) error {
+	if err := checkEventName(event); err != nil {
+		return err
+	}
+	pkt, err := newEventPacket(s.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	pkt.ID, pkt.HasID = id, true
+	s.notifyOutgoing(pkt, nil)
+	s.client.send(encodeMessages(pkt))
+	return nil
+}
+
+// registerBroadcastAck registers the shared ack of a broadcast; false when
+// the socket is no longer connected.
+func (s *Socket) registerBroadcastAck(id uint64, p *pendingAck) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateConnected && s.state != stateDisconnecting {
+		return false
+	}
+	if s.acks == nil {
+		s.acks = make(map[uint64]*pendingAck)
+	}
+	s.acks[id] = p
+	return true
+}
+
+// removeAck forgets a pending ack; true if it was still pending.
+func (s *Socket) removeAck(id uint64) bool {
+	s.mu.Lock()
+	p, ok := s.acks[id]
+	delete(s.acks, id)
+	s.mu.Unlock()
+	if ok && p.timer != nil {
+		p.timer.Stop()
+	}
+	return ok
+}
+
+func ackContextError(ctx context.Context) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%w: %w", ErrAckTimeout, ctx.Err())
+	}
+	return ctx.Err()
+}
+
+// Disconnect disconnects the socket from its namespace: the client gets a
+// DISCONNECT packet and the reason is "server namespace disconnect". With
+// close, every namespace of the client is disconnected and the Engine.IO
+// session is closed.
+func (s *Socket) Disconnect(close bool) {
+	if !s.Connected() {
+		return
+	}
+	if close {
+		s.client.disconnectAll()
+		return
+	}
+	s.client.sendPacket(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name})
+	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+// deliver sends pre-encoded messages of a broadcast to the client.
+func (s *Socket) deliver(msgs []*engineio.Message, volatile bool) bool {
+	if volatile && !s.client.sess.Writable() {
+		return false
+	}
+	s.client.send(msgs)
+	return true
+}
+
+// notifyOutgoing calls the outgoing observers with the packet's event; args
+// caches the decoded arguments across the targets of a broadcast.
+func (s *Socket) notifyOutgoing(pkt *parser.Packet, cache *outgoingCache) {
+	if !s.hasOutgoing.Load() {
+		return
+	}
+	s.mu.Lock()
+	handlers := s.outgoing
+	s.mu.Unlock()
+	if cache == nil {
+		cache = &outgoingCache{pkt: pkt}
+	}
+	name, args, ok := cache.get()
+	if !ok {
+		return
+	}
+	for _, h := range handlers {
+		h(name, args)
+	}
+}
+
+// outgoingCache decodes a packet's event once for every outgoing observer.
+type outgoingCache struct {
+	pkt  *parser.Packet
+	once sync.Once
+	name string
+	args []json.RawMessage
+	ok   bool
+}
+
+func (c *outgoingCache) get() (string, []json.RawMessage, bool) {
+	c.once.Do(func() {
+		all, err := parser.Args(c.pkt.Data, c.pkt.Attachments)
+		if err != nil {
+			return
+		}
+		name, args, err := splitEvent(all)
+		if err != nil {
+			return
+		}
+		c.name, c.args, c.ok = name, args, true
+	})
+	return c.name, c.args, c.ok
+}
+
+// onPacket handles a packet addressed to this socket's namespace.
+func (s *Socket) onPacket(pkt *parser.Packet) {
+	switch pkt.Type {
+	case parser.Event, parser.BinaryEvent:
+		s.onEvent(pkt)
+	case parser.Ack, parser.BinaryAck:
+		s.onAck(pkt)
+	case parser.Disconnect:
+		s.onClose(ReasonClientNamespaceDisconnect)
+	}
+}
+
+func (s *Socket) onEvent(pkt *parser.Packet) {
+	all, err := parser.Args(pkt.Data, pkt.Attachments)
+	if err != nil {
+		s.emitError(fmt.Errorf("decode event: %w", err))
+		return
+	}
+	name, args, err := splitEvent(all)
+	if err != nil {
+		s.emitError(err)
+		return
+	}
+	ev := &Event{Name: name, args: args, socket: s, id: pkt.ID, wantsAck: pkt.HasID}
+	s.mu.Lock()
+	if s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	anyHandlers, middlewares, handlers := s.anyHandlers, s.middlewares, s.handlers[name]
+	s.mu.Unlock()
+	for _, h := range anyHandlers {
+		h(s.ctx, ev)
+	}
+	for _, mw := range middlewares {
+		if err := mw(s.ctx, ev); err != nil {
+			s.emitError(err)
+			return
+		}
+	}
+	if !s.Connected() {
+		return
+	}
+	for _, h := range handlers {
+		h(s.ctx, ev)
+	}
+}
+
+func (s *Socket) onAck(pkt *parser.Packet) {
+	if !pkt.HasID {
+		return
+	}
+	s.mu.Lock()
+	p, ok := s.acks[pkt.ID]
+	delete(s.acks, pkt.ID)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	args, err := parser.Args(pkt.Data, pkt.Attachments)
+	if err != nil {
+		s.emitError(fmt.Errorf("decode ack: %w", err))
+		return
+	}
+	p.fn(args, nil)
+}
+
+func (s *Socket) emitError(err error) {
+	s.mu.Lock()
+	handlers := s.onError
+	s.mu.Unlock()
+	for _, h := range handlers {
+		h(err)
+	}
+}
+
+// sendAck answers the client's event id.
+func (s *Socket) sendAck(id uint64, args []any) error {
+	data, attachments, err := parser.EncodeArgs(args...)
+	if err != nil {
+		return fmt.Errorf("encode ack arguments: %w", err)
+	}
+	s.client.sendPacket(&parser.Packet{
+		Type: parser.Ack, Namespace: s.nsp.name, ID: id, HasID: true,
+		Data: data, Attachments: attachments,
+	})
+	return nil
+}
+
+// abort ends a socket that never connected (refused by a middleware).
+func (s *Socket) abort() {
+	s.mu.Lock()
+	s.state = stateClosed
+	s.mu.Unlock()
+	s.cancel()
+}
+
+// onClose disconnects the socket for reason (once): disconnecting handlers,
+// session persistence, room cleanup, disconnect handlers.
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateDisconnecting
+	disconnecting := s.onDisconnecting
+	s.mu.Unlock()
+
+	for _, h := range disconnecting {
+		h(reason)
+	}
+	if s.nsp.srv.opts.Recovery != nil && recoverableReason(reason) {
+		session := &SessionState{ID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
+		if err := s.nsp.adapter.PersistSession(s.ctx, session); err != nil {
+			s.nsp.srv.log.Warn("socketio: persist session", "namespace", s.nsp.name, "err", err)
+		}
+	}
+
+	s.mu.Lock()
+	s.state = stateClosed
+	acks := s.acks
+	s.acks = nil
+	disconnect := s.onDisconnect
+	s.mu.Unlock()
+
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.removeSocket(s)
+	s.client.removeSocket(s)
+	s.cancel()
+	for _, p := range acks {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		if !p.broadcast {
+			p.fn(nil, ErrDisconnected)
+		}
+	}
+	for _, h := range disconnect {
+		h(reason)
+	}
+}
