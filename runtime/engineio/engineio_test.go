@@ -1,0 +1,627 @@
+package engineio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+)
+
+// guard bounds every wait of these tests; it is a failure guard, never a
+// speed assertion.
+const guard = 10 * time.Second
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder is a SessionHandler that records what it receives.
+type recorder struct {
+	sess     *Session
+	messages chan string // "t:<text>" or "b:<bytes>"
+	closed   chan string
+}
+
+func (r *recorder) OnMessage(data []byte, binary bool) {
+	if binary {
+		r.messages <- "b:" + string(data)
+		return
+	}
+	r.messages <- "t:" + string(data)
+}
+
+func (r *recorder) OnClose(reason string) { r.closed <- reason }
+
+func (r *recorder) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case m := <-r.messages:
+		return m
+	case <-time.After(guard):
+		t.Fatal("no message")
+		return ""
+	}
+}
+
+func (r *recorder) closeReason(t *testing.T) string {
+	t.Helper()
+	select {
+	case reason := <-r.closed:
+		return reason
+	case <-time.After(guard):
+		t.Fatal("session not closed")
+		return ""
+	}
+}
+
+// harness is an engineio server on an httptest server.
+type harness struct {
+	srv      *Server
+	http     *httptest.Server
+	sessions chan *recorder
+}
+
+func newHarness(t *testing.T, opts Options) *harness {
+	t.Helper()
+	h := &harness{sessions: make(chan *recorder, 16)}
+	h.srv = NewServer(opts, func(s *Session) SessionHandler {
+		r := &recorder{sess: s, messages: make(chan string, 64), closed: make(chan string, 1)}
+		h.sessions <- r
+		return r
+	})
+	h.http = httptest.NewServer(h.srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		if err := h.srv.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		h.http.Close()
+	})
+	return h
+}
+
+func (h *harness) session(t *testing.T) *recorder {
+	t.Helper()
+	select {
+	case r := <-h.sessions:
+		return r
+	case <-time.After(guard):
+		t.Fatal("no session")
+		return nil
+	}
+}
+
+func (h *harness) url(query string) string { return h.http.URL + "/?" + query }
+
+func (h *harness) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(h.http.URL, "http") + "/?" + query
+}
+
+func do(t *testing.T, method, url, body string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+type openPacket struct {
+	SID          string   `json:"sid"`
+	Upgrades     []string `json:"upgrades"`
+	PingInterval int      `json:"pingInterval"`
+	PingTimeout  int      `json:"pingTimeout"`
+	MaxPayload   int      `json:"maxPayload"`
+}
+
+// pollingHandshake opens a polling session and returns its sid.
+func pollingHandshake(t *testing.T, h *harness) (string, *recorder) {
+	t.Helper()
+	resp, body := do(t, "GET", h.url("EIO=4&transport=polling"), "", nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "0{") {
+		t.Fatalf("handshake: %d %q", resp.StatusCode, body)
+	}
+	var open openPacket
+	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil {
+		t.Fatal(err)
+	}
+	return open.SID, h.session(t)
+}
+
+func TestHandshakeOpenPacket(t *testing.T) {
+	h := newHarness(t, Options{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond, MaxBufferSize: 5000})
+	resp, body := do(t, "GET", h.url("EIO=4&transport=polling"), "", nil)
+	if resp.StatusCode != 200 || body[0] != '0' {
+		t.Fatalf("handshake: %d %q", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=UTF-8" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body[1:]), &keys); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"upgrades": `["websocket"]`, "pingInterval": "300", "pingTimeout": "200", "maxPayload": "5000"}
+	if len(keys) != 5 {
+		t.Errorf("open packet keys = %v, want exactly sid, upgrades, pingInterval, pingTimeout, maxPayload", keys)
+	}
+	for k, v := range want {
+		if string(keys[k]) != v {
+			t.Errorf("%s = %s, want %s", k, keys[k], v)
+		}
+	}
+	var sid string
+	_ = json.Unmarshal(keys["sid"], &sid)
+	if len(sid) != 20 {
+		t.Errorf("sid %q: want 20 characters", sid)
+	}
+	h.session(t)
+}
+
+func TestRequestErrors(t *testing.T) {
+	refuse := errors.New("go away")
+	h := newHarness(t, Options{AllowRequest: func(r *http.Request) error {
+		switch r.URL.Query().Get("who") {
+		case "intruder":
+			return refuse
+		case "late":
+			return &RequestError{Status: 503, Code: CodeBadRequest, Message: "draining", RetryAfter: 1500 * time.Millisecond}
+		}
+		return nil
+	}})
+	tests := []struct {
+		name, method, query string
+		status              int
+		body                string
+	}{
+		{"unknown transport", "GET", "EIO=4&transport=carrier-pigeon", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"missing transport", "GET", "EIO=4", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"unknown session", "GET", "EIO=4&transport=polling&sid=nope", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"handshake with POST", "POST", "EIO=4&transport=polling", 400, `{"code":2,"message":"Bad handshake method"}`},
+		{"websocket without upgrade", "GET", "EIO=4&transport=websocket", 400, `{"code":3,"message":"Bad request"}`},
+		{"protocol 3", "GET", "EIO=3&transport=polling", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"no protocol", "GET", "transport=polling", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"refused", "GET", "EIO=4&transport=polling&who=intruder", 403, `{"code":4,"message":"go away"}`},
+		{"refused with status", "GET", "EIO=4&transport=polling&who=late", 503, `{"code":3,"message":"draining"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := do(t, tt.method, h.url(tt.query), "", nil)
+			if resp.StatusCode != tt.status || body != tt.body {
+				t.Fatalf("got %d %s, want %d %s", resp.StatusCode, body, tt.status, tt.body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			if tt.status == 503 && resp.Header.Get("Retry-After") != "2" {
+				t.Errorf("Retry-After = %q, want 2", resp.Header.Get("Retry-After"))
+			}
+		})
+	}
+}
+
+func TestPollingMessages(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	q := "EIO=4&transport=polling&sid=" + sid
+
+	resp, body := do(t, "POST", h.url(q), "4hello\x1ebAQI=\x1e4é", nil)
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	for _, want := range []string{"t:hello", "b:\x01\x02", "t:é"} {
+		if got := rec.next(t); got != want {
+			t.Fatalf("message %q, want %q", got, want)
+		}
+	}
+
+	if err := rec.sess.Send(TextMessage([]byte("2[\"x\"]")), BinaryMessage([]byte{0xff})); err != nil {
+		t.Fatal(err)
+	}
+	_, body = do(t, "GET", h.url(q), "", nil)
+	if body != "42[\"x\"]\x1eb/w==" {
+		t.Fatalf("poll = %q", body)
+	}
+	if got := rec.sess.Transport(); got != Polling {
+		t.Fatalf("Transport() = %s", got)
+	}
+}
+
+func TestPollWaitsForMessages(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	got := make(chan string, 1)
+	go func() {
+		_, body := do(t, "GET", h.url("EIO=4&transport=polling&sid="+sid), "", nil)
+		got <- body
+	}()
+	waitFor(t, "poll pending", rec.sess.Writable)
+	if err := rec.sess.Send(TextMessage([]byte("late"))); err != nil {
+		t.Fatal(err)
+	}
+	if body := <-got; body != "4late" {
+		t.Fatalf("poll = %q", body)
+	}
+}
+
+func TestConcurrentPollKillsSession(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	url := h.url("EIO=4&transport=polling&sid=" + sid)
+	first := make(chan string, 1)
+	go func() {
+		_, body := do(t, "GET", url, "", nil)
+		first <- body
+	}()
+	waitFor(t, "first poll pending", rec.sess.Writable)
+	resp, _ := do(t, "GET", url, "", nil)
+	if resp.StatusCode != 400 {
+		t.Fatalf("second GET: %d, want 400", resp.StatusCode)
+	}
+	if r := rec.closeReason(t); r != ReasonTransportError {
+		t.Fatalf("reason %q", r)
+	}
+	if body := <-first; body != "1" {
+		t.Fatalf("first poll = %q, want a close packet", body)
+	}
+	if resp, _ := do(t, "GET", url, "", nil); resp.StatusCode != 400 {
+		t.Fatalf("session still known: %d", resp.StatusCode)
+	}
+}
+
+func TestAbortedPollClosesSession(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.url("EIO=4&transport=polling&sid="+sid), nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, "poll pending", rec.sess.Writable)
+	cancel()
+	<-done
+	if r := rec.closeReason(t); r != ReasonTransportError {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestPayloadTooLarge(t *testing.T) {
+	h := newHarness(t, Options{MaxBufferSize: 10})
+	sid, rec := pollingHandshake(t, h)
+	resp, _ := do(t, "POST", h.url("EIO=4&transport=polling&sid="+sid), "4"+strings.Repeat("x", 20), nil)
+	if resp.StatusCode != 413 {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+	if r := rec.closeReason(t); r != ReasonTransportError {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestPollingParseError(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	do(t, "POST", h.url("EIO=4&transport=polling&sid="+sid), "9what", nil)
+	if r := rec.closeReason(t); r != ReasonParseError {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	h := newHarness(t, Options{PingInterval: 20 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	sid, rec := pollingHandshake(t, h)
+	url := h.url("EIO=4&transport=polling&sid=" + sid)
+	// Answered pings keep the session open.
+	for range 3 {
+		if _, body := do(t, "GET", url, "", nil); body != "2" {
+			t.Fatalf("poll = %q, want a ping", body)
+		}
+		do(t, "POST", url, "3", nil)
+	}
+	select {
+	case r := <-rec.closed:
+		t.Fatalf("closed (%s) although every ping was answered", r)
+	default:
+	}
+	// An unanswered ping closes it.
+	if r := rec.closeReason(t); r != ReasonPingTimeout {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func dialWS(t *testing.T, url string, header http.Header) *websocket.Conn {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial(url, header)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (%d)", url, err, status)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func readWS(t *testing.T, conn *websocket.Conn) (int, string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(guard))
+	typ, data, err := conn.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return typ, string(data)
+}
+
+func TestWebSocketSession(t *testing.T) {
+	h := newHarness(t, Options{})
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	_, open := readWS(t, conn)
+	var op openPacket
+	if err := json.Unmarshal([]byte(open[1:]), &op); err != nil || open[0] != '0' || len(op.Upgrades) != 0 {
+		t.Fatalf("open = %q (%v)", open, err)
+	}
+	rec := h.session(t)
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("4hi"))
+	_ = conn.WriteMessage(websocket.BinaryMessage, []byte{7, 8})
+	if m := rec.next(t); m != "t:hi" {
+		t.Fatalf("message %q", m)
+	}
+	if m := rec.next(t); m != "b:\x07\x08" {
+		t.Fatalf("message %q", m)
+	}
+	// One message sent to two sessions uses the prepared frame the second time.
+	conn2 := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, conn2)
+	rec2 := h.session(t)
+	text, bin := TextMessage([]byte("shared")), BinaryMessage([]byte{1})
+	for _, r := range []*recorder{rec, rec2} {
+		if err := r.sess.Send(text, bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*websocket.Conn{conn, conn2} {
+		if typ, m := readWS(t, c); typ != websocket.TextMessage || m != "4shared" {
+			t.Fatalf("got %d %q", typ, m)
+		}
+		if typ, m := readWS(t, c); typ != websocket.BinaryMessage || m != "\x01" {
+			t.Fatalf("got %d %q", typ, m)
+		}
+	}
+	if st := h.srv.Stats(); st.WebSocket != 2 || st.Polling != 0 {
+		t.Fatalf("Stats = %+v", st)
+	}
+	conn.Close()
+	if r := rec.closeReason(t); r != ReasonTransportClose {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestWebSocketLimits(t *testing.T) {
+	h := newHarness(t, Options{MaxBufferSize: 8})
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, conn)
+	rec := h.session(t)
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("4"+strings.Repeat("x", 64)))
+	if r := rec.closeReason(t); r != ReasonTransportError {
+		t.Fatalf("reason %q", r)
+	}
+
+	conn = dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, conn)
+	rec = h.session(t)
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("x"))
+	if r := rec.closeReason(t); r != ReasonParseError {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestUpgrade(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	pollURL := h.url("EIO=4&transport=polling&sid=" + sid)
+	poll := make(chan string, 1)
+	go func() {
+		_, body := do(t, "GET", pollURL, "", nil)
+		poll <- body
+	}()
+	waitFor(t, "poll pending", rec.sess.Writable)
+
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket&sid="+sid), nil)
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("2probe"))
+	if _, m := readWS(t, conn); m != "3probe" {
+		t.Fatalf("probe answer %q", m)
+	}
+	if body := <-poll; body != "6" {
+		t.Fatalf("pending poll = %q, want noop", body)
+	}
+	// Sent while upgrading: delivered over WebSocket once upgraded.
+	if err := rec.sess.Send(TextMessage([]byte("queued"))); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("5"))
+	if _, m := readWS(t, conn); m != "4queued" {
+		t.Fatalf("after upgrade %q", m)
+	}
+	if rec.sess.Transport() != WebSocket {
+		t.Fatal("transport not switched")
+	}
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("4over ws"))
+	if m := rec.next(t); m != "t:over ws" {
+		t.Fatalf("message %q", m)
+	}
+	// Polling is over for this session.
+	if resp, _ := do(t, "GET", pollURL, "", nil); resp.StatusCode != 400 {
+		t.Fatalf("poll after upgrade: %d", resp.StatusCode)
+	}
+	// A second upgrade is refused.
+	if _, resp, err := websocket.DefaultDialer.Dial(h.wsURL("EIO=4&transport=websocket&sid="+sid), nil); err == nil || resp.StatusCode != 400 {
+		t.Fatalf("second upgrade accepted")
+	}
+}
+
+func TestUpgradeDisabled(t *testing.T) {
+	h := newHarness(t, Options{DisableUpgrades: true})
+	resp, body := do(t, "GET", h.url("EIO=4&transport=polling"), "", nil)
+	var op openPacket
+	_ = json.Unmarshal([]byte(body[1:]), &op)
+	if resp.StatusCode != 200 || len(op.Upgrades) != 0 {
+		t.Fatalf("handshake %d %q", resp.StatusCode, body)
+	}
+	h.session(t)
+	if _, resp, err := websocket.DefaultDialer.Dial(h.wsURL("EIO=4&transport=websocket&sid="+op.SID), nil); err == nil || resp.StatusCode != 400 {
+		t.Fatal("upgrade accepted although disabled")
+	}
+}
+
+func TestWebSocketOnly(t *testing.T) {
+	h := newHarness(t, Options{Transports: []Transport{WebSocket}})
+	if resp, body := do(t, "GET", h.url("EIO=4&transport=polling"), "", nil); resp.StatusCode != 400 || !strings.Contains(body, `"code":0`) {
+		t.Fatalf("polling handshake: %d %s", resp.StatusCode, body)
+	}
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	if _, m := readWS(t, conn); m[0] != '0' {
+		t.Fatalf("open %q", m)
+	}
+	h.session(t)
+}
+
+func TestSessionClose(t *testing.T) {
+	h := newHarness(t, Options{})
+	// WebSocket: queued messages, then a close frame.
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, conn)
+	rec := h.session(t)
+	_ = rec.sess.Send(TextMessage([]byte("bye")))
+	rec.sess.Close()
+	if err := rec.sess.Send(TextMessage([]byte("too late"))); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("Send after Close: %v", err)
+	}
+	if _, m := readWS(t, conn); m != "4bye" {
+		t.Fatalf("got %q", m)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(guard))
+	if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("want a close frame, got %v", err)
+	}
+	if r := rec.closeReason(t); r != ReasonForcedClose {
+		t.Fatalf("reason %q", r)
+	}
+
+	// Polling: the next poll gets the queue and a close packet.
+	sid, rec := pollingHandshake(t, h)
+	_ = rec.sess.Send(TextMessage([]byte("bye")))
+	rec.sess.Close()
+	if _, body := do(t, "GET", h.url("EIO=4&transport=polling&sid="+sid), "", nil); body != "4bye\x1e1" {
+		t.Fatalf("poll = %q", body)
+	}
+	if r := rec.closeReason(t); r != ReasonForcedClose {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestQueueBound(t *testing.T) {
+	h := newHarness(t, Options{MaxQueuedMessages: 3})
+	_, rec := pollingHandshake(t, h)
+	msg := TextMessage([]byte("x"))
+	if err := rec.sess.Send(msg, msg, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.sess.Send(msg); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Send over the bound: %v", err)
+	}
+	if r := rec.closeReason(t); r != ReasonTransportError {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestCORSAndCookie(t *testing.T) {
+	h := newHarness(t, Options{
+		CORS:   &CORSOptions{Origins: []string{"https://app.example"}, Credentials: true},
+		Cookie: &CookieOptions{HTTPOnly: true},
+	})
+	resp, _ := do(t, "GET", h.url("EIO=4&transport=polling"), "", http.Header{"Origin": {"https://app.example"}})
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("allowed origin headers: %v", resp.Header)
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(cookie, "io=") || !strings.Contains(cookie, "Path=/") || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") {
+		t.Fatalf("Set-Cookie = %q", cookie)
+	}
+	h.session(t)
+
+	resp, _ = do(t, "GET", h.url("EIO=4&transport=polling"), "", http.Header{"Origin": {"https://evil.example"}})
+	if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
+		t.Fatalf("disallowed origin got Access-Control-Allow-Origin %q", v)
+	}
+	h.session(t)
+
+	resp, _ = do(t, "OPTIONS", h.url("EIO=4&transport=polling"), "", http.Header{
+		"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"content-type"}})
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Headers") != "content-type" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	if _, resp, err := websocket.DefaultDialer.Dial(h.wsURL("EIO=4&transport=websocket"), http.Header{"Origin": {"https://evil.example"}}); err == nil || resp.StatusCode != 403 {
+		t.Fatal("WebSocket from a disallowed origin accepted")
+	}
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket"), http.Header{"Origin": {"https://app.example"}})
+	readWS(t, conn)
+	h.session(t)
+}
+
+func TestServerClose(t *testing.T) {
+	h := newHarness(t, Options{})
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, conn)
+	ws := h.session(t)
+	_, polling := pollingHandshake(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*recorder{ws, polling} {
+		if reason := r.closeReason(t); reason != ReasonServerShutdown {
+			t.Fatalf("reason %q", reason)
+		}
+	}
+	if len(h.srv.Sessions()) != 0 {
+		t.Fatal("sessions left after Close")
+	}
+	if resp, _ := do(t, "GET", h.url("EIO=4&transport=polling"), "", nil); resp.StatusCode != 503 {
+		t.Fatalf("handshake after Close: %d", resp.StatusCode)
+	}
+}
+
+// waitFor polls cond until it holds (failure guard only).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
