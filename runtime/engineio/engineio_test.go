@@ -389,7 +389,7 @@ func TestWebSocketSession(t *testing.T) {
 	if m := rec.next(t); m != "b:\x07\x08" {
 		t.Fatalf("message %q", m)
 	}
-	// One message sent to two sessions uses the prepared frame the second time.
+	// One message goes to two sessions; frame lengths of every size class.
 	conn2 := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
 	readWS(t, conn2)
 	rec2 := h.session(t)
@@ -399,6 +399,8 @@ func TestWebSocketSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	medium, large := strings.Repeat("m", 200), strings.Repeat("L", 70000)
+	_ = rec2.sess.Send(TextMessage([]byte(medium)), BinaryMessage([]byte(large)))
 	for _, c := range []*websocket.Conn{conn, conn2} {
 		if typ, m := readWS(t, c); typ != websocket.TextMessage || m != "4shared" {
 			t.Fatalf("got %d %q", typ, m)
@@ -406,6 +408,25 @@ func TestWebSocketSession(t *testing.T) {
 		if typ, m := readWS(t, c); typ != websocket.BinaryMessage || m != "\x01" {
 			t.Fatalf("got %d %q", typ, m)
 		}
+	}
+	if typ, m := readWS(t, conn2); typ != websocket.TextMessage || m != "4"+medium {
+		t.Fatalf("medium frame: %d, %d bytes", typ, len(m))
+	}
+	if typ, m := readWS(t, conn2); typ != websocket.BinaryMessage || m != large {
+		t.Fatalf("large frame: %d, %d bytes", typ, len(m))
+	}
+	// Client pings get pongs.
+	pong := make(chan string, 1)
+	conn2.SetPongHandler(func(data string) error { pong <- data; return nil })
+	_ = conn2.WriteControl(websocket.PingMessage, []byte("hb"), time.Now().Add(guard))
+	go func() { _, _, _ = conn2.ReadMessage() }()
+	select {
+	case d := <-pong:
+		if d != "hb" {
+			t.Fatalf("pong %q", d)
+		}
+	case <-time.After(guard):
+		t.Fatal("no pong")
 	}
 	if st := h.srv.Stats(); st.WebSocket != 2 || st.Polling != 0 {
 		t.Fatalf("Stats = %+v", st)
@@ -625,3 +646,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// A client that stops reading must not hold up the others, and what was
+// queued for it arrives intact once it reads again.
+func TestSlowClientDoesNotBlockOthers(t *testing.T) {
+	h := newHarness(t, Options{MaxQueuedMessages: 1000})
+	slow := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, slow)
+	slowRec := h.session(t)
+	fast := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, fast)
+	fastRec := h.session(t)
+
+	const count = 300
+	chunk := strings.Repeat("z", 64<<10)
+	for i := range count {
+		if err := slowRec.sess.Send(TextMessage([]byte(chunk[:len(chunk)-i]))); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	// Far more than the socket buffers hold: the slow session is stuck.
+	waitFor(t, "slow session stuck in a write", func() bool { return !slowRec.sess.Writable() })
+	for i := range 50 {
+		if err := fastRec.sess.Send(TextMessage([]byte("hi"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, m := readWS(t, fast); m != "4hi" {
+			t.Fatalf("fast client message %d: %q", i, m)
+		}
+	}
+	for i := range count {
+		if _, m := readWS(t, slow); len(m) != len(chunk)-i+1 || m[0] != '4' {
+			t.Fatalf("slow client message %d: %d bytes", i, len(m))
+		}
+	}
+}

@@ -2,8 +2,6 @@ package engineio
 
 import (
 	"encoding/base64"
-	"sync"
-	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 )
@@ -23,15 +21,11 @@ const (
 const payloadSeparator = 0x1e
 
 // Message is an immutable, pre-encoded Engine.IO packet that may be queued on
-// many sessions: a broadcast is encoded once. Its WebSocket frame is built at
-// most once, and only when it is sent to more than one WebSocket session.
+// many sessions: a broadcast is encoded once, and only its few WebSocket
+// frame header bytes are written per session.
 type Message struct {
 	wire   []byte // text: type byte + data; binary: the raw bytes
 	binary bool
-
-	wsSends  atomic.Int32
-	prepOnce sync.Once
-	prepared *websocket.PreparedMessage
 }
 
 // TextMessage returns a text message packet carrying data (a Socket.IO
@@ -61,23 +55,33 @@ var (
 	closeMessage = controlPacket(packetClose, nil)
 )
 
-// writeTo sends the message as one WebSocket frame. The frame of a message
-// sent to several connections is prepared once and reused.
-func (m *Message) writeTo(conn *websocket.Conn) error {
-	frameType := websocket.TextMessage
+// frameType is the WebSocket message type that carries m.
+func (m *Message) frameType() int {
 	if m.binary {
-		frameType = websocket.BinaryMessage
+		return websocket.BinaryMessage
 	}
-	if m.wsSends.Add(1) == 1 {
-		return conn.WriteMessage(frameType, m.wire)
+	return websocket.TextMessage
+}
+
+// appendFrame appends m as one unmasked server-to-client WebSocket frame
+// (RFC 6455 section 5.2).
+func (m *Message) appendFrame(buf []byte) []byte {
+	buf = appendFrameHeader(buf, byte(m.frameType()), len(m.wire))
+	return append(buf, m.wire...)
+}
+
+// appendFrameHeader appends the header of a final frame with opcode and an
+// unmasked payload of n bytes.
+func appendFrameHeader(buf []byte, opcode byte, n int) []byte {
+	buf = append(buf, 0x80|opcode)
+	switch {
+	case n < 126:
+		return append(buf, byte(n))
+	case n <= 0xffff:
+		return append(buf, 126, byte(n>>8), byte(n))
+	default:
+		return append(buf, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	m.prepOnce.Do(func() {
-		m.prepared, _ = websocket.NewPreparedMessage(frameType, m.wire)
-	})
-	if m.prepared == nil {
-		return conn.WriteMessage(frameType, m.wire)
-	}
-	return conn.WritePreparedMessage(m.prepared)
 }
 
 // appendPolling appends the message in long-polling payload form: text as is,

@@ -29,6 +29,11 @@ type Server struct {
 	sessions map[string]*Session
 	closed   bool
 
+	// writeBuffers holds the WebSocket write buffers between batches.
+	writeBuffers sync.Pool
+	// flushers write the queues of WebSocket sessions.
+	flushers *flushPool
+
 	// wg counts the goroutines the server starts (writers, OnClose calls,
 	// WebSocket readers) so that Close can wait for them.
 	wg sync.WaitGroup
@@ -51,6 +56,7 @@ func NewServer(opts Options, onSession func(*Session) SessionHandler) *Server {
 		onSession: onSession,
 		sessions:  make(map[string]*Session),
 	}
+	srv.flushers = newFlushPool(&srv.wg)
 	srv.upgrader = websocket.Upgrader{
 		ReadBufferSize:    1024,
 		WriteBufferSize:   4096,
@@ -128,12 +134,13 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 		return
 	}
 
-	var conn *websocket.Conn
+	var conn *wsConn
 	if transport == WebSocket {
-		if conn, err = srv.upgrader.Upgrade(w, r, srv.upgradeHeaders(sid)); err != nil {
+		c, err := srv.upgrader.Upgrade(w, r, srv.upgradeHeaders(sid))
+		if err != nil {
 			return // the upgrader answered
 		}
-		srv.configure(conn)
+		conn = srv.newWSConn(c)
 	}
 	s, ok := srv.open(sid, r, transport, conn)
 	if !ok {
@@ -145,8 +152,12 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 		return
 	}
 	if conn != nil {
-		defer srv.wg.Done()
-		s.readWebSocket(conn)
+		// Read on a fresh goroutine so that the HTTP server's connection
+		// state (buffers, request, grown stack) can be freed.
+		go func() {
+			defer srv.wg.Done()
+			s.readWebSocket(conn)
+		}()
 		return
 	}
 	if c := srv.cookie(sid); c != nil {
@@ -158,7 +169,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 // open registers a new session with its open packet queued. It reports false
 // when the server is closed. For a WebSocket session it adds the reader to
 // the wait group.
-func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *websocket.Conn) (*Session, bool) {
+func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *wsConn) (*Session, bool) {
 	s := &Session{
 		id:        sid,
 		srv:       srv,
@@ -209,11 +220,11 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 		protocolError(CodeBadRequest).write(w)
 		return
 	}
-	conn, err := srv.upgrader.Upgrade(w, r, nil)
+	c, err := srv.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
-	srv.configure(conn)
+	conn := srv.newWSConn(c)
 	s.mu.Lock()
 	if s.probe != nil || s.state != stateOpen {
 		s.mu.Unlock()
@@ -223,13 +234,10 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 	s.probe = conn
 	srv.wg.Add(1)
 	s.mu.Unlock()
-	defer srv.wg.Done()
-	s.upgrade(conn)
-}
-
-// configure applies the per-connection WebSocket limits.
-func (srv *Server) configure(conn *websocket.Conn) {
-	conn.SetReadLimit(srv.opts.MaxBufferSize)
+	go func() {
+		defer srv.wg.Done()
+		s.upgrade(conn)
+	}()
 }
 
 // session returns the open session sid, or nil.
@@ -282,6 +290,7 @@ func (srv *Server) Close(ctx context.Context) error {
 	for _, s := range srv.Sessions() {
 		s.finish(ReasonServerShutdown)
 	}
+	srv.flushers.stop()
 	done := make(chan struct{})
 	go func() {
 		srv.wg.Wait()

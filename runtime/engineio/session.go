@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // SessionHandler receives the events of one session. The server serializes
@@ -53,9 +51,9 @@ type Session struct {
 	noopPending bool          // answer the waiting GET with a noop (upgrade in progress)
 
 	// WebSocket.
-	ws       *websocket.Conn // the connection once on (or upgraded to) WebSocket
-	probe    *websocket.Conn // a connection probing for an upgrade
-	flushing bool            // a writer goroutine is draining queue
+	ws       *wsConn // the connection once on (or upgraded to) WebSocket
+	probe    *wsConn // a connection probing for an upgrade
+	flushing bool    // the session is scheduled for or in a WebSocket write
 }
 
 // ID returns the session id (the Engine.IO sid).
@@ -134,8 +132,7 @@ func (s *Session) notifyLocked() {
 	if s.ws != nil {
 		if !s.flushing {
 			s.flushing = true
-			s.srv.wg.Add(1)
-			go s.flushWebSocket()
+			s.srv.flushers.schedule(s)
 		}
 		return
 	}
@@ -166,11 +163,9 @@ func (s *Session) finish(reason string) {
 	s.mu.Unlock()
 
 	s.srv.remove(s)
-	deadline := time.Now().Add(time.Second)
-	for _, c := range []*websocket.Conn{ws, probe} {
+	for _, c := range []*wsConn{ws, probe} {
 		if c != nil {
-			_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
-			_ = c.Close()
+			c.shutdown()
 		}
 	}
 	s.srv.wg.Add(1)

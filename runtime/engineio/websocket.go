@@ -8,45 +8,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// writeWait bounds one WebSocket write.
-const writeWait = 10 * time.Second
-
-// flushWebSocket writes the queue to the WebSocket connection until it is
-// empty, then exits: a session has a writer goroutine only while it has
-// something to write.
-func (s *Session) flushWebSocket() {
-	defer s.srv.wg.Done()
-	for {
-		s.mu.Lock()
-		batch := s.takeQueueLocked()
-		if len(batch) == 0 || s.state == stateClosed {
-			s.flushing = false
-			closing := s.state == stateClosing
-			reason := s.closeReason
-			s.mu.Unlock()
-			if closing {
-				s.finish(reason)
-			}
-			return
-		}
-		conn := s.ws
-		s.mu.Unlock()
-		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-		for _, m := range batch {
-			if err := m.writeTo(conn); err != nil {
-				s.mu.Lock()
-				s.flushing = false
-				s.mu.Unlock()
-				s.finish(ReasonTransportError)
-				return
-			}
-		}
-	}
-}
-
 // readWebSocket reads packets until the connection fails or the session
 // ends. It runs on the handler goroutine of the upgraded request.
-func (s *Session) readWebSocket(conn *websocket.Conn) {
+func (s *Session) readWebSocket(conn *wsConn) {
 	for {
 		frameType, data, err := conn.ReadMessage()
 		if err != nil {
@@ -75,7 +39,7 @@ func (s *Session) readWebSocket(conn *websocket.Conn) {
 // noop to release the pending poll, then the upgrade packet switches the
 // session. On failure or timeout only conn is closed; the session goes on
 // polling.
-func (s *Session) upgrade(conn *websocket.Conn) {
+func (s *Session) upgrade(conn *wsConn) {
 	fail := func(why string) {
 		s.srv.log.Debug("engineio: upgrade failed", "sid", s.id, "why", why)
 		s.mu.Lock()
@@ -128,8 +92,7 @@ func (s *Session) upgrade(conn *websocket.Conn) {
 			}
 			if len(s.queue) > 0 || s.state == stateClosing {
 				s.flushing = true
-				s.srv.wg.Add(1)
-				go s.flushWebSocket()
+				s.srv.flushers.schedule(s)
 			}
 			s.mu.Unlock()
 			_ = conn.SetReadDeadline(time.Time{})

@@ -1,0 +1,105 @@
+// Command goserver is the Go side of the benchmark: the same application as
+// bench/node/server.mjs, on runtime/socketio with the in-memory adapter.
+//
+//	"echo"  (args..., ack)     acks with the same arguments
+//	"blast" ({count,payload})  emits "m" payload to room "all" count times, then acks
+//
+// Every socket joins room "all" on connection.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/socketfleet/socketfleet/runtime/socketio"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:3000", "listen address")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
+	memProfile := flag.String("memprofile", "", "write a heap profile to this file at SIGTERM")
+	flag.Parse()
+	if *cpuProfile != "" || *memProfile != "" {
+		stop := profile(*cpuProfile, *memProfile)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		go func() {
+			<-sig
+			stop()
+			os.Exit(0)
+		}()
+	}
+
+	srv := socketio.NewServer(socketio.Options{})
+	nsp := srv.Of("/")
+	nsp.OnConnection(func(s *socketio.Socket) {
+		s.Join("all")
+		s.On("echo", func(_ context.Context, ev *socketio.Event) {
+			args := make([]any, len(ev.Args()))
+			for i, a := range ev.Args() {
+				args[i] = a
+			}
+			_ = ev.Ack(args...)
+		})
+		s.On("blast", func(_ context.Context, ev *socketio.Event) {
+			var req struct {
+				Count   int             `json:"count"`
+				Payload json.RawMessage `json:"payload"`
+			}
+			if err := ev.Bind(&req); err != nil {
+				_ = ev.Ack(err.Error())
+				return
+			}
+			for range req.Count {
+				_ = nsp.To("all").Emit("m", req.Payload)
+			}
+			_ = ev.Ack("done")
+		})
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("listening %s", ln.Addr())
+	log.Fatal(http.Serve(ln, srv))
+}
+
+// profile starts the requested profiles and returns the function that
+// writes them.
+func profile(cpuFile, memFile string) (stop func()) {
+	var cpu *os.File
+	if cpuFile != "" {
+		f, err := os.Create(cpuFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		cpu = f
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+		}
+		if memFile != "" {
+			f, err := os.Create(memFile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			runtime.GC()
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+}

@@ -1,0 +1,459 @@
+// Command runner is `make bench`: it runs the same load against the Go
+// server (bench/goserver, on runtime/socketio) and the reference Node
+// socket.io server (bench/node/server.mjs), one after the other on this
+// machine, and writes bench/RESULTS.md with raw numbers and Go/Node ratios.
+//
+// Measurements, for each server:
+//   - handshakes per second over WebSocket and over long-polling (open,
+//     namespace connect, close), fixed count, fixed concurrency;
+//   - RSS per idle WebSocket client with -clients connected;
+//   - broadcast deliveries per second to -clients sockets in one room, and
+//     the server's CPU seconds per million deliveries;
+//   - emit→ack round trip p50/p99 with -active clients each emitting -rate
+//     times per second.
+//
+// The load generator is this process (a minimal protocol client in Go); its
+// own CPU time is reported so that a saturated generator is visible.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	clients, broadcasts, rounds  int
+	active, rate                 int
+	duration                     time.Duration
+	handshakes, handshakeWorkers int
+	goServer, nodeDir, out, only string
+}
+
+// result is what one server scored.
+type result struct {
+	Name                    string
+	WSHandshakesPerSec      float64
+	PollingHandshakesPerSec float64
+	BaseRSSKB, LoadedRSSKB  int64
+	RSSPerClientKB          float64
+	DeliveriesPerSec        float64
+	CPUSecPerMillion        float64
+	ServerCPUPercent        float64
+	GeneratorCPUPercent     float64
+	P50, P99                time.Duration
+	AckSamples              int
+}
+
+func main() {
+	var cfg config
+	flag.IntVar(&cfg.clients, "clients", 10000, "idle WebSocket clients (RSS and broadcast)")
+	flag.IntVar(&cfg.broadcasts, "broadcasts", 100, "messages per broadcast round")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "broadcast rounds (the median is reported)")
+	flag.IntVar(&cfg.active, "active", 1000, "clients in the ack round-trip test")
+	flag.IntVar(&cfg.rate, "rate", 5, "emits per second per active client")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of the ack round-trip test")
+	flag.IntVar(&cfg.handshakes, "handshakes", 2000, "handshakes per transport")
+	flag.IntVar(&cfg.handshakeWorkers, "handshake-workers", 16, "concurrent handshakes")
+	flag.StringVar(&cfg.goServer, "go-server", "bin/bench-goserver", "Go server binary")
+	flag.StringVar(&cfg.nodeDir, "node-dir", "bench", "directory with node_modules and node/server.mjs")
+	flag.StringVar(&cfg.out, "out", "bench/RESULTS.md", "results file")
+	flag.StringVar(&cfg.only, "only", "", "run only this server (go or node)")
+	flag.Parse()
+
+	var results []result
+	for _, name := range []string{"node", "go"} {
+		if cfg.only != "" && cfg.only != name {
+			continue
+		}
+		r, err := benchServer(cfg, name)
+		if err != nil {
+			log.Fatalf("%s: %v", name, err)
+		}
+		log.Printf("%s: %+v", name, r)
+		results = append(results, r)
+	}
+	if len(results) != 2 {
+		return
+	}
+	if err := os.WriteFile(cfg.out, []byte(report(cfg, results[0], results[1])), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s", cfg.out)
+}
+
+// server is a benchmarked server process.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startServer(cfg config, name string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	var cmd *exec.Cmd
+	switch name {
+	case "go":
+		cmd = exec.Command(cfg.goServer, "-addr", addr)
+	case "node":
+		cmd = exec.Command("node", filepath.Join(cfg.nodeDir, "node", "server.mjs"))
+		cmd.Env = append(os.Environ(), "ADDR="+addr)
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if name == "go" {
+		// The Go server logs to stderr.
+		cmd.Stderr = nil
+		errPipe, err := cmd.StderrPipe()
+		if err != nil {
+			return nil, err
+		}
+		out = errPipe
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening") {
+				ready <- true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not start", name)
+	}
+	return &server{cmd: cmd, addr: addr}, nil
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func benchServer(cfg config, name string) (result, error) {
+	r := result{Name: name}
+	srv, err := startServer(cfg, name)
+	if err != nil {
+		return r, err
+	}
+	defer srv.stop()
+	pid := srv.cmd.Process.Pid
+	ctx := context.Background()
+	log.Printf("%s: handshakes", name)
+
+	if r.WSHandshakesPerSec, err = handshakeRate(cfg, func() error {
+		c, err := dialClient(ctx, srv.addr, new(atomic.Int64), nil)
+		if err == nil {
+			c.close()
+		}
+		return err
+	}); err != nil {
+		return r, fmt.Errorf("websocket handshakes: %w", err)
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.handshakeWorkers * 2}}
+	if r.PollingHandshakesPerSec, err = handshakeRate(cfg, func() error {
+		return pollingHandshake(ctx, hc, srv.addr)
+	}); err != nil {
+		return r, fmt.Errorf("polling handshakes: %w", err)
+	}
+	hc.CloseIdleConnections()
+	time.Sleep(2 * time.Second)
+
+	log.Printf("%s: %d idle clients", name, cfg.clients)
+	r.BaseRSSKB = rssKB(pid)
+	received := new(atomic.Int64)
+	clients, err := connectMany(ctx, srv.addr, cfg.clients, received, nil)
+	defer func() {
+		for _, c := range clients {
+			c.close()
+		}
+	}()
+	if err != nil {
+		return r, err
+	}
+	time.Sleep(3 * time.Second)
+	r.LoadedRSSKB = rssKB(pid)
+	r.RSSPerClientKB = float64(r.LoadedRSSKB-r.BaseRSSKB) / float64(cfg.clients)
+
+	log.Printf("%s: broadcasts", name)
+	var rates, cpus, srvPct, genPct []float64
+	want := int64(cfg.clients * cfg.broadcasts)
+	for range cfg.rounds {
+		received.Store(0)
+		cpu0, gen0, t0 := cpuSeconds(pid), selfCPUSeconds(), time.Now()
+		if err := clients[0].emitWithAck("blast", fmt.Sprintf(`{"count":%d,"payload":{"type":"tick","n":42,"text":"hello"}}`, cfg.broadcasts)); err != nil {
+			return r, err
+		}
+		deadline := time.Now().Add(5 * time.Minute)
+		for received.Load() < want {
+			if time.Now().After(deadline) {
+				return r, fmt.Errorf("broadcast: %d of %d deliveries", received.Load(), want)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		elapsed := time.Since(t0).Seconds()
+		cpu, gen := cpuSeconds(pid)-cpu0, selfCPUSeconds()-gen0
+		rates = append(rates, float64(want)/elapsed)
+		cpus = append(cpus, cpu/(float64(want)/1e6))
+		srvPct = append(srvPct, 100*cpu/elapsed)
+		genPct = append(genPct, 100*gen/elapsed)
+		time.Sleep(time.Second)
+	}
+	r.DeliveriesPerSec, r.CPUSecPerMillion = median(rates), median(cpus)
+	r.ServerCPUPercent, r.GeneratorCPUPercent = median(srvPct), median(genPct)
+	for _, c := range clients {
+		c.close()
+	}
+	clients = nil
+	time.Sleep(3 * time.Second)
+
+	log.Printf("%s: ack round trips", name)
+	r.P50, r.P99, r.AckSamples, err = ackLatency(ctx, cfg, srv.addr)
+	return r, err
+}
+
+// handshakeRate runs cfg.handshakes calls of one with cfg.handshakeWorkers
+// workers and returns calls per second.
+func handshakeRate(cfg config, one func() error) (float64, error) {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range cfg.handshakeWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(cfg.handshakes) {
+				if err := one(); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(cfg.handshakes) / time.Since(t0).Seconds(), firstErr
+}
+
+func connectMany(ctx context.Context, addr string, n int, received *atomic.Int64, rtts chan<- time.Duration) ([]*loadClient, error) {
+	clients := make([]*loadClient, n)
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				c, err := dialClient(ctx, addr, received, rtts)
+				if err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("client %d: %w", i, err) })
+					return
+				}
+				clients[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return slices.DeleteFunc(clients, func(c *loadClient) bool { return c == nil }), firstErr
+	}
+	return clients, nil
+}
+
+// ackLatency connects cfg.active clients that each emit "echo" with an ack
+// cfg.rate times per second for cfg.duration, and returns the round trips'
+// p50 and p99.
+func ackLatency(ctx context.Context, cfg config, addr string) (p50, p99 time.Duration, n int, err error) {
+	rtts := make(chan time.Duration, 1<<16)
+	clients, err := connectMany(ctx, addr, cfg.active, new(atomic.Int64), rtts)
+	defer func() {
+		for _, c := range clients {
+			c.close()
+		}
+	}()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var samples []time.Duration
+	collected := make(chan struct{})
+	go func() {
+		for d := range rtts {
+			samples = append(samples, d)
+		}
+		close(collected)
+	}()
+	interval := time.Second / time.Duration(cfg.rate)
+	var wg sync.WaitGroup
+	end := time.Now().Add(cfg.duration)
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Spread the clients' emits evenly over the interval.
+			time.Sleep(interval * time.Duration(i) / time.Duration(len(clients)))
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for time.Now().Before(end) {
+				if c.emitWithAck("echo", `{"n":1,"text":"ping"}`) != nil {
+					return
+				}
+				<-tick.C
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second) // let the last acks arrive
+	for _, c := range clients {
+		c.close()
+	}
+	clients = nil
+	time.Sleep(100 * time.Millisecond)
+	close(rtts)
+	<-collected
+	if len(samples) == 0 {
+		return 0, 0, 0, fmt.Errorf("no ack received")
+	}
+	slices.Sort(samples)
+	return samples[len(samples)/2], samples[len(samples)*99/100], len(samples), nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// rssKB reads VmRSS of a process.
+func rssKB(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// cpuSeconds reads utime+stime of a process (clock ticks of 1/100 s).
+func cpuSeconds(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
+}
+
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ratio(goV, nodeV float64) string {
+	if nodeV == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", goV/nodeV)
+}
+
+func report(cfg config, node, gosrv result) string {
+	var b strings.Builder
+	cpuModel := "unknown"
+	if info, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(info), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpuModel = strings.TrimSpace(line[strings.IndexByte(line, ':')+1:])
+				break
+			}
+		}
+	}
+	nodeVersion, _ := exec.Command("node", "--version").Output()
+	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (bench/runner) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "## Machine\n\n- CPU: %s, %d logical cores (server, load generator and OS share them)\n- Go %s, Node %s- socket.io (Node) %s with its defaults: `ws` engine, in-memory adapter, no compression\n\n",
+		cpuModel, runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), string(nodeVersion), nodeSocketIOVersion(cfg))
+	fmt.Fprintf(&b, "## Commands\n\n```sh\nmake bench   # = go build -o bin/bench-goserver ./bench/goserver && go run ./bench/runner %s\n```\n\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(&b, "Both servers run the same application (bench/goserver/main.go, bench/node/server.mjs): every socket joins room `all`; `echo` acks its arguments; `blast` emits `m` to room `all` `count` times. The load generator (bench/runner) is one Go process speaking the protocol over WebSocket; Node runs first, then Go, with the same parameters.\n\n")
+	fmt.Fprintf(&b, "## Results\n\n| measure | Node socket.io | Go runtime | Go / Node |\n|---|---:|---:|---:|\n")
+	row := func(name, unit string, n, g float64, better string) {
+		fmt.Fprintf(&b, "| %s | %.1f %s | %.1f %s | %s (%s is better) |\n", name, n, unit, g, unit, ratio(g, n), better)
+	}
+	row(fmt.Sprintf("RSS per idle WebSocket client (%d clients)", cfg.clients), "KiB", node.RSSPerClientKB, gosrv.RSSPerClientKB, "lower")
+	row(fmt.Sprintf("broadcast deliveries per second (%d clients, %d messages, median of %d)", cfg.clients, cfg.broadcasts, cfg.rounds), "/s", node.DeliveriesPerSec, gosrv.DeliveriesPerSec, "higher")
+	row("server CPU seconds per million deliveries", "s", node.CPUSecPerMillion, gosrv.CPUSecPerMillion, "lower")
+	row(fmt.Sprintf("emit→ack p50 (%d clients × %d/s for %s)", cfg.active, cfg.rate, cfg.duration), "ms", ms(node.P50), ms(gosrv.P50), "lower")
+	row("emit→ack p99", "ms", ms(node.P99), ms(gosrv.P99), "lower")
+	row(fmt.Sprintf("WebSocket handshakes per second (%d, %d concurrent)", cfg.handshakes, cfg.handshakeWorkers), "/s", node.WSHandshakesPerSec, gosrv.WSHandshakesPerSec, "higher")
+	row("long-polling handshakes per second (open, connect, close)", "/s", node.PollingHandshakesPerSec, gosrv.PollingHandshakesPerSec, "higher")
+	fmt.Fprintf(&b, "\n## Raw numbers\n\n| | Node | Go |\n|---|---:|---:|\n")
+	fmt.Fprintf(&b, "| RSS before clients (KiB) | %d | %d |\n| RSS with clients (KiB) | %d | %d |\n", node.BaseRSSKB, gosrv.BaseRSSKB, node.LoadedRSSKB, gosrv.LoadedRSSKB)
+	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)
+	fmt.Fprintf(&b, "| ack samples | %d | %d |\n", node.AckSamples, gosrv.AckSamples)
+	return b.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func nodeSocketIOVersion(cfg config) string {
+	b, err := os.ReadFile(filepath.Join(cfg.nodeDir, "node_modules", "socket.io", "package.json"))
+	if err != nil {
+		return "unknown"
+	}
+	s := string(b)
+	i := strings.Index(s, `"version": "`)
+	if i < 0 {
+		return "unknown"
+	}
+	s = s[i+12:]
+	return s[:strings.IndexByte(s, '"')]
+}
