@@ -40,5 +40,7 @@ test-compat: build ## The official socket.io-client (Node and headless Chromium)
 include operator.mk
 
 .PHONY: bench
-bench: build ## Benchmarks against Node socket.io; writes bench/RESULTS.md.
-	@echo "bench: not yet implemented" >&2; exit 1
+bench: ## Benchmarks against Node socket.io 4.8 on the same machine and load; writes bench/RESULTS.md (~5 min).
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/bench-goserver ./bench/goserver
+	$(GO) run ./bench/runner $(BENCH_FLAGS)

@@ -58,7 +58,7 @@ func NewServer(opts Options, onSession func(*Session) SessionHandler) *Server {
 	}
 	srv.flushers = newFlushPool(&srv.wg)
 	srv.upgrader = websocket.Upgrader{
-		ReadBufferSize:    1024,
+		ReadBufferSize:    256,
 		WriteBufferSize:   4096,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: opts.Compression,

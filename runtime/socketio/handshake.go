@@ -57,7 +57,9 @@ func newHandshakeBase(r *http.Request) handshakeBase {
 	if r == nil {
 		return handshakeBase{headers: http.Header{}, query: url.Values{}}
 	}
-	headers := r.Header.Clone()
+	// The request is the session's own copy: share its header map rather than
+	// cloning it for every session (it is read-only from here on).
+	headers := r.Header
 	if headers == nil {
 		headers = http.Header{}
 	}
