@@ -1,0 +1,302 @@
+// Package config is the configuration schema of socketfleet-runtime and its
+// loader.
+//
+// One schema (Config) is read from four sources, each overriding the
+// previous one: built-in defaults, an optional YAML file (--config or
+// SOCKETFLEET_CONFIG), SOCKETFLEET_* environment variables, command-line
+// flags. The YAML keys are the `json` tags of the schema (camelCase, the
+// format the operator writes with sigs.k8s.io/yaml). Every leaf key also has
+// an environment variable and a flag derived from its path:
+//
+//	limits.maxConnections  ->  SOCKETFLEET_LIMITS_MAX_CONNECTIONS  ->  --limits-max-connections
+//
+// Durations are Go duration strings ("25s", "1m30s"), sizes are integers in
+// bytes, lists are YAML sequences (comma-separated in the environment and in
+// flags). Decoding is strict: an unknown key, a value of the wrong type or an
+// invalid value is an error that names the key, for example
+//
+//	config: pingInterval: invalid duration "x"
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Config is the whole configuration of socketfleet-runtime. The `doc` tags
+// are the reference documentation printed by --help.
+type Config struct {
+	// Host is the listen host of both listeners ("" = every interface).
+	Host string `json:"host" doc:"listen host of both listeners (empty: every interface)"`
+	// Port is the public port (Socket.IO, publish API, demo page).
+	Port int `json:"port" doc:"public listen port (Socket.IO, publish API, demo page); 0 picks a free port"`
+	// AdminPort is the admin port (health, metrics, stats, drain, shed).
+	AdminPort int `json:"adminPort" doc:"admin listen port (/healthz /readyz /metrics /stats POST /drain POST /shed); 0 picks a free port"`
+	// Path is the Engine.IO/Socket.IO request path.
+	Path string `json:"path" doc:"Socket.IO request path (starts and ends with /)"`
+	// Transports are the allowed transports.
+	Transports []string `json:"transports" doc:"allowed transports: polling, websocket"`
+	// PingInterval is the Engine.IO heartbeat interval.
+	PingInterval Duration `json:"pingInterval" doc:"Engine.IO heartbeat interval"`
+	// PingTimeout is the Engine.IO heartbeat timeout.
+	PingTimeout Duration `json:"pingTimeout" doc:"Engine.IO heartbeat timeout"`
+	// UpgradeTimeout bounds a polling to WebSocket upgrade.
+	UpgradeTimeout Duration `json:"upgradeTimeout" doc:"time allowed for a polling to WebSocket upgrade"`
+	// ConnectTimeout closes a session that joined no namespace in time.
+	ConnectTimeout Duration `json:"connectTimeout" doc:"close an Engine.IO session that has not joined a namespace after this long"`
+	// MaxHTTPBufferSize is the largest message or polling payload (bytes).
+	MaxHTTPBufferSize int64 `json:"maxHttpBufferSize" doc:"largest message / polling payload in bytes (advertised as maxPayload)"`
+	// Namespaces are the namespaces clients may connect to.
+	Namespaces []string `json:"namespaces" doc:"namespaces clients may connect to; an entry with * is a pattern (path.Match syntax) creating namespaces on demand"`
+	// CORS configures cross-origin requests.
+	CORS CORS `json:"cors"`
+	// ConnectionStateRecovery configures Socket.IO connection state recovery.
+	ConnectionStateRecovery Recovery `json:"connectionStateRecovery"`
+	// Limits are the admission limits of new handshakes.
+	Limits Limits `json:"limits"`
+	// Drain configures graceful shutdown and shedding.
+	Drain Drain `json:"drain"`
+	// Redis configures the Redis adapter; empty means the in-memory adapter.
+	Redis Redis `json:"redis"`
+	// Log configures logging.
+	Log Log `json:"log"`
+	// Relay configures the room relay.
+	Relay Relay `json:"relay"`
+	// Publish configures the HTTP publish API.
+	Publish Publish `json:"publish"`
+	// Webhook configures the event webhook.
+	Webhook Webhook `json:"webhook"`
+	// Auth configures connect authentication.
+	Auth Auth `json:"auth"`
+	// Demo configures the chat demo page.
+	Demo Demo `json:"demo"`
+}
+
+// CORS configures cross-origin resource sharing of the polling transport
+// (and the allowed origins of WebSocket handshakes).
+type CORS struct {
+	// Origins are the allowed Origin values; "*" allows any.
+	Origins []string `json:"origins" doc:"allowed Origin values; * allows any origin; empty: no CORS headers"`
+	// Credentials sends Access-Control-Allow-Credentials: true.
+	Credentials bool `json:"credentials" doc:"send Access-Control-Allow-Credentials: true (needs explicit origins)"`
+}
+
+// Recovery configures connection state recovery.
+type Recovery struct {
+	// Enabled turns connection state recovery on.
+	Enabled bool `json:"enabled" doc:"restore id, rooms and missed packets after a reconnect"`
+	// MaxDisconnectionDuration is how long a disconnected session is kept.
+	MaxDisconnectionDuration Duration `json:"maxDisconnectionDuration" doc:"how long the state of a disconnected session is kept"`
+	// SkipMiddlewares skips connect middlewares (auth) on recovery.
+	SkipMiddlewares bool `json:"skipMiddlewares" doc:"skip connect middlewares (auth) when a session is recovered"`
+}
+
+// Limits bound the admission of new Engine.IO sessions. A refused handshake
+// gets HTTP 503 with Retry-After.
+type Limits struct {
+	// MaxConnections caps concurrent Engine.IO sessions (0 = unlimited).
+	MaxConnections int `json:"maxConnections" doc:"cap on concurrent Engine.IO sessions of this process (0: unlimited)"`
+	// HandshakeRate caps new handshakes per second (0 = unlimited).
+	HandshakeRate float64 `json:"handshakeRate" doc:"cap on new handshakes per second (0: unlimited)"`
+	// HandshakeBurst is the token bucket size of HandshakeRate.
+	HandshakeBurst int `json:"handshakeBurst" doc:"handshakes allowed in a burst above handshakeRate (0: one second's worth)"`
+}
+
+// Drain configures the graceful drain (SIGTERM, POST /drain) and shedding
+// (POST /shed).
+type Drain struct {
+	// Window is the time over which sessions are closed before exiting.
+	Window Duration `json:"window" doc:"on SIGTERM or POST /drain, close every session in jittered batches over this window, then exit"`
+	// RatePerSecond bounds the transport closes per second (0 = derived).
+	RatePerSecond int `json:"ratePerSecond" doc:"upper bound on transport closes per second for drain and shed (0: sessions / window for drain, 100/s for shed)"`
+}
+
+// Redis configures the Redis adapter (the operator's contract).
+type Redis struct {
+	// Mode is standalone, sentinel or cluster; empty means no Redis.
+	Mode string `json:"mode" doc:"standalone, sentinel or cluster; empty (and no url): in-memory adapter"`
+	// URL is the standalone server URL (redis:// or rediss://).
+	URL string `json:"url" doc:"standalone server URL redis://host:port/db or rediss://; implies mode standalone"`
+	// Addresses are the seed host:port addresses.
+	Addresses []string `json:"addresses" doc:"seed host:port addresses (server, Sentinels or cluster nodes)"`
+	// SentinelMaster is the master name (sentinel mode).
+	SentinelMaster string `json:"sentinelMaster" doc:"sentinel mode: master name"`
+	// Database is the DB index.
+	Database int `json:"database" doc:"database index (0 in cluster mode)"`
+	// Username is the ACL user.
+	Username string `json:"username" doc:"ACL user (empty: default user)"`
+	// PasswordFile holds the password (trailing newline trimmed).
+	PasswordFile string `json:"passwordFile" doc:"file holding the password (trailing newline trimmed); empty: no AUTH"`
+	// KeyPrefix is the channel prefix (@socket.io/redis-adapter's key).
+	KeyPrefix string `json:"keyPrefix" doc:"channel prefix, like the key option of @socket.io/redis-adapter"`
+	// TLS configures TLS to Redis.
+	TLS RedisTLS `json:"tls"`
+}
+
+// Enabled reports whether a Redis adapter is configured.
+func (r Redis) Enabled() bool { return r.Mode != "" || r.URL != "" }
+
+// RedisTLS configures TLS connections to Redis.
+type RedisTLS struct {
+	// Enabled turns TLS on (implied by a rediss:// URL).
+	Enabled bool `json:"enabled" doc:"connect with TLS (implied by rediss://)"`
+	// CAFile is a PEM CA bundle.
+	CAFile string `json:"caFile" doc:"PEM CA bundle (empty: system roots)"`
+	// ServerName overrides SNI and verification.
+	ServerName string `json:"serverName" doc:"SNI / verification name override"`
+	// InsecureSkipVerify skips certificate verification.
+	InsecureSkipVerify bool `json:"insecureSkipVerify" doc:"skip certificate verification (testing only)"`
+}
+
+// Log configures the structured logs (log/slog on stderr).
+type Log struct {
+	// Format is json, text or auto.
+	Format string `json:"format" doc:"json, text, or auto (text on a terminal, json otherwise)"`
+	// Level is debug, info, warn or error.
+	Level string `json:"level" doc:"debug, info, warn or error"`
+}
+
+// Relay configures the room relay: clients join rooms whose names match
+// Rooms and emit to the rooms they are in.
+type Relay struct {
+	// Enabled turns the relay on.
+	Enabled bool `json:"enabled" doc:"let clients join rooms (relay:join / relay:leave) and emit to rooms they are in (relay:emit)"`
+	// Rooms are the room name patterns clients may join.
+	Rooms []string `json:"rooms" doc:"room name patterns clients may join (path.Match syntax: * ? [a-z])"`
+	// Events are the event name patterns clients may relay (empty = any).
+	Events []string `json:"events" doc:"event name patterns clients may relay (empty: any)"`
+}
+
+// Publish configures the HTTP publish API (POST /v1/emit).
+type Publish struct {
+	// Enabled turns the publish API on.
+	Enabled bool `json:"enabled" doc:"serve POST /v1/emit"`
+	// Listener is public or admin.
+	Listener string `json:"listener" doc:"where POST /v1/emit is served: public (token required) or admin"`
+	// Token is the bearer token.
+	Token string `json:"token" doc:"bearer token required by POST /v1/emit (prefer tokenFile or SOCKETFLEET_PUBLISH_TOKEN)"`
+	// TokenFile holds the bearer token.
+	TokenFile string `json:"tokenFile" doc:"file holding the bearer token (trailing newline trimmed)"`
+}
+
+// Webhook configures the event webhook: matching client events are POSTed
+// to URL and the response body becomes the acknowledgement.
+type Webhook struct {
+	// URL receives the events.
+	URL string `json:"url" doc:"http(s) URL receiving client events as JSON POSTs; empty: off"`
+	// Events are the event name patterns forwarded.
+	Events []string `json:"events" doc:"event name patterns forwarded to the webhook (path.Match syntax)"`
+	// Timeout bounds one webhook call.
+	Timeout Duration `json:"timeout" doc:"time allowed for one webhook call; past it the client gets an error ack"`
+	// MaxConcurrent bounds concurrent webhook calls.
+	MaxConcurrent int `json:"maxConcurrent" doc:"concurrent webhook calls; beyond it events get an error ack at once"`
+	// TokenFile holds a bearer token sent to the webhook.
+	TokenFile string `json:"tokenFile" doc:"file holding a bearer token sent in the Authorization header of webhook calls"`
+}
+
+// Auth configures connect authentication, applied to every namespace.
+type Auth struct {
+	// JWT verifies a JWT from the handshake auth.token.
+	JWT JWT `json:"jwt"`
+	// Webhook asks a backend to accept or refuse each connection.
+	Webhook AuthWebhook `json:"webhook"`
+}
+
+// JWT configures JWT verification of the CONNECT auth.token.
+type JWT struct {
+	// Algorithm is HS256, RS256 or ES256; empty means off.
+	Algorithm string `json:"algorithm" doc:"HS256, RS256 or ES256; empty: no JWT check"`
+	// Secret is the HS256 secret.
+	Secret string `json:"secret" doc:"HS256 secret (prefer secretFile or SOCKETFLEET_AUTH_JWT_SECRET)"`
+	// SecretFile holds the HS256 secret.
+	SecretFile string `json:"secretFile" doc:"file holding the HS256 secret (trailing newline trimmed)"`
+	// PublicKeyFile is the PEM public key (RS256, ES256).
+	PublicKeyFile string `json:"publicKeyFile" doc:"PEM public key for RS256 / ES256"`
+	// Issuer, when set, must equal the iss claim.
+	Issuer string `json:"issuer" doc:"required iss claim (empty: not checked)"`
+	// Audience, when set, must be in the aud claim.
+	Audience string `json:"audience" doc:"required aud claim (empty: not checked)"`
+	// Leeway tolerates clock skew on exp/nbf/iat.
+	Leeway Duration `json:"leeway" doc:"clock skew tolerated on exp, nbf and iat"`
+}
+
+// AuthWebhook configures the connect auth webhook.
+type AuthWebhook struct {
+	// URL receives one POST per connection attempt.
+	URL string `json:"url" doc:"http(s) URL asked to accept each connection (2xx accepts); empty: off"`
+	// Timeout bounds one call.
+	Timeout Duration `json:"timeout" doc:"time allowed for one auth webhook call"`
+}
+
+// Demo configures the chat demo page served at / on the public port.
+type Demo struct {
+	// Enabled serves the demo page and turns the relay on (rooms "*").
+	Enabled bool `json:"enabled" doc:"serve the chat demo at / (turns the relay on with rooms * unless relay is configured)"`
+	// ClientBundle is the socket.io-client browser bundle served at
+	// <path>socket.io.min.js and <path>socket.io.js.
+	ClientBundle string `json:"clientBundle" doc:"path of socket.io-client's dist/socket.io.min.js, served at <path>socket.io.min.js (like Node's serveClient)"`
+}
+
+// Default returns the built-in defaults: the main namespace on :3000, admin
+// on :8081, the reference server's Engine.IO settings, in-memory adapter.
+func Default() Config {
+	return Config{
+		Port:              3000,
+		AdminPort:         8081,
+		Path:              "/socket.io/",
+		Transports:        []string{"polling", "websocket"},
+		PingInterval:      Duration(25 * time.Second),
+		PingTimeout:       Duration(20 * time.Second),
+		UpgradeTimeout:    Duration(10 * time.Second),
+		ConnectTimeout:    Duration(45 * time.Second),
+		MaxHTTPBufferSize: 1_000_000,
+		Namespaces:        []string{"/"},
+		ConnectionStateRecovery: Recovery{
+			MaxDisconnectionDuration: Duration(2 * time.Minute),
+			SkipMiddlewares:          true,
+		},
+		Drain:   Drain{Window: Duration(30 * time.Second)},
+		Redis:   Redis{KeyPrefix: "socket.io"},
+		Log:     Log{Format: "auto", Level: "info"},
+		Publish: Publish{Listener: "public"},
+		Webhook: Webhook{Timeout: Duration(5 * time.Second), MaxConcurrent: 256},
+		Auth:    Auth{Webhook: AuthWebhook{Timeout: Duration(5 * time.Second)}},
+	}
+}
+
+// Duration is a time.Duration written as a Go duration string ("25s") in
+// YAML, JSON, environment variables and flags.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats the duration like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string. A bare number is refused: "30"
+// could mean seconds or nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("invalid duration %s (want a string such as \"25s\")", b)
+	}
+	return d.parse(s)
+}
+
+func (d *Duration) parse(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %s", strconv.Quote(s))
+	}
+	if v < 0 {
+		return fmt.Errorf("invalid duration %s: negative", strconv.Quote(s))
+	}
+	*d = Duration(v)
+	return nil
+}
