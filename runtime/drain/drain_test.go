@@ -1,0 +1,279 @@
+package drain
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock is virtual time: Sleep advances it at once.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return nil
+}
+
+// pool is a set of fake sessions; a closed session leaves the pool unless
+// sticky (a client that never goes away).
+type pool struct {
+	clock  *fakeClock
+	mu     sync.Mutex
+	open   map[*fakeSession]struct{}
+	closes []time.Time
+	sticky bool
+}
+
+type fakeSession struct {
+	p      *pool
+	closed int
+}
+
+func (s *fakeSession) Close() {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.closed++
+	p.closes = append(p.closes, p.clock.Now())
+	if !p.sticky {
+		delete(p.open, s)
+	}
+}
+
+func newPool(clock *fakeClock, n int) *pool {
+	p := &pool{clock: clock, open: map[*fakeSession]struct{}{}}
+	for range n {
+		p.open[&fakeSession{p: p}] = struct{}{}
+	}
+	return p
+}
+
+func (p *pool) list() []Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Session, 0, len(p.open))
+	for s := range p.open {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (p *pool) closeTimes() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.closes...)
+}
+
+func newDrainer(t *testing.T, p *pool, opts Options) *Drainer {
+	t.Helper()
+	opts.Clock = p.clock
+	r := rand.New(rand.NewPCG(1, 2))
+	var rmu sync.Mutex
+	opts.Rand = func() float64 { rmu.Lock(); defer rmu.Unlock(); return r.Float64() }
+	d := New(p.list, opts)
+	t.Cleanup(d.Stop)
+	return d
+}
+
+func waitDone(t *testing.T, d *Drainer) {
+	t.Helper()
+	select {
+	case <-d.Done():
+	case <-time.After(10 * time.Second): // failure guard only
+		t.Fatal("drain did not finish")
+	}
+}
+
+func TestDrainSpreadsClosesOverTheWindow(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	p := newPool(clock, 1000)
+	d := newDrainer(t, p, Options{Window: 10 * time.Second})
+	start := clock.Now()
+	if d.Draining() {
+		t.Fatal("draining before Start")
+	}
+	if !d.Start() {
+		t.Fatal("Start returned false")
+	}
+	if !d.Draining() {
+		t.Fatal("Draining is not true right after Start")
+	}
+	if d.Start() {
+		t.Error("second Start returned true")
+	}
+	waitDone(t, d)
+
+	closes := p.closeTimes()
+	if len(closes) != 1000 || len(p.list()) != 0 {
+		t.Fatalf("closed %d, left %d; want 1000, 0", len(closes), len(p.list()))
+	}
+	perInstant := map[time.Time]int{}
+	onSlotBoundary := 0
+	slot := 100 * time.Millisecond
+	for _, at := range closes {
+		off := at.Sub(start)
+		if off < 0 || off > 8*time.Second {
+			t.Fatalf("close at +%v, outside the closing span [0, 8s]", off)
+		}
+		perInstant[at]++
+		if off%slot == 0 {
+			onSlotBoundary++
+		}
+	}
+	// 80 batches of 12 or 13 sessions.
+	if len(perInstant) < 70 {
+		t.Errorf("closes happened at %d instants, want them spread over ~80 batches", len(perInstant))
+	}
+	for at, n := range perInstant {
+		if n > 13 {
+			t.Errorf("batch at +%v closed %d sessions, want at most 13", at.Sub(start), n)
+		}
+	}
+	if onSlotBoundary > len(perInstant)/4 {
+		t.Errorf("%d of %d batches fell exactly on slot boundaries: no jitter", onSlotBoundary, len(perInstant))
+	}
+	if st := d.Stats(); st.ClosedByDrain != 1000 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestDrainRateCapAndDeadline(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	p := newPool(clock, 1000)
+	d := newDrainer(t, p, Options{Window: 10 * time.Second, RatePerSecond: 50})
+	start := clock.Now()
+	d.Start()
+	waitDone(t, d)
+
+	closes := p.closeTimes()
+	for i, at := range closes {
+		allowed := int(50*at.Sub(start).Seconds()) + 1
+		if i+1 > allowed {
+			t.Fatalf("close #%d at +%v exceeds 50/s", i+1, at.Sub(start))
+		}
+	}
+	if len(closes) < 400 || len(closes) > 501 {
+		t.Errorf("closed %d sessions in a 10s window at 50/s", len(closes))
+	}
+	if got := clock.Now().Sub(start); got != 10*time.Second {
+		t.Errorf("finished at +%v, want the deadline +10s", got)
+	}
+}
+
+func TestDrainEndsAtDeadlineWhenClientsStay(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	p := newPool(clock, 20)
+	p.sticky = true
+	d := newDrainer(t, p, Options{Window: 5 * time.Second})
+	start := clock.Now()
+	d.Start()
+	waitDone(t, d)
+	if got := clock.Now().Sub(start); got != 5*time.Second {
+		t.Errorf("finished at +%v, want +5s", got)
+	}
+	for s := range p.open {
+		if s.closed != 1 {
+			t.Errorf("session closed %d times, want once", s.closed)
+		}
+	}
+}
+
+func TestDrainWithoutSessionsEndsAtOnce(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	p := newPool(clock, 0)
+	d := newDrainer(t, p, Options{Window: time.Minute})
+	start := clock.Now()
+	d.Start()
+	waitDone(t, d)
+	if got := clock.Now().Sub(start); got > 100*time.Millisecond {
+		t.Errorf("empty drain took %v of virtual time", got)
+	}
+}
+
+func TestShedClosesNAtTheRate(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	p := newPool(clock, 100)
+	d := newDrainer(t, p, Options{RatePerSecond: 10})
+	start := clock.Now()
+	if got := d.Shed(30); got != 30 {
+		t.Errorf("Shed returned %d pending, want 30", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().ClosedByShed < 30 || d.Stats().ShedPending > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("shed stuck: %+v", d.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closes := p.closeTimes()
+	if len(closes) != 30 || len(p.list()) != 70 {
+		t.Fatalf("closed %d, left %d", len(closes), len(p.list()))
+	}
+	for i, at := range closes {
+		if allowed := int(10*at.Sub(start).Seconds()) + 1; i+1 > allowed {
+			t.Fatalf("close #%d at +%v exceeds 10/s", i+1, at.Sub(start))
+		}
+	}
+	if d.Draining() {
+		t.Error("shed started a drain")
+	}
+}
+
+func TestShedMoreThanOpenStops(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	p := newPool(clock, 5)
+	d := newDrainer(t, p, Options{})
+	d.Shed(50)
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().ShedPending > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("shed stuck: %+v", d.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if len(p.list()) != 0 || d.Stats().ClosedByShed != 5 {
+		t.Errorf("left %d, stats %+v", len(p.list()), d.Stats())
+	}
+	if d.Shed(0) != 0 {
+		t.Error("Shed(0) scheduled something")
+	}
+}
+
+func TestRealClockDrainFinishesBeforeDeadline(t *testing.T) {
+	p := newPool(&fakeClock{}, 10)
+	d := New(p.list, Options{Window: 300 * time.Millisecond, Tick: 10 * time.Millisecond})
+	defer d.Stop()
+	begin := time.Now()
+	d.Start()
+	select {
+	case <-d.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("drain did not finish")
+	}
+	if len(p.list()) != 0 {
+		t.Errorf("%d sessions left", len(p.list()))
+	}
+	if !d.Deadline().After(begin) {
+		t.Errorf("deadline %v", d.Deadline())
+	}
+}
