@@ -54,7 +54,7 @@ export function collect(emitter, event) {
   const got = [];
   const handler = (...args) => got.push(args);
   emitter.on(event, handler);
-  got.stop = () => emitter.off(event, handler);
+  Object.defineProperty(got, "stop", { value: () => emitter.off(event, handler), enumerable: false });
   return got;
 }
 
