@@ -48,6 +48,15 @@ type Client struct {
 	events  chan Event
 	closed  chan struct{}
 	err     error
+	answer  func(Event) []any
+}
+
+// AnswerAcks makes the client acknowledge every event that asks for it with
+// the values fn returns (without it such events are not acknowledged).
+func (c *Client) AnswerAcks(fn func(Event) []any) {
+	c.mu.Lock()
+	c.answer = fn
+	c.mu.Unlock()
 }
 
 // Connect dials base ("http://127.0.0.1:port/socket.io/") over WebSocket,
@@ -165,8 +174,18 @@ func (c *Client) readLoop() {
 			}
 			var name string
 			_ = json.Unmarshal(args[0], &name)
+			ev := Event{Name: name, Args: args[1:]}
+			c.mu.Lock()
+			answer := c.answer
+			c.mu.Unlock()
+			if p.HasID && answer != nil {
+				data, _, err := parser.EncodeArgs(answer(ev)...)
+				if err == nil {
+					_ = c.send(&parser.Packet{Type: parser.Ack, Namespace: c.nsp, ID: p.ID, HasID: true, Data: data})
+				}
+			}
 			select {
-			case c.events <- Event{Name: name, Args: args[1:]}:
+			case c.events <- ev:
 			default: // the test does not read events; drop
 			}
 		case parser.Ack:

@@ -1,0 +1,194 @@
+package publish_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
+	"github.com/socketfleet/socketfleet/runtime/publish"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fixture struct {
+	sio      string // Socket.IO URL
+	api      string // publish URL
+	mu       sync.Mutex
+	codes    []int
+	timeouts int
+}
+
+// start serves Socket.IO and the publish API; clients join the room named in
+// their auth payload.
+func start(t *testing.T, token string) *fixture {
+	t.Helper()
+	f := &fixture{}
+	srv := socketio.NewServer(socketio.Options{})
+	srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		var auth struct {
+			Room string `json:"room"`
+		}
+		_ = json.Unmarshal(s.Handshake().Auth, &auth)
+		if auth.Room != "" {
+			s.Join(auth.Room)
+		}
+		// The CONNECT reply precedes this handler: clients wait for this ack
+		// to know that they joined their room.
+		s.On("ready", func(_ context.Context, ev *socketio.Event) { _ = ev.Ack() })
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	mux.Handle(publish.Path, publish.Handler(publish.Options{
+		Server:       srv,
+		Token:        token,
+		MaxBodyBytes: 4096,
+		OnResult:     func(code int) { f.mu.Lock(); f.codes = append(f.codes, code); f.mu.Unlock() },
+		OnAckTimeout: func() { f.mu.Lock(); f.timeouts++; f.mu.Unlock() },
+	}))
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		_ = srv.Close(context.Background())
+		hs.Close()
+	})
+	f.sio, f.api = hs.URL+"/socket.io/", hs.URL+publish.Path
+	return f
+}
+
+func (f *fixture) client(t *testing.T, room string) *sioclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := sioclient.Connect(ctx, f.sio, "/", map[string]string{"room": room})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if _, err := c.EmitWithAck(ctx, "ready"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func post(t *testing.T, url, method, auth, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+func TestRequestValidation(t *testing.T) {
+	f := start(t, "s3cret")
+	const ok = "Bearer s3cret"
+	tests := []struct {
+		name, method, auth, body string
+		code                     int
+		want                     string
+	}{
+		{"no token", "POST", "", `{"event":"x"}`, 401, `{"error":"unauthorized"}`},
+		{"wrong token", "POST", "Bearer nope", `{"event":"x"}`, 401, `{"error":"unauthorized"}`},
+		{"basic auth", "POST", "Basic czNjcmV0", `{"event":"x"}`, 401, `{"error":"unauthorized"}`},
+		{"GET", "GET", ok, ``, 405, `{"error":"use POST"}`},
+		{"invalid JSON", "POST", ok, `{`, 400, `invalid JSON body`},
+		{"unknown field", "POST", ok, `{"event":"x","room":"a"}`, 400, `unknown field \"room\"`},
+		{"trailing data", "POST", ok, `{"event":"x"} {}`, 400, `trailing data`},
+		{"missing event", "POST", ok, `{"rooms":["a"]}`, 400, `{"error":"\"event\" is required"}`},
+		{"reserved event", "POST", ok, `{"event":"disconnect"}`, 400, `reserved event name`},
+		{"unknown namespace", "POST", ok, `{"namespace":"/nope","event":"x"}`, 404, `{"error":"unknown namespace \"/nope\""}`},
+		{"bad ack timeout", "POST", ok, `{"event":"x","ackTimeout":"forever"}`, 400, `ackTimeout \"forever\"`},
+		{"too large", "POST", ok, `{"event":"x","args":["` + strings.Repeat("a", 5000) + `"]}`, 413, `body larger than 4096 bytes`},
+		{"no clients", "POST", ok, `{"event":"x","rooms":["empty"]}`, 200, `{"ok":true}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := post(t, f.api, tt.method, tt.auth, tt.body)
+			if code != tt.code || !strings.Contains(body, tt.want) {
+				t.Errorf("got %d %s, want %d containing %s", code, body, tt.code, tt.want)
+			}
+		})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.codes) != len(tests) || f.codes[0] != 401 {
+		t.Errorf("observed codes %v", f.codes)
+	}
+}
+
+func TestDeliveryToARoom(t *testing.T) {
+	f := start(t, "s3cret")
+	members := []*sioclient.Client{f.client(t, "order:42"), f.client(t, "order:42"), f.client(t, "order:42")}
+	other := f.client(t, "order:7")
+
+	code, body := post(t, f.api, "POST", "Bearer s3cret",
+		`{"rooms":["order:42"],"event":"order:update","args":[{"status":"shipped"},3]}`)
+	if code != 200 || body != `{"ok":true}` {
+		t.Fatalf("got %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i, c := range members {
+		ev, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+		if ev.Name != "order:update" || len(ev.Args) != 2 || string(ev.Args[0]) != `{"status":"shipped"}` || string(ev.Args[1]) != "3" {
+			t.Errorf("member %d got %s %s", i, ev.Name, ev.Args)
+		}
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if ev, err := other.Next(short); err == nil {
+		t.Errorf("a client of another room got %s", ev.Name)
+	}
+}
+
+func TestAckRoundTripAndTimeout(t *testing.T) {
+	f := start(t, "s3cret")
+	answering := f.client(t, "poll")
+	answering.AnswerAcks(func(ev sioclient.Event) []any { return []any{map[string]any{"vote": "yes"}} })
+	f.client(t, "poll") // never answers
+
+	code, body := post(t, f.api, "POST", "Bearer s3cret", `{"rooms":["poll"],"event":"vote","ackTimeout":"300ms"}`)
+	if code != 200 {
+		t.Fatalf("got %d %s", code, body)
+	}
+	var resp publish.Response
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if !resp.TimedOut || len(resp.Acks) != 1 || string(resp.Acks[0]) != `{"vote":"yes"}` {
+		t.Errorf("response %s", body)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.timeouts != 1 {
+		t.Errorf("ack timeouts observed %d, want 1", f.timeouts)
+	}
+}
+
+func TestNoTokenConfigured(t *testing.T) {
+	f := start(t, "")
+	if code, body := post(t, f.api, "POST", "", `{"event":"x"}`); code != 200 {
+		t.Errorf("got %d %s", code, body)
+	}
+}
