@@ -1,0 +1,251 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
+	"github.com/socketfleet/socketfleet/runtime/webhook"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// backend answers by event name; it records every payload.
+type backend struct {
+	mu       sync.Mutex
+	payloads []webhook.Payload
+	auth     []string
+	release  chan struct{}
+	once     sync.Once
+}
+
+func (b *backend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.payloads)
+}
+
+func (b *backend) unblock() { b.once.Do(func() { close(b.release) }) }
+
+func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var p webhook.Payload
+	body, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(body, &p); err != nil {
+		http.Error(w, "bad payload", http.StatusBadRequest)
+		return
+	}
+	b.mu.Lock()
+	b.payloads = append(b.payloads, p)
+	b.auth = append(b.auth, r.Header.Get("Authorization"))
+	b.mu.Unlock()
+	switch p.Event {
+	case "order:create":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"orderId":42,"echo":`+string(p.Args[0])+`}`)
+	case "order:text":
+		_, _ = io.WriteString(w, "accepted")
+	case "order:empty":
+		w.WriteHeader(http.StatusNoContent)
+	case "order:fail":
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `{"reason":"db down"}`)
+	case "order:reject":
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = io.WriteString(w, `not json`)
+	case "order:slow":
+		select {
+		case <-r.Context().Done():
+		case <-b.release:
+		}
+	}
+}
+
+// results records the OnResult calls.
+type results struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *results) add(result string, _ time.Duration) {
+	r.mu.Lock()
+	r.got = append(r.got, result)
+	r.mu.Unlock()
+}
+
+func (r *results) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.got, " ")
+}
+
+func start(t *testing.T, opts webhook.Options) (*sioclient.Client, *backend, *results) {
+	t.Helper()
+	be := &backend{release: make(chan struct{})}
+	bs := httptest.NewServer(be)
+	res := &results{}
+	opts.URL = bs.URL + "/events"
+	opts.OnResult = res.add
+	fw := webhook.New(opts)
+
+	srv := socketio.NewServer(socketio.Options{})
+	srv.Of("/").Use(func(_ context.Context, s *socketio.Socket) error {
+		s.SetData(map[string]string{"user": "ada"})
+		return nil
+	})
+	srv.Of("/").OnConnection(fw.Attach)
+	hs := httptest.NewServer(srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := sioclient.Connect(ctx, hs.URL+"/socket.io/", "/", map[string]string{"token": "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		be.unblock()
+		fw.Close()
+		_ = srv.Close(context.Background())
+		hs.Close()
+		bs.Close()
+	})
+	return c, be, res
+}
+
+func TestAckRoundTrip(t *testing.T) {
+	c, be, res := start(t, webhook.Options{Events: []string{"order:*"}, Timeout: 300 * time.Millisecond, Token: "hook-token"})
+	tests := []struct {
+		event string
+		want  string // the ack arguments, comma-joined
+	}{
+		{"order:create", `{"orderId":42,"echo":{"item":"tea"}}`},
+		{"order:text", `"accepted"`},
+		{"order:empty", ``},
+		{"order:fail", `{"error":"webhook answered 500","status":500,"response":{"reason":"db down"}}`},
+		{"order:reject", `{"error":"webhook answered 422","status":422}`},
+		{"order:slow", `{"error":"webhook timed out"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.event, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			args, err := c.EmitWithAck(ctx, tt.event, map[string]string{"item": "tea"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]string, len(args))
+			for i, a := range args {
+				got[i] = string(a)
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Errorf("ack = %s, want %s", strings.Join(got, ","), tt.want)
+			}
+		})
+	}
+	if got := res.String(); got != "ok ok ok error_status error_status timeout" {
+		t.Errorf("results %q", got)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	p := be.payloads[0]
+	if p.Namespace != "/" || p.Event != "order:create" || p.SocketID != c.ID || string(p.Auth) != `{"token":"t1"}` ||
+		len(p.Args) != 1 || string(p.Args[0]) != `{"item":"tea"}` || p.Address == "" {
+		t.Errorf("payload %+v", p)
+	}
+	if data, _ := json.Marshal(p.Data); string(data) != `{"user":"ada"}` {
+		t.Errorf("payload data %s", data)
+	}
+	if be.auth[0] != "Bearer hook-token" {
+		t.Errorf("Authorization %q", be.auth[0])
+	}
+}
+
+func TestUnmatchedEventsAndNoAck(t *testing.T) {
+	c, be, _ := start(t, webhook.Options{Events: []string{"order:create"}})
+	if err := c.Emit("order:create", "fire and forget"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Emit("chat", "not forwarded"); err != nil {
+		t.Fatal(err)
+	}
+	// A round trip after both: the backend has seen exactly one call.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.EmitWithAck(ctx, "order:create", "sync"); err != nil {
+		t.Fatal(err)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if len(be.payloads) != 2 || be.payloads[0].Event != "order:create" || be.payloads[1].Event != "order:create" {
+		t.Errorf("backend saw %+v", be.payloads)
+	}
+}
+
+func TestBusy(t *testing.T) {
+	c, be, res := start(t, webhook.Options{Events: []string{"order:*"}, MaxConcurrent: 1, Timeout: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The first call blocks in the backend; the second finds no slot.
+	slow := make(chan error, 1)
+	go func() {
+		_, err := c.EmitWithAck(ctx, "order:slow")
+		slow <- err
+	}()
+	for be.count() == 0 {
+		select {
+		case err := <-slow:
+			t.Fatalf("slow call ended early: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	args, err := c.EmitWithAck(ctx, "order:create", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(args) != 1 || string(args[0]) != `{"error":"webhook busy"}` {
+		t.Fatalf("ack %s, want webhook busy", args)
+	}
+	// Released, the slow call answers its client.
+	be.unblock()
+	if err := <-slow; err != nil {
+		t.Errorf("slow call: %v", err)
+	}
+	if got := res.String(); got != "busy ok" {
+		t.Errorf("results %q", got)
+	}
+}
+
+func TestUnreachableBackend(t *testing.T) {
+	fw := webhook.New(webhook.Options{URL: "http://127.0.0.1:1/events", Events: []string{"*"}, Timeout: 2 * time.Second})
+	srv := socketio.NewServer(socketio.Options{})
+	srv.Of("/").OnConnection(fw.Attach)
+	hs := httptest.NewServer(srv)
+	defer func() {
+		fw.Close()
+		_ = srv.Close(context.Background())
+		hs.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := sioclient.Connect(ctx, hs.URL+"/socket.io/", "/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	args, err := c.EmitWithAck(ctx, "anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(args) != 1 || string(args[0]) != `{"error":"webhook unavailable"}` {
+		t.Errorf("ack %s", args)
+	}
+}
