@@ -85,6 +85,18 @@ describe("valid edge cases keep the connection", () => {
     assert.equal(await socket.until((f) => f.startsWith("42")), '42["echo","main still connected"]');
   });
 
+  test("leaving the only namespace keeps the Engine.IO session; CONNECT again gets a new id", TEST_TIMEOUT, async (t) => {
+    const { socket, connect } = await openSocketIO(t);
+    socket.send("41");
+    socket.send("40");
+    const again = await socket.until((f) => f.startsWith("40"), "second CONNECT reply");
+    const sid = JSON.parse(again.slice(2)).sid;
+    assert.match(sid, /^[A-Za-z0-9_-]{20}$/);
+    assert.notEqual(sid, connect.sid);
+    socket.send('42["echo","reconnected"]');
+    assert.equal(await socket.until((f) => f.startsWith("42")), '42["echo","reconnected"]');
+  });
+
   test("events over polling after a valid packet flow normally", TEST_TIMEOUT, async () => {
     const sid = await rawSocketIOSession();
     await post(sid, '425["echo-ack","p"]');
