@@ -1,0 +1,109 @@
+// Package admin serves the admin port of socketfleet-runtime, which is never
+// exposed by a Service or Ingress:
+//
+//	GET  /healthz          200 "ok" while the process runs (liveness; no dependency checked)
+//	GET  /readyz           200 "ok", or 503 with the reason (draining, adapter unreachable)
+//	GET  /metrics          Prometheus exposition
+//	GET  /stats            JSON: connected clients, drain state, start time, ...
+//	POST /drain            start the graceful drain (the process exits when it is done)
+//	POST /shed?count=N     close N sessions at the transport level, at a bounded rate
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Options wire the endpoints to the runtime.
+type Options struct {
+	// Ready returns nil when the process should receive traffic, else why
+	// not.
+	Ready func() error
+	// Metrics serves /metrics.
+	Metrics http.Handler
+	// Stats returns the /stats document (encoded with encoding/json).
+	Stats func() any
+	// Drain starts the drain; it reports false if it had already started.
+	Drain func() bool
+	// Deadline returns the drain deadline (zero before the drain).
+	Deadline func() time.Time
+	// Draining reports whether the drain started.
+	Draining func() bool
+	// Shed schedules n transport closes and returns how many are pending.
+	Shed func(n int) int
+	// MaxShed bounds count (default 100000).
+	MaxShed int
+	// Extra handlers mounted on the admin mux (pattern → handler), e.g. the
+	// publish API.
+	Extra map[string]http.Handler
+}
+
+// Handler returns the admin mux.
+func Handler(opts Options) http.Handler {
+	if opts.MaxShed <= 0 {
+		opts.MaxShed = 100000
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := opts.Ready(); err != nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.Handle("GET /metrics", opts.Metrics)
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, opts.Stats())
+	})
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
+		started := opts.Drain()
+		code := http.StatusAccepted
+		if !started {
+			code = http.StatusOK
+		}
+		writeJSON(w, code, map[string]any{"draining": true, "alreadyDraining": !started, "deadline": opts.Deadline()})
+	})
+	mux.HandleFunc("POST /shed", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("count"))
+		if err != nil || n < 1 || n > opts.MaxShed {
+			writeJSON(w, http.StatusBadRequest, map[string]string{
+				"error": fmt.Sprintf("count must be an integer between 1 and %d", opts.MaxShed)})
+			return
+		}
+		if opts.Draining() {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "draining: every session is being closed"})
+			return
+		}
+		pending := opts.Shed(n)
+		writeJSON(w, http.StatusAccepted, map[string]int{"scheduled": n, "pending": pending})
+	})
+	for pattern, h := range opts.Extra {
+		mux.Handle(pattern, h)
+	}
+	return mux
+}
+
+func writeText(w http.ResponseWriter, code int, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(s + "\n"))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		writeText(w, http.StatusInternalServerError, "encode: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(data, '\n'))
+}
