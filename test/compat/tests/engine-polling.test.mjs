@@ -20,6 +20,25 @@ const RECOVERY_URL = `${BASE}/recovery/`;
 const ALLOWED = "http://allowed.test";
 const DENIED = "http://denied.test";
 
+/**
+ * Asserts that the server closed session sid: polls answer with at most a
+ * close packet (a server-side close may deliver "1" in the next GET), then
+ * 400 {"code":1,"message":"Session ID unknown"}.
+ */
+async function assertSessionClosed(sid) {
+  for (let i = 0; i < 2; i++) {
+    const r = await poll(sid);
+    if (r.status === 400) {
+      assert.deepEqual(JSON.parse(r.body), { code: 1, message: "Session ID unknown" });
+      return;
+    }
+    assert.equal(r.status, 200);
+    const packets = decodePayload(r.body).filter((p) => p !== "6");
+    assert.deepEqual(packets, ["1"], `a closed session answers only a close packet, got ${JSON.stringify(r.body)}`);
+  }
+  assert.fail("the session still answers polls after its close packet");
+}
+
 describe("engine.io handshake", () => {
   test("open packet has exactly sid, upgrades, pingInterval, pingTimeout, maxPayload", TEST_TIMEOUT, async () => {
     const { open, res, body } = await handshake();
@@ -71,12 +90,18 @@ describe("engine.io error answers", () => {
 });
 
 describe("engine.io polling limits", () => {
-  test("POST body over maxHttpBufferSize → 413; the session stays usable", TEST_TIMEOUT, async () => {
+  test("POST body over maxHttpBufferSize → 413", TEST_TIMEOUT, async () => {
+    const { open } = await handshake();
+    const big = await post(open.sid, "4" + "x".repeat(100_000));
+    assert.equal(big.status, 413);
+  });
+
+  test("the session stays usable after a 413", TEST_TIMEOUT, async () => {
     const { open } = await handshake();
     const big = await post(open.sid, "4" + "x".repeat(100_000));
     assert.equal(big.status, 413);
     const ok = await post(open.sid, "4" + "x".repeat(99_999));
-    assert.equal(ok.status, 200);
+    assert.equal(ok.status, 200, `POST after the 413: ${ok.body}`);
     assert.equal(ok.body, "ok");
   });
 
@@ -102,13 +127,16 @@ describe("engine.io polling limits", () => {
     assert.deepEqual(JSON.parse(after.body), { code: 1, message: "Session ID unknown" });
   });
 
-  test("POST with Content-Type application/octet-stream → 400 and the session is closed", TEST_TIMEOUT, async () => {
+  test("POST with Content-Type application/octet-stream → 400", TEST_TIMEOUT, async () => {
     const { open } = await handshake();
     const r = await post(open.sid, "4hello", { headers: { "content-type": "application/octet-stream" } });
     assert.equal(r.status, 400);
-    const after = await poll(open.sid);
-    assert.equal(after.status, 400);
-    assert.deepEqual(JSON.parse(after.body), { code: 1, message: "Session ID unknown" });
+  });
+
+  test("POST with Content-Type application/octet-stream closes the session", TEST_TIMEOUT, async () => {
+    const { open } = await handshake();
+    await post(open.sid, "4hello", { headers: { "content-type": "application/octet-stream" } });
+    await assertSessionClosed(open.sid);
   });
 
   test("client close packet: the pending GET gets a noop, then the sid is unknown", TEST_TIMEOUT, async () => {
