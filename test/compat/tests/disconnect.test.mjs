@@ -33,6 +33,20 @@ for (const { name, opts } of TRANSPORTS) {
       assert.deepEqual(await seen, { id, nsp: "/", reason: "server namespace disconnect" });
     });
 
+    test("server socket.disconnect(true) → client 'io server disconnect' and no reconnection", TEST_TIMEOUT, async (t) => {
+      const obs = await observer(t);
+      const socket = await connect(t, "/", { ...opts, reconnection: true, reconnectionDelay: 100 });
+      if (name === "upgrade") await upgraded(socket);
+      const id = socket.id;
+      const seen = peerDisconnect(obs, id);
+      const gone = once(socket, "disconnect");
+      socket.emit("server-disconnect", true);
+      const [reason] = await gone;
+      assert.equal(reason, "io server disconnect");
+      assert.equal(socket.active, false, "a reconnecting client must not reconnect after a server disconnect");
+      assert.deepEqual(await seen, { id, nsp: "/", reason: "server namespace disconnect" });
+    });
+
     test("server socket.disconnect(true) disconnects every namespace of the client and closes the connection", TEST_TIMEOUT, async (t) => {
       const obs = await observer(t);
       const manager = new Manager(BASE, { reconnection: false, timeout: GUARD_MS, ...opts });
