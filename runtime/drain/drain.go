@@ -189,7 +189,7 @@ func (d *Drainer) Start() bool {
 	d.startMu.Lock()
 	d.started = now
 	d.startMu.Unlock()
-	d.opts.Logger.Info("drain started", "window", d.opts.Window, "sessions", len(d.list()))
+	d.opts.Logger.Info("drain started", "window", d.opts.Window.String(), "sessions", len(d.list()))
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -244,7 +244,7 @@ func (d *Drainer) run(start time.Time) {
 		open := d.openSessions(closed)
 		if len(open) == 0 && d.allGone() {
 			o.Logger.Info("drain finished: no sessions left", "closed", len(closed),
-				"elapsed", now.Sub(start))
+				"elapsed", now.Sub(start).String())
 			return
 		}
 		if !now.Before(deadline) {

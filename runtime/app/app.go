@@ -1,0 +1,591 @@
+// Package app assembles socketfleet-runtime from its configuration: the
+// Socket.IO server with admission limits, the application layer (connect
+// auth, room relay, event webhook, publish API), the demo page, metrics, the
+// admin endpoints and the drain, on a public and an admin listener.
+//
+//	a, err := app.New(ctx, app.Options{Config: loaded, Logger: log, Web: demoFS})
+//	...
+//	err = a.Run(ctx) // ctx cancelled (SIGTERM) or POST /drain: drain, then return
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/admin"
+	"github.com/socketfleet/socketfleet/runtime/admission"
+	"github.com/socketfleet/socketfleet/runtime/auth"
+	"github.com/socketfleet/socketfleet/runtime/config"
+	"github.com/socketfleet/socketfleet/runtime/drain"
+	"github.com/socketfleet/socketfleet/runtime/engineio"
+	"github.com/socketfleet/socketfleet/runtime/metrics"
+	"github.com/socketfleet/socketfleet/runtime/publish"
+	"github.com/socketfleet/socketfleet/runtime/relay"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
+	"github.com/socketfleet/socketfleet/runtime/webhook"
+)
+
+// ClusterAdapter is a cluster-wide Socket.IO adapter (Redis) ready to plug
+// into the server.
+type ClusterAdapter struct {
+	// Name describes the adapter in /stats and logs, e.g. "redis".
+	Name string
+	// Factory creates each namespace's adapter.
+	Factory socketio.AdapterFactory
+	// Ready returns nil while the adapter's link is healthy (/readyz).
+	Ready func(ctx context.Context) error
+	// Close releases the link after the server closed.
+	Close func(ctx context.Context) error
+}
+
+// AdapterProvider builds the cluster adapter for a Redis configuration. It is
+// the seam where the Redis adapter plugs in.
+type AdapterProvider func(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*ClusterAdapter, error)
+
+// Options configure New.
+type Options struct {
+	// Config is the loaded configuration.
+	Config config.Loaded
+	// Logger receives the logs (default: NewLogger(Config.Log, os.Stderr)).
+	Logger *slog.Logger
+	// Web holds the demo page (index.html is a template); nil disables it.
+	Web fs.FS
+	// Adapter builds the Redis adapter; required when Redis is configured.
+	Adapter AdapterProvider
+}
+
+// App is a configured runtime with its listeners open.
+type App struct {
+	cfg   config.Config
+	info  config.Loaded
+	log   *slog.Logger
+	start time.Time
+
+	srv     *socketio.Server
+	metrics *metrics.Metrics
+	gate    *admission.Gate
+	drainer *drain.Drainer
+	cluster *ClusterAdapter
+
+	webhook     *webhook.Forwarder
+	authWebhook *auth.Webhook
+
+	publicLn, adminLn net.Listener
+	public, admin     *http.Server
+
+	drainOnce    sync.Once
+	drainStarted chan struct{}
+
+	accepted, refused atomic.Int64
+}
+
+// New builds the runtime and opens both listeners (so that a port conflict
+// fails here). Close it, or Run it.
+func New(ctx context.Context, opts Options) (_ *App, err error) {
+	cfg := opts.Config.Config
+	logger := opts.Logger
+	if logger == nil {
+		logger = NewLogger(cfg.Log, os.Stderr)
+	}
+	if opts.Config.PodName != "" {
+		logger = logger.With("pod", opts.Config.PodName)
+	}
+	a := &App{cfg: cfg, info: opts.Config, log: logger, start: time.Now(), drainStarted: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.closeParts(context.Background())
+		}
+	}()
+
+	a.metrics = metrics.New(metrics.Source{
+		Clients:   func() metrics.Clients { return metrics.CountClients(a.srv) },
+		Draining:  func() bool { return a.drainer.Draining() },
+		StartTime: a.start,
+	})
+
+	adapter := socketio.AdapterFactory(socketio.NewMemoryAdapter)
+	if cfg.Redis.Enabled() {
+		if opts.Adapter == nil {
+			return nil, fmt.Errorf("redis.mode is %q but this build has no Redis adapter", cfg.Redis.Mode)
+		}
+		a.cluster, err = opts.Adapter(ctx, cfg.Redis, logger)
+		if err != nil {
+			return nil, fmt.Errorf("redis adapter: %w", err)
+		}
+		adapter = a.cluster.Factory
+	}
+
+	a.gate = admission.New(admission.Options{
+		MaxConnections: cfg.Limits.MaxConnections,
+		Sessions:       func() int { return len(a.srv.Engine().Sessions()) },
+		Rate:           cfg.Limits.HandshakeRate,
+		Burst:          cfg.Limits.HandshakeBurst,
+		Draining:       func() bool { return a.drainer.Draining() },
+		OnDecision: func(accepted bool, reason string) {
+			if accepted {
+				a.accepted.Add(1)
+			} else {
+				a.refused.Add(1)
+				logger.Debug("handshake refused", "reason", reason)
+			}
+			a.metrics.Handshake(accepted, reason)
+		},
+	})
+
+	transports := make([]engineio.Transport, len(cfg.Transports))
+	for i, t := range cfg.Transports {
+		transports[i] = engineio.Transport(t)
+	}
+	eng := engineio.Options{
+		PingInterval:   cfg.PingInterval.D(),
+		PingTimeout:    cfg.PingTimeout.D(),
+		UpgradeTimeout: cfg.UpgradeTimeout.D(),
+		MaxBufferSize:  cfg.MaxHTTPBufferSize,
+		Transports:     transports,
+		AllowRequest:   a.gate.Allow,
+		Logger:         logger.With("component", "engineio"),
+	}
+	if len(cfg.CORS.Origins) > 0 {
+		eng.CORS = &engineio.CORSOptions{Origins: cfg.CORS.Origins, Credentials: cfg.CORS.Credentials}
+	}
+	sopts := socketio.Options{
+		Path:                        cfg.Path,
+		Engine:                      eng,
+		ConnectTimeout:              cfg.ConnectTimeout.D(),
+		Adapter:                     a.metrics.CountBroadcasts(adapter),
+		CleanupEmptyChildNamespaces: true,
+		Logger:                      logger.With("component", "socketio"),
+	}
+	if r := cfg.ConnectionStateRecovery; r.Enabled {
+		sopts.Recovery = &socketio.RecoveryOptions{
+			MaxDisconnectionDuration: r.MaxDisconnectionDuration.D(),
+			SkipMiddlewares:          r.SkipMiddlewares,
+		}
+	}
+	a.srv = socketio.NewServer(sopts)
+
+	a.drainer = drain.New(func() []drain.Session {
+		sessions := a.srv.Engine().Sessions()
+		out := make([]drain.Session, len(sessions))
+		for i, s := range sessions {
+			out[i] = s
+		}
+		return out
+	}, drain.Options{
+		Window:        cfg.Drain.Window.D(),
+		RatePerSecond: cfg.Drain.RatePerSecond,
+		OnClose:       a.metrics.SessionsClosed,
+		Logger:        logger.With("component", "drain"),
+	})
+
+	if err := a.setupNamespaces(); err != nil {
+		return nil, err
+	}
+	public, err := a.publicHandler(opts.Web)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.listen(public); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// namespaceSetup is what Namespace and ParentNamespace have in common.
+type namespaceSetup interface {
+	Use(socketio.ConnectMiddleware)
+	OnConnection(socketio.ConnectionHandler)
+}
+
+// setupNamespaces creates the configured namespaces with the connect auth
+// and the application layer.
+func (a *App) setupNamespaces() error {
+	cfg := a.cfg
+	var mws []socketio.ConnectMiddleware
+	if j := cfg.Auth.JWT; j.Algorithm != "" {
+		jopts := auth.JWTOptions{Algorithm: j.Algorithm, Issuer: j.Issuer, Audience: j.Audience, Leeway: j.Leeway.D(),
+			OnResult: func(r string) { a.metrics.Auth.WithLabelValues("jwt", r).Inc() }}
+		switch {
+		case j.Secret != "":
+			jopts.Secret = []byte(j.Secret)
+		case j.SecretFile != "":
+			s, err := readSecret("auth.jwt.secretFile", j.SecretFile)
+			if err != nil {
+				return err
+			}
+			jopts.Secret = []byte(s)
+		}
+		if j.PublicKeyFile != "" {
+			pemData, err := os.ReadFile(j.PublicKeyFile)
+			if err != nil {
+				return fmt.Errorf("config: auth.jwt.publicKeyFile: %w", err)
+			}
+			jopts.PublicKeyPEM = pemData
+		}
+		verifier, err := auth.NewJWT(jopts)
+		if err != nil {
+			return fmt.Errorf("config: auth.jwt: %w", err)
+		}
+		mws = append(mws, verifier.Middleware())
+	}
+	if w := cfg.Auth.Webhook; w.URL != "" {
+		a.authWebhook = auth.NewWebhook(auth.WebhookOptions{URL: w.URL, Timeout: w.Timeout.D(),
+			OnResult: func(r string) { a.metrics.Auth.WithLabelValues("webhook", r).Inc() },
+			Logger:   a.log.With("component", "auth-webhook")})
+		mws = append(mws, a.authWebhook.Middleware())
+	}
+	var rl *relay.Relay
+	if cfg.Relay.Enabled {
+		rl = relay.New(relay.Options{Rooms: cfg.Relay.Rooms, Events: cfg.Relay.Events,
+			OnResult: func(action, result string) { a.metrics.Relay.WithLabelValues(action, result).Inc() }})
+	}
+	if w := cfg.Webhook; w.URL != "" {
+		token := ""
+		if w.TokenFile != "" {
+			var err error
+			if token, err = readSecret("webhook.tokenFile", w.TokenFile); err != nil {
+				return err
+			}
+		}
+		a.webhook = webhook.New(webhook.Options{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D(),
+			MaxConcurrent: w.MaxConcurrent, Token: token, MaxResponseBytes: cfg.MaxHTTPBufferSize,
+			OnResult: func(result string, d time.Duration) {
+				a.metrics.Webhook.WithLabelValues(result).Inc()
+				if result != webhook.ResultBusy {
+					a.metrics.WebhookDuration.Observe(d.Seconds())
+				}
+			},
+			Logger: a.log.With("component", "webhook")})
+	}
+
+	setup := func(ns namespaceSetup) {
+		for _, mw := range mws {
+			ns.Use(a.countRefusals(mw))
+		}
+		ns.OnConnection(func(s *socketio.Socket) {
+			name := s.Namespace().Name()
+			a.metrics.Connections.WithLabelValues(name).Inc()
+			events := a.metrics.EventsReceived.WithLabelValues(name)
+			s.OnAny(func(context.Context, *socketio.Event) { events.Inc() })
+			if rl != nil {
+				rl.Attach(s)
+			}
+			if a.webhook != nil {
+				a.webhook.Attach(s)
+			}
+		})
+	}
+	mainConfigured := false
+	for _, name := range cfg.Namespaces {
+		if name == "/" {
+			mainConfigured = true
+		}
+		if strings.ContainsAny(name, "*?[") {
+			pattern := name
+			setup(a.srv.OfFunc(func(_ context.Context, n string, _ json.RawMessage) bool {
+				ok, _ := path.Match(pattern, n)
+				return ok
+			}))
+			continue
+		}
+		setup(a.srv.Of(name))
+	}
+	if !mainConfigured {
+		// The main namespace always exists; refuse it as unknown when it is
+		// not configured.
+		a.srv.Of("/").Use(func(context.Context, *socketio.Socket) error {
+			return &socketio.ConnectError{Message: "Invalid namespace"}
+		})
+	}
+	return nil
+}
+
+// countRefusals records refused connections in socketfleet_connect_errors_total.
+func (a *App) countRefusals(mw socketio.ConnectMiddleware) socketio.ConnectMiddleware {
+	return func(ctx context.Context, s *socketio.Socket) error {
+		err := mw(ctx, s)
+		if err != nil {
+			reason := "refused"
+			var ce *socketio.ConnectError
+			if errors.As(err, &ce) {
+				if data, ok := ce.Data.(map[string]string); ok && data["code"] != "" {
+					reason = data["code"]
+				}
+			}
+			a.metrics.ConnectErrors.WithLabelValues(s.Namespace().Name(), reason).Inc()
+		}
+		return err
+	}
+}
+
+// readSecret reads a secret file, trimming the trailing newline.
+func readSecret(key, file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("config: %s: %w", key, err)
+	}
+	s := strings.TrimRight(string(data), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("config: %s: %s is empty", key, file)
+	}
+	return s, nil
+}
+
+// publicHandler routes the public port: the client bundle, Socket.IO, the
+// publish API, the demo page.
+func (a *App) publicHandler(web fs.FS) (http.Handler, error) {
+	cfg := a.cfg
+	sio := a.metrics.ObserveUpgrades(a.srv)
+	bundles := map[string]http.Handler{}
+	if cfg.Demo.ClientBundle != "" {
+		b, err := newClientBundle(cfg.Demo.ClientBundle)
+		if err != nil {
+			return nil, fmt.Errorf("config: demo.clientBundle: %w", err)
+		}
+		bundles[cfg.Path+"socket.io.min.js"] = b
+		bundles[cfg.Path+"socket.io.js"] = b
+		if b.sourceMap != nil {
+			bundles[cfg.Path+"socket.io.min.js.map"] = b.sourceMap
+		}
+	}
+	var pub http.Handler
+	if cfg.Publish.Enabled {
+		h, err := a.publishHandler()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Publish.Listener == "public" {
+			pub = h
+		}
+	}
+	var demo http.Handler
+	if cfg.Demo.Enabled {
+		if web == nil {
+			return nil, errors.New("config: demo.enabled: this build has no demo page")
+		}
+		var err error
+		if demo, err = newDemo(web, cfg.Path); err != nil {
+			return nil, err
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if b, ok := bundles[p]; ok {
+			b.ServeHTTP(w, r)
+			return
+		}
+		switch {
+		case strings.HasPrefix(p, cfg.Path):
+			sio.ServeHTTP(w, r)
+		case pub != nil && p == publish.Path:
+			pub.ServeHTTP(w, r)
+		case demo != nil:
+			demo.ServeHTTP(w, r)
+		default:
+			http.Error(w, "socketfleet-runtime: Socket.IO is served at "+cfg.Path, http.StatusNotFound)
+		}
+	}), nil
+}
+
+func (a *App) publishHandler() (http.Handler, error) {
+	p := a.cfg.Publish
+	token := p.Token
+	if p.TokenFile != "" {
+		var err error
+		if token, err = readSecret("publish.tokenFile", p.TokenFile); err != nil {
+			return nil, err
+		}
+	}
+	if token == "" && p.Listener == "public" {
+		return nil, errors.New("config: publish.token: required on the public listener")
+	}
+	return publish.Handler(publish.Options{
+		Server:       a.srv,
+		Token:        token,
+		MaxBodyBytes: a.cfg.MaxHTTPBufferSize,
+		OnResult:     func(code int) { a.metrics.Publish.WithLabelValues(fmt.Sprint(code)).Inc() },
+		OnAckTimeout: func() { a.metrics.AckTimeouts.WithLabelValues("publish").Inc() },
+	}), nil
+}
+
+// listen opens both listeners and builds their servers.
+func (a *App) listen(public http.Handler) error {
+	cfg := a.cfg
+	var extra map[string]http.Handler
+	if cfg.Publish.Enabled && cfg.Publish.Listener == "admin" {
+		h, err := a.publishHandler()
+		if err != nil {
+			return err
+		}
+		extra = map[string]http.Handler{publish.Path: h}
+	}
+	adminHandler := admin.Handler(admin.Options{
+		Ready:    a.ready,
+		Metrics:  a.metrics.Handler(),
+		Stats:    func() any { return a.Stats() },
+		Drain:    a.startDrain,
+		Deadline: a.drainer.Deadline,
+		Draining: a.drainer.Draining,
+		Shed:     a.drainer.Shed,
+		Extra:    extra,
+	})
+	var err error
+	if a.publicLn, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))); err != nil {
+		return fmt.Errorf("listen on public port: %w", err)
+	}
+	if a.adminLn, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.AdminPort))); err != nil {
+		return fmt.Errorf("listen on admin port: %w", err)
+	}
+	a.publicLn = a.metrics.CountBytes(a.publicLn, "public")
+	a.adminLn = a.metrics.CountBytes(a.adminLn, "admin")
+	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
+	// No write timeout: long-polling requests wait up to pingInterval.
+	a.public = &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	a.admin = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
+	return nil
+}
+
+// PublicAddr is the public listener's address.
+func (a *App) PublicAddr() net.Addr { return a.publicLn.Addr() }
+
+// AdminAddr is the admin listener's address.
+func (a *App) AdminAddr() net.Addr { return a.adminLn.Addr() }
+
+// Server is the Socket.IO server (for embedding programs and tests).
+func (a *App) Server() *socketio.Server { return a.srv }
+
+// ready is /readyz: not while draining, not while the cluster adapter's link
+// is down.
+func (a *App) ready() error {
+	if a.drainer.Draining() {
+		return errors.New("draining")
+	}
+	if a.cluster != nil && a.cluster.Ready != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := a.cluster.Ready(ctx); err != nil {
+			return fmt.Errorf("%s adapter: %w", a.cluster.Name, err)
+		}
+	}
+	return nil
+}
+
+// startDrain starts the drain once; Run notices and exits when it is done.
+func (a *App) startDrain() bool {
+	started := a.drainer.Start()
+	a.drainOnce.Do(func() { close(a.drainStarted) })
+	return started
+}
+
+// Run serves until ctx ends (SIGTERM) or POST /drain, then drains per the
+// drain contract and shuts down. It returns nil after a drain, or the error
+// that stopped a listener.
+func (a *App) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- serve(a.public, a.publicLn, "public") }()
+	go func() { errc <- serve(a.admin, a.adminLn, "admin") }()
+	adapterName := "memory"
+	if a.cluster != nil {
+		adapterName = a.cluster.Name
+	}
+	a.log.Info("socketfleet-runtime listening", "public", a.publicLn.Addr().String(), "admin", a.adminLn.Addr().String(),
+		"path", a.cfg.Path, "namespaces", a.cfg.Namespaces, "adapter", adapterName, "config", a.info.File,
+		"relay", a.cfg.Relay.Enabled, "publish", a.cfg.Publish.Enabled, "webhook", a.cfg.Webhook.URL != "",
+		"demo", a.cfg.Demo.Enabled)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutdown signal received: draining", "window", a.cfg.Drain.Window.String())
+		a.startDrain()
+	case <-a.drainStarted:
+		a.log.Info("drain requested on the admin port", "window", a.cfg.Drain.Window.String())
+	case runErr = <-errc:
+		a.log.Error("listener failed", "err", runErr)
+		a.startDrain()
+	}
+	select {
+	case <-a.drainer.Done():
+	case err := <-errc:
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	a.shutdown()
+	return runErr
+}
+
+func serve(s *http.Server, ln net.Listener, name string) error {
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s listener: %w", name, err)
+	}
+	return nil
+}
+
+// shutdown closes what the drain left at the transport level, then the
+// server, the listeners and the application layer.
+func (a *App) shutdown() {
+	left := a.srv.Engine().Sessions()
+	for _, s := range left {
+		s.Close()
+	}
+	// Give the transport closes a moment to be written.
+	for deadline := time.Now().Add(time.Second); len(left) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		left = a.srv.Engine().Sessions()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a.closeParts(ctx)
+	st := a.drainer.Stats()
+	a.log.Info("socketfleet-runtime stopped", "closedByDrain", st.ClosedByDrain, "closedByShed", st.ClosedByShed,
+		"leftAtExit", len(left))
+}
+
+// Close stops everything at once (no drain); for embedding programs and
+// tests. Run must not be running.
+func (a *App) Close() { a.closeParts(context.Background()) }
+
+func (a *App) closeParts(ctx context.Context) {
+	if a.drainer != nil {
+		a.drainer.Stop()
+	}
+	if a.srv != nil {
+		if err := a.srv.Close(ctx); err != nil {
+			a.log.Warn("close Socket.IO server", "err", err)
+		}
+	}
+	for _, s := range []*http.Server{a.public, a.admin} {
+		if s != nil {
+			_ = s.Shutdown(ctx)
+		}
+	}
+	for _, ln := range []net.Listener{a.publicLn, a.adminLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	if a.webhook != nil {
+		a.webhook.Close()
+	}
+	if a.authWebhook != nil {
+		a.authWebhook.Close()
+	}
+	if a.cluster != nil && a.cluster.Close != nil {
+		if err := a.cluster.Close(ctx); err != nil {
+			a.log.Warn("close cluster adapter", "err", err)
+		}
+	}
+}

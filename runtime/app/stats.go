@@ -1,0 +1,104 @@
+package app
+
+import (
+	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/drain"
+	"github.com/socketfleet/socketfleet/runtime/metrics"
+)
+
+// Stats is the /stats document (the operator/runtime contract of
+// shared/DESIGN.md).
+type Stats struct {
+	// StartTime is when the runtime started.
+	StartTime time.Time `json:"startTime"`
+	// UptimeSeconds is the time since StartTime.
+	UptimeSeconds float64 `json:"uptimeSeconds"`
+	// Pod names the pod (POD_NAME, POD_NAMESPACE), empty outside Kubernetes.
+	Pod PodInfo `json:"pod"`
+	// Draining is true once the drain started.
+	Draining bool `json:"draining"`
+	// Drain details the drain and shed progress.
+	Drain DrainStats `json:"drain"`
+	// ConnectedClients counts the clients.
+	ConnectedClients ClientStats `json:"connectedClients"`
+	// Sockets counts the connected sockets of each namespace by transport.
+	Sockets map[string]map[string]int `json:"sockets"`
+	// Handshakes counts admission decisions since the start.
+	Handshakes HandshakeStats `json:"handshakes"`
+	// Limits are the configured admission limits.
+	Limits LimitStats `json:"limits"`
+	// Adapter is "memory" or the cluster adapter's name.
+	Adapter string `json:"adapter"`
+}
+
+// PodInfo identifies the pod.
+type PodInfo struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+}
+
+// DrainStats is the drain state.
+type DrainStats struct {
+	Window    string     `json:"window"`
+	StartedAt *time.Time `json:"startedAt"`
+	Deadline  *time.Time `json:"deadline"`
+	drain.Stats
+}
+
+// ClientStats counts clients: Total and ByTransport count Engine.IO
+// sessions (one per browser tab or client), ByNamespace the sockets
+// connected to each namespace.
+type ClientStats struct {
+	Total       int            `json:"total"`
+	ByTransport map[string]int `json:"byTransport"`
+	ByNamespace map[string]int `json:"byNamespace"`
+}
+
+// HandshakeStats counts admission decisions.
+type HandshakeStats struct {
+	Accepted int64 `json:"accepted"`
+	Refused  int64 `json:"refused"`
+}
+
+// LimitStats are the admission limits (0: unlimited).
+type LimitStats struct {
+	MaxConnections int     `json:"maxConnections"`
+	HandshakeRate  float64 `json:"handshakeRate"`
+}
+
+// Stats returns the current statistics.
+func (a *App) Stats() Stats {
+	cl := metrics.CountClients(a.srv)
+	st := Stats{
+		StartTime:     a.start,
+		UptimeSeconds: time.Since(a.start).Seconds(),
+		Pod:           PodInfo{Name: a.info.PodName, Namespace: a.info.PodNamespace},
+		Draining:      a.drainer.Draining(),
+		Drain:         DrainStats{Window: a.cfg.Drain.Window.String(), Stats: a.drainer.Stats()},
+		ConnectedClients: ClientStats{
+			Total:       cl.TotalSessions(),
+			ByTransport: cl.Sessions,
+			ByNamespace: map[string]int{},
+		},
+		Sockets:    cl.ByNamespace,
+		Handshakes: HandshakeStats{Accepted: a.accepted.Load(), Refused: a.refused.Load()},
+		Limits:     LimitStats{MaxConnections: a.cfg.Limits.MaxConnections, HandshakeRate: a.cfg.Limits.HandshakeRate},
+		Adapter:    "memory",
+	}
+	for ns, byTransport := range cl.ByNamespace {
+		n := 0
+		for _, v := range byTransport {
+			n += v
+		}
+		st.ConnectedClients.ByNamespace[ns] = n
+	}
+	if started := a.drainer.StartedAt(); !started.IsZero() {
+		deadline := a.drainer.Deadline()
+		st.Drain.StartedAt, st.Drain.Deadline = &started, &deadline
+	}
+	if a.cluster != nil {
+		st.Adapter = a.cluster.Name
+	}
+	return st
+}

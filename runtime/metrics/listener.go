@@ -1,0 +1,49 @@
+package metrics
+
+import (
+	"net"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// CountBytes wraps a listener so that the bytes read from and written to its
+// connections (hijacked WebSocket connections included) are added to the
+// socketfleet_received_bytes_total and socketfleet_sent_bytes_total series
+// of the named listener.
+func (m *Metrics) CountBytes(l net.Listener, name string) net.Listener {
+	return &countingListener{Listener: l, in: m.BytesReceived.WithLabelValues(name), out: m.BytesSent.WithLabelValues(name)}
+}
+
+type countingListener struct {
+	net.Listener
+	in, out prometheus.Counter
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, l: l}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	l *countingListener
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.l.in.Add(float64(n))
+	}
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.l.out.Add(float64(n))
+	}
+	return n, err
+}

@@ -1,0 +1,232 @@
+// Package metrics holds the Prometheus metrics of socketfleet-runtime (all
+// named socketfleet_*) and the client counts shared by /metrics and /stats.
+//
+// Only what the runtime can observe honestly is exported:
+//
+//   - connected clients (sockets) by namespace and transport, and Engine.IO
+//     sessions by transport, computed at scrape time;
+//   - handshake admission decisions (accepted / refused by reason);
+//   - namespace connections and connect refusals;
+//   - client events received, by namespace;
+//   - broadcasts started on this process (adapter Broadcast calls);
+//   - bytes read from and written to the network by each listener (TCP
+//     payload: HTTP headers, WebSocket frames and polling bodies included);
+//   - WebSocket upgrade requests refused with an HTTP error;
+//   - acknowledgement timeouts of the publish API;
+//   - drain state and sessions closed by drain and shed;
+//   - webhook, auth, relay and publish results.
+//
+// Per-packet outgoing counts and upgrade probes that fail after the
+// WebSocket handshake have no hook in runtime/engineio and are not exported.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Source gives the metrics the live state they report at scrape time.
+type Source struct {
+	// Clients counts the connected clients.
+	Clients func() Clients
+	// Draining reports the drain state.
+	Draining func() bool
+	// StartTime is when the process started.
+	StartTime time.Time
+}
+
+// Metrics are the runtime's metric vectors, registered on their own
+// registry (with the Go and process collectors).
+type Metrics struct {
+	// Registry holds every metric.
+	Registry *prometheus.Registry
+
+	// Handshakes counts admission decisions: result accepted|refused, reason.
+	Handshakes *prometheus.CounterVec
+	// Connections counts namespace connections, by namespace.
+	Connections *prometheus.CounterVec
+	// ConnectErrors counts refused namespace connections, by namespace and reason.
+	ConnectErrors *prometheus.CounterVec
+	// EventsReceived counts client events, by namespace.
+	EventsReceived *prometheus.CounterVec
+	// Broadcasts counts adapter broadcasts started here, by namespace.
+	Broadcasts *prometheus.CounterVec
+	// BytesReceived counts bytes read by a listener.
+	BytesReceived *prometheus.CounterVec
+	// BytesSent counts bytes written by a listener.
+	BytesSent *prometheus.CounterVec
+	// UpgradeFailures counts WebSocket upgrade requests answered with an error.
+	UpgradeFailures prometheus.Counter
+	// AckTimeouts counts acknowledgement waits that timed out, by source.
+	AckTimeouts *prometheus.CounterVec
+	// DrainClosed counts sessions closed at the transport level, by cause drain|shed.
+	DrainClosed *prometheus.CounterVec
+	// Webhook counts event webhook calls, by result.
+	Webhook *prometheus.CounterVec
+	// WebhookDuration observes event webhook call durations.
+	WebhookDuration prometheus.Histogram
+	// Auth counts connect authentication decisions, by method and result.
+	Auth *prometheus.CounterVec
+	// Relay counts relay requests, by action and result.
+	Relay *prometheus.CounterVec
+	// Publish counts publish API requests, by HTTP status code.
+	Publish *prometheus.CounterVec
+}
+
+// New creates and registers the metrics.
+func New(src Source) *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{
+		Registry: reg,
+		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_handshakes_total",
+			Help: "Engine.IO handshakes by admission decision (result accepted|refused; reason draining|max_connections|rate_limited for refusals).",
+		}, []string{"result", "reason"}),
+		Connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_connections_total",
+			Help: "Socket.IO namespace connections accepted.",
+		}, []string{"namespace"}),
+		ConnectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_connect_errors_total",
+			Help: "Socket.IO namespace connections refused by connect auth (reason unauthorized|unavailable).",
+		}, []string{"namespace", "reason"}),
+		EventsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_events_received_total",
+			Help: "Socket.IO events received from clients (acknowledgements excluded).",
+		}, []string{"namespace"}),
+		Broadcasts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_broadcasts_total",
+			Help: "Broadcasts started on this process (adapter Broadcast and BroadcastWithAck calls; with connection state recovery a single-socket emit is one too).",
+		}, []string{"namespace"}),
+		BytesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_received_bytes_total",
+			Help: "Bytes read from the network by a listener (HTTP, polling bodies and WebSocket frames).",
+		}, []string{"listener"}),
+		BytesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_sent_bytes_total",
+			Help: "Bytes written to the network by a listener (HTTP, polling bodies and WebSocket frames).",
+		}, []string{"listener"}),
+		UpgradeFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "socketfleet_upgrade_failures_total",
+			Help: "WebSocket upgrade requests of open polling sessions answered with an HTTP error (probes failing after the WebSocket handshake are not observed).",
+		}),
+		AckTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_ack_timeouts_total",
+			Help: "Acknowledgement waits that timed out, by source (publish).",
+		}, []string{"source"}),
+		DrainClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_drain_closed_sessions_total",
+			Help: "Engine.IO sessions closed at the transport level by the drain or by shedding (cause drain|shed).",
+		}, []string{"cause"}),
+		Webhook: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_webhook_requests_total",
+			Help: "Event webhook calls by result (ok|error_status|timeout|failed|busy).",
+		}, []string{"result"}),
+		WebhookDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "socketfleet_webhook_duration_seconds",
+			Help:    "Duration of event webhook calls.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}),
+		Auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_auth_total",
+			Help: "Connect authentication decisions by method (jwt|webhook) and result (accepted|refused|unavailable).",
+		}, []string{"method", "result"}),
+		Relay: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_relay_requests_total",
+			Help: "Room relay requests by action (join|leave|emit) and result (ok|denied|invalid).",
+		}, []string{"action", "result"}),
+		Publish: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_publish_requests_total",
+			Help: "HTTP publish API requests by status code.",
+		}, []string{"code"}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.Handshakes, m.Connections, m.ConnectErrors, m.EventsReceived, m.Broadcasts, m.BytesReceived,
+		m.BytesSent, m.UpgradeFailures, m.AckTimeouts, m.DrainClosed, m.Webhook, m.WebhookDuration, m.Auth,
+		m.Relay, m.Publish,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&stateCollector{src: src},
+	} {
+		f(c)
+	}
+	// Pre-create the series that should read 0 rather than be absent.
+	m.Handshakes.WithLabelValues("accepted", "")
+	for _, cause := range []string{"drain", "shed"} {
+		m.DrainClosed.WithLabelValues(cause)
+	}
+	for _, l := range []string{"public", "admin"} {
+		m.BytesReceived.WithLabelValues(l)
+		m.BytesSent.WithLabelValues(l)
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// Handshake records an admission decision (admission.Options.OnDecision).
+func (m *Metrics) Handshake(accepted bool, reason string) {
+	if accepted {
+		m.Handshakes.WithLabelValues("accepted", "").Inc()
+		return
+	}
+	m.Handshakes.WithLabelValues("refused", reason).Inc()
+}
+
+// SessionsClosed records transport closes by the drain (drain=true) or shed.
+func (m *Metrics) SessionsClosed(n int, drain bool) {
+	cause := "shed"
+	if drain {
+		cause = "drain"
+	}
+	m.DrainClosed.WithLabelValues(cause).Add(float64(n))
+}
+
+// stateCollector reports the live gauges at scrape time.
+type stateCollector struct{ src Source }
+
+var (
+	connectedDesc = prometheus.NewDesc("socketfleet_connected_clients",
+		"Connected Socket.IO clients (sockets) by namespace and transport.", []string{"namespace", "transport"}, nil)
+	sessionsDesc = prometheus.NewDesc("socketfleet_engine_sessions",
+		"Open Engine.IO sessions (connections) by transport.", []string{"transport"}, nil)
+	drainingDesc = prometheus.NewDesc("socketfleet_draining",
+		"1 while the process drains (readiness fails, handshakes are refused), else 0.", nil, nil)
+	startDesc = prometheus.NewDesc("socketfleet_start_time_seconds",
+		"Start time of the runtime since the Unix epoch.", nil, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connectedDesc
+	ch <- sessionsDesc
+	ch <- drainingDesc
+	ch <- startDesc
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.src.Clients != nil {
+		cl := c.src.Clients()
+		for ns, byTransport := range cl.ByNamespace {
+			for _, t := range Transports {
+				ch <- prometheus.MustNewConstMetric(connectedDesc, prometheus.GaugeValue, float64(byTransport[t]), ns, t)
+			}
+		}
+		for _, t := range Transports {
+			ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(cl.Sessions[t]), t)
+		}
+	}
+	draining := 0.0
+	if c.src.Draining != nil && c.src.Draining() {
+		draining = 1
+	}
+	ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, draining)
+	ch <- prometheus.MustNewConstMetric(startDesc, prometheus.GaugeValue, float64(c.src.StartTime.UnixNano())/1e9)
+}
