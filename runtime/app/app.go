@@ -124,6 +124,9 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis adapter: %w", err)
 		}
+		if a.cluster == nil || a.cluster.Factory == nil {
+			return nil, errors.New("redis adapter: the provider returned no adapter factory")
+		}
 		adapter = a.cluster.Factory
 	}
 

@@ -49,6 +49,17 @@ type Client struct {
 	closed  chan struct{}
 	err     error
 	answer  func(Event) []any
+
+	serverDisconnect bool
+}
+
+// ServerDisconnected reports whether the server sent a Socket.IO DISCONNECT
+// packet (which stops official clients from reconnecting), as opposed to
+// closing the transport.
+func (c *Client) ServerDisconnected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.serverDisconnect
 }
 
 // AnswerAcks makes the client acknowledge every event that asks for it with
@@ -198,6 +209,9 @@ func (c *Client) readLoop() {
 				ch <- args
 			}
 		case parser.Disconnect:
+			c.mu.Lock()
+			c.serverDisconnect = true
+			c.mu.Unlock()
 			_ = c.ws.Close()
 		}
 	}

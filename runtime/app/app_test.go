@@ -1,0 +1,401 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/socketfleet/socketfleet/runtime/app"
+	"github.com/socketfleet/socketfleet/runtime/config"
+	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// running is an App served by Run on loopback ports.
+type running struct {
+	a       *app.App
+	public  string // http://127.0.0.1:port
+	admin   string
+	done    chan error
+	cancel  context.CancelFunc
+	stopped bool
+}
+
+// start runs the runtime configured by yaml (plus loopback ports).
+func start(t *testing.T, yaml string, opts ...func(*app.Options)) *running {
+	t.Helper()
+	cfg, err := config.Parse([]byte("host: 127.0.0.1\nport: 0\nadminPort: 0\nlog: {level: error}\n" + yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := app.Options{Config: config.Loaded{Config: cfg}, Logger: slog.New(slog.DiscardHandler)}
+	for _, f := range opts {
+		f(&o)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, o)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r := &running{a: a, public: "http://" + a.PublicAddr().String(), admin: "http://" + a.AdminAddr().String(),
+		done: make(chan error, 1), cancel: cancel}
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return")
+		}
+	})
+	return r
+}
+
+func get(t *testing.T, url string) (int, http.Header, string) {
+	t.Helper()
+	return do(t, "GET", url, "", "")
+}
+
+func do(t *testing.T, method, url, auth, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func connect(t *testing.T, base, nsp string, auth any) *sioclient.Client {
+	t.Helper()
+	c, err := tryConnect(base, nsp, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func tryConnect(base, nsp string, auth any) (*sioclient.Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return sioclient.Connect(ctx, base+"/socket.io/", nsp, auth)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAdminEndpointsAndMetrics(t *testing.T) {
+	r := start(t, "")
+	c := connect(t, r.public, "/", nil)
+	_ = c
+
+	for _, tt := range []struct{ path, want string }{
+		{"/healthz", "ok"},
+		{"/readyz", "ok"},
+	} {
+		if code, _, body := get(t, r.admin+tt.path); code != 200 || strings.TrimSpace(body) != tt.want {
+			t.Errorf("%s = %d %q", tt.path, code, body)
+		}
+	}
+	code, _, body := get(t, r.admin+"/stats")
+	for _, want := range []string{`"total": 1`, `"websocket": 1`, `"/": 1`, `"draining": false`, `"startTime"`, `"accepted": 1`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/stats lacks %s: %d %s", want, code, body)
+		}
+	}
+	code, _, body = get(t, r.admin+"/metrics")
+	for _, want := range []string{
+		`socketfleet_connected_clients{namespace="/",transport="websocket"} 1`,
+		`socketfleet_engine_sessions{transport="websocket"} 1`,
+		`socketfleet_handshakes_total{reason="",result="accepted"} 1`,
+		`socketfleet_connections_total{namespace="/"} 1`,
+		`socketfleet_draining 0`,
+		`go_goroutines`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `socketfleet_received_bytes_total{listener="public"} 0`) {
+		t.Error("public bytes received not counted")
+	}
+	// The admin port is not the public one.
+	if code, _, _ := get(t, r.public+"/metrics"); code != 404 {
+		t.Errorf("public /metrics = %d", code)
+	}
+	if code, _, _ := get(t, r.admin+"/socket.io/?EIO=4&transport=polling"); code != 404 {
+		t.Errorf("admin Socket.IO = %d", code)
+	}
+}
+
+func TestLimitsRefuseWith503(t *testing.T) {
+	tests := []struct {
+		name, yaml, message string
+	}{
+		{"maxConnections", "limits: {maxConnections: 1}", "Too many connections"},
+		{"handshakeRate", "limits: {handshakeRate: 0.01, handshakeBurst: 1}", "Too many handshakes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := start(t, tt.yaml)
+			connect(t, r.public, "/", nil)
+			code, h, body := get(t, r.public+"/socket.io/?EIO=4&transport=polling")
+			if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, tt.message) {
+				t.Errorf("second handshake = %d Retry-After %q %s", code, h.Get("Retry-After"), body)
+			}
+			_, err := tryConnect(r.public, "/", nil)
+			if err == nil || !strings.Contains(err.Error(), "503") {
+				t.Errorf("WebSocket handshake err = %v, want status 503", err)
+			}
+			_, _, metrics := get(t, r.admin+"/metrics")
+			if !strings.Contains(metrics, `socketfleet_handshakes_total{reason="`) || !strings.Contains(metrics, `result="refused"} 2`) {
+				t.Errorf("refusals not counted:\n%s", grep(metrics, "handshakes"))
+			}
+		})
+	}
+}
+
+func grep(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestDrainOverTheAdminPort(t *testing.T) {
+	r := start(t, "drain: {window: 5s}")
+	clients := make([]*sioclient.Client, 10)
+	for i := range clients {
+		clients[i] = connect(t, r.public, "/", nil)
+	}
+	begin := time.Now()
+	code, _, body := do(t, "POST", r.admin+"/drain", "", "")
+	if code != 202 || !strings.Contains(body, `"draining": true`) {
+		t.Fatalf("POST /drain = %d %s", code, body)
+	}
+	// Readiness and admission flip at once.
+	if code, _, body := get(t, r.admin+"/readyz"); code != 503 || !strings.Contains(body, "draining") {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	if code, h, _ := get(t, r.public+"/socket.io/?EIO=4&transport=polling"); code != 503 || h.Get("Retry-After") == "" {
+		t.Errorf("handshake while draining = %d Retry-After %q", code, h.Get("Retry-After"))
+	}
+	if code, _, _ := get(t, r.admin+"/healthz"); code != 200 {
+		t.Errorf("/healthz while draining = %d", code)
+	}
+	// Every client sees its transport closed (not a Socket.IO disconnect).
+	for i, c := range clients {
+		select {
+		case <-c.Closed():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("client %d not closed", i)
+		}
+		if c.ServerDisconnected() {
+			t.Errorf("client %d got a Socket.IO DISCONNECT instead of a transport close", i)
+		}
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		r.done <- nil // for the cleanup
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after the drain")
+	}
+	if elapsed := time.Since(begin); elapsed >= 5*time.Second {
+		t.Errorf("drain took %v, the whole window", elapsed)
+	}
+}
+
+func TestShed(t *testing.T) {
+	r := start(t, "drain: {ratePerSecond: 50}")
+	clients := make([]*sioclient.Client, 6)
+	for i := range clients {
+		clients[i] = connect(t, r.public, "/", nil)
+	}
+	code, _, body := do(t, "POST", r.admin+"/shed?count=4", "", "")
+	if code != 202 || !strings.Contains(body, `"scheduled": 4`) {
+		t.Fatalf("POST /shed = %d %s", code, body)
+	}
+	closed := func() int {
+		n := 0
+		for _, c := range clients {
+			select {
+			case <-c.Closed():
+				n++
+			default:
+			}
+		}
+		return n
+	}
+	waitFor(t, "4 closed clients", func() bool { return closed() == 4 })
+	time.Sleep(200 * time.Millisecond)
+	if n := closed(); n != 4 {
+		t.Errorf("%d clients closed, want 4", n)
+	}
+	if code, _, _ := get(t, r.admin+"/readyz"); code != 200 {
+		t.Errorf("shed made the pod unready: %d", code)
+	}
+	_, _, metrics := get(t, r.admin+"/metrics")
+	if !strings.Contains(metrics, `socketfleet_drain_closed_sessions_total{cause="shed"} 4`) {
+		t.Errorf("shed not counted:\n%s", grep(metrics, "drain_closed"))
+	}
+}
+
+func TestNamespacesAndPublish(t *testing.T) {
+	r := start(t, `
+namespaces: [/chat, /tenant-*]
+publish: {enabled: true, token: s3cret}
+relay: {enabled: true, rooms: ["*"]}
+`)
+	if _, err := tryConnect(r.public, "/", nil); err == nil || !strings.Contains(err.Error(), "Invalid namespace") {
+		t.Errorf("main namespace not configured: err = %v", err)
+	}
+	if _, err := tryConnect(r.public, "/other", nil); err == nil || !strings.Contains(err.Error(), "Invalid namespace") {
+		t.Errorf("unknown namespace: err = %v", err)
+	}
+	chat := connect(t, r.public, "/chat", nil)
+	tenant := connect(t, r.public, "/tenant-a", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range []*sioclient.Client{chat, tenant} {
+		if ack, err := c.EmitWithAck(ctx, "relay:join", "news"); err != nil || string(ack[0]) != `{"ok":true}` {
+			t.Fatalf("join: %s %v", ack, err)
+		}
+	}
+	if code, _, _ := do(t, "POST", r.public+"/v1/emit", "", `{"namespace":"/chat","event":"x"}`); code != 401 {
+		t.Errorf("publish without token = %d", code)
+	}
+	code, _, body := do(t, "POST", r.public+"/v1/emit", "Bearer s3cret",
+		`{"namespace":"/tenant-a","rooms":["news"],"event":"headline","args":["hello"]}`)
+	if code != 200 {
+		t.Fatalf("publish = %d %s", code, body)
+	}
+	ev, err := tenant.Next(ctx)
+	if err != nil || ev.Name != "headline" || string(ev.Args[0]) != `"hello"` {
+		t.Errorf("tenant got %+v %v", ev, err)
+	}
+	// The publish API is not on the admin port when it is public.
+	if code, _, _ := do(t, "POST", r.admin+"/v1/emit", "Bearer s3cret", `{"event":"x"}`); code != 404 {
+		t.Errorf("admin /v1/emit = %d", code)
+	}
+}
+
+func TestPublishOnAdmin(t *testing.T) {
+	r := start(t, "publish: {enabled: true, listener: admin}")
+	if code, _, body := do(t, "POST", r.admin+"/v1/emit", "", `{"event":"x"}`); code != 200 {
+		t.Errorf("admin publish = %d %s", code, body)
+	}
+	if code, _, _ := do(t, "POST", r.public+"/v1/emit", "", `{"event":"x"}`); code != 404 {
+		t.Errorf("public publish = %d", code)
+	}
+}
+
+func TestDemoPageAndClientBundle(t *testing.T) {
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "socket.io.min.js")
+	if err := os.WriteFile(bundle, []byte("/* bundle */ window.io = function () {};"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	web := fstest.MapFS{
+		"index.html": {Data: []byte(`<script src="{{.Path}}socket.io.min.js"></script><script src="/chat.js"></script>`)},
+		"chat.js":    {Data: []byte("// chat")},
+	}
+	r := start(t, fmt.Sprintf("path: /rt/\ndrain: {window: 1s}\ndemo: {enabled: true, clientBundle: %q}", bundle),
+		func(o *app.Options) { o.Web = web })
+	tests := []struct{ path, want string }{
+		{"/", `<script src="/rt/socket.io.min.js">`},
+		{"/chat.js", "// chat"},
+		{"/rt/socket.io.min.js", "/* bundle */"},
+		{"/rt/socket.io.js", "/* bundle */"},
+	}
+	for _, tt := range tests {
+		if code, _, body := get(t, r.public+tt.path); code != 200 || !strings.Contains(body, tt.want) {
+			t.Errorf("%s = %d %q", tt.path, code, body)
+		}
+	}
+	if code, _, body := get(t, r.public+"/rt/?EIO=4&transport=polling"); code != 200 || !strings.HasPrefix(body, "0{") {
+		t.Errorf("handshake at /rt/ = %d %s", code, body)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"redis without adapter", "redis: {url: 'redis://127.0.0.1:1/0'}", "this build has no Redis adapter"},
+		{"missing bundle", "demo: {enabled: true, clientBundle: /nonexistent/x.js}", "demo.clientBundle"},
+		{"missing jwt key", "auth: {jwt: {algorithm: RS256, publicKeyFile: /nonexistent.pem}}", "auth.jwt.publicKeyFile"},
+		{"missing token file", "publish: {enabled: true, tokenFile: /nonexistent}", "publish.tokenFile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte("host: 127.0.0.1\nport: 0\nadminPort: 0\n" + tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = app.New(context.Background(), app.Options{Config: config.Loaded{Config: cfg},
+				Logger: slog.New(slog.DiscardHandler), Web: fstest.MapFS{"index.html": {}}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestClusterAdapterSeam(t *testing.T) {
+	ready := errors.New("connection refused")
+	r := start(t, "redis: {url: 'redis://127.0.0.1:1/0'}", func(o *app.Options) {
+		o.Adapter = func(_ context.Context, cfg config.Redis, _ *slog.Logger) (*app.ClusterAdapter, error) {
+			if cfg.Mode != "standalone" {
+				return nil, fmt.Errorf("mode %q", cfg.Mode)
+			}
+			return &app.ClusterAdapter{Name: "fake-redis", Factory: socketio.NewMemoryAdapter,
+				Ready: func(context.Context) error { return ready }}, nil
+		}
+	})
+	if code, _, body := get(t, r.admin+"/readyz"); code != 503 || !strings.Contains(body, "fake-redis adapter: connection refused") {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	if code, _, body := get(t, r.admin+"/healthz"); code != 200 {
+		t.Errorf("/healthz depends on the adapter: %d %s", code, body)
+	}
+	if _, _, body := get(t, r.admin+"/stats"); !strings.Contains(body, `"adapter": "fake-redis"`) {
+		t.Errorf("/stats %s", body)
+	}
+}
