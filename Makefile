@@ -22,7 +22,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-envtest ## Everything CI runs: unit, fuzz seeds, operator envtest.
+test: deps test-unit test-compat test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), operator envtest.
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).
@@ -34,7 +34,7 @@ test-unit: ## Go unit tests (fuzz seed corpora run as ordinary tests).
 	$(GO) test -race -count=1 $(GO_UNIT_PKGS)
 
 .PHONY: test-compat
-test-compat: build ## The official socket.io-client (Node and headless Chromium) against the Go runtime.
+test-compat: ## The official socket.io-client (Node and headless Chromium) against the Go runtime.
 	test/compat/run.sh
 
 include operator.mk

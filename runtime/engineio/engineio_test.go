@@ -308,11 +308,47 @@ func TestAbortedPollClosesSession(t *testing.T) {
 func TestPayloadTooLarge(t *testing.T) {
 	h := newHarness(t, Options{MaxBufferSize: 10})
 	sid, rec := pollingHandshake(t, h)
-	resp, _ := do(t, "POST", h.url("EIO=4&transport=polling&sid="+sid), "4"+strings.Repeat("x", 20), nil)
+	url := h.url("EIO=4&transport=polling&sid=" + sid)
+	resp, _ := do(t, "POST", url, "4"+strings.Repeat("x", 20), nil)
 	if resp.StatusCode != 413 {
 		t.Fatalf("status %d, want 413", resp.StatusCode)
 	}
+	// The payload is refused, the session goes on.
+	if resp, body := do(t, "POST", url, "4ok", nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("POST after 413: %d %q", resp.StatusCode, body)
+	}
+	if m := rec.next(t); m != "t:ok" {
+		t.Fatalf("message %q", m)
+	}
+}
+
+func TestBinaryPostClosesSession(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	resp, _ := do(t, "POST", h.url("EIO=4&transport=polling&sid="+sid), "4x", http.Header{"Content-Type": {"application/octet-stream"}})
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
 	if r := rec.closeReason(t); r != ReasonTransportError {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestClientClosePacket(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	url := h.url("EIO=4&transport=polling&sid=" + sid)
+	poll := make(chan string, 1)
+	go func() {
+		_, body := do(t, "GET", url, "", nil)
+		poll <- body
+	}()
+	waitFor(t, "poll pending", rec.sess.Writable)
+	do(t, "POST", url, "1", nil)
+	if body := <-poll; body != "6" {
+		t.Fatalf("pending poll = %q, want a noop", body)
+	}
+	if r := rec.closeReason(t); r != ReasonTransportClose {
 		t.Fatalf("reason %q", r)
 	}
 }
@@ -548,12 +584,14 @@ func TestSessionClose(t *testing.T) {
 		t.Fatalf("reason %q", r)
 	}
 
-	// Polling: the next poll gets the queue and a close packet.
+	// Polling: the next poll gets the queue, the one after a close packet.
 	sid, rec := pollingHandshake(t, h)
 	_ = rec.sess.Send(TextMessage([]byte("bye")))
 	rec.sess.Close()
-	if _, body := do(t, "GET", h.url("EIO=4&transport=polling&sid="+sid), "", nil); body != "4bye\x1e1" {
-		t.Fatalf("poll = %q", body)
+	for _, want := range []string{"4bye", "1"} {
+		if _, body := do(t, "GET", h.url("EIO=4&transport=polling&sid="+sid), "", nil); body != want {
+			t.Fatalf("poll = %q, want %q", body, want)
+		}
 	}
 	if r := rec.closeReason(t); r != ReasonForcedClose {
 		t.Fatalf("reason %q", r)

@@ -47,17 +47,24 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pollWaiting = false
 	batch := s.takeQueueLocked()
-	closing := s.state != stateOpen
+	// A graceful close sends what is queued first and the close packet in a
+	// later answer, as the reference server does: the client then handles
+	// every queued packet (e.g. Socket.IO DISCONNECTs) before the close. A
+	// session the client closed itself gets a noop.
+	closed := s.state == stateClosed
+	closing := closed || (s.state == stateClosing && len(batch) == 0)
 	reason := s.closeReason
-	if len(batch) == 0 && s.noopPending {
+	switch {
+	case closing && s.noopPending:
+		batch = append(batch, noopMessage)
+	case closing:
+		batch = append(batch, closeMessage)
+	case len(batch) == 0 && s.noopPending:
 		batch = append(batch, noopMessage)
 	}
 	s.noopPending = false
 	s.mu.Unlock()
 
-	if closing {
-		batch = append(batch, closeMessage)
-	}
 	body := encodePayload(batch)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
@@ -89,9 +96,16 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
+	// Protocol 4 sends binary as base64 text; a binary body is invalid.
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		protocolError(CodeBadRequest).write(w)
+		s.finish(ReasonTransportError)
+		return
+	}
+	// An oversized payload is refused; the session goes on, as in the
+	// reference server.
 	if r.ContentLength > max {
 		http.Error(w, "Payload Too Large", http.StatusRequestEntityTooLarge)
-		s.finish(ReasonTransportError)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
@@ -99,6 +113,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			http.Error(w, "Payload Too Large", http.StatusRequestEntityTooLarge)
+			return
 		}
 		s.finish(ReasonTransportError)
 		return

@@ -217,6 +217,10 @@ func (s *Session) receive(p incoming) {
 		}
 		s.mu.Unlock()
 	case packetClose:
+		// A pending long-polling GET is answered with a noop.
+		s.mu.Lock()
+		s.noopPending = true
+		s.mu.Unlock()
 		s.finish(ReasonTransportClose)
 	case packetNoop, packetPing, packetUpgrade:
 		// Nothing to do: clients of protocol 4 do not ping, and upgrade
