@@ -235,8 +235,8 @@ type Demo struct {
 	// Enabled serves the demo page and turns the relay on (rooms "*").
 	Enabled bool `json:"enabled" doc:"serve the chat demo at / (turns the relay on with rooms * unless relay is configured)"`
 	// ClientBundle is the socket.io-client browser bundle served at
-	// <path>socket.io.min.js and <path>socket.io.js.
-	ClientBundle string `json:"clientBundle" doc:"path of socket.io-client's dist/socket.io.min.js, served at <path>socket.io.min.js (like Node's serveClient)"`
+	// {path}socket.io.min.js and {path}socket.io.js.
+	ClientBundle string `json:"clientBundle" doc:"path of socket.io-client's dist/socket.io.min.js, served at {path}socket.io.min.js like Node's serveClient"`
 }
 
 // Default returns the built-in defaults: the main namespace on :3000, admin

@@ -443,8 +443,11 @@ func Reference() string {
 	b.WriteString("| key | env | flag | default | meaning |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| — | `%s` | `--config` | — | YAML config file |\n", EnvConfigFile)
 	for _, l := range schemaLeaves() {
-		fmt.Fprintf(&b, "| `%s` | `%s` | `--%s` | `%s` | %s |\n", l.key, l.env, l.flag,
-			strings.Trim(formatValue(l.def), `"`), strings.ReplaceAll(l.doc, "|", `\|`))
+		def := "—"
+		if v := strings.Trim(formatValue(l.def), `"`); v != "" {
+			def = "`" + v + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | `--%s` | %s | %s |\n", l.key, l.env, l.flag, def, strings.ReplaceAll(l.doc, "|", `\|`))
 	}
 	return b.String()
 }
