@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,9 +89,12 @@ func TestJWT(t *testing.T) {
 	now := time.Now()
 	valid := jwt.MapClaims{"sub": "ada", "iss": "shop", "aud": "chat", "exp": now.Add(time.Hour).Unix()}
 
-	var results []string
+	var (
+		mu      sync.Mutex
+		results []string
+	)
 	hs, err := auth.NewJWT(auth.JWTOptions{Algorithm: "HS256", Secret: secret, Issuer: "shop", Audience: "chat",
-		OnResult: func(r string) { results = append(results, r) }})
+		OnResult: func(r string) { mu.Lock(); results = append(results, r); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +165,8 @@ func TestJWT(t *testing.T) {
 			}
 		})
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(results) == 0 || results[0] != auth.ResultAccepted {
 		t.Errorf("results %v", results)
 	}
@@ -193,12 +199,17 @@ func TestNewJWTKeyErrors(t *testing.T) {
 }
 
 func TestAuthWebhook(t *testing.T) {
-	var seen []auth.WebhookRequest
+	var (
+		mu   sync.Mutex
+		seen []auth.WebhookRequest
+	)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req auth.WebhookRequest
 		body, _ := io.ReadAll(r.Body)
 		_ = json.Unmarshal(body, &req)
+		mu.Lock()
 		seen = append(seen, req)
+		mu.Unlock()
 		var a struct{ User string }
 		_ = json.Unmarshal(req.Auth, &a)
 		switch a.User {
@@ -250,6 +261,8 @@ func TestAuthWebhook(t *testing.T) {
 			}
 		})
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if seen[0].Namespace != "/" || seen[0].Address == "" || seen[0].Query["EIO"][0] != "4" {
 		t.Errorf("webhook request %+v", seen[0])
 	}
@@ -257,10 +270,15 @@ func TestAuthWebhook(t *testing.T) {
 
 func TestJWTThenWebhookSeesClaims(t *testing.T) {
 	secret := []byte("k")
-	var got auth.WebhookRequest
+	var (
+		mu  sync.Mutex
+		got auth.WebhookRequest
+	)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
 		_ = json.Unmarshal(body, &got)
+		mu.Unlock()
 	}))
 	defer backend.Close()
 	j, _ := auth.NewJWT(auth.JWTOptions{Algorithm: "HS256", Secret: secret})
@@ -271,6 +289,8 @@ func TestJWTThenWebhookSeesClaims(t *testing.T) {
 	if err != nil || data != `{"sub":"ada"}` {
 		t.Fatalf("data %s err %v", data, err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if b, _ := json.Marshal(got.Data); string(b) != `{"sub":"ada"}` {
 		t.Errorf("webhook saw data %s", b)
 	}
