@@ -390,10 +390,10 @@ func (a *App) publicHandler(web fs.FS) (http.Handler, error) {
 			return
 		}
 		switch {
-		case strings.HasPrefix(p, cfg.Path):
-			sio.ServeHTTP(w, r)
 		case pub != nil && p == publish.Path:
 			pub.ServeHTTP(w, r)
+		case strings.HasPrefix(p, cfg.Path):
+			sio.ServeHTTP(w, r)
 		case demo != nil:
 			demo.ServeHTTP(w, r)
 		default:
