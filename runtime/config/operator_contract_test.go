@@ -1,0 +1,93 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// TestOperatorGoldenConfigs loads every config.yaml and SOCKETFLEET_*
+// variable the operator renders (its golden files) the way a pod does.
+func TestOperatorGoldenConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../controllers/testdata/golden/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no operator golden files found")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var configYAML string
+			env := map[string]string{}
+			for _, doc := range strings.Split(string(data), "\n---\n") {
+				var obj struct {
+					Kind string            `json:"kind"`
+					Data map[string]string `json:"data"`
+					Spec struct {
+						Template struct {
+							Spec struct {
+								Containers []struct {
+									Env []struct {
+										Name  string `json:"name"`
+										Value string `json:"value"`
+									} `json:"env"`
+								} `json:"containers"`
+							} `json:"spec"`
+						} `json:"template"`
+					} `json:"spec"`
+				}
+				if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+					t.Fatalf("decode %s: %v", file, err)
+				}
+				if obj.Kind == "ConfigMap" && obj.Data["config.yaml"] != "" {
+					configYAML = obj.Data["config.yaml"]
+				}
+				for _, c := range obj.Spec.Template.Spec.Containers {
+					for _, e := range c.Env {
+						if strings.HasPrefix(e.Name, EnvPrefix) {
+							env[e.Name] = e.Value
+						}
+					}
+				}
+			}
+			if configYAML == "" || env[EnvConfigFile] == "" {
+				t.Fatalf("no config.yaml or %s in %s", EnvConfigFile, file)
+			}
+			for name := range env {
+				if !knownEnv(name) {
+					t.Errorf("the operator sets %s, which the runtime does not read", name)
+				}
+			}
+			got, err := Load(Sources{
+				LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+				ReadFile:  func(string) ([]byte, error) { return []byte(configYAML), nil },
+			})
+			if err != nil {
+				t.Fatalf("the runtime refuses the operator's configuration: %v", err)
+			}
+			if !got.Redis.Enabled() {
+				t.Errorf("redis not configured: %+v", got.Redis)
+			}
+		})
+	}
+}
+
+func knownEnv(name string) bool {
+	if name == EnvConfigFile {
+		return true
+	}
+	for _, l := range schemaLeaves() {
+		if l.env == name {
+			return true
+		}
+	}
+	return false
+}
