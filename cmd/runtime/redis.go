@@ -1,9 +1,109 @@
 package main
 
-import "github.com/socketfleet/socketfleet/runtime/app"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
 
-// redisAdapter builds the Redis adapter when the configuration has a redis
-// block or SOCKETFLEET_REDIS_URL. nil until runtime/redisadapter is wired
-// here: app.New then refuses a Redis configuration with a clear error rather
-// than silently serving a single-process adapter.
-var redisAdapter app.AdapterProvider
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketfleet/socketfleet/runtime/app"
+	"github.com/socketfleet/socketfleet/runtime/config"
+	"github.com/socketfleet/socketfleet/runtime/redisadapter"
+)
+
+// redisAdapter builds the Redis adapter (runtime/redisadapter) from the
+// redis block of the configuration (notes/runtime-config.md): standalone
+// (url or first address), sentinel (addresses + sentinelMaster) or cluster
+// (seed addresses); password from passwordFile (also used for the
+// Sentinels); TLS from a rediss:// URL or tls.*. An unreachable Redis does
+// not stop the start: /readyz fails until it answers.
+func redisAdapter(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*app.ClusterAdapter, error) {
+	opts, err := redisOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client := redis.NewUniversalClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		logger.Warn("redis unreachable at start; not ready until it answers", "err", err)
+	}
+	cluster := redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: logger.With("component", "redisadapter")})
+	return &app.ClusterAdapter{
+		Name:    "redis",
+		Factory: cluster.Adapter,
+		Ready:   cluster.Ping,
+		Close: func(context.Context) error {
+			err := cluster.Close()
+			if cerr := client.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		},
+	}, nil
+}
+
+// redisOptions maps the redis block to go-redis options.
+func redisOptions(cfg config.Redis) (*redis.UniversalOptions, error) {
+	opts := &redis.UniversalOptions{DB: cfg.Database, Username: cfg.Username}
+	var urlTLS *tls.Config
+	switch cfg.Mode {
+	case "standalone":
+		if cfg.URL != "" {
+			u, err := redis.ParseURL(cfg.URL)
+			if err != nil {
+				return nil, fmt.Errorf("config: redis.url: %w", err)
+			}
+			opts.Addrs, opts.DB, urlTLS = []string{u.Addr}, u.DB, u.TLSConfig
+			if u.Username != "" {
+				opts.Username = u.Username
+			}
+		} else {
+			// Several addresses would make a cluster client: standalone
+			// uses the first.
+			opts.Addrs = cfg.Addresses[:1]
+		}
+	case "sentinel":
+		opts.Addrs, opts.MasterName = cfg.Addresses, cfg.SentinelMaster
+	case "cluster":
+		opts.Addrs, opts.IsClusterMode = cfg.Addresses, true
+	default:
+		return nil, fmt.Errorf("config: redis.mode: unknown mode %q", cfg.Mode)
+	}
+	if cfg.PasswordFile != "" {
+		data, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: redis.passwordFile: %w", err)
+		}
+		opts.Password = strings.TrimRight(string(data), "\r\n")
+		if cfg.Mode == "sentinel" {
+			opts.SentinelPassword = opts.Password
+			opts.SentinelUsername = opts.Username
+		}
+	}
+	if cfg.TLS.Enabled || urlTLS != nil {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify}
+		if tc.ServerName == "" && urlTLS != nil {
+			tc.ServerName = urlTLS.ServerName
+		}
+		if cfg.TLS.CAFile != "" {
+			pem, err := os.ReadFile(cfg.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("config: redis.tls.caFile: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("config: redis.tls.caFile: no certificate in %s", cfg.TLS.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		opts.TLSConfig = tc
+	}
+	return opts, nil
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -509,5 +510,65 @@ func TestDemoPageInChromium(t *testing.T) {
 	_, _, metrics := httpGet(t, p.admin+"/metrics")
 	if !strings.Contains(metrics, `socketfleet_relay_requests_total{action="emit",result="ok"} 2`) {
 		t.Errorf("relay emits not counted:\n%s", metrics)
+	}
+}
+
+// startRedis runs a redis-server on a free loopback port.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return "redis://" + addr + "/0"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server not listening: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPublishAcrossProcessesThroughRedis publishes on one runtime and
+// delivers to real clients of another, through the Redis adapter.
+func TestPublishAcrossProcessesThroughRedis(t *testing.T) {
+	url := startRedis(t)
+	env := []string{"SOCKETFLEET_REDIS_URL=" + url, "SOCKETFLEET_PUBLISH_TOKEN=s3cret"}
+	args := []string{"--publish-enabled", "--relay-enabled", "--relay-rooms", "order:*", "--drain-window", "1s"}
+	a := startRuntime(t, env, args...)
+	b := startRuntime(t, env, args...)
+	for _, p := range []*proc{a, b} {
+		if code, _, body := httpGet(t, p.admin+"/readyz"); code != 200 {
+			t.Fatalf("/readyz = %d %s", code, body)
+		}
+		if _, _, body := httpGet(t, p.admin+"/stats"); !strings.Contains(body, `"adapter": "redis"`) {
+			t.Fatalf("/stats %s", body)
+		}
+	}
+	clients := startNode(t, "clients.mjs", fmt.Sprintf(`{"url":%q,"count":3,"mode":"room","room":"order:9","event":"order:update","timeoutMs":30000}`, a.public))
+	clients.next(t, "ready", 30*time.Second)
+	code, _, resp := httpDo(t, "POST", b.public+"/v1/emit", "Bearer s3cret",
+		`{"rooms":["order:9"],"event":"order:update","args":["from b"]}`)
+	if code != 200 {
+		t.Fatalf("publish on b = %d %s", code, resp)
+	}
+	if sum := clients.next(t, "summary", 15*time.Second); sum["ok"] != true || sum["received"] != float64(3) {
+		t.Errorf("clients of a: %v", sum)
 	}
 }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/config"
+)
+
+func TestRedisOptions(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, selfSignedPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		cfg   config.Redis
+		check func(t *testing.T, addrs []string, db int, master string, cluster bool, password string, tls bool)
+		err   string
+	}{
+		{name: "standalone url", cfg: config.Redis{Mode: "standalone", URL: "redis://r.example:6380/2", Database: 0, PasswordFile: pw},
+			check: func(t *testing.T, addrs []string, db int, master string, cluster bool, password string, tls bool) {
+				if !reflect.DeepEqual(addrs, []string{"r.example:6380"}) || db != 2 || cluster || master != "" || password != "s3cret" || tls {
+					t.Errorf("got %v %d %q %v %q %v", addrs, db, master, cluster, password, tls)
+				}
+			}},
+		{name: "rediss url", cfg: config.Redis{Mode: "standalone", URL: "rediss://r.example:6380/0", TLS: config.RedisTLS{Enabled: true, CAFile: ca}},
+			check: func(t *testing.T, addrs []string, db int, master string, cluster bool, password string, tls bool) {
+				if !tls || password != "" {
+					t.Errorf("tls %v password %q", tls, password)
+				}
+			}},
+		{name: "standalone addresses", cfg: config.Redis{Mode: "standalone", Addresses: []string{"a:1", "b:2"}, Database: 3},
+			check: func(t *testing.T, addrs []string, db int, master string, cluster bool, password string, tls bool) {
+				if !reflect.DeepEqual(addrs, []string{"a:1"}) || db != 3 || cluster {
+					t.Errorf("got %v %d %v", addrs, db, cluster)
+				}
+			}},
+		{name: "sentinel", cfg: config.Redis{Mode: "sentinel", Addresses: []string{"s0:26379", "s1:26379"}, SentinelMaster: "mymaster", PasswordFile: pw},
+			check: func(t *testing.T, addrs []string, db int, master string, cluster bool, password string, tls bool) {
+				if len(addrs) != 2 || master != "mymaster" || cluster || password != "s3cret" {
+					t.Errorf("got %v %q %v %q", addrs, master, cluster, password)
+				}
+			}},
+		{name: "cluster", cfg: config.Redis{Mode: "cluster", Addresses: []string{"c0:6379"}},
+			check: func(t *testing.T, addrs []string, db int, master string, cluster bool, password string, tls bool) {
+				if len(addrs) != 1 || !cluster {
+					t.Errorf("got %v %v", addrs, cluster)
+				}
+			}},
+		{name: "missing password file", cfg: config.Redis{Mode: "standalone", URL: "redis://r:1/0", PasswordFile: filepath.Join(dir, "nope")},
+			err: "config: redis.passwordFile"},
+		{name: "bad CA", cfg: config.Redis{Mode: "standalone", URL: "redis://r:1/0", TLS: config.RedisTLS{Enabled: true, CAFile: pw}},
+			err: "config: redis.tls.caFile: no certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := redisOptions(tt.cfg)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, o.Addrs, o.DB, o.MasterName, o.IsClusterMode, o.Password, o.TLSConfig != nil)
+		})
+	}
+}
+
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestRedisAdapterAgainstRedis checks the password file and readiness
+// against a real redis-server.
+func TestRedisAdapterAgainstRedis(t *testing.T) {
+	port := freePort(t)
+	srv := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--requirepass", "s3cret")
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	defer func() {
+		_ = srv.Process.Kill()
+		_ = srv.Wait()
+	}()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	_ = os.WriteFile(good, []byte("s3cret\n"), 0o600)
+	_ = os.WriteFile(bad, []byte("nope\n"), 0o600)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	logger := slog.New(slog.DiscardHandler)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ready error
+	for {
+		a, err := redisAdapter(ctx, config.Redis{Mode: "standalone", URL: url, PasswordFile: good, KeyPrefix: "socket.io"}, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready = a.Ready(ctx)
+		_ = a.Close(ctx)
+		if ready == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // redis-server still starting
+	}
+	if ready != nil {
+		t.Fatalf("Ready with the right password: %v", ready)
+	}
+	a, err := redisAdapter(ctx, config.Redis{Mode: "standalone", URL: url, PasswordFile: bad}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	if err := a.Ready(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Errorf("Ready with a wrong password = %v", err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
