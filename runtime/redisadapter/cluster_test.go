@@ -2,63 +2,22 @@ package redisadapter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http/httptest"
-	"os/exec"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/socketfleet/socketfleet/internal/redisserver"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
 // guard bounds every wait; it is a failure guard, not a speed assertion.
 const guard = 10 * time.Second
-
-// redisServer is a real redis-server process on a free loopback port.
-type redisServer struct {
-	addr string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T, port string) *redisServer {
-	t.Helper()
-	if port == "" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ = net.SplitHostPort(l.Addr().String())
-		l.Close()
-	}
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server (installed by hack/install-deps.sh): %v", err)
-	}
-	r := &redisServer{addr: "127.0.0.1:" + port, cmd: cmd}
-	t.Cleanup(r.stop)
-	waitUntil(t, "redis-server up", func() bool {
-		c, err := net.Dial("tcp", r.addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return r
-}
-
-func (r *redisServer) stop() {
-	if r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
-}
 
 // node is one Socket.IO server of the cluster.
 type node struct {
@@ -94,79 +53,6 @@ func startNode(t *testing.T, redisAddr string, setup func(*socketio.Server)) *no
 	return n
 }
 
-// client is a minimal Socket.IO client over WebSocket.
-type client struct {
-	conn   *websocket.Conn
-	id     string
-	events chan string // raw "42..." packets
-}
-
-func connect(t *testing.T, n *node, query string) *client {
-	t.Helper()
-	url := "ws" + strings.TrimPrefix(n.http.URL, "http") + "/socket.io/?EIO=4&transport=websocket&" + query
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetReadDeadline(time.Now().Add(guard))
-	if _, _, err := conn.ReadMessage(); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.WriteMessage(websocket.TextMessage, []byte("40"))
-	_, msg, err := conn.ReadMessage()
-	if err != nil || !strings.HasPrefix(string(msg), "40{") {
-		t.Fatalf("connect: %q %v", msg, err)
-	}
-	var reply struct{ SID string }
-	_ = json.Unmarshal(msg[2:], &reply)
-	_ = conn.SetReadDeadline(time.Time{})
-	c := &client{conn: conn, id: reply.SID, events: make(chan string, 64)}
-	go func() {
-		defer close(c.events)
-		for {
-			_, msg, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			switch s := string(msg); {
-			case s == "2":
-				_ = conn.WriteMessage(websocket.TextMessage, []byte("3"))
-			case strings.HasPrefix(s, "42") && len(s) > 2 && s[2] >= '0' && s[2] <= '9':
-				// An event expecting an ack: answer with the socket id.
-				id := s[2:strings.IndexByte(s, '[')]
-				_ = conn.WriteMessage(websocket.TextMessage, []byte("43"+id+`["`+c.id+`"]`))
-			case strings.HasPrefix(s, "42"), strings.HasPrefix(s, "45"):
-				c.events <- s
-			case strings.HasPrefix(s, "41"):
-				c.events <- "disconnected"
-			}
-		}
-	}()
-	return c
-}
-
-func (c *client) expect(t *testing.T, want string) {
-	t.Helper()
-	select {
-	case got := <-c.events:
-		if got != want {
-			t.Fatalf("client got %q, want %q", got, want)
-		}
-	case <-time.After(guard):
-		t.Fatalf("client did not get %q", want)
-	}
-}
-
-func (c *client) expectNothing(t *testing.T) {
-	t.Helper()
-	select {
-	case got := <-c.events:
-		t.Fatalf("client got unexpected %q", got)
-	case <-time.After(200 * time.Millisecond):
-	}
-}
-
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(guard)
@@ -179,9 +65,9 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
-	r := startRedis(t, "")
-	a := startNode(t, r.addr, nil)
-	b := startNode(t, r.addr, func(srv *socketio.Server) {
+	r := redisserver.Start(t, "")
+	a := startNode(t, r.Addr, nil)
+	b := startNode(t, r.Addr, func(srv *socketio.Server) {
 		srv.Of("/").OnServerSideEmit("hello-servers", func(ctx context.Context, ev *socketio.Event) {
 			var n int
 			_ = ev.Bind(&n)
@@ -193,31 +79,31 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
 		return err == nil && n == 2
 	})
-	onA := connect(t, a, "room=red")
-	onB := connect(t, b, "room=blue")
-	onB2 := connect(t, b, "room=red")
+	onA := sioclient.Connect(t, a.http.URL, "room=red")
+	onB := sioclient.Connect(t, b.http.URL, "room=blue")
+	onB2 := sioclient.Connect(t, b.http.URL, "room=red")
 
 	// Broadcast to everyone, from A.
 	if err := a.srv.Of("/").Emit("news", "all", 1); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*client{onA, onB, onB2} {
-		c.expect(t, `42["news","all",1]`)
+	for _, c := range []*sioclient.Client{onA, onB, onB2} {
+		c.Expect(t, `42["news","all",1]`)
 	}
 	// A room, from B; binary crosses servers as an attachment.
 	if err := b.srv.Of("/").To("red").Emit("bin", []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	onA.expect(t, `451-["bin",{"_placeholder":true,"num":0}]`)
-	onB2.expect(t, `451-["bin",{"_placeholder":true,"num":0}]`)
-	onB.expectNothing(t)
+	onA.Expect(t, `451-["bin",{"_placeholder":true,"num":0}]`)
+	onB2.Expect(t, `451-["bin",{"_placeholder":true,"num":0}]`)
+	onB.ExpectNothing(t)
 	// Except.
 	if err := a.srv.Of("/").Except("red").Emit("not-red"); err != nil {
 		t.Fatal(err)
 	}
-	onB.expect(t, `42["not-red"]`)
-	onA.expectNothing(t)
-	onB2.expectNothing(t)
+	onB.Expect(t, `42["not-red"]`)
+	onA.ExpectNothing(t)
+	onB2.ExpectNothing(t)
 
 	// socketsJoin from A moves B's sockets too.
 	if err := a.srv.Of("/").In("blue").SocketsJoin("green"); err != nil {
@@ -227,7 +113,7 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 	if err := a.srv.Of("/").To("green").Emit("green"); err != nil {
 		t.Fatal(err)
 	}
-	onB.expect(t, `42["green"]`)
+	onB.Expect(t, `42["green"]`)
 
 	// fetchSockets sees both servers.
 	sockets, err := a.srv.Of("/").FetchSockets(ctx)
@@ -239,7 +125,7 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 		ids = append(ids, s.ID)
 	}
 	sort.Strings(ids)
-	want := []string{onA.id, onB.id, onB2.id}
+	want := []string{onA.ID, onB.ID, onB2.ID}
 	sort.Strings(want)
 	if strings.Join(ids, ",") != strings.Join(want, ",") {
 		t.Fatalf("fetchSockets = %v, want %v", ids, want)
@@ -263,24 +149,23 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 	if err := b.srv.Of("/").In("red").DisconnectSockets(false); err != nil {
 		t.Fatal(err)
 	}
-	onA.expect(t, "disconnected")
-	onB2.expect(t, "disconnected")
+	onA.Expect(t, "disconnected")
+	onB2.Expect(t, "disconnected")
 }
 
 func TestRedisOutage(t *testing.T) {
-	r := startRedis(t, "")
-	_, port, _ := net.SplitHostPort(r.addr)
-	a := startNode(t, r.addr, nil)
-	b := startNode(t, r.addr, nil)
+	r := redisserver.Start(t, "")
+	a := startNode(t, r.Addr, nil)
+	b := startNode(t, r.Addr, nil)
 	ctx := context.Background()
 	waitUntil(t, "both servers subscribed", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
 		return err == nil && n == 2
 	})
-	onA := connect(t, a, "")
-	onB := connect(t, b, "")
+	onA := sioclient.Connect(t, a.http.URL, "")
+	onB := sioclient.Connect(t, b.http.URL, "")
 
-	r.stop()
+	r.Stop()
 	if a.cluster.Ping(ctx) == nil {
 		t.Fatal("Ping succeeds with Redis down")
 	}
@@ -288,11 +173,11 @@ func TestRedisOutage(t *testing.T) {
 	if err := a.srv.Of("/").Emit("local-only"); err != nil {
 		t.Fatal(err)
 	}
-	onA.expect(t, `42["local-only"]`)
+	onA.Expect(t, `42["local-only"]`)
 
 	// Redis comes back on the same port: delivery across servers resumes
 	// once the subscription is re-established (go-redis reconnects it).
-	startRedis(t, port)
+	redisserver.Start(t, r.Port())
 	waitUntil(t, "subscriptions restored", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
 		return err == nil && n == 2
@@ -300,6 +185,6 @@ func TestRedisOutage(t *testing.T) {
 	if err := a.srv.Of("/").Emit("back"); err != nil {
 		t.Fatal(err)
 	}
-	onA.expect(t, `42["back"]`)
-	onB.expect(t, `42["back"]`)
+	onA.Expect(t, `42["back"]`)
+	onB.Expect(t, `42["back"]`)
 }
