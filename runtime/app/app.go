@@ -507,6 +507,10 @@ func (a *App) Run(ctx context.Context) error {
 		"path", a.cfg.Path, "namespaces", a.cfg.Namespaces, "adapter", adapterName, "config", a.info.File,
 		"relay", a.cfg.Relay.Enabled, "publish", a.cfg.Publish.Enabled, "webhook", a.cfg.Webhook.URL != "",
 		"demo", a.cfg.Demo.Enabled)
+	if a.cfg.Demo.Enabled {
+		port := a.publicLn.Addr().(*net.TCPAddr).Port
+		a.log.Info(fmt.Sprintf("chat demo: open http://localhost:%d/ in two browser tabs", port))
+	}
 
 	var runErr error
 	select {
