@@ -22,7 +22,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-compat test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), operator envtest.
+test: deps test-unit test-compat test-cluster test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, operator envtest.
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).
@@ -38,6 +38,10 @@ test-compat: ## The official socket.io-client (Node and headless Chromium) again
 	test/compat/run.sh
 
 include operator.mk
+
+.PHONY: test-cluster
+test-cluster: ## A Node socket.io + @socket.io/redis-adapter server, a Go server and @socket.io/redis-emitter on one real redis-server.
+	$(GO) test -count=1 ./test/cluster/...
 
 .PHONY: bench
 bench: ## Benchmarks against Node socket.io 4.8 on the same machine and load; writes bench/RESULTS.md (~5 min).

@@ -1,0 +1,228 @@
+// Package cluster runs a mixed Socket.IO cluster on one real redis-server:
+// a Node socket.io 4.8 server with @socket.io/redis-adapter 8.3, a Go
+// server with runtime/redisadapter, and @socket.io/redis-emitter 5.1, with
+// plain clients on both servers. Every cluster operation is started from
+// Node and from Go and checked at the clients.
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketfleet/socketfleet/internal/redisserver"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/runtime/redisadapter"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
+)
+
+const guard = sioclient.Guard
+
+func startNodeServer(t *testing.T, redisURL string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	cmd := exec.Command("node", "node-server.mjs")
+	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "PORT="+port)
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node (npm ci in test/cluster is done by hack/install-deps.sh): %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "listening") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(guard):
+		t.Fatal("node server did not start")
+	}
+	return "http://127.0.0.1:" + port
+}
+
+func startGoServer(t *testing.T, redisAddr string) *socketio.Server {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	cluster := redisadapter.New(rdb, redisadapter.Options{})
+	srv := socketio.NewServer(socketio.Options{Adapter: cluster.Adapter})
+	nsp := srv.Of("/")
+	nsp.OnConnection(func(s *socketio.Socket) {
+		if room := s.Handshake().Query.Get("room"); room != "" {
+			s.Join(room)
+		}
+	})
+	nsp.OnServerSideEmit("ping-go", func(_ context.Context, ev *socketio.Event) {
+		var n int
+		_ = ev.Bind(&n)
+		_ = ev.Ack(fmt.Sprintf("pong from go %d", n))
+	})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		_ = srv.Close(ctx)
+		hs.Close()
+		_ = cluster.Close()
+		_ = rdb.Close()
+	})
+	t.Setenv("GO_SERVER_URL", hs.URL)
+	return srv
+}
+
+func emitter(t *testing.T, redisURL string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("node", append([]string{"emit.mjs"}, args...)...)
+	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("emitter: %v\n%s", err, out)
+	}
+}
+
+func TestMixedNodeAndGoCluster(t *testing.T) {
+	rs := redisserver.Start(t, "")
+	redisURL := "redis://" + rs.Addr
+	nodeURL := startNodeServer(t, redisURL)
+	goSrv := startGoServer(t, rs.Addr)
+	goURL := os.Getenv("GO_SERVER_URL")
+	nsp := goSrv.Of("/")
+	ctx := context.Background()
+
+	deadline := time.Now().Add(guard)
+	for n, _ := nsp.Adapter().ServerCount(ctx); n != 2; n, _ = nsp.Adapter().ServerCount(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server count %d, want 2", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	nodeRed := sioclient.Connect(t, nodeURL, "room=red")
+	nodeBlue := sioclient.Connect(t, nodeURL, "room=blue")
+	goRed := sioclient.Connect(t, goURL, "room=red")
+	goBlue := sioclient.Connect(t, goURL, "room=blue")
+	all := []*sioclient.Client{nodeRed, nodeBlue, goRed, goBlue}
+
+	t.Run("Node broadcast reaches Go clients", func(t *testing.T) {
+		nodeRed.Emit(t, "node-broadcast", nil, "hi")
+		for _, c := range all {
+			c.Expect(t, `42["from-node","hi"]`)
+		}
+		nodeRed.Emit(t, "node-broadcast", "red", "r")
+		nodeRed.Expect(t, `42["from-node","r"]`)
+		goRed.Expect(t, `42["from-node","r"]`)
+		goBlue.ExpectNothing(t)
+		nodeBlue.ExpectNothing(t)
+	})
+
+	t.Run("Go broadcast reaches Node clients", func(t *testing.T) {
+		if err := nsp.Emit("from-go", 1, map[string]any{"k": "v"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range all {
+			c.Expect(t, `42["from-go",1,{"k":"v"}]`)
+		}
+		if err := nsp.To("blue").Emit("bin", []byte{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		nodeBlue.Expect(t, `451-["bin",{"_placeholder":true,"num":0}]`)
+		goBlue.Expect(t, `451-["bin",{"_placeholder":true,"num":0}]`)
+		if err := nsp.Except("blue").Emit("not-blue"); err != nil {
+			t.Fatal(err)
+		}
+		nodeRed.Expect(t, `42["not-blue"]`)
+		goRed.Expect(t, `42["not-blue"]`)
+		nodeBlue.ExpectNothing(t)
+	})
+
+	ids := []string{nodeRed.ID, nodeBlue.ID, goRed.ID, goBlue.ID}
+	sort.Strings(ids)
+	t.Run("fetchSockets from both sides", func(t *testing.T) {
+		sockets, err := nsp.FetchSockets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range sockets {
+			got = append(got, s.ID)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(ids, ",") {
+			t.Fatalf("Go fetchSockets = %v, want %v", got, ids)
+		}
+		nodeRed.Emit(t, "node-fetch")
+		nodeRed.Expect(t, `42["fetched",["`+strings.Join(ids, `","`)+`"]]`)
+	})
+
+	t.Run("serverSideEmit with ack both ways", func(t *testing.T) {
+		answers, err := nsp.ServerSideEmitWithAck(ctx, "ping-node", 3)
+		if err != nil || len(answers) != 1 || string(answers[0]) != `"pong from node 3"` {
+			t.Fatalf("Go → Node: %s, %v", answers, err)
+		}
+		nodeRed.Emit(t, "node-ssa", 4)
+		nodeRed.Expect(t, `42["ssa",["pong from go 4"]]`)
+	})
+
+	t.Run("broadcast with acks across servers", func(t *testing.T) {
+		ackCtx, cancel := context.WithTimeout(ctx, guard)
+		defer cancel()
+		acks, err := nsp.Timeout(guard).EmitWithAck(ackCtx, "ask")
+		if err != nil || len(acks) != 4 {
+			t.Fatalf("Go emitWithAck: %d answers, %v", len(acks), err)
+		}
+		nodeRed.Emit(t, "node-ack-broadcast")
+		nodeRed.Expect(t, `42["acks",4]`)
+	})
+
+	t.Run("socketsJoin from Node moves Go sockets", func(t *testing.T) {
+		nodeRed.Emit(t, "node-join", "blue", "purple")
+		deadline := time.Now().Add(guard)
+		for !nsp.Adapter().(*redisadapter.Adapter).HasRoom("purple") {
+			if time.Now().After(deadline) {
+				t.Fatal("Go socket did not join purple")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := nsp.To("purple").Emit("purple"); err != nil {
+			t.Fatal(err)
+		}
+		goBlue.Expect(t, `42["purple"]`)
+		nodeBlue.Expect(t, `42["purple"]`)
+	})
+
+	t.Run("redis-emitter reaches Go clients", func(t *testing.T) {
+		emitter(t, redisURL, "red", "from-emitter", "x")
+		goRed.Expect(t, `42["from-emitter","x"]`)
+		nodeRed.Expect(t, `42["from-emitter","x"]`)
+		emitter(t, redisURL, "blue", "emitter-bin", "binary")
+		goBlue.Expect(t, `451-["emitter-bin",{"_placeholder":true,"num":0}]`)
+		goRed.ExpectNothing(t)
+	})
+
+	t.Run("disconnectSockets from Go reaches Node sockets", func(t *testing.T) {
+		if err := nsp.In("red").DisconnectSockets(false); err != nil {
+			t.Fatal(err)
+		}
+		nodeRed.Expect(t, "disconnected")
+		goRed.Expect(t, "disconnected")
+	})
+}

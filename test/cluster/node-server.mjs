@@ -1,0 +1,44 @@
+// A Node socket.io 4.8 server with @socket.io/redis-adapter 8.3 (classic
+// createAdapter), the reference side of the mixed-cluster test. Control
+// events from a client make it act on the cluster:
+//   "node-broadcast" (room|null, msg)  io.to(room).emit("from-node", msg)
+//   "node-fetch"                       emits "fetched" with the sorted ids of fetchSockets()
+//   "node-ssa" (n)                     serverSideEmitWithAck("ping-go", n), emits "ssa" with the answers
+//   "node-ack-broadcast"               io.timeout(5000).emitWithAck("ask"), emits "acks" with the answer count
+//   "node-join" (room, newRoom)        io.in(room).socketsJoin(newRoom)
+// Server-side event "ping-node" (n, ack) acks "pong from node <n>".
+// Env: REDIS_URL, PORT. Prints "listening <port>" when ready.
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+import { createClient } from "redis";
+import { createAdapter } from "@socket.io/redis-adapter";
+
+const pub = createClient({ url: process.env.REDIS_URL });
+const sub = pub.duplicate();
+await Promise.all([pub.connect(), sub.connect()]);
+
+const httpServer = createServer();
+const io = new Server(httpServer, { adapter: createAdapter(pub, sub) });
+
+io.on("connection", (socket) => {
+  const room = socket.handshake.query.room;
+  if (room) socket.join(room);
+  socket.on("node-broadcast", (room, msg) => (room ? io.to(room) : io).emit("from-node", msg));
+  socket.on("node-fetch", async () => {
+    const sockets = await io.fetchSockets();
+    socket.emit("fetched", sockets.map((s) => s.id).sort());
+  });
+  socket.on("node-ssa", async (n) => {
+    const answers = await io.serverSideEmitWithAck("ping-go", n);
+    socket.emit("ssa", answers);
+  });
+  socket.on("node-ack-broadcast", async () => {
+    const answers = await io.timeout(5000).emitWithAck("ask");
+    socket.emit("acks", answers.length);
+  });
+  socket.on("node-join", (room, newRoom) => io.in(room).socketsJoin(newRoom));
+});
+io.on("ping-node", (n, ack) => ack(`pong from node ${n}`));
+
+httpServer.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(`listening ${process.env.PORT}`));
+process.on("SIGTERM", () => process.exit(0));
