@@ -13,16 +13,23 @@ help: ## List the targets.
 
 ##@ Main
 
+DEMO_WEB    := cmd/runtime/web
+DEMO_CLIENT := $(DEMO_WEB)/node_modules/socket.io-client/dist/socket.io.min.js
+
 .PHONY: run
-run: build ## Build and start socketfleet-runtime on :3000 (admin :8081).
-	$(RUNTIME)
+run: build $(DEMO_CLIENT) ## Build and start socketfleet-runtime with the chat demo on http://127.0.0.1:3000/ (admin :8081).
+	$(RUNTIME) --demo-enabled --demo-client-bundle=$(DEMO_CLIENT)
+
+$(DEMO_CLIENT): $(DEMO_WEB)/package-lock.json
+	cd $(DEMO_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 .PHONY: build
 build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-compat test-cluster test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, operator envtest.
+test: deps test-unit test-compat test-cluster test-runtime test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, operator envtest.
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).
@@ -38,6 +45,10 @@ test-compat: ## The official socket.io-client (Node and headless Chromium) again
 	test/compat/run.sh
 
 include operator.mk
+
+.PHONY: test-runtime
+test-runtime: ## socketfleet-runtime as a process: admin endpoints, drain of 200 real clients, publish, Redis, demo in Chromium.
+	test/runtime/run.sh
 
 .PHONY: test-cluster
 test-cluster: ## A Node socket.io + @socket.io/redis-adapter server, a Go server and @socket.io/redis-emitter on one real redis-server.
