@@ -22,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 )
@@ -48,6 +49,11 @@ type RealtimeClusterReconciler struct {
 	Options BuildOptions
 	// Now returns the current time for condition timestamps; nil means time.Now.
 	Now func() time.Time
+	// Fleet configures the polling of the runtime pods' /stats endpoints (the fleet view).
+	Fleet FleetOptions
+
+	// fleet is the in-memory state of the fleet operations (last polls, autoscaler histories).
+	fleet fleetState
 }
 
 // SetupWithManager registers the reconciler with mgr, watching RealtimeClusters and every child kind. The
@@ -63,6 +69,7 @@ func (r *RealtimeClusterReconciler) SetupWithManager(mgr ctrl.Manager, maxConcur
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.Ingress{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent})
 	if served, err := kindServed(mgr.GetRESTMapper(), HTTPRouteGVK); err != nil {
 		return fmt.Errorf("look up HTTPRoute kind: %w", err)
@@ -98,11 +105,14 @@ func (r *RealtimeClusterReconciler) now() metav1.Time {
 }
 
 // Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
-// managed Redis Secret, apply every child, remove children the spec no longer asks for, then write the status
+// managed Redis Secret, read the runtime pods' connection counts (fleet view), apply every child, remove children the spec no longer asks for, then write the status
 // computed from what the children report.
 func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &realtimev1alpha1.RealtimeCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.fleet.forget(req.NamespacedName.String())
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rc.DeletionTimestamp.IsZero() {
@@ -122,6 +132,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, Desired, *Observed) error
 	}{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
+		{"observe fleet", r.observeFleet},
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},
@@ -136,6 +147,9 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if obs.GatewayAPIMissing {
 		result.RequeueAfter = gatewayRetryInterval
 	}
+	if f := obs.Fleet; f != nil && f.RequeueAfter > 0 && (result.RequeueAfter == 0 || f.RequeueAfter < result.RequeueAfter) {
+		result.RequeueAfter = f.RequeueAfter
+	}
 	return result, r.finish(ctx, rc, obs, nil)
 }
 
@@ -145,7 +159,9 @@ func (r *RealtimeClusterReconciler) finish(ctx context.Context, rc *realtimev1al
 	if reconcileErr != nil {
 		r.event(rc, nil, corev1.EventTypeWarning, EventApplyFailed, "Reconcile", reconcileErr.Error())
 	}
-	status := ComputeStatus(rc, obs, r.now())
+	now := r.now()
+	status := ComputeStatus(rc, obs, now)
+	r.applyFleetStatus(rc, &status, obs, now)
 	if equality.Semantic.DeepEqual(status, rc.Status) {
 		return reconcileErr
 	}

@@ -41,6 +41,9 @@ type Observed struct {
 	ReconcileError error
 	// GatewayAPIMissing is true when spec.ingress.gateway is set but the HTTPRoute kind is not served.
 	GatewayAPIMissing bool
+	// Fleet is what the fleet steps (pod stats, scale-down, autoscaling) saw and decided; nil when they did
+	// not run.
+	Fleet *FleetObservation
 }
 
 // ComputeStatus derives the status of rc from the observed children. Conditions keep their

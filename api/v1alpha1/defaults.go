@@ -28,6 +28,7 @@ const (
 	DefaultAutoscalingMinReplicas  = int32(2)
 	DefaultAutoscalingMaxReplicas  = int32(10)
 	DefaultTargetConnectionsPerPod = int32(5000)
+	DefaultDrainMaxConcurrent      = int32(1)
 )
 
 // SetDefaults fills every unset field that has a default, as the API server does for a stored object. It is
@@ -110,6 +111,9 @@ func (d *DrainSpec) setDefaults() {
 		d.PreStopDelay = &metav1.Duration{Duration: DefaultPreStopDelay}
 	}
 	defaultDuration(&d.Window, DefaultDrainWindow)
+	if d.MaxConcurrent == 0 {
+		d.MaxConcurrent = DefaultDrainMaxConcurrent
+	}
 }
 
 func (a *AutoscalingSpec) setDefaults() {
@@ -121,5 +125,8 @@ func (a *AutoscalingSpec) setDefaults() {
 	}
 	if a.TargetConnectionsPerPod == 0 {
 		a.TargetConnectionsPerPod = DefaultTargetConnectionsPerPod
+	}
+	if a.Mode == "" {
+		a.Mode = AutoscalingModeNative
 	}
 }

@@ -115,6 +115,11 @@ type RealtimeClusterStatus struct {
 	// ConfigHash is the hash of the runtime configuration the current pod template was rendered from.
 	// +optional
 	ConfigHash string `json:"configHash,omitempty"`
+
+	// Fleet is the connection view of the runtime pods the operator reads from their /stats endpoints, and
+	// the fleet operations under way (scale-down step, autoscaling decision).
+	// +optional
+	Fleet *FleetStatus `json:"fleet,omitempty"`
 }
 
 // Condition types set on RealtimeCluster status.
@@ -127,6 +132,9 @@ const (
 	ConditionDegraded = "Degraded"
 	// ConditionRedisReady is True when the Redis adapter backend is available.
 	ConditionRedisReady = "RedisReady"
+	// ConditionFleetObserved is True when every ready runtime pod answered its /stats poll; False names the
+	// pods that did not.
+	ConditionFleetObserved = "FleetObserved"
 )
 
 // RealtimeCluster is a fleet of Socket.IO servers (socketfleet-runtime pods) with its Redis adapter backend,

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -199,6 +200,15 @@ type DrainSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="spec.drain.terminationGracePeriod must be at most 1h"
 	// +optional
 	TerminationGracePeriod *metav1.Duration `json:"terminationGracePeriod,omitempty"`
+
+	// MaxConcurrent is how many pods may drain at the same time when the fleet scales down: the operator
+	// lowers the Deployment's replicas by at most this many at once and waits until those pods are gone (or
+	// their grace period expired) before the next step.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxConcurrent int32 `json:"maxConcurrent,omitempty"`
 }
 
 // AutoscalingSpec holds the connection-count autoscaling bounds.
@@ -228,7 +238,33 @@ type AutoscalingSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	TargetConnectionsPerPod int32 `json:"targetConnectionsPerPod,omitempty"`
+
+	// Mode selects who computes the replica count. native (default): the operator itself, from the
+	// connection counts it reads from the pods, with the HPA algorithm; it writes spec.replicas through the
+	// /scale subresource. hpa: the operator creates an autoscaling/v2 HorizontalPodAutoscaler on the
+	// socketfleet_connected_clients Pods metric (needs a custom-metrics adapter such as prometheus-adapter).
+	// In both modes scale-downs go through the connection-aware drain path.
+	// +kubebuilder:default=native
+	// +kubebuilder:validation:Enum=native;hpa
+	// +optional
+	Mode AutoscalingMode `json:"mode,omitempty"`
+
+	// Behavior configures the scale-up and scale-down rules (stabilization windows, rate policies, select
+	// policy, tolerance) with the fields and defaults of autoscaling/v2 HorizontalPodAutoscaler behavior.
+	// It applies to both modes.
+	// +optional
+	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior `json:"behavior,omitempty"`
 }
+
+// AutoscalingMode selects who computes the replica count of an autoscaled RealtimeCluster.
+type AutoscalingMode string
+
+const (
+	// AutoscalingModeNative: the operator computes the replicas itself and writes them through /scale.
+	AutoscalingModeNative AutoscalingMode = "native"
+	// AutoscalingModeHPA: the operator creates a HorizontalPodAutoscaler targeting the RealtimeCluster.
+	AutoscalingModeHPA AutoscalingMode = "hpa"
+)
 
 // RolloutSpec tunes rolling updates of the runtime Deployment.
 type RolloutSpec struct {

@@ -161,6 +161,8 @@ func startManager(ctx context.Context, cfg *rest.Config) (<-chan error, error) {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder(controllers.ManagerName),
 		Options:  controllers.BuildOptions{DefaultImage: testImage},
+		// Poll the pods' /stats often so fleet tests see changes quickly.
+		Fleet: controllers.FleetOptions{PollInterval: 300 * time.Millisecond, RequestTimeout: time.Second, PollDeadline: 2 * time.Second},
 	}
 	if err := reconciler.SetupWithManager(mgr, 2); err != nil {
 		return nil, err

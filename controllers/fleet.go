@@ -1,0 +1,295 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+	"github.com/socketfleet/socketfleet/controllers/autoscale"
+	"github.com/socketfleet/socketfleet/controllers/fleetview"
+)
+
+// Fleet view design: the poll runs inside Reconcile, bounded so it never holds a worker for long: at most
+// FleetOptions.Concurrency requests in flight, each bounded by RequestTimeout, the whole poll bounded by
+// PollDeadline (pods not reached by then are reported as not polled). The result is cached per
+// RealtimeCluster and reused until PollInterval has passed or the set of ready pods changed, so the reconciles
+// triggered by pod and status events do not poll again; a cluster with pods is requeued every PollInterval.
+
+// Defaults of FleetOptions.
+const (
+	DefaultFleetPollInterval = 15 * time.Second
+	DefaultFleetPollDeadline = 5 * time.Second
+)
+
+// Event reasons of the fleet operations.
+const (
+	EventStatsUnreachable = "StatsUnreachable"
+	EventScaleDown        = "ScaleDown"
+	EventAutoscaled       = "Autoscaled"
+)
+
+// Condition reasons of ConditionFleetObserved.
+const (
+	ReasonAllPodsReported   = "AllPodsReported"
+	ReasonPodsUnreachable   = "PodsUnreachable"
+	ReasonNoReadyPods       = "NoReadyPods"
+	maxUnreachableInMessage = 10
+)
+
+// FleetOptions configure how the operator reads the runtime pods' /stats. Zero values take the defaults.
+type FleetOptions struct {
+	// PollInterval is how often each fleet's pods are polled (default 15s).
+	PollInterval time.Duration
+	// RequestTimeout bounds one /stats request (default 2s).
+	RequestTimeout time.Duration
+	// PollDeadline bounds a whole poll of one fleet (default 5s).
+	PollDeadline time.Duration
+	// Concurrency is the most /stats requests in flight per poll (default 16).
+	Concurrency int
+	// HTTPClient sends the requests (default: a client without its own timeout; the deadlines above bound it).
+	HTTPClient *http.Client
+}
+
+func (o FleetOptions) pollInterval() time.Duration {
+	if o.PollInterval > 0 {
+		return o.PollInterval
+	}
+	return DefaultFleetPollInterval
+}
+
+func (o FleetOptions) pollDeadline() time.Duration {
+	if o.PollDeadline > 0 {
+		return o.PollDeadline
+	}
+	return DefaultFleetPollDeadline
+}
+
+// fleetState is the in-memory state the fleet operations keep between reconciles: the last poll of each
+// fleet and the autoscaler history (as the HPA controller does, it is not persisted; after an operator
+// restart the stabilization windows start empty).
+type fleetState struct {
+	views fleetview.Cache
+
+	mu        sync.Mutex
+	histories map[string]*autoscale.History
+}
+
+// history returns the autoscaler history of key, creating it.
+func (s *fleetState) history(key string) *autoscale.History {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.histories == nil {
+		s.histories = map[string]*autoscale.History{}
+	}
+	h, ok := s.histories[key]
+	if !ok {
+		h = &autoscale.History{}
+		s.histories[key] = h
+	}
+	return h
+}
+
+// forget drops the state of a deleted fleet.
+func (s *fleetState) forget(key string) {
+	s.views.Delete(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.histories, key)
+}
+
+// FleetObservation is what the fleet steps saw and decided during one reconcile.
+type FleetObservation struct {
+	// Pods are the runtime pods that exist (terminating ones included), sorted by name.
+	Pods []corev1.Pod
+	// Polled is true when there were ready pods to poll; View is their latest poll.
+	Polled bool
+	View   fleetview.View
+	// ScaleDown is the scale-down step to record (nil: none under way).
+	ScaleDown *realtimev1alpha1.ScaleDownStatus
+	// Autoscaler is the native autoscaler's latest decision (nil: not autoscaling natively).
+	Autoscaler *realtimev1alpha1.AutoscalerStatus
+	// RequeueAfter is when the fleet needs another look (0: no need).
+	RequeueAfter time.Duration
+}
+
+func (f *FleetObservation) requeue(d time.Duration) {
+	if d > 0 && (f.RequeueAfter == 0 || d < f.RequeueAfter) {
+		f.RequeueAfter = d
+	}
+}
+
+// fleetKey identifies a RealtimeCluster in the in-memory fleet state.
+func fleetKey(rc *realtimev1alpha1.RealtimeCluster) string {
+	return rc.Namespace + "/" + rc.Name
+}
+
+// podReady reports whether pod's Ready condition is True.
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// adminPort is the pod's container port named "admin" of the runtime container, or AdminPort.
+func adminPort(pod *corev1.Pod) int32 {
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == "admin" && p.ContainerPort > 0 {
+				return p.ContainerPort
+			}
+		}
+	}
+	return AdminPort
+}
+
+// StatsTargets returns the /stats targets of the ready, non-terminating pods with an IP, sorted by name.
+func StatsTargets(pods []corev1.Pod) []fleetview.Target {
+	var out []fleetview.Target
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp != nil || p.Status.PodIP == "" || !podReady(p) {
+			continue
+		}
+		host := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(adminPort(p))))
+		out = append(out, fleetview.Target{Name: p.Name, StatsURL: "http://" + host + "/stats"})
+	}
+	slices.SortFunc(out, func(a, b fleetview.Target) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// observeFleet lists the runtime pods and reads the ready ones' /stats (or reuses the cached poll).
+func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
+	fo := &FleetObservation{}
+	obs.Fleet = fo
+	list := &corev1.PodList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(rc.Namespace),
+		client.MatchingLabels(SelectorLabels(rc, ComponentRuntime))); err != nil {
+		return fmt.Errorf("list runtime pods: %w", err)
+	}
+	fo.Pods = list.Items
+	slices.SortFunc(fo.Pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+
+	targets := StatsTargets(fo.Pods)
+	if len(targets) == 0 {
+		return nil
+	}
+	fo.Polled = true
+	interval := r.Fleet.pollInterval()
+	fo.requeue(interval)
+	key, fp, now := fleetKey(rc), fleetview.Fingerprint(targets), r.now().Time
+	if v, ok := r.fleet.views.Fresh(key, fp, now, interval); ok {
+		fo.View = v
+		return nil
+	}
+	pollCtx, cancel := context.WithTimeout(ctx, r.Fleet.pollDeadline())
+	defer cancel()
+	poller := &fleetview.Poller{Client: r.Fleet.HTTPClient, Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
+	pods := poller.Poll(pollCtx, targets)
+	fo.View = fleetview.View{At: r.now().Time, Fingerprint: fp, Pods: pods}
+	r.fleet.views.Put(key, fo.View)
+	return nil
+}
+
+// applyFleetStatus writes the fleet observation into st (computed by ComputeStatus). Without an
+// observation (an earlier step failed) the previous fleet status is kept.
+func (r *RealtimeClusterReconciler) applyFleetStatus(rc *realtimev1alpha1.RealtimeCluster, st *realtimev1alpha1.RealtimeClusterStatus, obs Observed, now metav1.Time) {
+	fo := obs.Fleet
+	if fo == nil {
+		st.Fleet = rc.Status.Fleet.DeepCopy()
+		return
+	}
+	fleet := &realtimev1alpha1.FleetStatus{ScaleDown: fo.ScaleDown, Autoscaler: fo.Autoscaler}
+	if !fo.Polled {
+		st.ConnectedClients = 0
+		if existing := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionFleetObserved); existing != nil {
+			setCondition(st, rc.Generation, now, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionFalse, ReasonNoReadyPods, "no ready runtime pod to read /stats from")
+		}
+	} else {
+		sum := fleetview.Summarize(fo.View.Pods)
+		st.ConnectedClients = sum.Total
+		fleet.ReportingPods, fleet.UnreachablePods = int32(sum.Reporting), int32(sum.Unreachable)
+		fleet.ImbalancePercent = sum.ImbalancePercent
+		for _, p := range fo.View.Pods {
+			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, Draining: p.Draining}
+			if p.Err != nil {
+				pc.Error = p.Err.Error()
+			}
+			fleet.Pods = append(fleet.Pods, pc)
+		}
+		if sum.Unreachable == 0 {
+			setCondition(st, rc.Generation, now, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionTrue, ReasonAllPodsReported,
+				fmt.Sprintf("%d ready runtime pods reported %d connected clients", sum.Reporting, sum.Total))
+		} else {
+			names := sum.UnreachableNames
+			more := ""
+			if len(names) > maxUnreachableInMessage {
+				more = fmt.Sprintf(" and %d more", len(names)-maxUnreachableInMessage)
+				names = names[:maxUnreachableInMessage]
+			}
+			msg := fmt.Sprintf("%d of %d ready runtime pods did not answer /stats: %s%s", sum.Unreachable,
+				sum.Unreachable+sum.Reporting, strings.Join(names, ", "), more)
+			setCondition(st, rc.Generation, now, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionFalse, ReasonPodsUnreachable, msg)
+			if newly := newlyUnreachable(rc.Status.Fleet, fo.View.Pods); len(newly) > 0 {
+				r.event(rc, nil, corev1.EventTypeWarning, EventStatsUnreachable, "PollStats",
+					fmt.Sprintf("cannot read /stats of %s", strings.Join(newly, "; ")))
+			}
+		}
+	}
+	if fleet.ScaleDown == nil && fleet.Autoscaler == nil && len(fleet.Pods) == 0 {
+		fleet = nil
+	}
+	st.Fleet = fleet
+}
+
+// newlyUnreachable lists "pod: error" for the pods that failed now but reported (or were absent) before,
+// so the warning event fires once per outage rather than once per poll.
+func newlyUnreachable(prev *realtimev1alpha1.FleetStatus, pods []fleetview.PodStats) []string {
+	failedBefore := map[string]bool{}
+	if prev != nil {
+		for _, p := range prev.Pods {
+			failedBefore[p.Name] = p.Error != ""
+		}
+	}
+	var out []string
+	for _, p := range pods {
+		if p.Err != nil && !failedBefore[p.Name] {
+			out = append(out, p.Name+": "+p.Err.Error())
+		}
+	}
+	return out
+}
+
+// setCondition sets a condition on st, keeping lastTransitionTime while the status does not change.
+func setCondition(st *realtimev1alpha1.RealtimeClusterStatus, generation int64, now metav1.Time, condType string, status metav1.ConditionStatus, reason, message string) {
+	c := metav1.Condition{Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: generation, LastTransitionTime: now}
+	if existing := meta.FindStatusCondition(st.Conditions, condType); existing != nil && existing.Status == status {
+		c.LastTransitionTime = existing.LastTransitionTime
+	}
+	meta.SetStatusCondition(&st.Conditions, c)
+}
+
+// podToCluster maps a runtime pod to the RealtimeCluster it belongs to (by its instance label).
+func podToCluster(_ context.Context, obj client.Object) []reconcile.Request {
+	l := obj.GetLabels()
+	if l[LabelName] != AppName || l[LabelComponent] != ComponentRuntime || l[LabelInstance] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[LabelInstance]}}}
+}

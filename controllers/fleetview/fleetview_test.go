@@ -1,0 +1,230 @@
+package fleetview
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// statsServer serves body with code on /stats.
+func statsServer(t *testing.T, code int, body string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stats" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(code)
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestPollResults(t *testing.T) {
+	ok := statsServer(t, 200, `{"draining":false,"connectedClients":{"total":42,"byTransport":{"websocket":40,"polling":2}},"drain":{"shedPending":0}}`)
+	draining := statsServer(t, 200, `{"draining":true,"connectedClients":{"total":7},"drain":{"shedPending":3}}`)
+	failing := statsServer(t, 503, `{"error":"nope"}`)
+	garbage := statsServer(t, 200, `not json`)
+	missing := statsServer(t, 200, `{"draining":false}`)
+	negative := statsServer(t, 200, `{"connectedClients":{"total":-1}}`)
+	huge := statsServer(t, 200, `{"connectedClients":{"total":1},"pad":"`+strings.Repeat("x", maxBody)+`"}`)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+
+	targets := []Target{
+		{"ok", ok.URL + "/stats"},
+		{"draining", draining.URL + "/stats"},
+		{"failing", failing.URL + "/stats"},
+		{"garbage", garbage.URL + "/stats"},
+		{"missing", missing.URL + "/stats"},
+		{"negative", negative.URL + "/stats"},
+		{"huge", huge.URL + "/stats"},
+		{"closed", closedURL + "/stats"},
+		{"slow", slow.URL + "/stats"},
+		{"bad-url", "http://[::1"},
+	}
+	p := &Poller{RequestTimeout: 200 * time.Millisecond}
+	got := p.Poll(context.Background(), targets)
+	want := []struct {
+		conns    int64
+		draining bool
+		shed     int64
+		err      string
+	}{
+		{42, false, 0, ""},
+		{7, true, 3, ""},
+		{0, false, 0, "status 503"},
+		{0, false, 0, "decode"},
+		{0, false, 0, "no connectedClients"},
+		{0, false, 0, "negative"},
+		{0, false, 0, "larger than"},
+		{0, false, 0, "connect"},
+		{0, false, 0, "deadline exceeded"},
+		{0, false, 0, "build request"},
+	}
+	if len(got) != len(targets) {
+		t.Fatalf("got %d results for %d targets", len(got), len(targets))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Name != targets[i].Name {
+			t.Errorf("result %d is %q, want %q", i, g.Name, targets[i].Name)
+		}
+		if w.err == "" && g.Err != nil {
+			t.Errorf("%s: unexpected error %v", g.Name, g.Err)
+		}
+		if w.err != "" && (g.Err == nil || !strings.Contains(g.Err.Error(), w.err)) {
+			t.Errorf("%s: err = %v, want one containing %q", g.Name, g.Err, w.err)
+		}
+		if g.Connections != w.conns || g.Draining != w.draining || g.ShedPending != w.shed {
+			t.Errorf("%s: got conns=%d draining=%v shed=%d, want %d %v %d", g.Name, g.Connections, g.Draining, g.ShedPending, w.conns, w.draining, w.shed)
+		}
+	}
+}
+
+func TestPollBoundsConcurrency(t *testing.T) {
+	var inflight, peak atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+		inflight.Add(-1)
+		fmt.Fprint(w, `{"connectedClients":{"total":1}}`)
+	}))
+	defer srv.Close()
+	targets := make([]Target, 12)
+	for i := range targets {
+		targets[i] = Target{Name: fmt.Sprintf("p%d", i), StatsURL: srv.URL + "/stats"}
+	}
+	got := (&Poller{Concurrency: 3}).Poll(context.Background(), targets)
+	for _, g := range got {
+		if g.Err != nil {
+			t.Fatalf("%s: %v", g.Name, g.Err)
+		}
+	}
+	if p := peak.Load(); p > 3 {
+		t.Errorf("peak concurrency %d, want at most 3", p)
+	}
+}
+
+func TestPollStopsAtContextDeadline(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer func() { once.Do(func() { close(release) }); srv.Close() }()
+	targets := make([]Target, 4)
+	for i := range targets {
+		targets[i] = Target{Name: fmt.Sprintf("p%d", i), StatsURL: srv.URL + "/stats"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	got := (&Poller{Concurrency: 1, RequestTimeout: time.Minute}).Poll(ctx, targets)
+	for _, g := range got {
+		if g.Err == nil {
+			t.Errorf("%s: polled although the deadline passed", g.Name)
+		}
+	}
+	if !strings.Contains(got[3].Err.Error(), "not polled") {
+		t.Errorf("last target: err = %v, want not polled", got[3].Err)
+	}
+}
+
+func TestImbalance(t *testing.T) {
+	tests := []struct {
+		counts []int64
+		want   int32
+	}{
+		{nil, 0},
+		{[]int64{100}, 0},
+		{[]int64{0, 0, 0}, 0},
+		{[]int64{100, 100, 100}, 0},
+		{[]int64{150, 50}, 50},
+		{[]int64{300, 300, 0}, 100}, // mean 200, new pod at 0
+		{[]int64{1000, 1000, 1000, 0}, 100},
+		{[]int64{110, 100, 90}, 10},
+	}
+	for _, tc := range tests {
+		if got := Imbalance(tc.counts); got != tc.want {
+			t.Errorf("Imbalance(%v) = %d, want %d", tc.counts, got, tc.want)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := Summarize([]PodStats{
+		{Name: "b", Connections: 300},
+		{Name: "a", Connections: 100},
+		{Name: "d", Err: fmt.Errorf("timeout")},
+		{Name: "c", Connections: 50, Draining: true},
+		{Name: "aa", Err: fmt.Errorf("refused")},
+	})
+	if s.Total != 450 || s.Reporting != 3 || s.Unreachable != 2 {
+		t.Errorf("summary = %+v", s)
+	}
+	if s.ImbalancePercent != 50 { // serving pods 300 and 100 (draining excluded): mean 200
+		t.Errorf("imbalance = %d, want 50", s.ImbalancePercent)
+	}
+	if strings.Join(s.UnreachableNames, ",") != "aa,d" {
+		t.Errorf("unreachable = %v", s.UnreachableNames)
+	}
+}
+
+func TestCache(t *testing.T) {
+	var c Cache
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	targets := []Target{{"b", "http://2/stats"}, {"a", "http://1/stats"}}
+	fp := Fingerprint(targets)
+	if fp != Fingerprint([]Target{targets[1], targets[0]}) {
+		t.Error("fingerprint depends on order")
+	}
+	if _, ok := c.Fresh("ns/x", fp, now, time.Minute); ok {
+		t.Error("empty cache returned a view")
+	}
+	c.Put("ns/x", View{At: now, Fingerprint: fp})
+	tests := []struct {
+		name string
+		fp   string
+		at   time.Time
+		want bool
+	}{
+		{"same set, fresh", fp, now.Add(30 * time.Second), true},
+		{"same set, too old", fp, now.Add(time.Minute), false},
+		{"different set", Fingerprint(targets[:1]), now, false},
+		{"clock went back", fp, now.Add(-time.Second), false},
+	}
+	for _, tc := range tests {
+		if _, ok := c.Fresh("ns/x", tc.fp, tc.at, time.Minute); ok != tc.want {
+			t.Errorf("%s: fresh = %v, want %v", tc.name, ok, tc.want)
+		}
+	}
+	c.Delete("ns/x")
+	if _, ok := c.Fresh("ns/x", fp, now, time.Minute); ok {
+		t.Error("deleted view still returned")
+	}
+}
