@@ -187,6 +187,7 @@ type Adapter struct {
 // pendingRequest collects the responses to one request.
 type pendingRequest struct {
 	responses chan response
+	envelopes chan map[string]any // sharded protocol responses
 	ackCount  func(n int)
 	ack       func(arg json.RawMessage)
 }

@@ -152,3 +152,31 @@ func FuzzDecodeBroadcast(f *testing.F) {
 		_ = unmarshalMsgpack(b, &r)
 	})
 }
+
+// goldenShardedBinary is Node's sharded broadcast of a binary argument to
+// room1: a notepack envelope (golden-sharded.txt).
+const goldenShardedBinary = "84a47479706503a46461746182a67061636b657482a47479706502a46461746192a362696ec403010203a46f70747383a5726f6f6d7391a5726f6f6d31a665786365707490a5666c61677380a3756964b064653964396538616439633533373534a36e7370a12f"
+
+func TestDecodeShardedEnvelope(t *testing.T) {
+	env, err := decodeEnvelope(mustHex(t, goldenShardedBinary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Type != msgBroadcast || env.UID != "de9d9e8ad9c53754" || env.NSP != "/" {
+		t.Fatalf("envelope %+v", env)
+	}
+	args := env.Data["packet"].(map[string]any)["data"].([]any)
+	p, err := fromWire(wirePacket{Data: args}, "/")
+	if err != nil || string(p.Data) != `["bin",{"_placeholder":true,"num":0}]` || !bytes.Equal(p.Attachments[0], []byte{1, 2, 3}) {
+		t.Fatalf("packet %s %v (%v)", p.Data, p.Attachments, err)
+	}
+	if o := optsFromMap(env.Data["opts"]); len(o.Rooms) != 1 || o.Rooms[0] != "room1" || !o.Flags.Local {
+		t.Fatalf("opts %+v", o)
+	}
+
+	json := []byte(`{"type":11,"data":{"requestId":"26c684df60e0847d","clientCount":2},"uid":"0aebd59e7bd95802","nsp":"/"}`)
+	env, err = decodeEnvelope(json)
+	if n, ok := toInt64(env.Data["clientCount"]); err != nil || env.Type != msgBroadcastClientCount || !ok || n != 2 {
+		t.Fatalf("JSON envelope %+v (%v)", env, err)
+	}
+}

@@ -28,7 +28,7 @@ import (
 
 const guard = sioclient.Guard
 
-func startNodeServer(t *testing.T, redisURL string) string {
+func startNodeServer(t *testing.T, redisURL, mode string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +37,7 @@ func startNodeServer(t *testing.T, redisURL string) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	l.Close()
 	cmd := exec.Command("node", "node-server.mjs")
-	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "PORT="+port)
+	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "PORT="+port, "MODE="+mode)
 	cmd.Stderr = os.Stderr
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -61,10 +61,19 @@ func startNodeServer(t *testing.T, redisURL string) string {
 	return "http://127.0.0.1:" + port
 }
 
-func startGoServer(t *testing.T, redisAddr string) *socketio.Server {
+// goCluster is the part of the two cluster variants the test uses.
+type goCluster interface {
+	Adapter(*socketio.Namespace) socketio.Adapter
+	Close() error
+}
+
+func startGoServer(t *testing.T, redisAddr, mode string) *socketio.Server {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	cluster := redisadapter.New(rdb, redisadapter.Options{})
+	var cluster goCluster = redisadapter.New(rdb, redisadapter.Options{})
+	if mode == "sharded" {
+		cluster = redisadapter.NewSharded(rdb, redisadapter.ShardedOptions{})
+	}
 	srv := socketio.NewServer(socketio.Options{Adapter: cluster.Adapter})
 	nsp := srv.Of("/")
 	nsp.OnConnection(func(s *socketio.Socket) {
@@ -100,10 +109,16 @@ func emitter(t *testing.T, redisURL string, args ...string) {
 }
 
 func TestMixedNodeAndGoCluster(t *testing.T) {
+	for _, mode := range []string{"classic", "sharded"} {
+		t.Run(mode, func(t *testing.T) { testMixedCluster(t, mode) })
+	}
+}
+
+func testMixedCluster(t *testing.T, mode string) {
 	rs := redisserver.Start(t, "")
 	redisURL := "redis://" + rs.Addr
-	nodeURL := startNodeServer(t, redisURL)
-	goSrv := startGoServer(t, rs.Addr)
+	nodeURL := startNodeServer(t, redisURL, mode)
+	goSrv := startGoServer(t, rs.Addr, mode)
 	goURL := os.Getenv("GO_SERVER_URL")
 	nsp := goSrv.Of("/")
 	ctx := context.Background()
@@ -196,7 +211,7 @@ func TestMixedNodeAndGoCluster(t *testing.T) {
 	t.Run("socketsJoin from Node moves Go sockets", func(t *testing.T) {
 		nodeRed.Emit(t, "node-join", "blue", "purple")
 		deadline := time.Now().Add(guard)
-		for !nsp.Adapter().(*redisadapter.Adapter).HasRoom("purple") {
+		for !nsp.Adapter().(interface{ HasRoom(string) bool }).HasRoom("purple") {
 			if time.Now().After(deadline) {
 				t.Fatal("Go socket did not join purple")
 			}
@@ -209,14 +224,18 @@ func TestMixedNodeAndGoCluster(t *testing.T) {
 		nodeBlue.Expect(t, `42["purple"]`)
 	})
 
-	t.Run("redis-emitter reaches Go clients", func(t *testing.T) {
+	// @socket.io/redis-emitter speaks the classic protocol only.
+	emitterTest := func(t *testing.T) {
 		emitter(t, redisURL, "red", "from-emitter", "x")
 		goRed.Expect(t, `42["from-emitter","x"]`)
 		nodeRed.Expect(t, `42["from-emitter","x"]`)
 		emitter(t, redisURL, "blue", "emitter-bin", "binary")
 		goBlue.Expect(t, `451-["emitter-bin",{"_placeholder":true,"num":0}]`)
 		goRed.ExpectNothing(t)
-	})
+	}
+	if mode == "classic" {
+		t.Run("redis-emitter reaches Go clients", emitterTest)
+	}
 
 	t.Run("disconnectSockets from Go reaches Node sockets", func(t *testing.T) {
 		if err := nsp.In("red").DisconnectSockets(false); err != nil {

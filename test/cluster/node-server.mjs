@@ -1,5 +1,5 @@
 // A Node socket.io 4.8 server with @socket.io/redis-adapter 8.3 (classic
-// createAdapter), the reference side of the mixed-cluster test. Control
+// createAdapter or createShardedAdapter), the reference side of the mixed-cluster test. Control
 // events from a client make it act on the cluster:
 //   "node-broadcast" (room|null, msg)  io.to(room).emit("from-node", msg)
 //   "node-fetch"                       emits "fetched" with the sorted ids of fetchSockets()
@@ -7,18 +7,19 @@
 //   "node-ack-broadcast"               io.timeout(5000).emitWithAck("ask"), emits "acks" with the answer count
 //   "node-join" (room, newRoom)        io.in(room).socketsJoin(newRoom)
 // Server-side event "ping-node" (n, ack) acks "pong from node <n>".
-// Env: REDIS_URL, PORT. Prints "listening <port>" when ready.
+// Env: REDIS_URL, PORT, MODE (classic, the default, or sharded: createShardedAdapter). Prints "listening <port>" when ready.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createClient } from "redis";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 
 const pub = createClient({ url: process.env.REDIS_URL });
 const sub = pub.duplicate();
 await Promise.all([pub.connect(), sub.connect()]);
 
 const httpServer = createServer();
-const io = new Server(httpServer, { adapter: createAdapter(pub, sub) });
+const adapter = process.env.MODE === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
+const io = new Server(httpServer, { adapter });
 
 io.on("connection", (socket) => {
   const room = socket.handshake.query.room;
