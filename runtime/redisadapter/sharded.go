@@ -243,6 +243,8 @@ func decodeEnvelope(payload []byte) (envelope, error) {
 	if err := unmarshalMsgpack(payload, &env); err != nil {
 		return env, err
 	}
+	// Nested msgpack maps decode with interface keys.
+	env.Data, _ = normalize(env.Data).(map[string]any)
 	return env, nil
 }
 
@@ -556,8 +558,12 @@ func (a *ShardedAdapter) onMessage(env envelope) {
 	defer cancel()
 	d := env.Data
 	requestID, _ := d["requestId"].(string)
+	// Responses may be sent after this returns (acks): each gets its own
+	// deadline.
 	respond := func(typ int, data map[string]any) {
 		data["requestId"] = requestID
+		ctx, cancel := a.opCtx()
+		defer cancel()
 		if err := a.publish(ctx, a.cluster.channel(a.name)+env.UID+"#", typ, data); err != nil {
 			a.cluster.log.Warn("redisadapter: response not sent", "namespace", a.name, "err", err)
 		}

@@ -147,6 +147,9 @@ func testMixedCluster(t *testing.T, mode string) {
 		goRed.Expect(t, `42["from-node","r"]`)
 		goBlue.ExpectNothing(t)
 		nodeBlue.ExpectNothing(t)
+		nodeRed.Emit(t, "node-binary", "blue")
+		goBlue.Expect(t, `451-["node-bin",{"_placeholder":true,"num":0}]`)
+		nodeBlue.Expect(t, `451-["node-bin",{"_placeholder":true,"num":0}]`)
 	})
 
 	t.Run("Go broadcast reaches Node clients", func(t *testing.T) {

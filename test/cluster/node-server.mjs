@@ -2,6 +2,7 @@
 // createAdapter or createShardedAdapter), the reference side of the mixed-cluster test. Control
 // events from a client make it act on the cluster:
 //   "node-broadcast" (room|null, msg)  io.to(room).emit("from-node", msg)
+//   "node-binary" (room)               io.to(room).emit("node-bin", <Buffer 040506>)
 //   "node-fetch"                       emits "fetched" with the sorted ids of fetchSockets()
 //   "node-ssa" (n)                     serverSideEmitWithAck("ping-go", n), emits "ssa" with the answers
 //   "node-ack-broadcast"               io.timeout(5000).emitWithAck("ask"), emits "acks" with the answer count
@@ -25,6 +26,7 @@ io.on("connection", (socket) => {
   const room = socket.handshake.query.room;
   if (room) socket.join(room);
   socket.on("node-broadcast", (room, msg) => (room ? io.to(room) : io).emit("from-node", msg));
+  socket.on("node-binary", (room) => io.to(room).emit("node-bin", Buffer.from([4, 5, 6])));
   socket.on("node-fetch", async () => {
     const sockets = await io.fetchSockets();
     socket.emit("fetched", sockets.map((s) => s.id).sort());
@@ -34,8 +36,12 @@ io.on("connection", (socket) => {
     socket.emit("ssa", answers);
   });
   socket.on("node-ack-broadcast", async () => {
-    const answers = await io.timeout(5000).emitWithAck("ask");
-    socket.emit("acks", answers.length);
+    try {
+      const answers = await io.timeout(5000).emitWithAck("ask");
+      socket.emit("acks", answers.length);
+    } catch (err) {
+      socket.emit("acks", String(err));
+    }
   });
   socket.on("node-join", (room, newRoom) => io.in(room).socketsJoin(newRoom));
 });
@@ -43,3 +49,5 @@ io.on("ping-node", (n, ack) => ack(`pong from node ${n}`));
 
 httpServer.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(`listening ${process.env.PORT}`));
 process.on("SIGTERM", () => process.exit(0));
+process.on("uncaughtException", (err) => console.error("node-server:", err));
+process.on("unhandledRejection", (err) => console.error("node-server:", err));
