@@ -15,6 +15,7 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/app"
 	"github.com/socketfleet/socketfleet/runtime/config"
 	"github.com/socketfleet/socketfleet/runtime/redisadapter"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
 // redisAdapter builds the Redis adapter (runtime/redisadapter) from the
@@ -34,7 +35,17 @@ func redisAdapter(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*
 	if err := client.Ping(pingCtx).Err(); err != nil {
 		logger.Warn("redis unreachable at start; not ready until it answers", "err", err)
 	}
-	cluster := redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: logger.With("component", "redisadapter")})
+	log := logger.With("component", "redisadapter", "adapter", cfg.Adapter)
+	var cluster interface {
+		Adapter(*socketio.Namespace) socketio.Adapter
+		Ping(context.Context) error
+		Close() error
+	}
+	if cfg.Adapter == "sharded" {
+		cluster = redisadapter.NewSharded(client, redisadapter.ShardedOptions{ChannelPrefix: cfg.KeyPrefix, Logger: log})
+	} else {
+		cluster = redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: log})
+	}
 	return &app.ClusterAdapter{
 		Name:    "redis",
 		Factory: cluster.Adapter,

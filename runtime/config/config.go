@@ -131,6 +131,8 @@ type Redis struct {
 	PasswordFile string `json:"passwordFile" doc:"file holding the password (trailing newline trimmed); empty: no AUTH"`
 	// KeyPrefix is the channel prefix (@socket.io/redis-adapter's key).
 	KeyPrefix string `json:"keyPrefix" doc:"channel prefix, like the key option of @socket.io/redis-adapter"`
+	// Adapter is the wire protocol: classic or sharded.
+	Adapter string `json:"adapter" doc:"classic (PUBLISH/PSUBSCRIBE, @socket.io/redis-adapter createAdapter) or sharded (SPUBLISH/SSUBSCRIBE, Redis >= 7, createShardedAdapter; not with mode cluster); every server of a cluster must use the same"`
 	// TLS configures TLS to Redis.
 	TLS RedisTLS `json:"tls"`
 }
@@ -258,7 +260,7 @@ func Default() Config {
 			SkipMiddlewares:          true,
 		},
 		Drain:   Drain{Window: Duration(30 * time.Second)},
-		Redis:   Redis{KeyPrefix: "socket.io"},
+		Redis:   Redis{KeyPrefix: "socket.io", Adapter: "classic"},
 		Log:     Log{Format: "auto", Level: "info"},
 		Publish: Publish{Listener: "public"},
 		Webhook: Webhook{Timeout: Duration(5 * time.Second), MaxConcurrent: 256},

@@ -225,6 +225,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "bad origin", yaml: "cors:\n  origins: [app.example.com]", want: `config: cors.origins: "app.example.com" is not an origin`},
 		{name: "credentials with star", yaml: "cors:\n  origins: ['*']\n  credentials: true", want: `config: cors.credentials: cannot be true with origin *`},
 		{name: "redis mode", yaml: "redis:\n  mode: replica", want: `config: redis.mode: unknown mode "replica"`},
+		{name: "redis adapter", yaml: "redis:\n  url: redis://r:6379\n  adapter: streams", want: `config: redis.adapter: unknown adapter "streams"`},
+		{name: "sharded with cluster", yaml: "redis:\n  mode: cluster\n  addresses: [a:1]\n  adapter: sharded", want: `config: redis.adapter: sharded is not supported with mode cluster`},
 		{name: "redis password in url", yaml: "redis:\n  url: redis://u:p@h:6379/0", want: `config: redis.url: must not contain a password`},
 		{name: "sentinel master", yaml: "redis:\n  mode: sentinel\n  addresses: [s:26379]", want: `config: redis.sentinelMaster: required in sentinel mode`},
 		{name: "cluster db", yaml: "redis:\n  mode: cluster\n  addresses: [c:6379]\n  database: 2", want: `config: redis.database: must be 0 in cluster mode`},

@@ -175,6 +175,12 @@ func (c *Config) validateRedis(v *validator) {
 			}
 		}
 	}
+	switch {
+	case r.Adapter != "classic" && r.Adapter != "sharded":
+		v.add("redis.adapter", "unknown adapter %q (want classic or sharded)", r.Adapter)
+	case r.Adapter == "sharded" && r.Mode == "cluster":
+		v.add("redis.adapter", "sharded is not supported with mode cluster (one subscriber connection cannot follow every shard)")
+	}
 	if r.Database < 0 {
 		v.add("redis.database", "must not be negative (got %d)", r.Database)
 	}
