@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -27,6 +28,8 @@ type Desired struct {
 	RedisStatefulSet *appsv1.StatefulSet
 	Ingress          *networkingv1.Ingress
 	HTTPRoute        *unstructured.Unstructured
+	// HPA is the HorizontalPodAutoscaler of spec.autoscaling.mode hpa.
+	HPA *autoscalingv2.HorizontalPodAutoscaler
 }
 
 // BuildDesired renders every child of rc.
@@ -47,6 +50,7 @@ func BuildDesired(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions) (Desi
 		RedisStatefulSet: BuildRedisStatefulSet(rc),
 		Ingress:          BuildIngress(rc),
 		HTTPRoute:        BuildHTTPRoute(rc),
+		HPA:              BuildHorizontalPodAutoscaler(rc),
 	}, nil
 }
 
@@ -69,5 +73,6 @@ func (d Desired) Objects() []client.Object {
 	add(d.PDB, d.PDB != nil)
 	add(d.Ingress, d.Ingress != nil)
 	add(d.HTTPRoute, d.HTTPRoute != nil)
+	add(d.HPA, d.HPA != nil)
 	return out
 }

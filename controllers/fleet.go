@@ -86,6 +86,38 @@ type fleetState struct {
 
 	mu        sync.Mutex
 	histories map[string]*autoscale.History
+	// scaleDowns remembers the step under way of each fleet, so a reconcile that still sees a cached
+	// RealtimeCluster without the status written by the previous one does not start a second step.
+	scaleDowns map[string]realtimev1alpha1.ScaleDownStatus
+}
+
+// rememberScaleDown records (or with nil, forgets) the scale-down step of key.
+func (s *fleetState) rememberScaleDown(key string, sd *realtimev1alpha1.ScaleDownStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sd == nil {
+		delete(s.scaleDowns, key)
+		return
+	}
+	if s.scaleDowns == nil {
+		s.scaleDowns = map[string]realtimev1alpha1.ScaleDownStatus{}
+	}
+	s.scaleDowns[key] = *sd.DeepCopy()
+}
+
+// latestScaleDown returns the newer of the step recorded in status and the one remembered in memory.
+func (s *fleetState) latestScaleDown(key string, fromStatus *realtimev1alpha1.ScaleDownStatus) *realtimev1alpha1.ScaleDownStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mem, ok := s.scaleDowns[key]
+	switch {
+	case !ok:
+		return fromStatus.DeepCopy()
+	case fromStatus == nil || mem.StartedAt.After(fromStatus.StartedAt.Time):
+		return mem.DeepCopy()
+	default:
+		return fromStatus.DeepCopy()
+	}
 }
 
 // history returns the autoscaler history of key, creating it.
@@ -103,21 +135,31 @@ func (s *fleetState) history(key string) *autoscale.History {
 	return h
 }
 
+// dropHistory forgets the autoscaler history of key (autoscaling off, or a decision could not be applied).
+func (s *fleetState) dropHistory(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.histories, key)
+}
+
 // forget drops the state of a deleted fleet.
 func (s *fleetState) forget(key string) {
 	s.views.Delete(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.histories, key)
+	delete(s.scaleDowns, key)
 }
 
 // FleetObservation is what the fleet steps saw and decided during one reconcile.
 type FleetObservation struct {
 	// Pods are the runtime pods that exist (terminating ones included), sorted by name.
 	Pods []corev1.Pod
-	// Polled is true when there were ready pods to poll; View is their latest poll.
-	Polled bool
-	View   fleetview.View
+	// Polled is true when there were ready pods to poll; View is their latest poll; FreshPoll is true when
+	// View was polled in this reconcile (not reused from the cache).
+	Polled    bool
+	View      fleetview.View
+	FreshPoll bool
 	// ScaleDown is the scale-down step to record (nil: none under way).
 	ScaleDown *realtimev1alpha1.ScaleDownStatus
 	// Autoscaler is the native autoscaler's latest decision (nil: not autoscaling natively).
@@ -203,6 +245,7 @@ func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realti
 	poller := &fleetview.Poller{Client: r.Fleet.HTTPClient, Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
 	pods := poller.Poll(pollCtx, targets)
 	fo.View = fleetview.View{At: r.now().Time, Fingerprint: fp, Pods: pods}
+	fo.FreshPoll = true
 	r.fleet.views.Put(key, fo.View)
 	return nil
 }

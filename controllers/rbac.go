@@ -9,6 +9,8 @@ package controllers
 // +kubebuilder:rbac:groups=realtime.socketfleet.io,resources=realtimeclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=realtime.socketfleet.io,resources=realtimeclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=realtime.socketfleet.io,resources=realtimeclusters/finalizers,verbs=update
+// +kubebuilder:rbac:groups=realtime.socketfleet.io,resources=realtimeclusters/scale,verbs=get;update
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps;serviceaccounts,verbs=get;list;watch;create;patch

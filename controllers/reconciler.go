@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -69,6 +70,7 @@ func (r *RealtimeClusterReconciler) SetupWithManager(mgr ctrl.Manager, maxConcur
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent})
 	if served, err := kindServed(mgr.GetRESTMapper(), HTTPRouteGVK); err != nil {
@@ -105,7 +107,9 @@ func (r *RealtimeClusterReconciler) now() metav1.Time {
 }
 
 // Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
-// managed Redis Secret, read the runtime pods' connection counts (fleet view), apply every child, remove children the spec no longer asks for, then write the status
+// managed Redis Secret, read the runtime pods' connection counts (fleet view), run the native autoscaler
+// (which writes spec.replicas through /scale), decide the Deployment's
+// replicas (connection-aware scale-down steps), apply every child, remove children the spec no longer asks for, then write the status
 // computed from what the children report.
 func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &realtimev1alpha1.RealtimeCluster{}
@@ -133,6 +137,8 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
 		{"observe fleet", r.observeFleet},
+		{"autoscale", r.autoscaleNative},
+		{"plan scale-down", r.planScaleDown},
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},
@@ -341,6 +347,9 @@ func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *real
 		if served {
 			obsolete = append(obsolete, candidate{HTTPRouteGVK, names.HTTPRoute})
 		}
+	}
+	if d.HPA == nil {
+		obsolete = append(obsolete, candidate{autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), HPAName(rc)})
 	}
 	if rc.Spec.Redis.Managed == nil {
 		obsolete = append(obsolete,

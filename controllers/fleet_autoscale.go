@@ -1,0 +1,146 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+	"github.com/socketfleet/socketfleet/controllers/autoscale"
+)
+
+// Who owns spec.replicas: without autoscaling, the user (manifest, kubectl scale). With mode hpa, the
+// HorizontalPodAutoscaler the operator creates (it writes through /scale). With mode native, the operator's
+// own autoscaler, which writes through the same /scale subresource an HPA would use, so exactly one writer
+// owns the field and the operator never fights an external autoscaler: it never writes spec.replicas in the
+// other modes. In every mode the Deployment follows spec.replicas through the connection-aware scale-down.
+
+// NativeAutoscaling reports whether rc is autoscaled by the operator itself.
+func NativeAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
+	a := rc.Spec.Autoscaling
+	return a != nil && a.Enabled && (a.Mode == "" || a.Mode == realtimev1alpha1.AutoscalingModeNative)
+}
+
+// HPAAutoscaling reports whether rc is autoscaled by a HorizontalPodAutoscaler.
+func HPAAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
+	a := rc.Spec.Autoscaling
+	return a != nil && a.Enabled && a.Mode == realtimev1alpha1.AutoscalingModeHPA
+}
+
+// AutoscaleBehavior converts an autoscaling/v2 behavior (nil fields take the HPA defaults) into the
+// autoscaler's rules.
+func AutoscaleBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) autoscale.Behavior {
+	out := autoscale.DefaultBehavior()
+	if b == nil {
+		return out
+	}
+	convert := func(r *autoscalingv2.HPAScalingRules, into *autoscale.Rules) {
+		if r == nil {
+			return
+		}
+		if r.StabilizationWindowSeconds != nil {
+			into.StabilizationWindow = time.Duration(*r.StabilizationWindowSeconds) * time.Second
+		}
+		if r.SelectPolicy != nil {
+			into.Select = autoscale.Select(*r.SelectPolicy)
+		}
+		if len(r.Policies) > 0 {
+			into.Policies = nil
+			for _, p := range r.Policies {
+				into.Policies = append(into.Policies, autoscale.Policy{
+					Type: autoscale.PolicyType(p.Type), Value: p.Value, Period: time.Duration(p.PeriodSeconds) * time.Second,
+				})
+			}
+		}
+		if r.Tolerance != nil {
+			into.Tolerance = r.Tolerance.AsApproximateFloat64()
+		}
+	}
+	convert(b.ScaleUp, &out.ScaleUp)
+	convert(b.ScaleDown, &out.ScaleDown)
+	return out
+}
+
+// autoscaleNative runs the native autoscaler after a fresh poll (or at once when spec.replicas is outside
+// the bounds) and writes a changed replica count through the /scale subresource.
+func (r *RealtimeClusterReconciler) autoscaleNative(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
+	fo := obs.Fleet
+	key := fleetKey(rc)
+	if fo == nil || !NativeAutoscaling(rc) {
+		r.fleet.dropHistory(key)
+		return nil
+	}
+	a := rc.Spec.Autoscaling
+	current := realtimev1alpha1.DefaultReplicas
+	if rc.Spec.Replicas != nil {
+		current = *rc.Spec.Replicas
+	}
+	var prev *realtimev1alpha1.AutoscalerStatus
+	if rc.Status.Fleet != nil && rc.Status.Fleet.Autoscaler != nil {
+		prev = rc.Status.Fleet.Autoscaler.DeepCopy()
+	}
+	fo.Autoscaler = prev
+	outOfBounds := current != 0 && (current < a.MinReplicas || current > a.MaxReplicas)
+	if !fo.FreshPoll && !outOfBounds {
+		if fo.Autoscaler == nil {
+			fo.Autoscaler = &realtimev1alpha1.AutoscalerStatus{DesiredReplicas: current}
+		}
+		return nil
+	}
+
+	in := autoscale.Input{
+		Now: r.now().Time, CurrentReplicas: current, TargetPerPod: int64(a.TargetConnectionsPerPod),
+		MinReplicas: a.MinReplicas, MaxReplicas: a.MaxReplicas, Behavior: AutoscaleBehavior(a.Behavior),
+	}
+	for _, p := range fo.View.Pods {
+		switch {
+		case p.Err != nil:
+			in.MissingPods++
+		case !p.Draining: // a draining pod is leaving; like a terminating pod for the HPA, it does not count
+			in.PodConnections = append(in.PodConnections, p.Connections)
+		}
+	}
+	h := r.fleet.history(key)
+	decision, err := autoscale.Evaluate(in, h)
+	if err != nil {
+		return fmt.Errorf("autoscale: %w", err)
+	}
+	status := &realtimev1alpha1.AutoscalerStatus{DesiredReplicas: decision.Replicas}
+	if prev != nil {
+		status.LastScaleTime = prev.LastScaleTime
+	}
+	fo.Autoscaler = status
+	if decision.Replicas == current {
+		return nil
+	}
+	if err := r.writeScale(ctx, rc, decision.Replicas); err != nil {
+		r.fleet.dropHistory(key)
+		return err
+	}
+	now := r.now()
+	status.LastScaleTime = &now
+	replicas := decision.Replicas
+	rc.Spec.Replicas = &replicas
+	r.event(rc, nil, corev1.EventTypeNormal, EventAutoscaled, "Scale",
+		fmt.Sprintf("Autoscaled from %d to %d replicas: %s", current, decision.Replicas, decision.Reason))
+	return nil
+}
+
+// writeScale sets spec.replicas of rc through its /scale subresource (as an HPA does), with optimistic
+// concurrency on the resourceVersion it read.
+func (r *RealtimeClusterReconciler) writeScale(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, replicas int32) error {
+	scale := &autoscalingv1.Scale{}
+	if err := r.Client.SubResource("scale").Get(ctx, rc, scale); err != nil {
+		return fmt.Errorf("get /scale of %s/%s: %w", rc.Namespace, rc.Name, err)
+	}
+	scale.Spec.Replicas = replicas
+	if err := r.Client.SubResource("scale").Update(ctx, rc, client.WithSubResourceBody(scale)); err != nil {
+		return fmt.Errorf("update /scale of %s/%s to %d replicas: %w", rc.Namespace, rc.Name, replicas, err)
+	}
+	return nil
+}
