@@ -4,7 +4,8 @@
 //	"echo"  (args..., ack)     acks with the same arguments
 //	"blast" ({count,payload})  emits "m" payload to room "all" count times, then acks
 //
-// Every socket joins room "all" on connection.
+// Every socket joins room "all" on connection. With -redis the server joins
+// a cluster through runtime/redisadapter (classic protocol).
 package main
 
 import (
@@ -20,6 +21,9 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketfleet/socketfleet/runtime/redisadapter"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
@@ -27,6 +31,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:3000", "listen address")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
 	memProfile := flag.String("memprofile", "", "write a heap profile to this file at SIGTERM")
+	redisAddr := flag.String("redis", "", "join a cluster through the Redis adapter at this host:port")
 	flag.Parse()
 	if *cpuProfile != "" || *memProfile != "" {
 		stop := profile(*cpuProfile, *memProfile)
@@ -39,7 +44,12 @@ func main() {
 		}()
 	}
 
-	srv := socketio.NewServer(socketio.Options{})
+	opts := socketio.Options{}
+	if *redisAddr != "" {
+		cluster := redisadapter.New(redis.NewClient(&redis.Options{Addr: *redisAddr}), redisadapter.Options{})
+		opts.Adapter = cluster.Adapter
+	}
+	srv := socketio.NewServer(opts)
 	nsp := srv.Of("/")
 	nsp.OnConnection(func(s *socketio.Socket) {
 		s.Join("all")

@@ -5,10 +5,20 @@
 //   "blast" ({count,payload})  emits "m" payload to room "all" count times, then acks
 import { createServer } from "node:http";
 import { Server } from "socket.io";
+import { createClient } from "redis";
+import { createAdapter } from "@socket.io/redis-adapter";
 
 const [host, port] = (process.env.ADDR || "127.0.0.1:3000").split(":");
 const httpServer = createServer();
-const io = new Server(httpServer);
+const options = {};
+if (process.env.REDIS_URL) {
+  // Cluster mode: @socket.io/redis-adapter, as the Go server's -redis flag.
+  const pub = createClient({ url: process.env.REDIS_URL });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  options.adapter = createAdapter(pub, sub);
+}
+const io = new Server(httpServer, options);
 
 io.on("connection", (socket) => {
   socket.join("all");

@@ -27,6 +27,10 @@ type loadClient struct {
 	nextID  uint64
 	pending map[uint64]time.Time
 	rtts    chan<- time.Duration
+
+	// latencies, when set, receives now−t for every "m" event whose payload
+	// carries a send time {"t":<unix nanoseconds>}.
+	latencies chan<- time.Duration
 }
 
 var dialer = &websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024, HandshakeTimeout: 30 * time.Second}
@@ -88,11 +92,33 @@ func (c *loadClient) read() {
 		switch {
 		case bytes.HasPrefix(msg, []byte(`42["m"`)):
 			c.received.Add(1)
+			if c.latencies != nil {
+				c.recordLatency(msg)
+			}
 		case len(msg) == 1 && msg[0] == '2':
 			_ = c.write([]byte("3"))
 		case bytes.HasPrefix(msg, []byte("43")):
 			c.onAck(msg[2:])
 		}
+	}
+}
+
+func (c *loadClient) recordLatency(msg []byte) {
+	i := bytes.Index(msg, []byte(`"t":`))
+	if i < 0 {
+		return
+	}
+	j := i + 4
+	for j < len(msg) && msg[j] >= '0' && msg[j] <= '9' {
+		j++
+	}
+	sent, err := strconv.ParseInt(string(msg[i+4:j]), 10, 64)
+	if err != nil {
+		return
+	}
+	select {
+	case c.latencies <- time.Since(time.Unix(0, sent)):
+	default:
 	}
 }
 

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os/exec"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// clusterResult is what one server kind scored as a two-server cluster on
+// one Redis.
+type clusterResult struct {
+	DeliveriesPerSec float64
+	CPUSecPerMillion float64
+	P50, P99         time.Duration
+	LatencySamples   int
+}
+
+// benchCluster runs two servers of one kind on one redis-server with
+// cfg.clusterClients clients split between them: a burst of broadcasts from
+// a client of the first server measures cross-server deliveries per second;
+// then a steady rate of single broadcasts carrying their send time measures
+// delivery latency at every client.
+func benchCluster(cfg config, name string) (clusterResult, error) {
+	var r clusterResult
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return r, err
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	redis := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := redis.Start(); err != nil {
+		return r, fmt.Errorf("redis-server: %w", err)
+	}
+	defer func() { _ = redis.Process.Kill(); _ = redis.Wait() }()
+	redisAddr := "127.0.0.1:" + port
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", redisAddr); err == nil {
+			c.Close()
+			break
+		}
+		if i > 500 {
+			return r, fmt.Errorf("redis-server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	var servers []*server
+	for range 2 {
+		s, err := startServer(cfg, name, redisAddr)
+		if err != nil {
+			return r, err
+		}
+		defer s.stop()
+		servers = append(servers, s)
+	}
+	time.Sleep(time.Second) // subscriptions settle
+
+	ctx := context.Background()
+	received := new(atomic.Int64)
+	latencies := make(chan time.Duration, 1<<20)
+	var clients []*loadClient
+	defer func() {
+		for _, c := range clients {
+			c.close()
+		}
+	}()
+	for _, s := range servers {
+		cs, err := connectMany(ctx, s.addr, cfg.clusterClients/2, received, nil)
+		clients = append(clients, cs...)
+		if err != nil {
+			return r, err
+		}
+	}
+	for _, c := range clients {
+		c.latencies = latencies
+	}
+	time.Sleep(2 * time.Second)
+
+	log.Printf("%s cluster: broadcasts", name)
+	want := int64(len(clients) * cfg.clusterBroadcasts)
+	pids := []int{servers[0].cmd.Process.Pid, servers[1].cmd.Process.Pid}
+	cpu := func() float64 { return cpuSeconds(pids[0]) + cpuSeconds(pids[1]) }
+	var rates, cpus []float64
+	for range cfg.rounds {
+		received.Store(0)
+		cpu0, t0 := cpu(), time.Now()
+		if err := clients[0].emitWithAck("blast", fmt.Sprintf(`{"count":%d,"payload":{"type":"tick","n":42,"text":"hello"}}`, cfg.clusterBroadcasts)); err != nil {
+			return r, err
+		}
+		deadline := time.Now().Add(5 * time.Minute)
+		for received.Load() < want {
+			if time.Now().After(deadline) {
+				return r, fmt.Errorf("cluster broadcast: %d of %d deliveries", received.Load(), want)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		elapsed := time.Since(t0).Seconds()
+		rates = append(rates, float64(want)/elapsed)
+		cpus = append(cpus, (cpu()-cpu0)/(float64(want)/1e6))
+		time.Sleep(time.Second)
+	}
+	r.DeliveriesPerSec, r.CPUSecPerMillion = median(rates), median(cpus)
+
+	log.Printf("%s cluster: broadcast latency", name)
+	for len(latencies) > 0 {
+		<-latencies
+	}
+	interval := time.Second / time.Duration(cfg.clusterRate)
+	for end := time.Now().Add(cfg.duration); time.Now().Before(end); time.Sleep(interval) {
+		payload := fmt.Sprintf(`{"count":1,"payload":{"t":%d}}`, time.Now().UnixNano())
+		if err := clients[0].emitWithAck("blast", payload); err != nil {
+			return r, err
+		}
+	}
+	time.Sleep(2 * time.Second)
+	samples := make([]time.Duration, 0, len(latencies))
+	for len(latencies) > 0 {
+		samples = append(samples, <-latencies)
+	}
+	if len(samples) == 0 {
+		return r, fmt.Errorf("no latency sample")
+	}
+	slices.Sort(samples)
+	r.P50, r.P99, r.LatencySamples = samples[len(samples)/2], samples[len(samples)*99/100], len(samples)
+	return r, nil
+}
