@@ -495,6 +495,10 @@ const analysis = `
   stays smaller than Node's (compare the raw RSS: Node's baseline alone is about 100 MB).
 - **Broadcast fan-out** is encoded once, queued on every session, and a small pool of writers sends each session's
   accumulated frames in one system call, so a delivery costs a fraction of Node's CPU.
+- **Cross-server broadcast latency** is measured at a fixed offered load (cluster-rate broadcasts per second to
+  every client of both servers). When that load is above what a pair of servers can deliver, the latency is the
+  queueing delay of the backlog: at the defaults (20/s × 4,000 clients = 80,000 deliveries/s) the two Node servers,
+  which deliver about 60,000/s, fall behind; the Go pair does not.
 - **Latencies** are measured on a 2-core machine where the load generator shares the cores with the servers; a
   difference of a millisecond at p99 is within run-to-run noise.
 `

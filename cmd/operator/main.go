@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -49,6 +50,7 @@ type config struct {
 	watchNamespaces         string
 	runtimeImage            string
 	maxConcurrentReconciles int
+	fleetPollInterval       time.Duration
 }
 
 func parseFlags(args []string) (config, zap.Options, error) {
@@ -62,6 +64,7 @@ func parseFlags(args []string) (config, zap.Options, error) {
 	fs.StringVar(&cfg.watchNamespaces, "watch-namespaces", "", "comma-separated namespaces to watch (default: all namespaces)")
 	fs.StringVar(&cfg.runtimeImage, "runtime-image", DefaultRuntimeImage, "runtime image for RealtimeClusters that do not set spec.image")
 	fs.IntVar(&cfg.maxConcurrentReconciles, "max-concurrent-reconciles", 2, "number of RealtimeClusters reconciled in parallel")
+	fs.DurationVar(&cfg.fleetPollInterval, "fleet-poll-interval", 15*time.Second, "how often the /stats of each cluster's ready runtime pods are read (fleet view, autoscaling)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +72,9 @@ func parseFlags(args []string) (config, zap.Options, error) {
 	}
 	if cfg.maxConcurrentReconciles < 1 {
 		return cfg, zapOpts, errors.New("--max-concurrent-reconciles must be at least 1")
+	}
+	if cfg.fleetPollInterval <= 0 {
+		return cfg, zapOpts, errors.New("--fleet-poll-interval must be positive")
 	}
 	if cfg.runtimeImage == "" {
 		return cfg, zapOpts, errors.New("--runtime-image must not be empty")
@@ -88,13 +94,14 @@ func newScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// cacheOptions limits the watched namespaces and caches only the operator's own Secrets and ConfigMaps, so
-// the operator never holds every Secret of the cluster in memory.
+// cacheOptions limits the watched namespaces and caches only the operator's own Secrets, ConfigMaps and Pods,
+// so the operator never holds every Secret or Pod of the cluster in memory.
 func cacheOptions(namespaces string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagerName})
 	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}:    {Label: managed},
 		&corev1.ConfigMap{}: {Label: managed},
+		&corev1.Pod{}:       {Label: managed},
 	}}
 	if namespaces != "" {
 		opts.DefaultNamespaces = map[string]cache.Config{}
@@ -138,6 +145,7 @@ func run(args []string) error {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder(controllers.ManagerName),
 		Options:  controllers.BuildOptions{DefaultImage: cfg.runtimeImage},
+		Fleet:    controllers.FleetOptions{PollInterval: cfg.fleetPollInterval},
 	}
 	if err := reconciler.SetupWithManager(mgr, cfg.maxConcurrentReconciles); err != nil {
 		return err
