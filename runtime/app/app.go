@@ -132,7 +132,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 
 	a.gate = admission.New(admission.Options{
 		MaxConnections: cfg.Limits.MaxConnections,
-		Sessions:       func() int { return len(a.srv.Engine().Sessions()) },
+		Sessions:       func() int { return a.srv.Engine().Len() },
 		Rate:           cfg.Limits.HandshakeRate,
 		Burst:          cfg.Limits.HandshakeBurst,
 		Draining:       func() bool { return a.drainer.Draining() },

@@ -464,7 +464,7 @@ func TestWebSocketSession(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("no pong")
 	}
-	if st := h.srv.Stats(); st.WebSocket != 2 || st.Polling != 0 {
+	if st := h.srv.Stats(); st.WebSocket != 2 || st.Polling != 0 || h.srv.Len() != 2 {
 		t.Fatalf("Stats = %+v", st)
 	}
 	conn.Close()

@@ -267,6 +267,13 @@ func (srv *Server) Sessions() []*Session {
 	return out
 }
 
+// Len returns the number of open sessions without copying them.
+func (srv *Server) Len() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.sessions)
+}
+
 // Stats counts the open sessions by transport.
 func (srv *Server) Stats() Stats {
 	var st Stats
