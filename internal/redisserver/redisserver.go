@@ -5,6 +5,7 @@ package redisserver
 import (
 	"net"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -30,6 +31,9 @@ func Start(t testing.TB, port string) *Server {
 		l.Close()
 	}
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	// Dies with the test process even when the test binary is killed before
+	// its cleanups run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server (installed by hack/install-deps.sh): %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func startNodeServer(t *testing.T, redisURL, mode string) string {
 	cmd := exec.Command("node", "node-server.mjs")
 	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "PORT="+port, "MODE="+mode)
 	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node (npm ci in test/cluster is done by hack/install-deps.sh): %v", err)
