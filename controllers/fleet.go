@@ -89,6 +89,8 @@ type fleetState struct {
 	// scaleDowns remembers the step under way of each fleet, so a reconcile that still sees a cached
 	// RealtimeCluster without the status written by the previous one does not start a second step.
 	scaleDowns map[string]realtimev1alpha1.ScaleDownStatus
+	// rebalances remembers the last rebalancing round of each fleet, for the same reason.
+	rebalances map[string]realtimev1alpha1.RebalanceStatus
 }
 
 // rememberScaleDown records (or with nil, forgets) the scale-down step of key.
@@ -120,6 +122,27 @@ func (s *fleetState) latestScaleDown(key string, fromStatus *realtimev1alpha1.Sc
 	}
 }
 
+// rememberRebalance records the rebalancing round of key.
+func (s *fleetState) rememberRebalance(key string, rb realtimev1alpha1.RebalanceStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rebalances == nil {
+		s.rebalances = map[string]realtimev1alpha1.RebalanceStatus{}
+	}
+	s.rebalances[key] = *rb.DeepCopy()
+}
+
+// latestRebalance returns the newer of the round recorded in status and the one remembered in memory.
+func (s *fleetState) latestRebalance(key string, fromStatus *realtimev1alpha1.RebalanceStatus) *realtimev1alpha1.RebalanceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mem, ok := s.rebalances[key]
+	if ok && (fromStatus == nil || mem.StartedAt.After(fromStatus.StartedAt.Time)) {
+		return mem.DeepCopy()
+	}
+	return fromStatus.DeepCopy()
+}
+
 // history returns the autoscaler history of key, creating it.
 func (s *fleetState) history(key string) *autoscale.History {
 	s.mu.Lock()
@@ -149,6 +172,7 @@ func (s *fleetState) forget(key string) {
 	defer s.mu.Unlock()
 	delete(s.histories, key)
 	delete(s.scaleDowns, key)
+	delete(s.rebalances, key)
 }
 
 // FleetObservation is what the fleet steps saw and decided during one reconcile.
@@ -164,6 +188,8 @@ type FleetObservation struct {
 	ScaleDown *realtimev1alpha1.ScaleDownStatus
 	// Autoscaler is the native autoscaler's latest decision (nil: not autoscaling natively).
 	Autoscaler *realtimev1alpha1.AutoscalerStatus
+	// Rebalance is the last rebalancing round (nil: none yet).
+	Rebalance *realtimev1alpha1.RebalanceStatus
 	// RequeueAfter is when the fleet needs another look (0: no need).
 	RequeueAfter time.Duration
 }
@@ -201,16 +227,22 @@ func adminPort(pod *corev1.Pod) int32 {
 	return AdminPort
 }
 
-// StatsTargets returns the /stats targets of the ready, non-terminating pods with an IP, sorted by name.
+// adminBaseURL is the base URL of the pod's admin port, e.g. http://10.0.0.7:8081.
+func adminBaseURL(pod *corev1.Pod) string {
+	return "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(adminPort(pod))))
+}
+
+// StatsTargets returns the /stats targets, sorted by name: the ready pods with an IP, and the terminating
+// pods with an IP, ready or not (they are draining; polling them follows the drain's progress).
 func StatsTargets(pods []corev1.Pod) []fleetview.Target {
 	var out []fleetview.Target
 	for i := range pods {
 		p := &pods[i]
-		if p.DeletionTimestamp != nil || p.Status.PodIP == "" || !podReady(p) {
+		terminating := p.DeletionTimestamp != nil
+		if p.Status.PodIP == "" || (!terminating && !podReady(p)) {
 			continue
 		}
-		host := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(adminPort(p))))
-		out = append(out, fleetview.Target{Name: p.Name, StatsURL: "http://" + host + "/stats"})
+		out = append(out, fleetview.Target{Name: p.Name, StatsURL: adminBaseURL(p) + "/stats", Terminating: terminating})
 	}
 	slices.SortFunc(out, func(a, b fleetview.Target) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -258,7 +290,7 @@ func (r *RealtimeClusterReconciler) applyFleetStatus(rc *realtimev1alpha1.Realti
 		st.Fleet = rc.Status.Fleet.DeepCopy()
 		return
 	}
-	fleet := &realtimev1alpha1.FleetStatus{ScaleDown: fo.ScaleDown, Autoscaler: fo.Autoscaler}
+	fleet := &realtimev1alpha1.FleetStatus{ScaleDown: fo.ScaleDown, Autoscaler: fo.Autoscaler, Rebalance: fo.Rebalance}
 	if !fo.Polled {
 		st.ConnectedClients = 0
 		if existing := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionFleetObserved); existing != nil {
@@ -270,12 +302,20 @@ func (r *RealtimeClusterReconciler) applyFleetStatus(rc *realtimev1alpha1.Realti
 		fleet.ReportingPods, fleet.UnreachablePods = int32(sum.Reporting), int32(sum.Unreachable)
 		fleet.ImbalancePercent = sum.ImbalancePercent
 		for _, p := range fo.View.Pods {
-			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, Draining: p.Draining}
+			if p.Terminating && p.Err != nil {
+				continue // exited
+			}
+			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, Draining: p.Leaving()}
 			if p.Err != nil {
 				pc.Error = p.Err.Error()
 			}
+			if pc.Draining {
+				fleet.DrainingPods++
+				fleet.DrainingClients += p.Connections
+			}
 			fleet.Pods = append(fleet.Pods, pc)
 		}
+		noteDrainProgress(st, fleet)
 		if sum.Unreachable == 0 {
 			setCondition(st, rc.Generation, now, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionTrue, ReasonAllPodsReported,
 				fmt.Sprintf("%d ready runtime pods reported %d connected clients", sum.Reporting, sum.Total))
@@ -295,10 +335,20 @@ func (r *RealtimeClusterReconciler) applyFleetStatus(rc *realtimev1alpha1.Realti
 			}
 		}
 	}
-	if fleet.ScaleDown == nil && fleet.Autoscaler == nil && len(fleet.Pods) == 0 {
+	if fleet.ScaleDown == nil && fleet.Autoscaler == nil && fleet.Rebalance == nil && len(fleet.Pods) == 0 {
 		fleet = nil
 	}
 	st.Fleet = fleet
+}
+
+// noteDrainProgress adds the draining pods and their remaining clients to the Progressing condition's message
+// while a rollout or scale-down is under way, so `kubectl describe` shows how far the hand-over got.
+func noteDrainProgress(st *realtimev1alpha1.RealtimeClusterStatus, fleet *realtimev1alpha1.FleetStatus) {
+	c := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionProgressing)
+	if c == nil || c.Status != metav1.ConditionTrue || fleet.DrainingPods == 0 {
+		return
+	}
+	c.Message += fmt.Sprintf("; %d pods draining, %d clients still to hand over", fleet.DrainingPods, fleet.DrainingClients)
 }
 
 // newlyUnreachable lists "pod: error" for the pods that failed now but reported (or were absent) before,
@@ -312,7 +362,7 @@ func newlyUnreachable(prev *realtimev1alpha1.FleetStatus, pods []fleetview.PodSt
 	}
 	var out []string
 	for _, p := range pods {
-		if p.Err != nil && !failedBefore[p.Name] {
+		if p.Err != nil && !p.Terminating && !failedBefore[p.Name] {
 			out = append(out, p.Name+": "+p.Err.Error())
 		}
 	}

@@ -99,9 +99,10 @@ func (r *RealtimeClusterReconciler) autoscaleNative(ctx context.Context, rc *rea
 	}
 	for _, p := range fo.View.Pods {
 		switch {
+		case p.Terminating: // leaving, reachable or not
 		case p.Err != nil:
 			in.MissingPods++
-		case !p.Draining: // a draining pod is leaving; like a terminating pod for the HPA, it does not count
+		case !p.Draining: // like a terminating pod for the HPA, a draining pod does not count
 			in.PodConnections = append(in.PodConnections, p.Connections)
 		}
 	}

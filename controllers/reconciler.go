@@ -109,7 +109,7 @@ func (r *RealtimeClusterReconciler) now() metav1.Time {
 // Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
 // managed Redis Secret, read the runtime pods' connection counts (fleet view), run the native autoscaler
 // (which writes spec.replicas through /scale), decide the Deployment's
-// replicas (connection-aware scale-down steps), apply every child, remove children the spec no longer asks for, then write the status
+// replicas (connection-aware scale-down steps), ask overloaded pods to shed (rebalance), apply every child, remove children the spec no longer asks for, then write the status
 // computed from what the children report.
 func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &realtimev1alpha1.RealtimeCluster{}
@@ -139,6 +139,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		{"observe fleet", r.observeFleet},
 		{"autoscale", r.autoscaleNative},
 		{"plan scale-down", r.planScaleDown},
+		{"rebalance", r.rebalanceFleet},
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},

@@ -29,6 +29,9 @@ const (
 	DefaultAutoscalingMaxReplicas  = int32(10)
 	DefaultTargetConnectionsPerPod = int32(5000)
 	DefaultDrainMaxConcurrent      = int32(1)
+	DefaultRebalanceThreshold      = int32(20)
+	DefaultRebalanceMinSessions    = int32(10)
+	DefaultRebalanceCooldown       = 60 * time.Second
 )
 
 // SetDefaults fills every unset field that has a default, as the API server does for a stored object. It is
@@ -50,6 +53,7 @@ func (in *RealtimeCluster) SetDefaults() {
 	if s.Autoscaling != nil {
 		s.Autoscaling.setDefaults()
 	}
+	s.Rebalance.setDefaults()
 	if s.Rollout.MaxSurge == nil {
 		m := intstr.FromString(DefaultMaxSurge)
 		s.Rollout.MaxSurge = &m
@@ -129,4 +133,18 @@ func (a *AutoscalingSpec) setDefaults() {
 	if a.Mode == "" {
 		a.Mode = AutoscalingModeNative
 	}
+}
+
+func (r *RebalanceSpec) setDefaults() {
+	if r.Enabled == nil {
+		yes := true
+		r.Enabled = &yes
+	}
+	if r.ThresholdPercent == 0 {
+		r.ThresholdPercent = DefaultRebalanceThreshold
+	}
+	if r.MinSessions == 0 {
+		r.MinSessions = DefaultRebalanceMinSessions
+	}
+	defaultDuration(&r.Cooldown, DefaultRebalanceCooldown)
 }

@@ -33,6 +33,86 @@ type FleetStatus struct {
 	// Autoscaler is the last decision of the native autoscaler (spec.autoscaling.mode native).
 	// +optional
 	Autoscaler *AutoscalerStatus `json:"autoscaler,omitempty"`
+
+	// Rebalance is the last rebalancing round (sessions shed by the most loaded pods).
+	// +optional
+	Rebalance *RebalanceStatus `json:"rebalance,omitempty"`
+
+	// DrainingPods is the number of pods that are draining or terminating (scale-down, rollout, eviction)
+	// and still answer /stats; DrainingClients is how many clients they still serve.
+	// +optional
+	DrainingPods int32 `json:"drainingPods,omitempty"`
+
+	// DrainingClients is the number of clients the draining pods still serve: they reconnect to the
+	// serving pods as the drain proceeds.
+	// +optional
+	DrainingClients int64 `json:"drainingClients,omitempty"`
+}
+
+// RebalanceSpec controls how the operator evens out connections after a scale-up (or any drift): it asks the
+// pods above the fair share to shed their excess sessions (POST /shed, at spec.drain.ratePerSecond), and the
+// clients reconnect through the load balancer to the emptier pods.
+type RebalanceSpec struct {
+	// Enabled turns rebalancing on.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// ThresholdPercent: a round starts when the most unevenly loaded serving pod is further than this from
+	// the fair share (the mean), in percent of the fair share.
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	ThresholdPercent int32 `json:"thresholdPercent,omitempty"`
+
+	// MinSessions: a round starts only when it would move at least this many sessions, so small fleets do
+	// not churn clients for a handful of connections.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MinSessions int32 `json:"minSessions,omitempty"`
+
+	// Cooldown is the least time between two rounds; a round also waits until the previous one's sheds
+	// finished.
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +optional
+	Cooldown metav1.Duration `json:"cooldown,omitzero"`
+}
+
+// RebalanceStatus is one rebalancing round.
+type RebalanceStatus struct {
+	// StartedAt is when the shed requests were sent.
+	StartedAt metav1.Time `json:"startedAt"`
+
+	// ImbalancePercent is the imbalance that started the round.
+	ImbalancePercent int32 `json:"imbalancePercent"`
+
+	// FairShare is the mean connection count of the serving pods when the round started.
+	FairShare int64 `json:"fairShare"`
+
+	// Pods are the pods asked to shed, with the number of sessions each.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=1000
+	// +optional
+	Pods []PodShed `json:"pods,omitempty"`
+}
+
+// PodShed is a shed request sent to one pod.
+type PodShed struct {
+	// Name of the pod.
+	Name string `json:"name"`
+
+	// Sessions is how many sessions the pod was asked to close.
+	Sessions int64 `json:"sessions"`
+
+	// Error is why the request failed; empty when the pod accepted it.
+	// +optional
+	Error string `json:"error,omitempty"`
 }
 
 // PodConnections is what one runtime pod reported.

@@ -66,6 +66,12 @@ type RealtimeClusterSpec struct {
 	// +optional
 	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 
+	// Rebalance controls how connections are evened out after a scale-up: the most loaded pods shed
+	// sessions so their clients reconnect to the emptier pods. On by default.
+	// +kubebuilder:default={}
+	// +optional
+	Rebalance RebalanceSpec `json:"rebalance,omitzero"`
+
 	// Rollout tunes rolling updates of the runtime Deployment (maxUnavailable is always 0).
 	// +kubebuilder:default={}
 	// +optional

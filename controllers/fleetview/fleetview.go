@@ -32,6 +32,9 @@ type Target struct {
 	Name string
 	// StatsURL is the pod's admin /stats URL, e.g. http://10.0.0.7:8081/stats.
 	StatsURL string
+	// Terminating is true for a pod that is on its way out (deletionTimestamp set): it is polled to follow
+	// its drain, and when it no longer answers it has simply exited.
+	Terminating bool
 }
 
 // PodStats is what one pod reported (or why it did not).
@@ -44,9 +47,15 @@ type PodStats struct {
 	Draining bool
 	// ShedPending is the number of sessions the pod still has to shed.
 	ShedPending int64
+	// Terminating is copied from the Target.
+	Terminating bool
 	// Err is why the stats could not be read; nil when the pod reported.
 	Err error
 }
+
+// Leaving reports whether the pod is on its way out (draining or terminating): it does not count as
+// serving capacity.
+func (p PodStats) Leaving() bool { return p.Draining || p.Terminating }
 
 // statsDocument is the part of the runtime's /stats JSON the operator reads.
 type statsDocument struct {
@@ -75,7 +84,7 @@ type Poller struct {
 func (p *Poller) Poll(ctx context.Context, targets []Target) []PodStats {
 	out := make([]PodStats, len(targets))
 	for i, t := range targets {
-		out[i] = PodStats{Name: t.Name, Err: errors.New("not polled")}
+		out[i] = PodStats{Name: t.Name, Terminating: t.Terminating, Err: errors.New("not polled")}
 	}
 	concurrency := p.Concurrency
 	if concurrency <= 0 {
@@ -105,7 +114,7 @@ func (p *Poller) Poll(ctx context.Context, targets []Target) []PodStats {
 }
 
 func (p *Poller) pollOne(ctx context.Context, t Target) PodStats {
-	res := PodStats{Name: t.Name}
+	res := PodStats{Name: t.Name, Terminating: t.Terminating}
 	timeout := p.RequestTimeout
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
@@ -163,9 +172,10 @@ func (p *Poller) pollOne(ctx context.Context, t Target) PodStats {
 type Summary struct {
 	// Total is the sum of the connections of the pods that reported.
 	Total int64
-	// Reporting counts the pods that reported; Unreachable the ones that did not.
+	// Reporting counts the pods that reported; Unreachable the ones that did not (a terminating pod that
+	// did not answer has exited and counts as neither).
 	Reporting, Unreachable int
-	// ImbalancePercent is the largest distance of a serving (reporting, not draining) pod from the mean of
+	// ImbalancePercent is the largest distance of a serving (reporting, not leaving) pod from the mean of
 	// the serving pods, in percent of that mean; 0 when there are fewer than two serving pods or no clients.
 	ImbalancePercent int32
 	// UnreachableNames lists the pods that did not report, sorted.
@@ -177,6 +187,9 @@ func Summarize(pods []PodStats) Summary {
 	var s Summary
 	var serving []int64
 	for _, p := range pods {
+		if p.Err != nil && p.Terminating {
+			continue // a terminating pod that stopped answering has exited
+		}
 		if p.Err != nil {
 			s.Unreachable++
 			s.UnreachableNames = append(s.UnreachableNames, p.Name)
@@ -184,7 +197,7 @@ func Summarize(pods []PodStats) Summary {
 		}
 		s.Reporting++
 		s.Total += p.Connections
-		if !p.Draining {
+		if !p.Leaving() {
 			serving = append(serving, p.Connections)
 		}
 	}
@@ -233,6 +246,9 @@ func Fingerprint(targets []Target) string {
 	parts := make([]string, len(targets))
 	for i, t := range targets {
 		parts[i] = t.Name + "=" + t.StatsURL
+		if t.Terminating {
+			parts[i] += "(terminating)"
+		}
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ",")

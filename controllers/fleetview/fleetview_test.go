@@ -48,16 +48,16 @@ func TestPollResults(t *testing.T) {
 	t.Cleanup(func() { close(release); slow.Close() })
 
 	targets := []Target{
-		{"ok", ok.URL + "/stats"},
-		{"draining", draining.URL + "/stats"},
-		{"failing", failing.URL + "/stats"},
-		{"garbage", garbage.URL + "/stats"},
-		{"missing", missing.URL + "/stats"},
-		{"negative", negative.URL + "/stats"},
-		{"huge", huge.URL + "/stats"},
-		{"closed", closedURL + "/stats"},
-		{"slow", slow.URL + "/stats"},
-		{"bad-url", "http://[::1"},
+		{Name: "ok", StatsURL: ok.URL + "/stats"},
+		{Name: "draining", StatsURL: draining.URL + "/stats"},
+		{Name: "failing", StatsURL: failing.URL + "/stats"},
+		{Name: "garbage", StatsURL: garbage.URL + "/stats"},
+		{Name: "missing", StatsURL: missing.URL + "/stats"},
+		{Name: "negative", StatsURL: negative.URL + "/stats"},
+		{Name: "huge", StatsURL: huge.URL + "/stats"},
+		{Name: "closed", StatsURL: closedURL + "/stats"},
+		{Name: "slow", StatsURL: slow.URL + "/stats"},
+		{Name: "bad-url", StatsURL: "http://[::1"},
 	}
 	p := &Poller{RequestTimeout: 200 * time.Millisecond}
 	got := p.Poll(context.Background(), targets)
@@ -183,11 +183,13 @@ func TestSummarize(t *testing.T) {
 		{Name: "d", Err: fmt.Errorf("timeout")},
 		{Name: "c", Connections: 50, Draining: true},
 		{Name: "aa", Err: fmt.Errorf("refused")},
+		{Name: "e", Connections: 70, Terminating: true},            // in preStop: not yet draining, but leaving
+		{Name: "f", Err: fmt.Errorf("refused"), Terminating: true}, // exited: neither reporting nor unreachable
 	})
-	if s.Total != 450 || s.Reporting != 3 || s.Unreachable != 2 {
+	if s.Total != 520 || s.Reporting != 4 || s.Unreachable != 2 {
 		t.Errorf("summary = %+v", s)
 	}
-	if s.ImbalancePercent != 50 { // serving pods 300 and 100 (draining excluded): mean 200
+	if s.ImbalancePercent != 50 { // serving pods 300 and 100 (draining and terminating excluded): mean 200
 		t.Errorf("imbalance = %d, want 50", s.ImbalancePercent)
 	}
 	if strings.Join(s.UnreachableNames, ",") != "aa,d" {
@@ -198,10 +200,13 @@ func TestSummarize(t *testing.T) {
 func TestCache(t *testing.T) {
 	var c Cache
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	targets := []Target{{"b", "http://2/stats"}, {"a", "http://1/stats"}}
+	targets := []Target{{Name: "b", StatsURL: "http://2/stats"}, {Name: "a", StatsURL: "http://1/stats"}}
 	fp := Fingerprint(targets)
 	if fp != Fingerprint([]Target{targets[1], targets[0]}) {
 		t.Error("fingerprint depends on order")
+	}
+	if fp == Fingerprint([]Target{targets[0], {Name: "a", StatsURL: "http://1/stats", Terminating: true}}) {
+		t.Error("fingerprint ignores a pod starting to terminate")
 	}
 	if _, ok := c.Fresh("ns/x", fp, now, time.Minute); ok {
 		t.Error("empty cache returned a view")
