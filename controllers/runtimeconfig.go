@@ -53,6 +53,8 @@ type RuntimeLimitsConfig struct {
 type RuntimeDrainConfig struct {
 	Window        string `json:"window"`
 	RatePerSecond int32  `json:"ratePerSecond"`
+	// StickyCookie is the Ingress's sticky cookie name: refused handshakes expire it so retries rebalance.
+	StickyCookie string `json:"stickyCookie,omitempty"`
 }
 
 // RuntimeRedisConfig is the redis block of the runtime config file.
@@ -122,9 +124,19 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 		Drain: RuntimeDrainConfig{
 			Window:        durationOr(rc.Spec.Drain.Window, realtimev1alpha1.DefaultDrainWindow.String()),
 			RatePerSecond: rc.Spec.Drain.RatePerSecond,
+			StickyCookie:  runtimeStickyCookie(rc),
 		},
 		Redis: buildRuntimeRedisConfig(rc),
 	}
+}
+
+// runtimeStickyCookie is the sticky cookie the operator's Ingress (or HTTPRoute) makes the load balancer set,
+// or "" without one.
+func runtimeStickyCookie(rc *realtimev1alpha1.RealtimeCluster) string {
+	if !rc.Spec.Ingress.Enabled {
+		return ""
+	}
+	return stickyCookieName(rc)
 }
 
 // redisServiceHost is the in-cluster DNS name of the managed Redis Service.

@@ -1,8 +1,12 @@
 // Package admission decides whether a new Engine.IO handshake is accepted:
-// it refuses handshakes while the process drains, beyond a cap on concurrent
-// sessions and beyond a handshake rate, always with HTTP 503 and a
+// it refuses handshakes while the process drains or sheds, beyond a cap on
+// concurrent sessions and beyond a handshake rate, always with HTTP 503 and a
 // Retry-After header (never a hang). Gate.Allow plugs into
 // engineio.Options.AllowRequest.
+//
+// A refusal can also expire the load balancer's sticky-session cookie: a
+// client pinned to this pod by the cookie would otherwise be sent back to it
+// on every retry; without the cookie its retry is balanced to another pod.
 package admission
 
 import (
@@ -17,6 +21,7 @@ import (
 // Reasons a handshake is refused (the "reason" label of the metrics).
 const (
 	ReasonDraining       = "draining"
+	ReasonShedding       = "shedding"
 	ReasonMaxConnections = "max_connections"
 	ReasonRateLimited    = "rate_limited"
 )
@@ -37,6 +42,12 @@ type Options struct {
 	// DrainRetryAfter is the Retry-After of handshakes refused while draining
 	// (default 5s).
 	DrainRetryAfter time.Duration
+	// Shedding reports whether the process is shedding sessions (POST /shed):
+	// it is above its fair share, so new handshakes go elsewhere meanwhile.
+	Shedding func() bool
+	// StickyCookie is the name of the load balancer's sticky-session cookie;
+	// when set, every refusal expires it (Set-Cookie with Max-Age=0, Path /).
+	StickyCookie string
 	// OnDecision observes every decision: accepted with reason "", or refused
 	// with one of the Reason* constants.
 	OnDecision func(accepted bool, reason string)
@@ -77,6 +88,9 @@ func (g *Gate) Allow(*http.Request) error {
 	if o.Draining != nil && o.Draining() {
 		return g.refuse(ReasonDraining, "Server is draining", o.DrainRetryAfter)
 	}
+	if o.Shedding != nil && o.Shedding() {
+		return g.refuse(ReasonShedding, "Server is shedding load", time.Second)
+	}
 	if o.MaxConnections > 0 && o.Sessions != nil && o.Sessions() >= o.MaxConnections {
 		return g.refuse(ReasonMaxConnections, "Too many connections", time.Second)
 	}
@@ -109,10 +123,15 @@ func (g *Gate) refuse(reason, message string, retryAfter time.Duration) error {
 	g.opts.OnDecision(false, reason)
 	// Retry-After is sent in whole seconds (rounded up): at least 1.
 	retryAfter = max(time.Second, retryAfter)
-	return &engineio.RequestError{
+	refusal := &engineio.RequestError{
 		Status:     http.StatusServiceUnavailable,
 		Code:       engineio.CodeForbidden,
 		Message:    message,
 		RetryAfter: retryAfter,
 	}
+	if g.opts.StickyCookie != "" {
+		expire := &http.Cookie{Name: g.opts.StickyCookie, Value: "", Path: "/", MaxAge: -1}
+		refusal.Header = http.Header{"Set-Cookie": {expire.String()}}
+	}
+	return refusal
 }

@@ -38,6 +38,12 @@ func TestGate(t *testing.T) {
 			want:  []decision{{false, ReasonDraining}},
 		},
 		{
+			name:  "shedding refuses",
+			opts:  Options{Shedding: func() bool { return true }},
+			steps: []time.Duration{0},
+			want:  []decision{{false, ReasonShedding}},
+		},
+		{
 			name:  "max connections",
 			opts:  Options{MaxConnections: 2, Sessions: func() int { return 2 }},
 			steps: []time.Duration{0},
@@ -98,5 +104,27 @@ func TestRefusalOverHTTP(t *testing.T) {
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling", nil))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "3" {
 		t.Errorf("status %d Retry-After %q body %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	if c := rec.Header().Get("Set-Cookie"); c != "" {
+		t.Errorf("Set-Cookie %q without a sticky cookie configured", c)
+	}
+}
+
+// TestRefusalExpiresStickyCookie checks that a refusal tells the browser to drop the load balancer's sticky
+// cookie, so its retry is balanced to another pod instead of pinned to this one.
+func TestRefusalExpiresStickyCookie(t *testing.T) {
+	g := New(Options{Shedding: func() bool { return true }, StickyCookie: "socketfleet-route"})
+	srv := engineio.NewServer(engineio.Options{AllowRequest: g.Allow}, nil)
+	defer srv.Close(t.Context())
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling", nil)
+	req.AddCookie(&http.Cookie{Name: "socketfleet-route", Value: "pod-a"})
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+		t.Errorf("status %d Retry-After %q body %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 || cookies[0].Name != "socketfleet-route" || cookies[0].MaxAge >= 0 || cookies[0].Path != "/" {
+		t.Errorf("Set-Cookie %q, want socketfleet-route expired on path /", rec.Header().Values("Set-Cookie"))
 	}
 }

@@ -136,6 +136,8 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Rate:           cfg.Limits.HandshakeRate,
 		Burst:          cfg.Limits.HandshakeBurst,
 		Draining:       func() bool { return a.drainer.Draining() },
+		Shedding:       func() bool { return a.drainer.Stats().ShedPending > 0 },
+		StickyCookie:   cfg.Drain.StickyCookie,
 		OnDecision: func(accepted bool, reason string) {
 			if accepted {
 				a.accepted.Add(1)

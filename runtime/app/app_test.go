@@ -277,6 +277,33 @@ func TestShed(t *testing.T) {
 	}
 }
 
+// TestShedRefusesHandshakes checks that while sessions remain to shed, new handshakes are refused with 503
+// and the load balancer's sticky cookie expired (so the shed clients' reconnects land on other pods), and
+// that handshakes are accepted again once the shed is done.
+func TestShedRefusesHandshakes(t *testing.T) {
+	r := start(t, "drain: {ratePerSecond: 1, stickyCookie: lb-route, window: 2s}")
+	for range 3 {
+		connect(t, r.public, "/", nil)
+	}
+	// Two sessions at one per second: sessions remain to shed for about a second after the request.
+	if code, _, body := do(t, "POST", r.admin+"/shed?count=2", "", ""); code != 202 {
+		t.Fatalf("POST /shed = %d %s", code, body)
+	}
+	resp, err := http.Get(r.public + "/socket.io/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusServiceUnavailable || len(cookies) != 1 || cookies[0].Name != "lb-route" || cookies[0].MaxAge >= 0 {
+		t.Errorf("handshake while shedding: %d, Set-Cookie %q; want 503 expiring lb-route", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	waitFor(t, "handshakes accepted after the shed", func() bool {
+		code, _, _ := get(t, r.public+"/socket.io/?EIO=4&transport=polling")
+		return code == http.StatusOK
+	})
+}
+
 func TestNamespacesAndPublish(t *testing.T) {
 	r := start(t, `
 namespaces: [/chat, /tenant-*]

@@ -111,6 +111,8 @@ type Drain struct {
 	Window Duration `json:"window" doc:"on SIGTERM or POST /drain, close every session in jittered batches over this window, then exit"`
 	// RatePerSecond bounds the transport closes per second (0 = derived).
 	RatePerSecond int `json:"ratePerSecond" doc:"upper bound on transport closes per second for drain and shed (0: sessions / window for drain, 100/s for shed)"`
+	// StickyCookie is the load balancer's sticky-session cookie name.
+	StickyCookie string `json:"stickyCookie" doc:"name of the load balancer's sticky-session cookie: handshakes refused while draining, shedding or over a limit expire it, so the client's retry is balanced to another pod"`
 }
 
 // Redis configures the Redis adapter (the operator's contract).

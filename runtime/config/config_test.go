@@ -222,6 +222,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "port range", yaml: "port: 70000", want: `config: port: must be between 0 and 65535`},
 		{name: "same ports", yaml: "port: 9000\nadminPort: 9000", want: `config: adminPort: must differ from port`},
 		{name: "negative limit", yaml: "limits:\n  maxConnections: -1", want: `config: limits.maxConnections: must not be negative`},
+		{name: "bad sticky cookie name", yaml: "drain:\n  stickyCookie: \"a b\"", want: `config: drain.stickyCookie: "a b" is not a valid cookie name`},
 		{name: "bad origin", yaml: "cors:\n  origins: [app.example.com]", want: `config: cors.origins: "app.example.com" is not an origin`},
 		{name: "credentials with star", yaml: "cors:\n  origins: ['*']\n  credentials: true", want: `config: cors.credentials: cannot be true with origin *`},
 		{name: "redis mode", yaml: "redis:\n  mode: replica", want: `config: redis.mode: unknown mode "replica"`},

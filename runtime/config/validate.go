@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path"
 	"slices"
@@ -91,6 +92,11 @@ func (c *Config) Validate() error {
 	v.positive("drain.window", c.Drain.Window)
 	if c.Drain.RatePerSecond < 0 {
 		v.add("drain.ratePerSecond", "must not be negative (got %d)", c.Drain.RatePerSecond)
+	}
+	if n := c.Drain.StickyCookie; n != "" {
+		if err := (&http.Cookie{Name: n, Value: "x"}).Valid(); err != nil {
+			v.add("drain.stickyCookie", "%q is not a valid cookie name", n)
+		}
 	}
 	c.validateRedis(v)
 	if !slices.Contains([]string{"auto", "json", "text"}, c.Log.Format) {

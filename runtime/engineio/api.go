@@ -34,7 +34,7 @@ package engineio
 //	// RequestError is an HTTP refusal: AllowRequest may return one to choose the
 //	// status (e.g. 503 + Retry-After while draining). Any other error from
 //	// AllowRequest becomes 403 {"code":4,"message":err.Error()}.
-//	type RequestError struct { Status int; Code int; Message string; RetryAfter time.Duration }
+//	type RequestError struct { Status int; Code int; Message string; RetryAfter time.Duration; Header http.Header }
 //
 //	func NewServer(opts Options, onSession func(*Session) SessionHandler) *Server
 //	func (*Server) ServeHTTP(http.ResponseWriter, *http.Request)

@@ -64,6 +64,8 @@ type RequestError struct {
 	Message string
 	// RetryAfter, when positive, is sent as a Retry-After header.
 	RetryAfter time.Duration
+	// Header holds extra response headers, e.g. a Set-Cookie that expires a load balancer's sticky cookie.
+	Header http.Header
 }
 
 // Error implements error.
@@ -92,6 +94,11 @@ func (e *RequestError) write(w http.ResponseWriter) {
 		Message string `json:"message"`
 	}{e.Code, e.message()})
 	h := w.Header()
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if e.RetryAfter > 0 {
