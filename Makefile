@@ -29,7 +29,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-compat test-cluster test-runtime test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, operator envtest.
+test: deps test-unit test-compat test-cluster test-runtime test-fleet test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest.
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).
@@ -53,6 +53,14 @@ test-runtime: ## socketfleet-runtime as a process: admin endpoints, drain of 200
 .PHONY: test-cluster
 test-cluster: ## A Node socket.io + @socket.io/redis-adapter server, a Go server and @socket.io/redis-emitter on one real redis-server.
 	$(GO) test -count=1 ./test/cluster/...
+
+.PHONY: test-fleet
+test-fleet: ## Fleet operations with real processes: runtimes on redis-server behind HAProxy, 2,000 socket.io-client clients (drain, shed, rolling restart).
+	test/fleet/run.sh
+
+.PHONY: fleet-results
+fleet-results: ## Run test/fleet and record its numbers in bench/FLEET.md (bench/RESULTS.md includes it).
+	FLEET_RESULTS=$(CURDIR)/bench/FLEET.md test/fleet/run.sh
 
 .PHONY: bench
 bench: ## Benchmarks against Node socket.io 4.8 on the same machine and load; writes bench/RESULTS.md (~5 min).

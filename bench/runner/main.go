@@ -97,7 +97,12 @@ func main() {
 	if len(results) != 2 {
 		return
 	}
-	if err := os.WriteFile(cfg.out, []byte(report(cfg, results[0], results[1])), 0o644); err != nil {
+	out := report(cfg, results[0], results[1])
+	// The fleet numbers come from test/fleet (`make fleet-results`), recorded next to the results file.
+	if fleet, err := os.ReadFile(filepath.Join(filepath.Dir(cfg.out), "FLEET.md")); err == nil {
+		out += "\n" + string(fleet)
+	}
+	if err := os.WriteFile(cfg.out, []byte(out), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("wrote %s", cfg.out)

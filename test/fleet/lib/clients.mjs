@@ -1,0 +1,115 @@
+// A client worker of the fleet tests: runs `count` official socket.io-client clients against the load balancer
+// and reports what they saw to the parent test process over IPC.
+//
+// Every client joins the room "fleet:all" through the runtime's room relay (again after every reconnect),
+// checks that the "tick" broadcasts it receives have no gap in their sequence numbers within one connection,
+// and keeps emitting "work" events with acknowledgements (the client's `retries` + `ackTimeout`, so an emit
+// outlives reconnects). The runtime's event webhook acknowledges them (the test process is the webhook).
+//
+// argv: <url> <count> <first client id> <share of polling clients 0..1> <emit interval ms>
+import { io } from "socket.io-client";
+
+const [url, countArg, firstArg, pollingShareArg, emitEveryArg] = process.argv.slice(2);
+const count = Number(countArg);
+const first = Number(firstArg);
+const pollingShare = Number(pollingShareArg);
+const emitEvery = Number(emitEveryArg);
+
+const clients = [];
+let connectTimes = []; // Date.now() of every connect since the last report
+let emitting = true;
+
+for (let i = 0; i < count; i++) {
+  const id = first + i;
+  const polling = i < Math.round(count * pollingShare);
+  const socket = io(url, {
+    // Polling clients start on long-polling and upgrade, with a cookie jar so HAProxy's sticky cookie keeps
+    // the session's requests on one process; the others use WebSocket only.
+    transports: polling ? ["polling", "websocket"] : ["websocket"],
+    withCredentials: polling,
+    retries: 20,
+    ackTimeout: 4000,
+    reconnectionDelayMax: 4000,
+  });
+  const c = {
+    id, polling, socket,
+    connected: false, connects: 0, lastSeq: null, ticks: 0,
+    gaps: [], sent: 0, acked: 0, failed: 0, joinErrors: 0, gaveUp: false,
+  };
+  socket.on("connect", () => {
+    c.connected = true;
+    c.connects++;
+    c.lastSeq = null;
+    connectTimes.push(Date.now());
+    socket.timeout(10000).emit("relay:join", "fleet:all", (err, res) => {
+      if (err || !res?.ok) c.joinErrors++;
+    });
+  });
+  socket.on("disconnect", () => {
+    c.connected = false;
+    c.lastSeq = null; // a new connection starts a new sequence check
+  });
+  socket.io.on("reconnect_failed", () => { c.gaveUp = true; });
+  socket.on("tick", (seq) => {
+    if (c.lastSeq !== null && seq !== c.lastSeq + 1) c.gaps.push([c.lastSeq, seq]);
+    c.lastSeq = seq;
+    c.ticks++;
+  });
+  clients.push(c);
+}
+
+// Emits are staggered over the interval so the webhook sees a steady load.
+for (const c of clients) {
+  setTimeout(() => {
+    const emitOne = () => {
+      if (!emitting) return;
+      const n = ++c.sent;
+      c.socket.emit("work", { c: c.id, n }, (err, res) => {
+        if (err || !res?.ok) c.failed++;
+        else c.acked++;
+      });
+      setTimeout(emitOne, emitEvery);
+    };
+    emitOne();
+  }, Math.random() * emitEvery);
+}
+
+function report() {
+  const r = {
+    type: "report", total: clients.length, connected: 0, pollingConnected: 0, gaveUp: 0, joinErrors: 0,
+    sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], connectTimes,
+    acks: clients.map((c) => [c.id, c.acked]),
+  };
+  connectTimes = [];
+  for (const c of clients) {
+    if (c.connected) r.connected++;
+    if (c.connected && c.polling) r.pollingConnected++;
+    if (c.gaveUp) r.gaveUp++;
+    r.joinErrors += c.joinErrors;
+    r.sent += c.sent;
+    r.acked += c.acked;
+    r.failed += c.failed;
+    r.ticks += c.ticks;
+    for (const g of c.gaps) r.gaps.push({ client: c.id, from: g[0], to: g[1] });
+  }
+  return r;
+}
+
+process.on("message", (msg) => {
+  switch (msg.cmd) {
+    case "report":
+      process.send(report());
+      break;
+    case "stopEmitting":
+      emitting = false;
+      process.send({ type: "ok" });
+      break;
+    case "close":
+      for (const c of clients) c.socket.disconnect();
+      process.send({ type: "ok" }, () => process.exit(0));
+      break;
+  }
+});
+// The parent going away ends the worker (no orphaned clients).
+process.on("disconnect", () => process.exit(0));
+process.send({ type: "started" });

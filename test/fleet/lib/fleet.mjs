@@ -1,0 +1,229 @@
+// The real processes of the fleet tests: a redis-server, socketfleet-runtime processes on it, HAProxy in front
+// with cookie stickiness and /readyz health checks, the event webhook the runtimes call, and the client
+// workers. Every child process is killed when the test process exits, however it exits.
+import { spawn, fork } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const runtimeBin = process.env.RUNTIME_BIN ?? path.resolve(here, "../../../bin/socketfleet-runtime");
+
+const children = new Set();
+function track(child) {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+function killAll() {
+  for (const c of children) {
+    try { c.kill("SIGKILL"); } catch { /* already gone */ }
+  }
+}
+process.on("exit", killAll);
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { killAll(); process.exit(1); });
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** waitUntil polls check (async) every `every` ms until it returns a truthy value or `limit` ms pass. */
+export async function waitUntil(what, check, limit = 60000, every = 200) {
+  const deadline = Date.now() + limit;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(every);
+  }
+  throw new Error(`timed out after ${limit} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+export async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, "close");
+  return port;
+}
+
+export function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "socketfleet-fleet-"));
+}
+
+function logFile(dir, name) {
+  return fs.openSync(path.join(dir, `${name}.log`), "a");
+}
+
+/** startRedis starts a throwaway redis-server on a free loopback port. */
+export async function startRedis(dir) {
+  const port = await freePort();
+  const out = logFile(dir, "redis");
+  const proc = track(spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"],
+    { stdio: ["ignore", out, out] }));
+  await waitUntil("redis-server", () => new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1", () => s.write("PING\r\n"));
+    s.once("data", (d) => { s.destroy(); resolve(d.toString().startsWith("+PONG")); });
+    s.once("error", () => resolve(false));
+  }));
+  return { port, url: `redis://127.0.0.1:${port}/0`, stop: () => proc.kill("SIGKILL") };
+}
+
+export async function getJSON(url) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
+  return res.json();
+}
+
+export async function post(url, body) {
+  const res = await fetch(url, {
+    method: "POST", signal: AbortSignal.timeout(5000),
+    headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Runtime is one socketfleet-runtime process on fixed ports (so a restart comes back behind the same HAProxy server). */
+export class Runtime {
+  constructor(name, dir, config) {
+    Object.assign(this, { name, dir, config, proc: null });
+  }
+
+  async init() {
+    this.port = await freePort();
+    this.adminPort = await freePort();
+    this.admin = `http://127.0.0.1:${this.adminPort}`;
+    return this;
+  }
+
+  /** start writes the config (extra YAML lines appended) and starts the process; resolves when /readyz is 200. */
+  async start(extraConfig = "") {
+    const file = path.join(this.dir, `${this.name}.yaml`);
+    fs.writeFileSync(file, this.config + extraConfig);
+    const out = logFile(this.dir, this.name);
+    this.proc = track(spawn(runtimeBin, ["--host", "127.0.0.1", "--port", String(this.port), "--admin-port", String(this.adminPort)],
+      { env: { ...process.env, SOCKETFLEET_CONFIG: file }, stdio: ["ignore", out, out] }));
+    this.exited = once(this.proc, "exit");
+    await waitUntil(`${this.name} ready`, async () => (await fetch(`${this.admin}/readyz`)).ok, 20000);
+  }
+
+  get running() {
+    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  stats() {
+    return getJSON(`${this.admin}/stats`);
+  }
+
+  /** terminate sends SIGTERM (what the kubelet does) and resolves with the exit code once the process is gone. */
+  async terminate(limitMs = 60000) {
+    this.proc.kill("SIGTERM");
+    const [code] = await Promise.race([this.exited, sleep(limitMs).then(() => { throw new Error(`${this.name} did not exit`); })]);
+    return code;
+  }
+}
+
+/** haproxyConfig renders the load balancer: leastconn, sticky cookie SERVERID (the runtime may expire it:
+ * `preserve`), health checks on each runtime's admin /readyz so a draining process leaves rotation at once. */
+export function haproxyConfig(port, runtimes) {
+  const servers = runtimes.map((r) =>
+    `  server ${r.name} 127.0.0.1:${r.port} check port ${r.adminPort} cookie ${r.name}`).join("\n");
+  return `global
+  maxconn 8000
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  timeout tunnel 1h
+
+frontend fleet
+  bind 127.0.0.1:${port}
+  default_backend runtimes
+
+backend runtimes
+  balance leastconn
+  cookie SERVERID insert indirect nocache preserve
+  option httpchk GET /readyz
+  default-server inter 250ms fall 1 rise 1
+${servers}
+`;
+}
+
+export async function startHAProxy(dir, runtimes) {
+  const port = await freePort();
+  const cfg = path.join(dir, "haproxy.cfg");
+  fs.writeFileSync(cfg, haproxyConfig(port, runtimes));
+  const out = logFile(dir, "haproxy");
+  const proc = track(spawn("haproxy", ["-db", "-f", cfg], { stdio: ["ignore", out, out] }));
+  await waitUntil("haproxy", () => new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
+    s.once("error", () => resolve(false));
+  }));
+  return { port, url: `http://127.0.0.1:${port}`, stop: () => proc.kill("SIGKILL") };
+}
+
+/** startWebhook serves the runtimes' event webhook: every "work" emit is recorded and acknowledged. */
+export async function startWebhook() {
+  const seen = new Map(); // client id -> Set of n
+  let calls = 0;
+  const srv = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => { body += d; });
+    req.on("end", () => {
+      calls++;
+      try {
+        const ev = JSON.parse(body);
+        const { c, n } = ev.args[0];
+        if (!seen.has(c)) seen.set(c, new Set());
+        seen.get(c).add(n);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ ok: true, n }));
+      } catch (err) {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end(JSON.stringify({ ok: false, error: String(err) }));
+      }
+    });
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  return {
+    url: `http://127.0.0.1:${srv.address().port}/work`,
+    seen,
+    calls: () => calls,
+    stop: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }),
+  };
+}
+
+/** ClientWorker is one child process running a share of the clients (see clients.mjs). */
+export class ClientWorker {
+  constructor(url, count, first, pollingShare, emitEveryMs) {
+    this.proc = track(fork(path.join(here, "clients.mjs"), [url, String(count), String(first), String(pollingShare), String(emitEveryMs)],
+      { stdio: ["ignore", "inherit", "inherit", "ipc"] }));
+    this.pending = [];
+    this.proc.on("message", (m) => { const p = this.pending.shift(); if (p) p(m); });
+    this.started = new Promise((r) => this.pending.push(r));
+  }
+
+  request(cmd) {
+    return new Promise((resolve, reject) => {
+      this.pending.push(resolve);
+      this.proc.send({ cmd }, (err) => err && reject(err));
+    });
+  }
+
+  report() { return this.request("report"); }
+  stopEmitting() { return this.request("stopEmitting"); }
+  close() { return this.request("close"); }
+}
