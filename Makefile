@@ -45,6 +45,7 @@ test-compat: ## The official socket.io-client (Node and headless Chromium) again
 	test/compat/run.sh
 
 include operator.mk
+include cluster.mk
 
 .PHONY: test-runtime
 test-runtime: ## socketfleet-runtime as a process: admin endpoints, drain of 200 real clients, publish, Redis, demo in Chromium.

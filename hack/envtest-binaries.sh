@@ -22,53 +22,8 @@ GO="${GO:-go}"
 
 log() { echo "envtest-binaries: $*" >&2; }
 
-# staging_version maps v1.37.2 to v0.37.2, the version the k8s.io staging modules are tagged with.
-staging_version() { echo "v0.${1#v1.}"; }
-
-build_kube_apiserver() {
-  local dir="${WORK}/kube-apiserver-${KUBE_VERSION}"
-  local staging
-  staging="$(staging_version "${KUBE_VERSION}")"
-  mkdir -p "${dir}"
-  log "building kube-apiserver ${KUBE_VERSION} from source in ${dir} (several minutes when cold)"
-  (
-    cd "${dir}"
-    rm -f go.mod go.sum
-    cat > go.mod <<MOD
-module socketfleet.local/envtest-kube-apiserver
-
-go 1.26
-
-require k8s.io/kubernetes ${KUBE_VERSION}
-MOD
-    cat > tools.go <<'SRC'
-//go:build tools
-
-// Package tools pins the kube-apiserver command so `go build` can resolve it in this throwaway module.
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-SRC
-    GOFLAGS=-mod=mod "${GO}" mod download "k8s.io/kubernetes@${KUBE_VERSION}"
-    local modfile
-    modfile="$("${GO}" env GOMODCACHE)/k8s.io/kubernetes@${KUBE_VERSION}/go.mod"
-    # k8s.io/kubernetes requires its staging modules at v0.0.0 with replace lines pointing into ./staging;
-    # a consumer must replace each one with the released tag.
-    local mod
-    for mod in $(grep -E '=> \./staging' "${modfile}" | awk '{print $1}' | sort -u); do
-      echo "replace ${mod} => ${mod} ${staging}" >> go.mod
-    done
-    local ldflags="-s -w"
-    ldflags+=" -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION}"
-    ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
-    ldflags+=" -X k8s.io/component-base/version.gitMinor=$(echo "${KUBE_VERSION}" | cut -d. -f2)"
-    ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-    ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=${KUBE_VERSION}"
-    GOFLAGS=-mod=mod CGO_ENABLED=0 "${GO}" build -trimpath -ldflags "${ldflags}" \
-      -o "${ASSETS}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-    mv "${ASSETS}/kube-apiserver.tmp" "${ASSETS}/kube-apiserver"
-  )
-}
+# shellcheck source=lib/kube-from-source.sh
+source "${REPO_ROOT}/hack/lib/kube-from-source.sh"
 
 build_etcd() {
   local dir="${WORK}/etcd-${ETCD_VERSION}"
@@ -101,7 +56,7 @@ SRC
 mkdir -p "${ASSETS}" "${WORK}"
 start=$(date +%s)
 [[ -x "${ASSETS}/etcd" ]] || build_etcd
-[[ -x "${ASSETS}/kube-apiserver" ]] || build_kube_apiserver
+[[ -x "${ASSETS}/kube-apiserver" ]] || build_kube_command kube-apiserver "${ASSETS}" "${WORK}"
 elapsed=$(( $(date +%s) - start ))
 if (( elapsed > 1 )); then log "built in ${elapsed}s; cached in ${ASSETS}"; fi
 echo "${ASSETS}"

@@ -1,0 +1,15 @@
+# Local control plane targets (included from the Makefile): a real kube-apiserver, etcd,
+# kube-controller-manager and kube-scheduler built from source, and test/process-node running pods as
+# local processes. State and logs live in bin/cluster/.
+
+##@ Local cluster
+
+KUBECTL := $(BIN)/k8s-v1.37.2/kubectl
+
+.PHONY: cluster-up
+cluster-up: ## Start a local control plane + process-node (builds what is missing; prints `export KUBECONFIG=...`).
+	hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane and every pod process; remove its state.
+	hack/cluster/down.sh
