@@ -13,3 +13,11 @@ cluster-up: ## Start a local control plane + process-node (builds what is missin
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane and every pod process; remove its state.
 	hack/cluster/down.sh
+
+.PHONY: demo
+demo: ## The whole mission on one machine: local control plane, Traefik, the operator and a chat fleet on http://localhost:8080/.
+	hack/demo/up.sh
+
+.PHONY: demo-down
+demo-down: ## Stop everything `make demo` started.
+	hack/cluster/down.sh
