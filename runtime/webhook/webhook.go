@@ -35,6 +35,7 @@ import (
 	"net/http"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socketfleet/socketfleet/runtime/socketio"
@@ -96,6 +97,7 @@ type Forwarder struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	calls  atomic.Uint64 // numbers the calls for their Idempotency-Key
 }
 
 // New returns a Forwarder; Close it to cancel the calls in flight.
@@ -194,6 +196,10 @@ func (f *Forwarder) call(p Payload, ev *socketio.Event) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "socketfleet-runtime")
+	// An Idempotency-Key makes net/http resend the POST when a kept-alive connection turns out to be closed
+	// by the backend as the request goes out (Node's http server closes idle connections after 5 s, a race
+	// every busy webhook would otherwise lose now and then). The key lets the backend spot a duplicate.
+	req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", p.SocketID, f.calls.Add(1)))
 	if f.opts.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.opts.Token)
 	}

@@ -1,9 +1,11 @@
 package webhook_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -247,5 +249,79 @@ func TestUnreachableBackend(t *testing.T) {
 	}
 	if len(args) != 1 || string(args[0]) != `{"error":"webhook unavailable"}` {
 		t.Errorf("ack %s", args)
+	}
+}
+
+// TestResendsOnStaleKeepAlive plays a backend that closes a kept-alive connection when a second request
+// arrives on it without answering (what a Node server's idle timeout does when it races a new request). The
+// forwarder must resend the call on a new connection (its Idempotency-Key makes the POST replayable), so
+// the client gets the backend's answer, not "webhook unavailable".
+func TestResendsOnStaleKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys sync.Map
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for n := 1; ; n++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if n == 2 {
+						return // the stale keep-alive connection: closed under the request
+					}
+					keys.Store(req.Header.Get("Idempotency-Key"), true)
+					_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}")
+				}
+			})
+		}
+	})
+
+	fw := webhook.New(webhook.Options{URL: "http://" + ln.Addr().String() + "/events", Events: []string{"*"}, Timeout: 2 * time.Second})
+	defer fw.Close()
+	srv := socketio.NewServer(socketio.Options{})
+	srv.Of("/").OnConnection(fw.Attach)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer func() { _ = srv.Close(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := sioclient.Connect(ctx, hs.URL+"/socket.io/", "/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		args, err := c.EmitWithAck(ctx, "work", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(args) != 1 || string(args[0]) != `{"ok":true}` {
+			t.Fatalf("call %d: ack %s, want the backend's answer", i, args)
+		}
+	}
+	n := 0
+	keys.Range(func(k, _ any) bool {
+		if k.(string) == "" {
+			t.Error("a call without Idempotency-Key")
+		}
+		n++
+		return true
+	})
+	if n != 3 {
+		t.Errorf("%d distinct Idempotency-Keys for 3 calls", n)
 	}
 }

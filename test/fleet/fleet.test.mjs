@@ -14,11 +14,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import {
-  ClientWorker, Runtime, post, sleep, startHAProxy, startRedis, startWebhook, tempDir, waitUntil,
+  ClientFleet, Runtime, Ticker, assertNoLoss, post, sleep, startHAProxy, startRedis, startWebhook, tempDir, waitUntil,
 } from "./lib/fleet.mjs";
 
 const CLIENTS = Number(process.env.FLEET_CLIENTS ?? 2000);
-const WORKERS = 2;
 const POLLING_SHARE = 0.1; // 10% of the clients start on long-polling (sticky cookie) and upgrade
 const EMIT_EVERY_MS = 4000;
 const TICK_EVERY_MS = 250;
@@ -27,9 +26,7 @@ const DRAIN_RATE = 80; // drain.ratePerSecond: the bound on transport closes per
 const REBALANCE_THRESHOLD = 0.2; // a process within 20% of the fair share is balanced
 
 const results = { clients: CLIENTS, started: new Date().toISOString() };
-let dir, redis, haproxy, webhook, workers = [], runtimes = [];
-let tick = 0, tickTimer = null, tickErrors = [];
-const connectLog = []; // Date.now() of every client connect, from every report
+let dir, redis, haproxy, webhook, clients, ticker, runtimes = [];
 
 function runtimeConfig() {
   return `redis:
@@ -54,38 +51,10 @@ log:
 `;
 }
 
-/** The publisher sends the next tick through a running process that is not about to leave. */
+/** The publisher sends ticks through a running process that is not about to leave. */
 let publisher = null;
-async function publishTick() {
-  const seq = tick + 1;
-  try {
-    await post(`${publisher.admin}/v1/emit`, { rooms: ["fleet:all"], event: "tick", args: [seq] });
-    tick = seq;
-  } catch (err) {
-    tickErrors.push(`tick ${seq} via ${publisher.name}: ${err.message}`);
-  }
-}
-function startTicks() {
-  const loop = async () => {
-    await publishTick();
-    tickTimer = setTimeout(loop, TICK_EVERY_MS);
-  };
-  tickTimer = setTimeout(loop, TICK_EVERY_MS);
-}
 function usePublisher(exclude) {
   publisher = runtimes.find((r) => r !== exclude && r.running);
-}
-
-async function reports() {
-  const rs = await Promise.all(workers.map((w) => w.report()));
-  const sum = { total: 0, connected: 0, pollingConnected: 0, gaveUp: 0, joinErrors: 0, sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], acks: [] };
-  for (const r of rs) {
-    for (const k of ["total", "connected", "pollingConnected", "gaveUp", "joinErrors", "sent", "acked", "failed", "ticks"]) sum[k] += r[k];
-    sum.gaps.push(...r.gaps);
-    connectLog.push(...r.connectTimes);
-    sum.acks.push(...r.acks);
-  }
-  return sum;
 }
 
 async function counts() {
@@ -94,30 +63,9 @@ async function counts() {
   return out;
 }
 
-/** peakPerSecond buckets the connects since `from` by whole seconds and returns the largest bucket. */
-function peakPerSecond(from) {
-  const buckets = new Map();
-  for (const t of connectLog) {
-    if (t < from) continue;
-    const b = Math.floor((t - from) / 1000);
-    buckets.set(b, (buckets.get(b) ?? 0) + 1);
-  }
-  return { peak: Math.max(0, ...buckets.values()), seconds: buckets.size };
-}
-
-async function allConnected(what) {
-  return waitUntil(`${what}: all ${CLIENTS} clients connected`, async () => {
-    const r = await reports();
-    assert.equal(r.gaveUp, 0, `${r.gaveUp} clients gave up reconnecting`);
-    return r.connected === CLIENTS ? r : false;
-  }, 90000, 500);
-}
-
-function assertNoLoss(r, what) {
-  assert.equal(r.gaveUp, 0, `${what}: ${r.gaveUp} clients gave up`);
-  assert.equal(r.failed, 0, `${what}: ${r.failed} acked emits failed after retries`);
-  assert.deepEqual(r.gaps.slice(0, 10), [], `${what}: ${r.gaps.length} broadcast gaps within a connection`);
-  assert.deepEqual(tickErrors, [], `${what}: publishing failed`);
+function assertFleetNoLoss(r, what) {
+  assertNoLoss(assert, r, what);
+  assert.deepEqual(ticker.errors, [], `${what}: publishing failed`);
 }
 
 describe("fleet", { concurrency: false }, () => {
@@ -129,22 +77,19 @@ describe("fleet", { concurrency: false }, () => {
     for (const r of runtimes.slice(0, 3)) await r.start();
     haproxy = await startHAProxy(dir, runtimes);
     usePublisher();
-    const per = Math.ceil(CLIENTS / WORKERS);
-    for (let w = 0; w < WORKERS; w++) {
-      const n = Math.min(per, CLIENTS - w * per);
-      workers.push(new ClientWorker(haproxy.url, n, w * per, POLLING_SHARE, EMIT_EVERY_MS));
-    }
-    await Promise.all(workers.map((w) => w.started));
-    const r = await allConnected("start");
+    clients = new ClientFleet(haproxy.url, { emitEveryMs: EMIT_EVERY_MS, pollingShare: POLLING_SHARE });
+    await clients.add(CLIENTS);
+    const r = await clients.allConnected("start");
     results.startCounts = await counts();
     results.pollingClients = r.pollingConnected;
-    startTicks();
+    ticker = new Ticker((seq) => post(`${publisher.admin}/v1/emit`, { rooms: ["fleet:all"], event: "tick", args: [seq] }), TICK_EVERY_MS);
+    ticker.start();
     await sleep(2000); // traffic flowing before the first scenario
   });
 
   after(async () => {
-    clearTimeout(tickTimer);
-    await Promise.allSettled(workers.map((w) => w.close()));
+    ticker?.stop();
+    await clients?.close();
     for (const r of runtimes) if (r.running) r.proc.kill("SIGKILL");
     haproxy?.stop();
     redis?.stop();
@@ -163,10 +108,9 @@ describe("fleet", { concurrency: false }, () => {
     const code = await victim.exited.then(([c]) => c);
     const drainSeconds = (Date.now() - start) / 1000;
     assert.equal(code, 0, "the drained process exits cleanly");
-    const r = await allConnected("after the drain");
-    const { peak, seconds } = peakPerSecond(start);
-    const moved = connectLog.filter((t) => t >= start).length;
-    assertNoLoss(r, "drain");
+    const r = await clients.allConnected("after the drain");
+    const { peak, seconds, connects: moved } = clients.peakPerSecond(start);
+    assertFleetNoLoss(r, "drain");
     // Each close is one reconnect; the process closes at most DRAIN_RATE sessions per second. Reconnects
     // arrive after a randomized backoff, which only spreads them further; allow 50% for batch jitter. A
     // stampede (all of a process's clients at once) is far above this.
@@ -202,8 +146,8 @@ describe("fleet", { concurrency: false }, () => {
       return within(c.s1) && within(c.s4) ? c : false;
     }, 60000, 250);
     const rebalanceSeconds = (Date.now() - start) / 1000;
-    const r = await allConnected("after the shed");
-    assertNoLoss(r, "shed");
+    const r = await clients.allConnected("after the shed");
+    assertFleetNoLoss(r, "shed");
     results.rebalance = { beforeShed, sheds, fair, balanced, rebalanceSeconds, settled: await counts() };
   });
 
@@ -222,25 +166,16 @@ describe("fleet", { concurrency: false }, () => {
       await sleep(500); // back in HAProxy's rotation
     }
     usePublisher();
-    const r = await allConnected("after the rolling restart");
-    const { peak } = peakPerSecond(start);
-    assertNoLoss(r, "rolling restart");
+    const r = await clients.allConnected("after the rolling restart");
+    const { peak } = clients.peakPerSecond(start);
+    assertFleetNoLoss(r, "rolling restart");
 
     // Quiesce: stop emitting, wait for every emit's ack, then compare with what the webhook saw.
-    await Promise.all(workers.map((w) => w.stopEmitting()));
-    const done = await waitUntil("every emit acknowledged", async () => {
-      const x = await reports();
-      return x.acked + x.failed === x.sent ? x : false;
-    }, 60000, 500);
+    const { missing, report: done } = await clients.settleEmits(webhook);
     assert.equal(done.failed, 0, `${done.failed} emits failed`);
-    let missing = 0;
-    for (const [c, acked] of done.acks) {
-      const seen = webhook.seen.get(c) ?? new Set();
-      for (let n = 1; n <= acked; n++) if (!seen.has(n)) missing++;
-    }
     assert.equal(missing, 0, `${missing} acknowledged emits never reached the webhook`);
     results.rolling = { steps, seconds: (Date.now() - start) / 1000, peak, final: await counts() };
-    results.totals = { emitsSent: done.sent, emitsAcked: done.acked, webhookCalls: webhook.calls(), ticks: tick, ticksReceived: done.ticks, gaps: done.gaps.length, gaveUp: done.gaveUp };
+    results.totals = { emitsSent: done.sent, emitsAcked: done.acked, webhookCalls: webhook.calls(), ticks: ticker.seq, ticksReceived: done.ticks, gaps: done.gaps.length, gaveUp: done.gaveUp };
   });
 });
 

@@ -6,26 +6,29 @@
 // and keeps emitting "work" events with acknowledgements (the client's `retries` + `ackTimeout`, so an emit
 // outlives reconnects). The runtime's event webhook acknowledges them (the test process is the webhook).
 //
-// argv: <url> <count> <first client id> <share of polling clients 0..1> <emit interval ms>
+// argv: <url> <count> <first client id> <share of polling clients 0..1> <emit interval ms> [<share of those
+// that stay on long-polling (no upgrade) 0..1>]
 import { io } from "socket.io-client";
 
-const [url, countArg, firstArg, pollingShareArg, emitEveryArg] = process.argv.slice(2);
+const [url, countArg, firstArg, pollingShareArg, emitEveryArg, pollingOnlyArg = "0"] = process.argv.slice(2);
 const count = Number(countArg);
 const first = Number(firstArg);
 const pollingShare = Number(pollingShareArg);
 const emitEvery = Number(emitEveryArg);
+const pollingOnly = Math.round(count * pollingShare * Number(pollingOnlyArg));
 
 const clients = [];
 let connectTimes = []; // Date.now() of every connect since the last report
 let emitting = true;
+const failures = []; // the first few failed emits, for the report
 
 for (let i = 0; i < count; i++) {
   const id = first + i;
   const polling = i < Math.round(count * pollingShare);
   const socket = io(url, {
-    // Polling clients start on long-polling and upgrade, with a cookie jar so HAProxy's sticky cookie keeps
-    // the session's requests on one process; the others use WebSocket only.
-    transports: polling ? ["polling", "websocket"] : ["websocket"],
+    // Polling clients start on long-polling and upgrade (some stay on polling), with a cookie jar so the load
+    // balancer's sticky cookie keeps the session's requests on one process; the others use WebSocket only.
+    transports: i < pollingOnly ? ["polling"] : polling ? ["polling", "websocket"] : ["websocket"],
     withCredentials: polling,
     retries: 20,
     ackTimeout: 4000,
@@ -65,8 +68,10 @@ for (const c of clients) {
       if (!emitting) return;
       const n = ++c.sent;
       c.socket.emit("work", { c: c.id, n }, (err, res) => {
-        if (err || !res?.ok) c.failed++;
-        else c.acked++;
+        if (err || !res?.ok) {
+          c.failed++;
+          if (failures.length < 5) failures.push({ client: c.id, n, error: err ? String(err) : res });
+        } else c.acked++;
       });
       setTimeout(emitOne, emitEvery);
     };
@@ -77,7 +82,7 @@ for (const c of clients) {
 function report() {
   const r = {
     type: "report", total: clients.length, connected: 0, pollingConnected: 0, gaveUp: 0, joinErrors: 0,
-    sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], connectTimes,
+    sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], connectTimes, failures,
     acks: clients.map((c) => [c.id, c.acked]),
   };
   connectTimes = [];

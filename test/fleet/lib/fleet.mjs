@@ -208,8 +208,8 @@ export async function startWebhook() {
 
 /** ClientWorker is one child process running a share of the clients (see clients.mjs). */
 export class ClientWorker {
-  constructor(url, count, first, pollingShare, emitEveryMs) {
-    this.proc = track(fork(path.join(here, "clients.mjs"), [url, String(count), String(first), String(pollingShare), String(emitEveryMs)],
+  constructor(url, count, first, pollingShare, emitEveryMs, pollingOnlyShare = 0) {
+    this.proc = track(fork(path.join(here, "clients.mjs"), [url, String(count), String(first), String(pollingShare), String(emitEveryMs), String(pollingOnlyShare)],
       { stdio: ["ignore", "inherit", "inherit", "ipc"] }));
     this.pending = [];
     this.proc.on("message", (m) => { const p = this.pending.shift(); if (p) p(m); });
@@ -226,4 +226,119 @@ export class ClientWorker {
   report() { return this.request("report"); }
   stopEmitting() { return this.request("stopEmitting"); }
   close() { return this.request("close"); }
+}
+
+/** ClientFleet is every client worker of a test seen as one: aggregated reports, the timeline of connects,
+ * and the loss checks the fleet and e2e tests share. */
+export class ClientFleet {
+  constructor(url, { emitEveryMs, pollingShare, pollingOnlyShare = 0, perWorker = 1000 }) {
+    Object.assign(this, { url, emitEveryMs, pollingShare, pollingOnlyShare, perWorker });
+    this.workers = [];
+    this.total = 0;
+    this.connectLog = []; // Date.now() of every client connect
+  }
+
+  /** add starts n more clients (in workers of at most perWorker clients) and waits until they run. */
+  async add(n) {
+    const started = [];
+    while (n > 0) {
+      const count = Math.min(n, this.perWorker);
+      const w = new ClientWorker(this.url, count, this.total, this.pollingShare, this.emitEveryMs, this.pollingOnlyShare);
+      this.workers.push(w);
+      started.push(w.started);
+      this.total += count;
+      n -= count;
+    }
+    await Promise.all(started);
+  }
+
+  async report() {
+    const rs = await Promise.all(this.workers.map((w) => w.report()));
+    const sum = { total: 0, connected: 0, pollingConnected: 0, gaveUp: 0, joinErrors: 0, sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], acks: [], failures: [] };
+    for (const r of rs) {
+      for (const k of ["total", "connected", "pollingConnected", "gaveUp", "joinErrors", "sent", "acked", "failed", "ticks"]) sum[k] += r[k];
+      sum.gaps.push(...r.gaps);
+      sum.acks.push(...r.acks);
+      sum.failures.push(...r.failures);
+      this.connectLog.push(...r.connectTimes);
+    }
+    return sum;
+  }
+
+  /** allConnected waits until every client is connected (and fails at once if one gave up). */
+  allConnected(what, limit = 90000) {
+    return waitUntil(`${what}: all ${this.total} clients connected`, async () => {
+      const r = await this.report();
+      if (r.gaveUp) throw new Error(`${r.gaveUp} clients gave up reconnecting`);
+      return r.connected === this.total ? r : false;
+    }, limit, 500);
+  }
+
+  /** peakPerSecond buckets the connects since `from` by whole seconds: the largest bucket, the bucket count
+   * and the number of connects. */
+  peakPerSecond(from) {
+    const buckets = new Map();
+    let n = 0;
+    for (const t of this.connectLog) {
+      if (t < from) continue;
+      n++;
+      const b = Math.floor((t - from) / 1000);
+      buckets.set(b, (buckets.get(b) ?? 0) + 1);
+    }
+    return { peak: Math.max(0, ...buckets.values()), seconds: buckets.size, connects: n };
+  }
+
+  /** settleEmits stops emitting, waits for every emit's ack, and returns how many acknowledged emits the
+   * webhook never saw (must be 0) with the final report. */
+  async settleEmits(webhook) {
+    await Promise.all(this.workers.map((w) => w.stopEmitting()));
+    const done = await waitUntil("every emit acknowledged", async () => {
+      const x = await this.report();
+      return x.acked + x.failed === x.sent ? x : false;
+    }, 60000, 500);
+    let missing = 0;
+    for (const [c, acked] of done.acks) {
+      const seen = webhook.seen.get(c) ?? new Set();
+      for (let n = 1; n <= acked; n++) if (!seen.has(n)) missing++;
+    }
+    return { missing, report: done };
+  }
+
+  close() {
+    return Promise.allSettled(this.workers.map((w) => w.close()));
+  }
+}
+
+/** assertNoLoss fails when a client gave up, an acked emit failed after its retries, or a client missed a
+ * broadcast within one connection. */
+export function assertNoLoss(assert, r, what) {
+  assert.equal(r.gaveUp, 0, `${what}: ${r.gaveUp} clients gave up`);
+  assert.equal(r.failed, 0, `${what}: ${r.failed} acked emits failed: ${JSON.stringify(r.failures)}`);
+  assert.deepEqual(r.gaps.slice(0, 10), [], `${what}: ${r.gaps.length} broadcast gaps within a connection`);
+}
+
+/** Ticker publishes "tick" broadcasts with consecutive sequence numbers to the room "fleet:all" every
+ * `everyMs`, through publish(seq) (a publish API call); failures are recorded, not retried. */
+export class Ticker {
+  constructor(publish, everyMs) {
+    Object.assign(this, { publish, everyMs, seq: 0, errors: [], timer: null });
+  }
+
+  start() {
+    const loop = async () => {
+      const next = this.seq + 1;
+      try {
+        await this.publish(next);
+        this.seq = next;
+      } catch (err) {
+        this.errors.push(`tick ${next}: ${err.message}`);
+      }
+      this.timer = setTimeout(loop, this.everyMs);
+    };
+    this.timer = setTimeout(loop, this.everyMs);
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+  }
 }
