@@ -29,7 +29,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-compat test-cluster test-runtime test-fleet test-envtest ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest.
+test: deps test-unit test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).

@@ -21,3 +21,7 @@ demo: ## The whole mission on one machine: local control plane, Traefik, the ope
 .PHONY: demo-down
 demo-down: ## Stop everything `make demo` started.
 	hack/cluster/down.sh
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end on a local control plane + Traefik: apply, scale down with 1,000 clients, rolling upgrade, autoscale + rebalance, delete.
+	test/e2e/run.sh

@@ -1,0 +1,187 @@
+// End-to-end: the operator on a real local control plane (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler built from source; pods run as processes by test/process-node), Traefik in front, and
+// E2E_CLIENTS (default 1,000) official socket.io-client clients connecting through the ingress. run.sh brings
+// the cluster and Traefik up and down; this file drives the mission's promises in order:
+//   1. apply: a RealtimeCluster with managed Redis; clients connect through Traefik over polling and WebSocket;
+//   2. kubectl scale down: the leaving pod drains, no client lost, the reconnect peak stays bounded;
+//   3. image change: a rolling upgrade with no acked emit lost and no broadcast missed within a connection;
+//   4. connection surge: the native autoscaler adds pods and the operator rebalances the clients onto them;
+//   5. delete the RealtimeCluster: the garbage collector removes every child.
+// Clients join a room, receive a broadcast every 250 ms (publish API through the Service's ClusterIP) and
+// emit "work" with acks (`retries`) answered by this process as the runtime's event webhook.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import {
+  ClientFleet, Ticker, assertNoLoss, post, startWebhook, waitUntil,
+} from "../fleet/lib/fleet.mjs";
+
+const run = promisify(execFile);
+const KUBECTL = process.env.KUBECTL;
+const INGRESS = process.env.E2E_INGRESS_URL; // Traefik's entry point, e.g. http://localhost:18080
+const CLIENTS = Number(process.env.E2E_CLIENTS ?? 1000);
+const SURGE = Math.round(CLIENTS / 2);
+const NS = "e2e";
+const DRAIN_RATE = 60;
+const TOKEN = "e2e-publish-token";
+
+let webhook, clients, ticker;
+
+async function kubectl(...args) {
+  const { stdout } = await run(KUBECTL, args, { maxBuffer: 64 << 20 });
+  return stdout;
+}
+async function kubectlInput(input, ...args) {
+  const child = execFile(KUBECTL, args);
+  child.stdin.end(input);
+  const [code] = await new Promise((r) => child.on("exit", (...a) => r(a)));
+  assert.equal(code, 0, `kubectl ${args.join(" ")} failed`);
+}
+const getJSON = async (...args) => JSON.parse(await kubectl("get", "-o", "json", ...args));
+const rtc = () => getJSON("realtimecluster", "chat", "-n", NS);
+async function runtimePods() {
+  const list = await getJSON("pods", "-n", NS, "-l", "app.kubernetes.io/component=runtime");
+  return list.items;
+}
+const ready = (p) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+async function podCounts() {
+  const out = {};
+  for (const p of await runtimePods()) {
+    if (p.metadata.deletionTimestamp || !ready(p)) continue;
+    const s = await fetch(`http://${p.status.podIP}:8081/stats`).then((r) => r.json());
+    out[p.metadata.name] = s.connectedClients;
+  }
+  return out;
+}
+async function events(reason) {
+  const list = await getJSON("events.events.k8s.io", "-n", NS);
+  return list.items.filter((e) => e.reason === reason);
+}
+
+function manifest(webhookURL) {
+  const env = {
+    SOCKETFLEET_RELAY_ENABLED: "true", SOCKETFLEET_RELAY_ROOMS: "fleet:*",
+    SOCKETFLEET_WEBHOOK_URL: webhookURL, SOCKETFLEET_WEBHOOK_EVENTS: "work", SOCKETFLEET_WEBHOOK_MAX_CONCURRENT: "4096",
+    SOCKETFLEET_PUBLISH_ENABLED: "true", SOCKETFLEET_PUBLISH_TOKEN: TOKEN, SOCKETFLEET_LOG_LEVEL: "warn",
+  };
+  return JSON.stringify({
+    apiVersion: "realtime.socketfleet.io/v1alpha1", kind: "RealtimeCluster",
+    metadata: { name: "chat", namespace: NS },
+    spec: {
+      replicas: 2, image: "socketfleet/runtime:v1", redis: { managed: {} },
+      ingress: { enabled: true, controller: "traefik", className: "traefik", hosts: ["localhost"] },
+      drain: { window: "10s", ratePerSecond: DRAIN_RATE, preStopDelay: "2s" },
+      rebalance: { cooldown: "5s", thresholdPercent: 20 },
+      pod: { env: Object.entries(env).map(([name, value]) => ({ name, value })) },
+    },
+  });
+}
+
+/** The broadcasts go through the publish API of whichever ready pod the Service's ClusterIP picks. */
+async function publishVia(seq) {
+  const svc = await getJSON("service", "chat", "-n", NS);
+  const res = await fetch(`http://${svc.spec.clusterIP}:3000/v1/emit`, {
+    method: "POST", signal: AbortSignal.timeout(5000),
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ rooms: ["fleet:all"], event: "tick", args: [seq] }),
+  });
+  if (!res.ok) throw new Error(`publish: ${res.status} ${await res.text()}`);
+}
+
+function assertE2ENoLoss(r, what) {
+  assertNoLoss(assert, r, what);
+  assert.deepEqual(ticker.errors, [], `${what}: publishing failed`);
+}
+
+describe("e2e", { concurrency: false }, () => {
+  before(async () => {
+    webhook = await startWebhook();
+    // Pods reach the webhook on the host's loopback (pods are host processes).
+    await kubectl("create", "namespace", NS);
+    await kubectlInput(manifest(webhook.url), "apply", "-f", "-");
+  });
+
+  after(async () => {
+    ticker?.stop();
+    await clients?.close();
+    await webhook?.stop();
+  });
+
+  test("apply: the fleet comes up and clients connect through the ingress over polling and WebSocket", async () => {
+    await kubectl("wait", "--for=condition=Ready", "realtimecluster/chat", "-n", NS, "--timeout=180s");
+    clients = new ClientFleet(INGRESS, { emitEveryMs: 4000, pollingShare: 0.2, pollingOnlyShare: 0.25, perWorker: 500 });
+    await clients.add(CLIENTS);
+    await clients.allConnected("apply");
+    ticker = new Ticker(publishVia, 250);
+    ticker.start();
+    const counts = await podCounts();
+    const polling = Object.values(counts).reduce((n, c) => n + (c.byTransport?.polling ?? 0), 0);
+    const websocket = Object.values(counts).reduce((n, c) => n + (c.byTransport?.websocket ?? 0), 0);
+    assert.equal(polling + websocket, CLIENTS, `pods serve every client: ${JSON.stringify(counts)}`);
+    assert.ok(polling >= Math.round(CLIENTS * 0.2 * 0.25), `long-polling clients through Traefik: ${polling}`);
+    assert.ok(websocket >= Math.round(CLIENTS * 0.8), `WebSocket clients through Traefik: ${websocket}`);
+  });
+
+  test("kubectl scale down: the least-loaded pod drains, no client is lost, reconnects stay bounded", async () => {
+    const start = Date.now();
+    await kubectl("scale", "realtimecluster/chat", "-n", NS, "--replicas=1");
+    await waitUntil("one runtime pod left", async () => (await runtimePods()).length === 1, 120000, 500);
+    const r = await clients.allConnected("scale down");
+    assertE2ENoLoss(r, "scale down");
+    const { peak } = clients.peakPerSecond(start);
+    const bound = Math.ceil(DRAIN_RATE * 1.5);
+    assert.ok(peak <= bound, `reconnect peak ${peak}/s above ${bound}/s`);
+    assert.ok((await events("ScaleDown")).length > 0, "a ScaleDown event names the pod chosen");
+  });
+
+  test("image change: a rolling upgrade loses no acked emit and no broadcast", async () => {
+    await kubectl("patch", "realtimecluster/chat", "-n", NS, "--type=merge", "-p", JSON.stringify({ spec: { image: "socketfleet/runtime:v2" } }));
+    await waitUntil("every runtime pod on the new image", async () => {
+      const pods = await runtimePods();
+      return pods.length === 1 && pods.every((p) => ready(p) && p.spec.containers[0].image === "socketfleet/runtime:v2");
+    }, 180000, 500);
+    const r = await clients.allConnected("rolling upgrade");
+    assertE2ENoLoss(r, "rolling upgrade");
+  });
+
+  test("connection surge: the native autoscaler adds pods and the operator rebalances onto them", async () => {
+    await kubectl("patch", "realtimecluster/chat", "-n", NS, "--type=merge", "-p", JSON.stringify({
+      spec: { autoscaling: { enabled: true, mode: "native", minReplicas: 1, maxReplicas: 4, targetConnectionsPerPod: Math.round(CLIENTS / 2.5) } },
+    }));
+    await clients.add(SURGE); // the surge: total / target = 1.5 × 2.5 = 3.75 pods -> 4
+    await clients.allConnected("surge");
+    // The operator rebalances until no pod is more than thresholdPercent (20%, rounded down) from the fair
+    // share; 25% here leaves room for the rounding and the clients still moving.
+    const balanced = await waitUntil("4 ready pods within 25% of the fair share", async () => {
+      const counts = await podCounts();
+      const totals = Object.values(counts).map((c) => c.total);
+      if (totals.length !== 4) return false;
+      const fair = totals.reduce((a, b) => a + b, 0) / totals.length;
+      return totals.every((n) => Math.abs(n - fair) <= 0.25 * fair) ? counts : false;
+    }, 180000, 1000);
+    const status = (await rtc()).status;
+    assert.equal(status.replicas, 4);
+    assert.ok((await events("Autoscaled")).length > 0, "an Autoscaled event");
+    assert.ok((await events("Rebalance")).length > 0, "a Rebalance event");
+    const r = await clients.allConnected("rebalance");
+    assertE2ENoLoss(r, "surge and rebalance");
+    const { missing, report } = await clients.settleEmits(webhook);
+    assert.equal(report.failed, 0);
+    assert.equal(missing, 0, `${missing} acknowledged emits never reached the webhook`);
+    console.log("e2e: balanced", JSON.stringify(Object.fromEntries(Object.entries(balanced).map(([k, v]) => [k, v.total]))));
+  });
+
+  test("delete the RealtimeCluster: every child is garbage-collected", async () => {
+    ticker.stop();
+    await clients.close();
+    clients = null;
+    await kubectl("delete", "realtimecluster/chat", "-n", NS, "--wait=true", "--timeout=60s");
+    const kinds = "deployments,statefulsets,services,configmaps,secrets,serviceaccounts,poddisruptionbudgets,ingresses,pods";
+    await waitUntil("no children left", async () => {
+      const left = await getJSON(kinds, "-n", NS, "-l", "app.kubernetes.io/instance=chat");
+      if (left.items.length > 0) throw new Error(left.items.map((o) => `${o.kind}/${o.metadata.name}`).join(", "));
+      return true;
+    }, 180000, 1000);
+  });
+});
