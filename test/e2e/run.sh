@@ -10,6 +10,7 @@ cd "$root"
 export CLUSTER_DIR="$root/bin/e2e-cluster" APISERVER_PORT=26443 ETCD_PORT=22379
 export POD_CIDR=10.245.0.0/24 SERVICE_CIDR=10.97.0.0/16 TRAEFIK_PORT=18080 TRAEFIK_ADMIN_PORT=18090
 make --no-print-directory build build-operator
+go test -count=1 ./test/process-node/
 hack/traefik/build.sh >/dev/null
 if [[ ! -d test/fleet/node_modules/socket.io-client ]]; then
 	(cd test/fleet && npm ci --no-audit --no-fund --loglevel=error)
