@@ -10,6 +10,7 @@ export CLUSTER_DIR TRAEFIK_PORT
 cd "${REPO_ROOT}"
 log() { echo "demo: $*" >&2; }
 
+hack/install-deps.sh demo
 log "building the operator, the runtime and the demo's browser bundle"
 make --no-print-directory build build-operator >&2
 bundle="${REPO_ROOT}/cmd/runtime/web/node_modules/socket.io-client/dist/socket.io.min.js"
