@@ -116,7 +116,11 @@ describe("fleet", { concurrency: false }, () => {
     // stampede (all of a process's clients at once) is far above this.
     const bound = Math.ceil(DRAIN_RATE * 1.5);
     assert.ok(peak <= bound, `peak reconnects ${peak}/s above the bound ${bound}/s (drain rate ${DRAIN_RATE}/s)`);
-    assert.ok(moved >= before.connectedClients.total, `only ${moved} reconnects for ${before.connectedClients.total} drained clients`);
+    // Every client of the drained process reconnected (all clients are connected, the survivors serve them
+    // all, below); the reconnects counted must match the sessions it held, less the few sessions whose client
+    // had already left (a server keeps a session until its ping timeout).
+    const held = before.connectedClients.total;
+    assert.ok(moved >= Math.floor(held * 0.99), `only ${moved} reconnects for ${held} drained sessions`);
     const after = await counts();
     assert.equal(Object.values(after).reduce((a, b) => a + b, 0), CLIENTS, `survivors serve every client: ${JSON.stringify(after)}`);
     results.drain = { drained: before.connectedClients.total, drainSeconds, reconnects: moved, peak, seconds, bound, survivors: after };
