@@ -41,9 +41,9 @@ type Agent struct {
 	log    *slog.Logger
 	ips    *ipPool
 
-	factory   informers.SharedInformerFactory
+	factory    informers.SharedInformerFactory
 	podFactory informers.SharedInformerFactory
-	services  *serviceTable
+	services   *serviceTable
 
 	localRanges []netip.Prefix
 

@@ -85,3 +85,24 @@ func TestHostsResolveServices(t *testing.T) {
 		t.Errorf("a headless Service has no ClusterIP entry:\n%s", got)
 	}
 }
+
+func TestParseRunContainer(t *testing.T) {
+	s, err := parseRunContainer([]string{"--hosts", "/p/hosts", "--mount", "/p/v/tmp=/tmp", "--mount", "/p/v/cfg=/etc/app", "--", "/bin/app", "-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.hosts != "/p/hosts" || len(s.mounts) != 2 || s.mounts[0] != [2]string{"/p/v/tmp", "/tmp"} || strings.Join(s.argv, " ") != "/bin/app -x" {
+		t.Errorf("parsed %+v", s)
+	}
+	for _, bad := range [][]string{
+		{"--hosts", "/h", "/bin/app"},                       // no --
+		{"--hosts", "/h", "--"},                             // no command
+		{"--", "/bin/app"},                                  // no hosts
+		{"--hosts", "/h", "--mount", "rel", "--", "/bin/x"}, // no target
+		{"--hosts", "/h", "--mount", "/a=rel", "--", "/x"},  // relative target
+	} {
+		if _, err := parseRunContainer(bad); err == nil {
+			t.Errorf("parseRunContainer(%q) accepted", bad)
+		}
+	}
+}

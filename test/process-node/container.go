@@ -18,18 +18,6 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// mountScript runs inside the pod's private mount namespace (unshare --mount): it bind-mounts the hosts file
-// over /etc/hosts and each volume at its mountPath, then execs the container's command, so the process sees
-// the paths the pod spec names. Arguments: hosts file, then source/target pairs, then "--", then argv.
-const mountScript = `set -e
-mount --bind "$1" /etc/hosts; shift
-while [ "$1" != "--" ]; do
-  if [ -d "$1" ]; then mkdir -p "$2"; else mkdir -p "$(dirname "$2")"; [ -e "$2" ] || touch "$2"; fi
-  mount --bind "$1" "$2"; shift 2
-done
-shift
-exec "$@"`
-
 // container runs one container of a pod as a process, restarting it per the pod's restartPolicy.
 type container struct {
 	r       *podRunner
@@ -190,9 +178,14 @@ func (c *container) start() error {
 		return err
 	}
 	defer logf.Close()
-	args := []string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", mountScript, "sh", filepath.Join(c.r.dir, "hosts")}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the process-node binary: %w", err)
+	}
+	// A private mount namespace per container process; run-container (runcontainer.go) mounts and execs.
+	args := []string{"--mount", "--propagation", "private", "--", self, runContainerCommand, "--hosts", filepath.Join(c.r.dir, "hosts")}
 	for _, m := range c.r.mounts(c.spec) {
-		args = append(args, m[0], m[1])
+		args = append(args, "--mount", m[0]+"="+m[1])
 	}
 	args = append(args, "--")
 	args = append(args, c.argv...)

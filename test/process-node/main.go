@@ -5,7 +5,7 @@
 //   - It registers the Node, keeps it Ready and renews its Lease in kube-node-lease.
 //   - Each pod gets an IP from --pod-cidr (reported in status.podIP), an address made local to this machine by
 //     a "local" route on lo, like the Service ClusterIPs of --service-cidr; its containers run as processes
-//     in their own mount namespace (unshare), where the pod's volumes (ConfigMap, Secret, emptyDir) are
+//     in their own mount namespace (unshare, then `process-node run-container`), where the pod's volumes (ConfigMap, Secret, emptyDir) are
 //     bind-mounted at their mountPaths and /etc/hosts resolves the cluster's Services. Images map to local
 //     binaries (--image repo=path); image adapters make a binary listen on the pod IP.
 //   - Startup, readiness and liveness probes (httpGet, tcpSocket, exec) run as the kubelet runs them and set
@@ -47,6 +47,11 @@ func (f imageFlag) Set(v string) error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == runContainerCommand {
+		err := runContainer(os.Args[2:])
+		fmt.Fprintf(os.Stderr, "process-node %s: %v\n", runContainerCommand, err)
+		os.Exit(127)
+	}
 	images := imageFlag{}
 	var opts Options
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")

@@ -25,9 +25,9 @@ type serviceTable struct {
 	changed func()
 
 	mu        sync.Mutex
-	services  map[string]*corev1.Service                  // ns/name
+	services  map[string]*corev1.Service                       // ns/name
 	slices    map[string]map[string]*discoveryv1.EndpointSlice // ns/service -> slice name -> slice
-	listeners map[string]net.Listener                     // ip:port
+	listeners map[string]net.Listener                          // ip:port
 	next      int
 }
 
