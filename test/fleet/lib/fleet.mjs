@@ -274,8 +274,9 @@ export class ClientFleet {
     }, limit, 500);
   }
 
-  /** peakPerSecond buckets the connects since `from` by whole seconds: the largest bucket, the bucket count
-   * and the number of connects. */
+  /** peakPerSecond buckets the connects since `from` by whole seconds: the largest bucket (`peak`), the
+   * largest average over two consecutive seconds (`peak2s`, less sensitive to when a batch of closes falls
+   * on a bucket edge), the bucket count and the number of connects. */
   peakPerSecond(from) {
     const buckets = new Map();
     let n = 0;
@@ -285,7 +286,9 @@ export class ClientFleet {
       const b = Math.floor((t - from) / 1000);
       buckets.set(b, (buckets.get(b) ?? 0) + 1);
     }
-    return { peak: Math.max(0, ...buckets.values()), seconds: buckets.size, connects: n };
+    let peak2s = 0;
+    for (const [b, c] of buckets) peak2s = Math.max(peak2s, (c + (buckets.get(b + 1) ?? 0)) / 2);
+    return { peak: Math.max(0, ...buckets.values()), peak2s, seconds: buckets.size, connects: n };
   }
 
   /** settleEmits stops emitting, waits for every emit's ack, and returns how many acknowledged emits the
