@@ -155,7 +155,7 @@ func (s *Session) finish(reason string) {
 	s.state = stateClosed
 	s.queue = nil
 	s.heartbeat.Stop()
-	ws, probe := s.ws, s.probe
+	ws, probe, transport := s.ws, s.probe, s.transport
 	select {
 	case s.pollWake <- struct{}{}:
 	default:
@@ -163,6 +163,7 @@ func (s *Session) finish(reason string) {
 	s.mu.Unlock()
 
 	s.srv.remove(s)
+	s.srv.log.Debug("engineio: session closed", "sid", s.id, "transport", transport, "reason", reason)
 	for _, c := range []*wsConn{ws, probe} {
 		if c != nil {
 			c.shutdown()

@@ -134,7 +134,9 @@ export class Runtime {
 }
 
 /** haproxyConfig renders the load balancer: leastconn, sticky cookie SERVERID (the runtime may expire it:
- * `preserve`), health checks on each runtime's admin /readyz so a draining process leaves rotation at once. */
+ * `preserve`), health checks on each runtime's admin /readyz so a draining process leaves rotation at once.
+ * A check may take up to `timeout check`: a busy process that answers late is not taken out (that would send
+ * its long-polling clients' requests to a process that does not know their session). */
 export function haproxyConfig(port, runtimes) {
   const servers = runtimes.map((r) =>
     `  server ${r.name} 127.0.0.1:${r.port} check port ${r.adminPort} cookie ${r.name}`).join("\n");
@@ -147,6 +149,7 @@ defaults
   timeout client 60s
   timeout server 60s
   timeout tunnel 1h
+  timeout check 2s
 
 frontend fleet
   bind 127.0.0.1:${port}
@@ -309,6 +312,44 @@ export class ClientFleet {
 
   close() {
     return Promise.allSettled(this.workers.map((w) => w.close()));
+  }
+}
+
+/** HandshakeRate samples how many handshakes some processes accepted (their /stats) every `everyMs` until
+ * stopped: the reconnect rate as the servers see it, free of the client processes' event-loop lag. */
+export class HandshakeRate {
+  constructor(runtimes, everyMs = 250) {
+    Object.assign(this, { runtimes, everyMs, samples: [], running: false, done: null });
+  }
+
+  start() {
+    this.running = true;
+    this.done = (async () => {
+      while (this.running) {
+        const all = await Promise.all(this.runtimes.map((r) => r.stats()));
+        this.samples.push({ t: Date.now(), accepted: all.reduce((n, s) => n + s.handshakes.accepted, 0) });
+        await sleep(this.everyMs);
+      }
+    })();
+    return this;
+  }
+
+  async stop() {
+    this.running = false;
+    await this.done;
+  }
+
+  /** peak is the largest accept rate (per second) between two samples at least windowMs apart, and the
+   * number of handshakes accepted while sampling. */
+  peak(windowMs) {
+    const s = this.samples;
+    let peak = 0;
+    for (let i = 0, j = 0; i < s.length; i++) {
+      while (j < s.length && s[j].t - s[i].t < windowMs) j++;
+      if (j === s.length) break;
+      peak = Math.max(peak, ((s[j].accepted - s[i].accepted) * 1000) / (s[j].t - s[i].t));
+    }
+    return { peak: Math.round(peak * 10) / 10, accepted: s.length ? s.at(-1).accepted - s[0].accepted : 0 };
   }
 }
 
