@@ -9,6 +9,7 @@ package sioclient
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,8 @@ const Guard = 10 * time.Second
 
 // Client is one connected socket.
 type Client struct {
-	conn *websocket.Conn
+	conn    *websocket.Conn
+	writeMu sync.Mutex // the reader (pongs, acks) and the test (emits) both write
 	// ID is the Socket.IO socket id.
 	ID string
 	// Events receives raw EVENT and BINARY_EVENT packets (e.g. `42["news",1]`)
@@ -66,16 +68,22 @@ func (c *Client) read() {
 		}
 		switch s := string(msg); {
 		case s == "2":
-			_ = c.conn.WriteMessage(websocket.TextMessage, []byte("3"))
+			_ = c.write([]byte("3"))
 		case strings.HasPrefix(s, "42") && len(s) > 2 && s[2] >= '0' && s[2] <= '9':
 			id := s[2:strings.IndexByte(s, '[')]
-			_ = c.conn.WriteMessage(websocket.TextMessage, []byte("43"+id+`["`+c.ID+`"]`))
+			_ = c.write([]byte("43" + id + `["` + c.ID + `"]`))
 		case strings.HasPrefix(s, "42"), strings.HasPrefix(s, "45"):
 			c.Events <- s
 		case strings.HasPrefix(s, "41"):
 			c.Events <- "disconnected"
 		}
 	}
+}
+
+func (c *Client) write(packet []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.conn.WriteMessage(websocket.TextMessage, packet)
 }
 
 // Emit sends an event with JSON-encodable arguments.
@@ -85,7 +93,7 @@ func (c *Client) Emit(t testing.TB, event string, args ...any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.conn.WriteMessage(websocket.TextMessage, append([]byte("42"), b...)); err != nil {
+	if err := c.write(append([]byte("42"), b...)); err != nil {
 		t.Fatalf("sioclient: emit: %v", err)
 	}
 }

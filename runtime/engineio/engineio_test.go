@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -717,4 +719,117 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 			t.Fatalf("slow client message %d: %d bytes", i, len(m))
 		}
 	}
+}
+
+// TestWebSocketReading covers what a client can send over WebSocket on every reading path: the poller
+// (Linux), a goroutine per connection (other systems), and compression (gorilla reads on a goroutine):
+// many messages, fragmented messages, a close frame.
+func TestWebSocketReading(t *testing.T) {
+	for _, tt := range []struct {
+		name                  string
+		compression, noPoller bool
+	}{{name: "poller"}, {name: "goroutine", noPoller: true}, {name: "compression", compression: true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			compression := tt.compression
+			h := newHarness(t, Options{Compression: compression})
+			h.srv.pollerFailed = tt.noPoller
+			dialer := websocket.Dialer{WriteBufferSize: 1024, EnableCompression: compression}
+			conn, _, err := dialer.Dial(h.wsURL("EIO=4&transport=websocket"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			readWS(t, conn)
+			rec := h.session(t)
+			if polled := h.srv.poller != nil; runtime.GOOS == "linux" && polled != (tt.name == "poller") {
+				t.Fatalf("read by the poller: %v", polled)
+			}
+			// Larger than the client's write buffer: gorilla sends it in fragments.
+			big := strings.Repeat("f", 20000)
+			for i := range 50 {
+				_ = conn.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("4%d", i)))
+			}
+			_ = conn.WriteMessage(websocket.TextMessage, []byte("4"+big))
+			_ = conn.WriteMessage(websocket.BinaryMessage, []byte(big))
+			for i := range 50 {
+				if m := rec.next(t); m != fmt.Sprintf("t:%d", i) {
+					t.Fatalf("message %d: %q", i, m)
+				}
+			}
+			if m := rec.next(t); m != "t:"+big {
+				t.Fatalf("fragmented text: %d bytes", len(m))
+			}
+			if m := rec.next(t); m != "b:"+big {
+				t.Fatalf("fragmented binary: %d bytes", len(m))
+			}
+			// A close frame ends the session; the server answers with a close frame.
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(guard))
+			if r := rec.closeReason(t); r != ReasonTransportClose {
+				t.Fatalf("reason %q", r)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(guard))
+			if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				t.Fatalf("after the close frame: %v", err)
+			}
+		})
+	}
+}
+
+// TestWebSocketProtocolViolation: an unmasked frame is refused with close code 1002 and ends the session.
+func TestWebSocketProtocolViolation(t *testing.T) {
+	h := newHarness(t, Options{})
+	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket"), nil)
+	readWS(t, conn)
+	rec := h.session(t)
+	_, _ = conn.NetConn().Write([]byte{0x81, 0x02, '4', 'x'}) // a text frame without a mask
+	if r := rec.closeReason(t); r != ReasonTransportClose {
+		t.Fatalf("reason %q", r)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(guard))
+	if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseProtocolError) {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+// TestUpgradeFailures: a probe that breaks the protocol or never completes is dropped; the session goes on
+// polling and can upgrade again.
+func TestUpgradeFailures(t *testing.T) {
+	h := newHarness(t, Options{UpgradeTimeout: 200 * time.Millisecond})
+	sid, rec := pollingHandshake(t, h)
+	probeURL := h.wsURL("EIO=4&transport=websocket&sid=" + sid)
+	closed := func(conn *websocket.Conn) {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(guard))
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}
+
+	binary := dialWS(t, probeURL, nil)
+	_ = binary.WriteMessage(websocket.BinaryMessage, []byte("2probe"))
+	closed(binary)
+
+	silent := dialWS(t, probeURL, nil) // the previous probe is gone: a new one is accepted
+	_ = silent.WriteMessage(websocket.TextMessage, []byte("2probe"))
+	if _, m := readWS(t, silent); m != "3probe" {
+		t.Fatalf("probe answer %q", m)
+	}
+	closed(silent) // no "5" within UpgradeTimeout
+
+	if rec.sess.Transport() != Polling {
+		t.Fatal("the session left polling")
+	}
+	if resp, body := do(t, "POST", h.url("EIO=4&transport=polling&sid="+sid), "4still polling", nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("POST after failed upgrades: %d %q", resp.StatusCode, body)
+	}
+	if m := rec.next(t); m != "t:still polling" {
+		t.Fatalf("message %q", m)
+	}
+	ok := dialWS(t, probeURL, nil)
+	_ = ok.WriteMessage(websocket.TextMessage, []byte("2probe"))
+	readWS(t, ok)
+	_ = ok.WriteMessage(websocket.TextMessage, []byte("5"))
+	waitFor(t, "upgraded", func() bool { return rec.sess.Transport() == WebSocket })
 }

@@ -33,7 +33,7 @@ func newFlushPool(wg *sync.WaitGroup) *flushPool {
 
 // schedule queues s for writing. s.mu is held and s.flushing was just set.
 func (p *flushPool) schedule(s *Session) {
-	if s.ws.compress {
+	if s.ws.gorilla != nil {
 		p.wg.Add(1)
 		go s.flushAlone()
 		return

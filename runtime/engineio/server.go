@@ -31,6 +31,12 @@ type Server struct {
 
 	// writeBuffers holds the WebSocket write buffers between batches.
 	writeBuffers sync.Pool
+	// readBuffers holds the buffers the poller's readers read into.
+	readBuffers sync.Pool
+	// poller watches the WebSocket connections for bytes to read (Linux;
+	// started with the first connection). pollerFailed: it could not start.
+	poller       *readPoller
+	pollerFailed bool
 	// flushers write the queues of WebSocket sessions.
 	flushers *flushPool
 
@@ -57,6 +63,10 @@ func NewServer(opts Options, onSession func(*Session) SessionHandler) *Server {
 		sessions:  make(map[string]*Session),
 	}
 	srv.flushers = newFlushPool(&srv.wg)
+	srv.readBuffers.New = func() any {
+		b := make([]byte, 16<<10)
+		return &b
+	}
 	srv.upgrader = websocket.Upgrader{
 		ReadBufferSize:    256,
 		WriteBufferSize:   4096,
@@ -152,12 +162,9 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 		return
 	}
 	if conn != nil {
-		// Read on a fresh goroutine so that the HTTP server's connection
-		// state (buffers, request, grown stack) can be freed.
-		go func() {
-			defer srv.wg.Done()
-			s.readWebSocket(conn)
-		}()
+		// The HTTP server's goroutine returns: its connection state
+		// (buffers, request, grown stack) can be freed.
+		srv.startReading(conn)
 		return
 	}
 	if c := srv.cookie(sid); c != nil {
@@ -197,7 +204,8 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 	}
 	srv.sessions[sid] = s
 	if conn != nil {
-		srv.wg.Add(1)
+		conn.sess = s
+		srv.attachPollerLocked(conn)
 	}
 	srv.mu.Unlock()
 
@@ -232,12 +240,13 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 		return
 	}
 	s.probe = conn
-	srv.wg.Add(1)
+	conn.sess, conn.probing = s, true
+	srv.mu.Lock()
+	srv.attachPollerLocked(conn)
+	srv.mu.Unlock()
 	s.mu.Unlock()
-	go func() {
-		defer srv.wg.Done()
-		s.upgrade(conn)
-	}()
+	s.probeDeadline(conn)
+	srv.startReading(conn)
 }
 
 // session returns the open session sid, or nil.
@@ -301,6 +310,12 @@ func (srv *Server) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		srv.wg.Wait()
+		srv.mu.Lock()
+		p := srv.poller
+		srv.mu.Unlock()
+		if p != nil {
+			p.close() // after the sessions: their connections are closed
+		}
 		close(done)
 	}()
 	select {

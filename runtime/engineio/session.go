@@ -166,7 +166,7 @@ func (s *Session) finish(reason string) {
 	s.srv.log.Debug("engineio: session closed", "sid", s.id, "transport", transport, "reason", reason)
 	for _, c := range []*wsConn{ws, probe} {
 		if c != nil {
-			c.shutdown()
+			c.shutdown(closeNormal)
 		}
 	}
 	s.srv.wg.Add(1)

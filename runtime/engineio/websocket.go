@@ -8,101 +8,251 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// readWebSocket reads packets until the connection fails or the session
-// ends. It runs on the handler goroutine of the upgraded request.
-func (s *Session) readWebSocket(conn *wsConn) {
-	for {
-		frameType, data, err := conn.ReadMessage()
+var (
+	// errWouldBlock: the socket holds nothing to read now.
+	errWouldBlock = errors.New("engineio: nothing to read")
+	// errPeerClosed: the client closed the connection or sent a close frame.
+	errPeerClosed = errors.New("engineio: connection closed by the client")
+	// errBadPacket: a text frame is not an Engine.IO packet.
+	errBadPacket = errors.New("engineio: bad websocket packet")
+)
+
+// startReading starts the reading goroutine of c unless the server's poller
+// watches it; the caller has counted the goroutine in srv.wg.
+func (srv *Server) startReading(c *wsConn) {
+	if c.poller != nil {
+		return
+	}
+	go func() {
+		defer srv.wg.Done()
+		if c.gorilla != nil {
+			c.readGorilla()
+		} else {
+			c.readBlocking()
+		}
+	}()
+}
+
+// attachPollerLocked registers c with the server's poller (started on
+// first use) unless c needs a goroutine of its own, and reports whether it
+// did; otherwise it counts that goroutine in srv.wg. c.sess and c.probing
+// are set: c may be read at once. srv.mu is held.
+func (srv *Server) attachPollerLocked(c *wsConn) bool {
+	if c.gorilla != nil || srv.closed {
+		srv.wg.Add(1)
+		return false
+	}
+	if srv.poller == nil && !srv.pollerFailed {
+		p, err := newReadPoller()
 		if err != nil {
-			reason := ReasonTransportClose
-			if errors.Is(err, websocket.ErrReadLimit) {
-				reason = ReasonTransportError
-			}
-			s.finish(reason)
-			return
+			srv.pollerFailed = true
+			srv.log.Debug("engineio: WebSocket reads fall back to a goroutine per connection", "err", err)
+		} else {
+			srv.poller = p
 		}
-		if frameType == websocket.BinaryMessage {
-			s.deliver(data, true)
-			continue
-		}
-		p, err := decodeText(data)
-		if err != nil {
-			s.srv.log.Debug("engineio: bad websocket packet", "sid", s.id, "err", err)
-			s.finish(ReasonParseError)
-			return
-		}
-		s.receive(p)
+	}
+	if srv.poller == nil || !srv.poller.watch(c) {
+		srv.wg.Add(1)
+		return false
+	}
+	c.poller = srv.poller
+	return true
+}
+
+// readReady reads what the socket holds and handles its frames; the poller
+// calls it when c has bytes. c is re-armed unless reading ended.
+func (c *wsConn) readReady(p *readPoller) {
+	c.readMu.Lock()
+	bp := c.sess.srv.readBuffers.Get().(*[]byte)
+	err := c.drain(*bp)
+	c.sess.srv.readBuffers.Put(bp)
+	if err != nil {
+		c.readFailed(err)
+	}
+	c.readMu.Unlock()
+	if err == nil {
+		p.rearm(c)
 	}
 }
 
-// upgrade runs the polling→WebSocket upgrade of s on conn: probe ping/pong,
-// noop to release the pending poll, then the upgrade packet switches the
-// session. On failure or timeout only conn is closed; the session goes on
-// polling.
-func (s *Session) upgrade(conn *wsConn) {
-	fail := func(why string) {
-		s.srv.log.Debug("engineio: upgrade failed", "sid", s.id, "why", why)
-		s.mu.Lock()
-		if s.probe == conn {
-			s.probe = nil
-		}
-		s.noopPending = false
-		s.mu.Unlock()
-		_ = conn.Close()
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(s.srv.opts.UpgradeTimeout))
+// drain feeds the frame reader until the socket is empty.
+func (c *wsConn) drain(buf []byte) error {
 	for {
-		frameType, data, err := conn.ReadMessage()
+		n, err := c.readNow(buf)
+		if n > 0 {
+			if ferr := c.frames.feed(buf[:n], c.onFrame); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, errWouldBlock) {
+			return nil
+		}
 		if err != nil {
-			fail("read: " + err.Error())
-			return
+			return err
 		}
-		if frameType != websocket.TextMessage {
-			fail("binary frame during upgrade")
-			return
-		}
-		switch string(data) {
-		case "2probe":
-			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := conn.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
-				fail("write probe: " + err.Error())
+	}
+}
+
+// readBlocking reads c on its own goroutine until reading ends.
+func (c *wsConn) readBlocking() {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.raw.Read(buf)
+		if n > 0 {
+			if ferr := c.frames.feed(buf[:n], c.onFrame); ferr != nil {
+				c.readFailed(ferr)
 				return
 			}
-			// Release the pending poll so that the client can pause polling.
-			s.mu.Lock()
-			s.noopPending = true
-			s.notifyLocked()
-			s.mu.Unlock()
-		case "5":
-			s.mu.Lock()
-			if s.state == stateClosed {
-				s.mu.Unlock()
-				_ = conn.Close()
-				return
-			}
-			s.probe = nil
-			s.ws = conn
-			s.transport = WebSocket
-			if s.pollWaiting {
-				s.noopPending = true
-				select {
-				case s.pollWake <- struct{}{}:
-				default:
-				}
-			}
-			if len(s.queue) > 0 || s.state == stateClosing {
-				s.flushing = true
-				s.srv.flushers.schedule(s)
-			}
-			s.mu.Unlock()
-			_ = conn.SetReadDeadline(time.Time{})
-			s.readWebSocket(conn)
-			return
-		default:
-			fail("unexpected packet " + string(data))
+		}
+		if err != nil {
+			c.readFailed(err)
 			return
 		}
 	}
+}
+
+// readGorilla reads a compressed connection with gorilla/websocket, which
+// inflates the messages and answers pings.
+func (c *wsConn) readGorilla() {
+	for {
+		frameType, data, err := c.gorilla.ReadMessage()
+		if err == nil {
+			op := opText
+			if frameType == websocket.BinaryMessage {
+				op = opBinary
+			}
+			err = c.onFrame(op, data)
+		}
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+	}
+}
+
+// onFrame handles a message or control frame read from c.
+func (c *wsConn) onFrame(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		return c.writeFrame(opPong, payload)
+	case opPong:
+		return nil
+	case opClose:
+		return errPeerClosed
+	}
+	if c.probing {
+		return c.sess.probeMessage(c, op, payload)
+	}
+	return c.sess.wsMessage(op, payload)
+}
+
+// readFailed ends reading c: a probing connection is dropped (the session
+// goes on polling), otherwise the session ends with the matching reason.
+func (c *wsConn) readFailed(err error) {
+	var violation *frameError
+	if errors.As(err, &violation) {
+		c.shutdown(violation.code)
+	}
+	if c.probing {
+		c.sess.failProbe(c, "read: "+err.Error())
+		return
+	}
+	reason := ReasonTransportClose
+	switch {
+	case violation != nil && violation.code == closeTooBig, errors.Is(err, websocket.ErrReadLimit):
+		reason = ReasonTransportError
+	case errors.Is(err, errBadPacket):
+		reason = ReasonParseError
+	}
+	c.sess.finish(reason)
+}
+
+// wsMessage handles a message of the session's WebSocket.
+func (s *Session) wsMessage(op byte, data []byte) error {
+	if op == opBinary {
+		s.deliver(data, true)
+		return nil
+	}
+	p, err := decodeText(data)
+	if err != nil {
+		s.srv.log.Debug("engineio: bad websocket packet", "sid", s.id, "err", err)
+		return errBadPacket
+	}
+	s.receive(p)
+	return nil
+}
+
+// probeMessage runs the polling→WebSocket upgrade on the probing connection
+// c: "2probe" is answered with "3probe" and the pending poll released with a
+// noop so that the client pauses polling; "5" switches the session to c.
+func (s *Session) probeMessage(c *wsConn, op byte, data []byte) error {
+	if op != opText {
+		return errors.New("binary frame during upgrade")
+	}
+	switch string(data) {
+	case "2probe":
+		if err := c.writeFrame(opText, []byte("3probe")); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.noopPending = true
+		s.notifyLocked()
+		s.mu.Unlock()
+		return nil
+	case "5":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state == stateClosed || s.probe != c {
+			return errors.New("session closed or upgrade timed out")
+		}
+		c.probing = false
+		s.probe = nil
+		s.ws = c
+		s.transport = WebSocket
+		if s.pollWaiting {
+			s.noopPending = true
+			select {
+			case s.pollWake <- struct{}{}:
+			default:
+			}
+		}
+		if len(s.queue) > 0 || s.state == stateClosing {
+			s.flushing = true
+			s.srv.flushers.schedule(s)
+		}
+		return nil
+	default:
+		return errors.New("unexpected packet " + string(data))
+	}
+}
+
+// failProbe drops the probing connection c; the session goes on polling.
+func (s *Session) failProbe(c *wsConn, why string) {
+	s.dropProbe(c)
+	s.srv.log.Debug("engineio: upgrade failed", "sid", s.id, "why", why)
+	_ = c.Close()
+}
+
+// dropProbe forgets c as the session's probe and reports whether it was.
+func (s *Session) dropProbe(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.probe != c {
+		return false
+	}
+	s.probe = nil
+	s.noopPending = false
+	return true
+}
+
+// probeDeadline drops c if the upgrade is not done within the timeout.
+func (s *Session) probeDeadline(c *wsConn) {
+	time.AfterFunc(s.srv.opts.UpgradeTimeout, func() {
+		if s.dropProbe(c) {
+			s.srv.log.Debug("engineio: upgrade failed", "sid", s.id, "why", "timeout")
+			_ = c.Close()
+		}
+	})
 }
 
 // upgradeHeaders are the response headers of a WebSocket handshake.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,27 +17,52 @@ const writeWait = 10 * time.Second
 // maxPooledBuffer is the largest write buffer kept for reuse.
 const maxPooledBuffer = 64 << 10
 
-// wsConn is a WebSocket connection. gorilla/websocket reads the frames; the
-// server writes them itself, a whole batch of queued messages per system
-// call, because one write per message is what a broadcast spends most of
-// its time on. With compression on, writes go through gorilla instead.
+// wsConn is a WebSocket connection.
+//
+// Reading: without compression the server parses the client's frames itself
+// (frameReader) from whatever bytes have arrived. On Linux the server's
+// readPoller tells when a connection has bytes, and a goroutine runs only
+// for as long as there is something to read; elsewhere, or when the
+// connection is not a plain socket, a goroutine per connection reads. With
+// compression gorilla/websocket reads and inflates the messages on a
+// goroutine per connection.
+//
+// Writing: the server writes the frames itself, a whole batch of queued
+// messages per system call, because one write per message is what a
+// broadcast spends most of its time on. With compression, writes go through
+// gorilla instead.
 type wsConn struct {
-	*websocket.Conn
-	raw      net.Conn
-	compress bool
-	buffers  *sync.Pool
+	raw     net.Conn
+	gorilla *websocket.Conn // the reader and writer of a compressed connection; nil otherwise
+	buffers *sync.Pool      // write buffers, shared by the server's connections
 
-	writeMu sync.Mutex // serializes writes to raw
-	pending []byte     // framed bytes an interrupted write left; sent first
+	// Reading, by one reader at a time.
+	sess    *Session    // the session the connection carries or probes for
+	probing bool        // the connection is still probing for an upgrade of sess
+	frames  frameReader // partial frames between reads (not with gorilla)
+	readMu  sync.Mutex  // held by the poller's reader while it drains the socket
+
+	// Poller registration (Linux).
+	rc     syscall.RawConn
+	fd     int32
+	pollID uint32
+	poller *readPoller // nil: a goroutine reads
+
+	writeMu   sync.Mutex // serializes writes to raw
+	pending   []byte     // framed bytes an interrupted write left; sent first
+	closeSent bool       // a close frame was written
 }
 
 func (srv *Server) newWSConn(conn *websocket.Conn) *wsConn {
-	c := &wsConn{Conn: conn, raw: conn.NetConn(), compress: srv.opts.Compression, buffers: &srv.writeBuffers}
-	conn.SetReadLimit(srv.opts.MaxBufferSize)
-	conn.SetPingHandler(func(data string) error {
-		return c.writeControl(websocket.PongMessage, []byte(data))
-	})
-	conn.SetCloseHandler(func(int, string) error { return nil })
+	c := &wsConn{raw: conn.NetConn(), buffers: &srv.writeBuffers, frames: frameReader{limit: srv.opts.MaxBufferSize}}
+	if srv.opts.Compression {
+		c.gorilla = conn
+		conn.SetReadLimit(srv.opts.MaxBufferSize)
+		conn.SetPingHandler(func(data string) error {
+			return c.writeFrame(opPong, []byte(data))
+		})
+		conn.SetCloseHandler(func(int, string) error { return nil })
+	}
 	return c
 }
 
@@ -46,12 +72,12 @@ func (srv *Server) newWSConn(conn *websocket.Conn) *wsConn {
 func (c *wsConn) writeBatch(msgs []*Message, wait time.Duration) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if c.compress {
+	if c.gorilla != nil {
 		if err := c.raw.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
 			return err
 		}
 		for _, m := range msgs {
-			if err := c.Conn.WriteMessage(m.frameType(), m.wire); err != nil {
+			if err := c.gorilla.WriteMessage(m.frameType(), m.wire); err != nil {
 				return err
 			}
 		}
@@ -80,11 +106,11 @@ func (c *wsConn) flushPending(wait time.Duration) error {
 	return c.write(nil, wait)
 }
 
-// writeControl writes a control frame.
-func (c *wsConn) writeControl(opcode int, data []byte) error {
+// writeFrame writes one unfragmented frame.
+func (c *wsConn) writeFrame(opcode byte, data []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	frame := appendFrameHeader(make([]byte, 0, 2+len(data)), byte(opcode), len(data))
+	frame := appendFrameHeader(make([]byte, 0, 2+len(data)), opcode, len(data))
 	return c.write(append(frame, data...), writeWait)
 }
 
@@ -111,16 +137,26 @@ func (c *wsConn) write(b []byte, wait time.Duration) error {
 	return err
 }
 
-// shutdown sends a normal close frame unless a write is in progress (a slow
-// client must not block the caller), then closes the connection.
-func (c *wsConn) shutdown() {
+// shutdown sends a close frame with code unless one was sent or a write is
+// in progress (a slow client must not block the caller), then closes the
+// connection.
+func (c *wsConn) shutdown(code int) {
 	if c.writeMu.TryLock() {
-		if len(c.pending) == 0 {
+		if len(c.pending) == 0 && !c.closeSent {
+			c.closeSent = true
 			_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
-			frame := appendFrameHeader(nil, websocket.CloseMessage, 2)
-			_, _ = c.raw.Write(append(frame, 0x03, 0xe8)) // 1000: normal closure
+			frame := appendFrameHeader(nil, opClose, 2)
+			_, _ = c.raw.Write(append(frame, byte(code>>8), byte(code)))
 		}
 		c.writeMu.Unlock()
 	}
-	_ = c.raw.Close()
+	_ = c.Close()
+}
+
+// Close closes the connection without a close frame.
+func (c *wsConn) Close() error {
+	if c.poller != nil {
+		c.poller.forget(c)
+	}
+	return c.raw.Close()
 }

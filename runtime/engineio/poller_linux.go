@@ -1,0 +1,172 @@
+package engineio
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// readPoller watches many WebSocket connections with one epoll instance and
+// starts a short-lived goroutine for a connection only when it has bytes to
+// read, so that a quiet connection costs no goroutine and no stack. Each
+// connection is registered one-shot: after an event it stays disarmed until
+// its reader has drained the socket and re-arms it, so at most one reader
+// runs per connection.
+type readPoller struct {
+	epfd int
+	wake int // eventfd that stops the wait loop
+
+	mu     sync.Mutex
+	conns  map[int32]*wsConn // by file descriptor
+	nextID uint32            // registration ids tell a reused descriptor apart
+	closed bool
+
+	readers sync.WaitGroup // the wait loop and the readers it started
+}
+
+const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// newReadPoller starts a poller.
+func newReadPoller() (*readPoller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("engineio: epoll: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("engineio: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wake)
+		return nil, fmt.Errorf("engineio: epoll add eventfd: %w", err)
+	}
+	p := &readPoller{epfd: epfd, wake: wake, conns: make(map[int32]*wsConn)}
+	p.readers.Add(1)
+	go p.wait()
+	return p, nil
+}
+
+// watch registers c. It reports false when c cannot be watched (it is not
+// a socket of this process, or the poller is closed).
+func (p *readPoller) watch(c *wsConn) bool {
+	sc, ok := c.raw.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	registered := false
+	err = rc.Control(func(fd uintptr) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return
+		}
+		p.nextID++
+		c.rc, c.fd, c.pollID = rc, int32(fd), p.nextID
+		ev := unix.EpollEvent{Events: pollEvents, Fd: c.fd, Pad: int32(c.pollID)}
+		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) == nil {
+			p.conns[c.fd] = c
+			registered = true
+		}
+	})
+	return err == nil && registered
+}
+
+// rearm asks for the next event of c once its reader has drained it. It
+// runs under the descriptor's reference, so a closed and reused descriptor
+// is never touched.
+func (p *readPoller) rearm(c *wsConn) {
+	_ = c.rc.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: pollEvents, Fd: c.fd, Pad: int32(c.pollID)}
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	})
+}
+
+// forget drops c before its descriptor is closed; closing removes it from
+// the epoll set.
+func (p *readPoller) forget(c *wsConn) {
+	p.mu.Lock()
+	if p.conns[c.fd] == c {
+		delete(p.conns, c.fd)
+	}
+	p.mu.Unlock()
+}
+
+// wait dispatches events until the poller is closed.
+func (p *readPoller) wait() {
+	defer p.readers.Done()
+	events := make([]unix.EpollEvent, 256)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		for _, ev := range events[:n] {
+			if ev.Fd == int32(p.wake) {
+				return
+			}
+			p.mu.Lock()
+			c := p.conns[ev.Fd]
+			p.mu.Unlock()
+			if c == nil || c.pollID != uint32(ev.Pad) {
+				continue // closed meanwhile
+			}
+			p.readers.Add(1)
+			go func() {
+				defer p.readers.Done()
+				c.readReady(p)
+			}()
+		}
+	}
+}
+
+// close stops the wait loop and waits for the readers it started.
+func (p *readPoller) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	var one [8]byte
+	one[0] = 1 // eventfd counters are host-endian; any non-zero value wakes
+	_, _ = unix.Write(p.wake, one[:])
+	p.readers.Wait()
+	_ = unix.Close(p.epfd)
+	_ = unix.Close(p.wake)
+}
+
+// readNow reads what the socket holds without waiting. It returns
+// errWouldBlock when there is nothing.
+func (c *wsConn) readNow(buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := c.rc.Read(func(fd uintptr) bool {
+		n, rerr = unix.Read(int(fd), buf)
+		return true // never park: the poller says when to come back
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errors.Is(rerr, unix.EAGAIN):
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, errPeerClosed
+	}
+	return n, nil
+}

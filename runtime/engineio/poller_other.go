@@ -1,0 +1,20 @@
+//go:build !linux
+
+package engineio
+
+import "errors"
+
+// readPoller is Linux only (epoll); elsewhere every WebSocket connection
+// has a reading goroutine of its own.
+type readPoller struct{}
+
+func newReadPoller() (*readPoller, error) {
+	return nil, errors.New("engineio: no read poller on this system")
+}
+
+func (p *readPoller) watch(*wsConn) bool { return false }
+func (p *readPoller) rearm(*wsConn)      {}
+func (p *readPoller) forget(*wsConn)     {}
+func (p *readPoller) close()             {}
+
+func (c *wsConn) readNow([]byte) (int, error) { return 0, errWouldBlock }
