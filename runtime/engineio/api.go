@@ -36,7 +36,7 @@ package engineio
 //	// AllowRequest becomes 403 {"code":4,"message":err.Error()}.
 //	type RequestError struct { Status int; Code int; Message string; RetryAfter time.Duration; Header http.Header }
 //
-//	func NewServer(opts Options, onSession func(*Session) SessionHandler) *Server
+//	func NewServer(opts Options, onSession func(*Session, *http.Request) SessionHandler) *Server // r: the handshake request
 //	func (*Server) ServeHTTP(http.ResponseWriter, *http.Request)
 //	func (*Server) Stats() Stats                // open sessions by transport
 //	func (*Server) Sessions() []*Session        // snapshot of open sessions
@@ -64,7 +64,6 @@ package engineio
 //	type Session struct { /* unexported */ }
 //	func (*Session) ID() string
 //	func (*Session) Transport() Transport
-//	func (*Session) Request() *http.Request     // the handshake request (headers, URL/query, RemoteAddr, TLS); body gone
 //	func (*Session) Send(msgs ...*Message) error // queued in order, atomically; ErrSessionClosed after close; bounded queue
 //	func (*Session) Writable() bool              // false when a send would wait (volatile packets are dropped then)
 //	func (*Session) Close()                      // flush what is queued, then close at the transport level ("forced close")

@@ -72,7 +72,7 @@ type harness struct {
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
 	h := &harness{sessions: make(chan *recorder, 16)}
-	h.srv = NewServer(opts, func(s *Session) SessionHandler {
+	h.srv = NewServer(opts, func(s *Session, _ *http.Request) SessionHandler {
 		r := &recorder{sess: s, messages: make(chan string, 64), closed: make(chan string, 1)}
 		h.sessions <- r
 		return r

@@ -22,7 +22,7 @@ import (
 type Server struct {
 	opts      Options
 	log       *slog.Logger
-	onSession func(*Session) SessionHandler
+	onSession func(*Session, *http.Request) SessionHandler
 	upgrader  websocket.Upgrader
 
 	mu       sync.Mutex
@@ -51,10 +51,12 @@ type Stats struct {
 	WebSocket int
 }
 
-// NewServer returns a server that hands every new session to onSession,
-// which returns the session's handler. onSession runs before the handshake
-// answer is written.
-func NewServer(opts Options, onSession func(*Session) SessionHandler) *Server {
+// NewServer returns a server that hands every new session and its handshake
+// request to onSession, which returns the session's handler. onSession runs
+// before the handshake answer is written. The handler may keep parts of the
+// request (its header map is not reused), not the request itself: a session
+// outlives it.
+func NewServer(opts Options, onSession func(*Session, *http.Request) SessionHandler) *Server {
 	opts = opts.withDefaults()
 	srv := &Server{
 		opts:      opts,
@@ -180,11 +182,9 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 	s := &Session{
 		id:        sid,
 		srv:       srv,
-		req:       r.WithContext(context.Background()),
 		transport: transport,
 		pollWake:  make(chan struct{}, 1),
 	}
-	s.req.Body = http.NoBody
 	open, _ := json.Marshal(struct {
 		SID          string      `json:"sid"`
 		Upgrades     []Transport `json:"upgrades"`
@@ -194,7 +194,7 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 	}{sid, srv.opts.upgrades(transport), srv.opts.PingInterval.Milliseconds(), srv.opts.PingTimeout.Milliseconds(), srv.opts.MaxBufferSize})
 	s.queue = []*Message{controlPacket(packetOpen, open)}
 	s.heartbeat = time.AfterFunc(srv.opts.PingInterval, s.onHeartbeat)
-	s.handler = srv.onSession(s)
+	s.handler = srv.onSession(s, r)
 
 	srv.mu.Lock()
 	if srv.closed {

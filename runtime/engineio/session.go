@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"net/http"
 	"sync"
 	"time"
 )
@@ -30,7 +29,6 @@ const (
 type Session struct {
 	id      string
 	srv     *Server
-	req     *http.Request
 	handler SessionHandler
 
 	// handlerMu serializes the calls to handler.
@@ -58,10 +56,6 @@ type Session struct {
 
 // ID returns the session id (the Engine.IO sid).
 func (s *Session) ID() string { return s.id }
-
-// Request returns the handshake request: headers, URL and query, RemoteAddr,
-// TLS state. Its body is gone.
-func (s *Session) Request() *http.Request { return s.req }
 
 // Transport returns the current transport.
 func (s *Session) Transport() Transport {

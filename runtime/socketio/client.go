@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 
@@ -25,12 +26,12 @@ type client struct {
 	closed       bool
 }
 
-func newClient(srv *Server, sess *engineio.Session) *client {
+func newClient(srv *Server, sess *engineio.Session, r *http.Request) *client {
 	c := &client{
 		srv:     srv,
 		sess:    sess,
 		decoder: parser.Decoder{MaxAttachments: srv.opts.MaxAttachments},
-		base:    newHandshakeBase(sess.Request()),
+		base:    newHandshakeBase(r),
 		sockets: make(map[string]*Socket, 1),
 	}
 	if srv.opts.ConnectTimeout > 0 {

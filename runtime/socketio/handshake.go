@@ -57,8 +57,8 @@ func newHandshakeBase(r *http.Request) handshakeBase {
 	if r == nil {
 		return handshakeBase{headers: http.Header{}, query: url.Values{}}
 	}
-	// The request is the session's own copy: share its header map rather than
-	// cloning it for every session (it is read-only from here on).
+	// Share the request's header map rather than cloning it: net/http does
+	// not reuse it, and it is read-only from here on.
 	headers := r.Header
 	if headers == nil {
 		headers = http.Header{}

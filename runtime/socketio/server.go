@@ -266,8 +266,8 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-func (s *Server) onSession(sess *engineio.Session) engineio.SessionHandler {
-	return newClient(s, sess)
+func (s *Server) onSession(sess *engineio.Session, r *http.Request) engineio.SessionHandler {
+	return newClient(s, sess, r)
 }
 
 // resolveNamespace finds or creates (dynamic) the namespace a CONNECT packet
