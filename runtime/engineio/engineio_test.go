@@ -771,6 +771,9 @@ func TestWebSocketReading(t *testing.T) {
 			if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 				t.Fatalf("after the close frame: %v", err)
 			}
+			if p := h.srv.poller; p != nil {
+				waitFor(t, "the poller forgets the closed connection", func() bool { return p.watching() == 0 })
+			}
 		})
 	}
 }

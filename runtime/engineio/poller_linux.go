@@ -52,8 +52,8 @@ func newReadPoller() (*readPoller, error) {
 	return p, nil
 }
 
-// watch registers c. It reports false when c cannot be watched (it is not
-// a socket of this process, or the poller is closed).
+// watch registers c and sets c.poller. It reports false when c cannot be
+// watched (it is not a socket of this process, or the poller is closed).
 func (p *readPoller) watch(c *wsConn) bool {
 	sc, ok := c.raw.(syscall.Conn)
 	if !ok {
@@ -71,12 +71,16 @@ func (p *readPoller) watch(c *wsConn) bool {
 			return
 		}
 		p.nextID++
-		c.rc, c.fd, c.pollID = rc, int32(fd), p.nextID
+		// Set before the descriptor is armed: a reader may start (and close
+		// c, which needs c.poller) as soon as p.mu is released.
+		c.rc, c.fd, c.pollID, c.poller = rc, int32(fd), p.nextID, p
 		ev := unix.EpollEvent{Events: pollEvents, Fd: c.fd, Pad: int32(c.pollID)}
-		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) == nil {
-			p.conns[c.fd] = c
-			registered = true
+		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
+			c.poller = nil
+			return
 		}
+		p.conns[c.fd] = c
+		registered = true
 	})
 	return err == nil && registered
 }
@@ -99,6 +103,13 @@ func (p *readPoller) forget(c *wsConn) {
 		delete(p.conns, c.fd)
 	}
 	p.mu.Unlock()
+}
+
+// watching returns the number of registered connections.
+func (p *readPoller) watching() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
 }
 
 // wait dispatches events until the poller is closed.
@@ -132,12 +143,13 @@ func (p *readPoller) wait() {
 	}
 }
 
-// close stops the wait loop and waits for the readers it started.
-func (p *readPoller) close() {
+// close stops the wait loop and waits for the readers it started. It
+// reports false when the poller was already closed.
+func (p *readPoller) close() bool {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	p.closed = true
 	p.mu.Unlock()
@@ -147,6 +159,7 @@ func (p *readPoller) close() {
 	p.readers.Wait()
 	_ = unix.Close(p.epfd)
 	_ = unix.Close(p.wake)
+	return true
 }
 
 // readNow reads what the socket holds without waiting. It returns

@@ -15,6 +15,7 @@ func newReadPoller() (*readPoller, error) {
 func (p *readPoller) watch(*wsConn) bool { return false }
 func (p *readPoller) rearm(*wsConn)      {}
 func (p *readPoller) forget(*wsConn)     {}
-func (p *readPoller) close()             {}
+func (p *readPoller) close() bool        { return false }
+func (p *readPoller) watching() int      { return 0 }
 
 func (c *wsConn) readNow([]byte) (int, error) { return 0, errWouldBlock }

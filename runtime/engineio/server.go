@@ -41,7 +41,8 @@ type Server struct {
 	flushers *flushPool
 
 	// wg counts the goroutines the server starts (writers, OnClose calls,
-	// WebSocket readers) so that Close can wait for them.
+	// WebSocket readers, the poller as a whole) so that Close can wait for
+	// them.
 	wg sync.WaitGroup
 }
 
@@ -309,13 +310,13 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.flushers.stop()
 	done := make(chan struct{})
 	go func() {
-		srv.wg.Wait()
 		srv.mu.Lock()
 		p := srv.poller
 		srv.mu.Unlock()
-		if p != nil {
-			p.close() // after the sessions: their connections are closed
+		if p != nil && p.close() { // the sessions are closed: its readers end
+			srv.wg.Done()
 		}
+		srv.wg.Wait()
 		close(done)
 	}()
 	select {

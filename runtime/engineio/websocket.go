@@ -34,13 +34,13 @@ func (srv *Server) startReading(c *wsConn) {
 }
 
 // attachPollerLocked registers c with the server's poller (started on
-// first use) unless c needs a goroutine of its own, and reports whether it
-// did; otherwise it counts that goroutine in srv.wg. c.sess and c.probing
-// are set: c may be read at once. srv.mu is held.
-func (srv *Server) attachPollerLocked(c *wsConn) bool {
+// first use) unless c needs a goroutine of its own, which it then counts in
+// srv.wg. c.sess and c.probing are set: c may be read at once. srv.mu is
+// held.
+func (srv *Server) attachPollerLocked(c *wsConn) {
 	if c.gorilla != nil || srv.closed {
 		srv.wg.Add(1)
-		return false
+		return
 	}
 	if srv.poller == nil && !srv.pollerFailed {
 		p, err := newReadPoller()
@@ -48,15 +48,15 @@ func (srv *Server) attachPollerLocked(c *wsConn) bool {
 			srv.pollerFailed = true
 			srv.log.Debug("engineio: WebSocket reads fall back to a goroutine per connection", "err", err)
 		} else {
+			// The poller holds a count in srv.wg until Close stops it, so
+			// that its readers may end sessions (which adds to srv.wg).
 			srv.poller = p
+			srv.wg.Add(1)
 		}
 	}
 	if srv.poller == nil || !srv.poller.watch(c) {
 		srv.wg.Add(1)
-		return false
 	}
-	c.poller = srv.poller
-	return true
 }
 
 // readReady reads what the socket holds and handles its frames; the poller
@@ -64,7 +64,7 @@ func (srv *Server) attachPollerLocked(c *wsConn) bool {
 func (c *wsConn) readReady(p *readPoller) {
 	c.readMu.Lock()
 	bp := c.sess.srv.readBuffers.Get().(*[]byte)
-	err := c.drain(*bp)
+	err := c.readAvailable(*bp)
 	c.sess.srv.readBuffers.Put(bp)
 	if err != nil {
 		c.readFailed(err)
@@ -75,8 +75,8 @@ func (c *wsConn) readReady(p *readPoller) {
 	}
 }
 
-// drain feeds the frame reader until the socket is empty.
-func (c *wsConn) drain(buf []byte) error {
+// readAvailable feeds the frame reader until the socket is empty.
+func (c *wsConn) readAvailable(buf []byte) error {
 	for {
 		n, err := c.readNow(buf)
 		if n > 0 {
