@@ -31,7 +31,7 @@ echo "$! socketfleet-operator" >> "$CLUSTER_DIR/pids"
 
 status=0
 KUBECTL="$KUBECTL" E2E_INGRESS_URL="http://localhost:$TRAEFIK_PORT" \
-	node --test --test-reporter=spec --test-timeout=900000 "$here/e2e.test.mjs" || status=$?
+	node --test --test-force-exit --test-reporter=spec --test-timeout=900000 "$here/e2e.test.mjs" || status=$?
 if [[ $status -ne 0 ]]; then
 	echo "e2e failed; last lines of the component logs:" >&2
 	for f in "$CLUSTER_DIR"/logs/*.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done

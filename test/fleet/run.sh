@@ -11,4 +11,4 @@ if [[ ! -d "$here/node_modules/socket.io-client" ]]; then
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cd "$here"
-exec node --test --test-reporter=spec --test-timeout=600000 fleet.test.mjs
+exec node --test --test-force-exit --test-reporter=spec --test-timeout=600000 fleet.test.mjs

@@ -310,8 +310,10 @@ export class ClientFleet {
     return { missing, report: done };
   }
 
-  close() {
-    return Promise.allSettled(this.workers.map((w) => w.close()));
+  /** close disconnects every client; a worker that does not answer within 10 s is killed. */
+  async close() {
+    await Promise.race([Promise.allSettled(this.workers.map((w) => w.close())), sleep(10000)]);
+    for (const w of this.workers) if (w.proc.exitCode === null) w.proc.kill("SIGKILL");
   }
 }
 
