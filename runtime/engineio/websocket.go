@@ -79,15 +79,10 @@ func (c *wsConn) readReady(p *readPoller) {
 func (c *wsConn) readAvailable(buf []byte) error {
 	for {
 		n, err := c.readNow(buf)
-		if n > 0 {
-			if ferr := c.frames.feed(buf[:n], c.onFrame); ferr != nil {
-				return ferr
+		if err := c.consume(buf[:n], err); err != nil {
+			if errors.Is(err, errWouldBlock) {
+				return nil
 			}
-		}
-		if errors.Is(err, errWouldBlock) {
-			return nil
-		}
-		if err != nil {
 			return err
 		}
 	}
@@ -98,17 +93,22 @@ func (c *wsConn) readBlocking() {
 	buf := make([]byte, 4096)
 	for {
 		n, err := c.raw.Read(buf)
-		if n > 0 {
-			if ferr := c.frames.feed(buf[:n], c.onFrame); ferr != nil {
-				c.readFailed(ferr)
-				return
-			}
-		}
-		if err != nil {
+		if err := c.consume(buf[:n], err); err != nil {
 			c.readFailed(err)
 			return
 		}
 	}
+}
+
+// consume hands the bytes of one read to the frame reader, then returns the
+// read's own error: the bytes a read returns come before its error.
+func (c *wsConn) consume(data []byte, readErr error) error {
+	if len(data) > 0 {
+		if err := c.frames.feed(data, c.onFrame); err != nil {
+			return err
+		}
+	}
+	return readErr
 }
 
 // readGorilla reads a compressed connection with gorilla/websocket, which

@@ -69,14 +69,13 @@ const sum = (c) => Object.values(c).reduce((a, b) => a + b, 0);
  * many sessions too many they held at first (`stale`) and how long those took to go. */
 async function settledCounts(want, limitMs) {
   const start = Date.now();
-  let c = await counts();
-  const stale = sum(c) - want;
-  while (sum(c) !== want) {
-    assert.ok(Date.now() - start < limitMs, `the processes hold ${sum(c)} sessions for ${want} clients after ${limitMs} ms: ${JSON.stringify(c)}`);
-    await sleep(500);
-    c = await counts();
-  }
-  return { counts: c, stale, seconds: (Date.now() - start) / 1000 };
+  const stale = sum(await counts()) - want;
+  const settled = await waitUntil(`the processes hold ${want} sessions`, async () => {
+    const c = await counts();
+    if (sum(c) !== want) throw new Error(`${sum(c)} sessions: ${JSON.stringify(c)}`);
+    return c;
+  }, limitMs, 500);
+  return { counts: settled, stale, seconds: (Date.now() - start) / 1000 };
 }
 
 function assertFleetNoLoss(r, what) {
