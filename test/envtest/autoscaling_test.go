@@ -67,7 +67,7 @@ autoscaling:
 		}
 		return nil
 	})
-	eventually(t, "Autoscaled event", func() error {
+	apiPoll().NoError(t, "Autoscaled event", func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err
@@ -167,7 +167,7 @@ autoscaling:
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
 		rc.Spec.Autoscaling.Mode = realtimev1alpha1.AutoscalingModeNative
 	})
-	eventually(t, "HPA removed", func() error {
+	apiPoll().NoError(t, "HPA removed", func() error {
 		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, &autoscalingv2.HorizontalPodAutoscaler{})
 		if apierrors.IsNotFound(err) {
 			return nil

@@ -52,7 +52,7 @@ func getCluster(t *testing.T, ns, name string) *realtimev1alpha1.RealtimeCluster
 // waitFor polls until the object exists and check accepts it.
 func waitFor[T client.Object](t *testing.T, obj T, ns, name string, check func(T) error) T {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%T %s/%s", obj, ns, name), func() error {
+	apiPoll().NoError(t, fmt.Sprintf("%T %s/%s", obj, ns, name), func() error {
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func waitFor[T client.Object](t *testing.T, obj T, ns, name string, check func(T
 // status writes).
 func updateSpec(t *testing.T, ns, name string, mutate func(*realtimev1alpha1.RealtimeCluster)) {
 	t.Helper()
-	eventually(t, "update RealtimeCluster spec", func() error {
+	apiPoll().NoError(t, "update RealtimeCluster spec", func() error {
 		rc := getCluster(t, ns, name)
 		mutate(rc)
 		return k8s.Update(context.Background(), rc)
@@ -202,7 +202,7 @@ func TestCreateProducesAllChildren(t *testing.T) {
 	}
 
 	// User-visible actions are recorded as events on the RealtimeCluster.
-	eventually(t, "creation events", func() error {
+	apiPoll().NoError(t, "creation events", func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err
@@ -283,7 +283,7 @@ ingress:
 	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "chat"}}
 	// Let the manager's reconciles settle: reconcile directly until nothing changes.
 	var before map[string]string
-	eventually(t, "children settle", func() error {
+	apiPoll().NoError(t, "children settle", func() error {
 		before = childVersions(t, ns)
 		if _, err := reconciler.Reconcile(context.Background(), req); err != nil {
 			return err
@@ -348,7 +348,7 @@ func TestConfigChangeRollsPods(t *testing.T) {
 		return nil
 	})
 	rc := getCluster(t, ns, "chat")
-	eventually(t, "status.configHash follows", func() error {
+	apiPoll().NoError(t, "status.configHash follows", func() error {
 		rc = getCluster(t, ns, "chat")
 		d := &appsv1.Deployment{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, d); err != nil {
@@ -382,7 +382,7 @@ func TestDeleteLeavesOwnerReferences(t *testing.T) {
 	if err := k8s.Delete(context.Background(), rc); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	eventually(t, "RealtimeCluster gone", func() error {
+	apiPoll().NoError(t, "RealtimeCluster gone", func() error {
 		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, &realtimev1alpha1.RealtimeCluster{})
 		if apierrors.IsNotFound(err) {
 			return nil

@@ -162,7 +162,7 @@ func TestFleetViewReportsConnections(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "StatsUnreachable event", func() error {
+	apiPoll().NoError(t, "StatsUnreachable event", func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err
