@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/socketfleet/socketfleet/internal/redisserver"
 )
 
 // hostileMessages are payloads no server of a cluster sends: the 63-byte
@@ -37,7 +39,7 @@ var hostileMessages = map[string]string{
 func TestHostileRedisMessagesAreHarmless(t *testing.T) {
 	for _, mode := range []string{"classic", "sharded"} {
 		t.Run(mode, func(t *testing.T) {
-			url := startRedis(t)
+			url := redisserver.Start(t, "").URL()
 			env := []string{"SOCKETFLEET_REDIS_URL=" + url, "SOCKETFLEET_REDIS_ADAPTER=" + mode, "SOCKETFLEET_PUBLISH_TOKEN=s3cret"}
 			args := []string{"--publish-enabled", "--relay-enabled", "--relay-rooms", "order:*", "--drain-window", "1s"}
 			a := startRuntime(t, env, args...)
