@@ -21,6 +21,7 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/autoscale"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Fleet view design: the poll runs inside Reconcile, bounded so it never holds a worker for long: at most
@@ -224,7 +225,7 @@ func adminPort(pod *corev1.Pod) int32 {
 			}
 		}
 	}
-	return AdminPort
+	return specs.AdminPort
 }
 
 // adminBaseURL is the base URL of the pod's admin port, e.g. http://10.0.0.7:8081.
@@ -249,12 +250,12 @@ func StatsTargets(pods []corev1.Pod) []fleetview.Target {
 }
 
 // observeFleet lists the runtime pods and reads the ready ones' /stats (or reuses the cached poll).
-func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
+func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ specs.Desired, obs *Observed) error {
 	fo := &FleetObservation{}
 	obs.Fleet = fo
 	list := &corev1.PodList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(rc.Namespace),
-		client.MatchingLabels(SelectorLabels(rc, ComponentRuntime))); err != nil {
+		client.MatchingLabels(specs.SelectorLabels(rc, specs.ComponentRuntime))); err != nil {
 		return fmt.Errorf("list runtime pods: %w", err)
 	}
 	fo.Pods = list.Items
@@ -381,8 +382,8 @@ func setCondition(st *realtimev1alpha1.RealtimeClusterStatus, generation int64, 
 // podToCluster maps a runtime pod to the RealtimeCluster it belongs to (by its instance label).
 func podToCluster(_ context.Context, obj client.Object) []reconcile.Request {
 	l := obj.GetLabels()
-	if l[LabelName] != AppName || l[LabelComponent] != ComponentRuntime || l[LabelInstance] == "" {
+	if l[specs.LabelName] != specs.AppName || l[specs.LabelComponent] != specs.ComponentRuntime || l[specs.LabelInstance] == "" {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[LabelInstance]}}}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[specs.LabelInstance]}}}
 }

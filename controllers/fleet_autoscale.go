@@ -12,6 +12,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/autoscale"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Who owns spec.replicas: without autoscaling, the user (manifest, kubectl scale). With mode hpa, the
@@ -19,18 +20,6 @@ import (
 // own autoscaler, which writes through the same /scale subresource an HPA would use, so exactly one writer
 // owns the field and the operator never fights an external autoscaler: it never writes spec.replicas in the
 // other modes. In every mode the Deployment follows spec.replicas through the connection-aware scale-down.
-
-// NativeAutoscaling reports whether rc is autoscaled by the operator itself.
-func NativeAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
-	a := rc.Spec.Autoscaling
-	return a != nil && a.Enabled && (a.Mode == "" || a.Mode == realtimev1alpha1.AutoscalingModeNative)
-}
-
-// HPAAutoscaling reports whether rc is autoscaled by a HorizontalPodAutoscaler.
-func HPAAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
-	a := rc.Spec.Autoscaling
-	return a != nil && a.Enabled && a.Mode == realtimev1alpha1.AutoscalingModeHPA
-}
 
 // AutoscaleBehavior converts an autoscaling/v2 behavior (nil fields take the HPA defaults) into the
 // autoscaler's rules.
@@ -68,10 +57,10 @@ func AutoscaleBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) autosca
 
 // autoscaleNative runs the native autoscaler after a fresh poll (or at once when spec.replicas is outside
 // the bounds) and writes a changed replica count through the /scale subresource.
-func (r *RealtimeClusterReconciler) autoscaleNative(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
+func (r *RealtimeClusterReconciler) autoscaleNative(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ specs.Desired, obs *Observed) error {
 	fo := obs.Fleet
 	key := fleetKey(rc)
-	if fo == nil || !NativeAutoscaling(rc) {
+	if fo == nil || !specs.NativeAutoscaling(rc) {
 		r.fleet.dropHistory(key)
 		return nil
 	}

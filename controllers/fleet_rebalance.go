@@ -13,6 +13,7 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
 	"github.com/socketfleet/socketfleet/controllers/rebalance"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Event reasons of rebalancing.
@@ -28,7 +29,7 @@ const shedRequestTimeout = 2 * time.Second
 // further apart than spec.rebalance.thresholdPercent, the pods above the fair share are asked to shed their
 // excess (the pods close those sessions at the drain rate; the clients reconnect through the load balancer and
 // land on the emptier pods). See package rebalance for when a round starts.
-func (r *RealtimeClusterReconciler) rebalanceFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, obs *Observed) error {
+func (r *RealtimeClusterReconciler) rebalanceFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
 	fo := obs.Fleet
 	if fo == nil {
 		return nil
@@ -98,7 +99,7 @@ func (r *RealtimeClusterReconciler) rebalanceFleet(ctx context.Context, rc *real
 // settling says why the fleet is not in a steady state for rebalancing (empty when it is): a scale-down step
 // under way, pods starting, terminating or unreported, a rollout (pods of two templates), or fewer pods than
 // the Deployment asks for.
-func settling(fo *FleetObservation, d Desired) string {
+func settling(fo *FleetObservation, d specs.Desired) string {
 	if fo.ScaleDown != nil {
 		return "a scale-down is under way"
 	}

@@ -18,6 +18,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/scaledown"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Annotations of the connection-aware scale-down.
@@ -37,7 +38,7 @@ const (
 // lowest pod-deletion-cost (once) so the ReplicaSet removes them; the next step waits until the pods are
 // gone or the grace period (preStop + drain window + margin) has passed. It sets the desired Deployment's
 // replicas, which the apply step then writes.
-func (r *RealtimeClusterReconciler) planScaleDown(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, obs *Observed) error {
+func (r *RealtimeClusterReconciler) planScaleDown(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
 	fo := obs.Fleet
 	if d.Deployment == nil || fo == nil {
 		return nil
@@ -70,7 +71,7 @@ func (r *RealtimeClusterReconciler) planScaleDown(ctx context.Context, rc *realt
 	}
 	defer func() { r.fleet.rememberScaleDown(key, fo.ScaleDown) }()
 	now := r.now()
-	window := time.Duration(TerminationGracePeriodSeconds(rc)) * time.Second
+	window := time.Duration(specs.TerminationGracePeriodSeconds(rc)) * time.Second
 	plan := scaledown.Next(scaledown.Input{
 		Now: now.Time, Desired: desired, Current: current, MaxConcurrent: rc.Spec.Drain.MaxConcurrent,
 		InFlight: inFlight, Pods: int32(len(fo.Pods)), Window: window,

@@ -11,6 +11,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // fleetPod is a runtime pod for the fleet tests: ready or not, terminating or not, with an IP or not.
@@ -46,7 +47,7 @@ func TestStatsTargets(t *testing.T) {
 
 func TestSettling(t *testing.T) {
 	three := int32(3)
-	d := Desired{Deployment: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &three}}}
+	d := specs.Desired{Deployment: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &three}}}
 	steady := func() []corev1.Pod {
 		return []corev1.Pod{fleetPod("a", "10.0.0.1", true, false, "v1"), fleetPod("b", "10.0.0.2", true, false, "v1"),
 			fleetPod("c", "10.0.0.3", true, false, "v1")}

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Condition reasons set by the operator.
@@ -52,9 +53,9 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 	st := realtimev1alpha1.RealtimeClusterStatus{
 		ObservedGeneration: rc.Generation,
 		Conditions:         append([]metav1.Condition(nil), rc.Status.Conditions...),
-		Selector:           RuntimeSelector(rc),
+		Selector:           specs.RuntimeSelector(rc),
 		ConnectedClients:   rc.Status.ConnectedClients,
-		Endpoint:           Endpoint(rc),
+		Endpoint:           specs.Endpoint(rc),
 		ConfigHash:         obs.ConfigHash,
 	}
 	desired := realtimev1alpha1.DefaultReplicas
