@@ -108,10 +108,11 @@ func (r *RealtimeClusterReconciler) now() metav1.Time {
 }
 
 // Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
-// managed Redis Secret, read the runtime pods' connection counts (fleet view), run the native autoscaler
-// (which writes spec.replicas through /scale), decide the Deployment's
-// replicas (connection-aware scale-down steps), ask overloaded pods to shed (rebalance), apply every child, remove children the spec no longer asks for, then write the status
-// computed from what the children report.
+// managed Redis Secret, read the runtime pods' connection counts (fleet view), decide what the fleet needs
+// (the native autoscaler's spec.replicas, the connection-aware scale-down's Deployment replicas and pods to
+// go first, the sheds of a rebalancing round), carry those decisions out, apply every child, remove children
+// the spec no longer asks for, then write the status computed from what the children report and what the
+// fleet steps decided.
 func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &realtimev1alpha1.RealtimeCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
@@ -138,9 +139,11 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
 		{"observe fleet", r.observeFleet},
-		{"autoscale", r.autoscaleNative},
-		{"plan scale-down", r.planScaleDown},
-		{"rebalance", r.rebalanceFleet},
+		{"report fleet view", r.reportFleetView},
+		{"autoscale", r.decideAutoscale},
+		{"plan scale-down", r.decideScaleDown},
+		{"rebalance", r.decideRebalance},
+		{"apply fleet decisions", r.applyFleetDecision},
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},
@@ -155,8 +158,8 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if obs.GatewayAPIMissing {
 		result.RequeueAfter = gatewayRetryInterval
 	}
-	if f := obs.Fleet; f != nil && f.RequeueAfter > 0 && (result.RequeueAfter == 0 || f.RequeueAfter < result.RequeueAfter) {
-		result.RequeueAfter = f.RequeueAfter
+	if f := obs.Fleet; f != nil {
+		result.RequeueAfter = soonest(result.RequeueAfter, soonest(f.RequeueAfter, obs.Decision.RequeueAfter()))
 	}
 	return result, r.finish(ctx, rc, obs, nil)
 }
@@ -167,9 +170,7 @@ func (r *RealtimeClusterReconciler) finish(ctx context.Context, rc *realtimev1al
 	if reconcileErr != nil {
 		r.event(rc, nil, corev1.EventTypeWarning, EventApplyFailed, "Reconcile", reconcileErr.Error())
 	}
-	now := r.now()
-	status := ComputeStatus(rc, obs, now)
-	r.applyFleetStatus(rc, &status, obs, now)
+	status := ComputeStatus(rc, obs, r.now())
 	if equality.Semantic.DeepEqual(status, rc.Status) {
 		return reconcileErr
 	}
