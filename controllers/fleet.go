@@ -3,10 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +19,7 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/autoscale"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
+	"github.com/socketfleet/socketfleet/controllers/runtimeadmin"
 	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
@@ -61,7 +60,8 @@ type FleetOptions struct {
 	PollDeadline time.Duration
 	// Concurrency is the most /stats requests in flight per poll (default 16).
 	Concurrency int
-	// HTTPClient sends the requests (default: a client without its own timeout; the deadlines above bound it).
+	// HTTPClient sends the admin API requests (/stats, /shed; default: a client without its own timeout; the
+	// deadlines above bound it).
 	HTTPClient *http.Client
 }
 
@@ -221,7 +221,12 @@ func adminPort(pod *corev1.Pod) int32 {
 
 // adminBaseURL is the base URL of the pod's admin port, e.g. http://10.0.0.7:8081.
 func adminBaseURL(pod *corev1.Pod) string {
-	return "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(adminPort(pod))))
+	return runtimeadmin.BaseURL(pod.Status.PodIP, adminPort(pod))
+}
+
+// admin is the client of the runtime pods' admin API.
+func (r *RealtimeClusterReconciler) admin() *runtimeadmin.Client {
+	return &runtimeadmin.Client{HTTP: r.Fleet.HTTPClient}
 }
 
 // StatsTargets returns the /stats targets, sorted by name: the ready pods with an IP, and the terminating
@@ -234,7 +239,7 @@ func StatsTargets(pods []corev1.Pod) []fleetview.Target {
 		if p.Status.PodIP == "" || (!terminating && !podReady(p)) {
 			continue
 		}
-		out = append(out, fleetview.Target{Name: p.Name, StatsURL: adminBaseURL(p) + "/stats", Terminating: terminating})
+		out = append(out, fleetview.Target{Name: p.Name, StatsURL: runtimeadmin.StatsURL(adminBaseURL(p)), Terminating: terminating})
 	}
 	slices.SortFunc(out, func(a, b fleetview.Target) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -279,7 +284,7 @@ func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realti
 	}
 	pollCtx, cancel := context.WithTimeout(ctx, r.Fleet.pollDeadline())
 	defer cancel()
-	poller := &fleetview.Poller{Client: r.Fleet.HTTPClient, Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
+	poller := &fleetview.Poller{Admin: r.admin(), Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
 	pods := poller.Poll(pollCtx, targets)
 	fo.View = fleetview.View{At: r.now().Time, Fingerprint: fp, Pods: pods}
 	fo.FreshPoll = true

@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
 	"github.com/socketfleet/socketfleet/controllers/rebalance"
+	"github.com/socketfleet/socketfleet/controllers/runtimeadmin"
 	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
@@ -182,30 +181,12 @@ func settling(fo *FleetObservation, scaleDown *realtimev1alpha1.ScaleDownStatus,
 	return ""
 }
 
-// requestShed sends POST /shed?count=n to pod's admin port.
+// requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port.
 func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, pod *corev1.Pod, n int64) error {
 	if pod == nil || pod.Status.PodIP == "" {
 		return fmt.Errorf("pod has no IP")
 	}
 	ctx, cancel := context.WithTimeout(ctx, shedRequestTimeout)
 	defer cancel()
-	url := fmt.Sprintf("%s/shed?count=%d", adminBaseURL(pod), n)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-	if err != nil {
-		return fmt.Errorf("build request %s: %w", url, err)
-	}
-	client := r.Fleet.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("post %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("post %s: status %d: %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return nil
+	return r.admin().Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n)
 }
