@@ -368,7 +368,6 @@ func TestDeleteLeavesOwnerReferences(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "chat", "")
 	rc := getCluster(t, ns, "chat")
-	waitFor(t, &appsv1.StatefulSet{}, ns, "chat-redis", nil)
 	children := []client.Object{
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "chat-config"}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "chat"}},
@@ -379,6 +378,11 @@ func TestDeleteLeavesOwnerReferences(t *testing.T) {
 		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
+	}
+	// Every child exists before the owner goes: the reconcile applies them one after the other, so seeing one
+	// (the Redis StatefulSet) does not mean the later ones (Deployment, Services, PDB) are there yet.
+	for _, o := range children {
+		waitFor(t, o, ns, o.GetName(), nil)
 	}
 	if err := k8s.Delete(context.Background(), rc); err != nil {
 		t.Fatalf("delete: %v", err)
