@@ -37,5 +37,5 @@ test-envtest: ## Operator tests against a real kube-apiserver + etcd (binaries b
 	cd test/chart && KUBEBUILDER_ASSETS="$$(../../hack/envtest-binaries.sh)" $(GO) test -count=1 ./...
 
 .PHONY: update-golden
-update-golden: ## Rewrite the builder golden files under controllers/testdata from the current builders.
-	$(GO) test ./controllers/... -run Golden -update
+update-golden: ## Rewrite the builder golden files under controllers/specs/testdata from the current builders.
+	$(GO) test ./controllers/specs -run Golden -update

@@ -17,6 +17,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 func specReplicas(rc *realtimev1alpha1.RealtimeCluster) int32 {
@@ -125,7 +126,7 @@ autoscaling:
 		t.Errorf("bounds %v..%d", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
 	}
 	if len(hpa.Spec.Metrics) != 1 || hpa.Spec.Metrics[0].Type != autoscalingv2.PodsMetricSourceType ||
-		hpa.Spec.Metrics[0].Pods.Metric.Name != controllers.ConnectedClientsMetric ||
+		hpa.Spec.Metrics[0].Pods.Metric.Name != specs.ConnectedClientsMetric ||
 		hpa.Spec.Metrics[0].Pods.Target.AverageValue.Value() != 4000 {
 		t.Errorf("metrics %+v", hpa.Spec.Metrics)
 	}

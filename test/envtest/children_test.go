@@ -22,6 +22,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // createCluster creates a RealtimeCluster from a YAML spec (the part under "spec:") in namespace ns.
@@ -105,7 +106,7 @@ func TestCreateProducesAllChildren(t *testing.T) {
 
 	cm := waitFor(t, &corev1.ConfigMap{}, ns, "chat-config", nil)
 	assertOwned(t, cm, rc)
-	cfg := controllers.RuntimeConfig{}
+	cfg := specs.RuntimeConfig{}
 	if err := yaml.UnmarshalStrict([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
 		t.Fatalf("runtime config is not valid YAML for the contract: %v", err)
 	}
@@ -158,7 +159,7 @@ func TestCreateProducesAllChildren(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
 		}
 	}
-	if dep.Spec.Template.Annotations[controllers.AnnotationConfigHash] == "" {
+	if dep.Spec.Template.Annotations[specs.AnnotationConfigHash] == "" {
 		t.Error("pod template has no config hash annotation")
 	}
 
@@ -331,7 +332,7 @@ func TestConfigChangeRollsPods(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "chat", "")
 	dep := waitFor(t, &appsv1.Deployment{}, ns, "chat", nil)
-	oldHash := dep.Spec.Template.Annotations[controllers.AnnotationConfigHash]
+	oldHash := dep.Spec.Template.Annotations[specs.AnnotationConfigHash]
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
 		rc.Spec.Runtime.PingInterval = metav1.Duration{Duration: 10_000_000_000}
 	})
@@ -342,7 +343,7 @@ func TestConfigChangeRollsPods(t *testing.T) {
 		return nil
 	})
 	waitFor(t, &appsv1.Deployment{}, ns, "chat", func(d *appsv1.Deployment) error {
-		if h := d.Spec.Template.Annotations[controllers.AnnotationConfigHash]; h == oldHash {
+		if h := d.Spec.Template.Annotations[specs.AnnotationConfigHash]; h == oldHash {
 			return fmt.Errorf("config hash still %s", h)
 		}
 		return nil
@@ -354,7 +355,7 @@ func TestConfigChangeRollsPods(t *testing.T) {
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, d); err != nil {
 			return err
 		}
-		if rc.Status.ConfigHash != d.Spec.Template.Annotations[controllers.AnnotationConfigHash] {
+		if rc.Status.ConfigHash != d.Spec.Template.Annotations[specs.AnnotationConfigHash] {
 			return fmt.Errorf("status.configHash %q", rc.Status.ConfigHash)
 		}
 		return nil
@@ -367,7 +368,6 @@ func TestDeleteLeavesOwnerReferences(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "chat", "")
 	rc := getCluster(t, ns, "chat")
-	waitFor(t, &appsv1.StatefulSet{}, ns, "chat-redis", nil)
 	children := []client.Object{
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "chat-config"}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "chat"}},
@@ -378,6 +378,11 @@ func TestDeleteLeavesOwnerReferences(t *testing.T) {
 		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
+	}
+	// Every child exists before the owner goes: the reconcile applies them one after the other, so seeing one
+	// (the Redis StatefulSet) does not mean the later ones (Deployment, Services, PDB) are there yet.
+	for _, o := range children {
+		waitFor(t, o, ns, o.GetName(), nil)
 	}
 	if err := k8s.Delete(context.Background(), rc); err != nil {
 		t.Fatalf("delete: %v", err)

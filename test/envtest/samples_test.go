@@ -19,6 +19,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // TestSamplesApply server-side applies every manifest in config/samples, then checks the operator built the
@@ -94,7 +95,7 @@ ingress:
 		rc.Annotations["example.com/touch"] = "1"
 	})
 	route := &unstructured.Unstructured{}
-	route.SetGroupVersionKind(controllers.HTTPRouteGVK)
+	route.SetGroupVersionKind(specs.HTTPRouteGVK)
 	apiPoll().NoError(t, "HTTPRoute created", func() error {
 		return k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, route)
 	})

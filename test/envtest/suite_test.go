@@ -28,6 +28,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 	"github.com/socketfleet/socketfleet/internal/waitfor"
 )
 
@@ -160,8 +161,8 @@ func startManager(ctx context.Context, cfg *rest.Config) (<-chan error, error) {
 	}
 	reconciler = &controllers.RealtimeClusterReconciler{
 		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder(controllers.ManagerName),
-		Options:  controllers.BuildOptions{DefaultImage: testImage},
+		Recorder: mgr.GetEventRecorder(specs.ManagerName),
+		Options:  specs.BuildOptions{DefaultImage: testImage},
 		// Poll the pods' /stats often so fleet tests see changes quickly.
 		Fleet: controllers.FleetOptions{PollInterval: 300 * time.Millisecond, RequestTimeout: time.Second, PollDeadline: 2 * time.Second},
 	}
