@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -407,30 +406,16 @@ func nonNilSockets(s []socketio.SocketInfo) []socketio.SocketInfo {
 }
 
 func (a *Adapter) onServerSideEmit(req request, respond func(any)) error {
-	args, err := parser.Args(req.Data, nil)
-	if err == nil && len(args) == 0 {
-		err = errors.New("no event name")
-	}
-	var event string
-	if err == nil {
-		err = json.Unmarshal(args[0], &event)
-	}
+	event, args, err := serverSideEvent(req.Data)
 	if err != nil {
 		return fmt.Errorf("serverSideEmit request: %w", err)
 	}
-	var ack func(json.RawMessage)
-	if req.RequestID != "" {
-		var once sync.Once
-		ack = func(arg json.RawMessage) {
-			once.Do(func() {
-				if arg == nil {
-					arg = json.RawMessage("null")
-				}
-				respond(response{Type: reqServerSideEmit, RequestID: req.RequestID, Data: arg})
-			})
+	a.nsp.HandleServerSideEmit(context.Background(), event, args, answerOnce(req.RequestID, func(arg json.RawMessage) {
+		if arg == nil {
+			arg = json.RawMessage("null")
 		}
-	}
-	a.nsp.HandleServerSideEmit(context.Background(), event, args[1:], ack)
+		respond(response{Type: reqServerSideEmit, RequestID: req.RequestID, Data: arg})
+	}))
 	return nil
 }
 

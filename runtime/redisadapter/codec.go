@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -254,4 +255,31 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// serverSideEvent splits the JSON array [event, ...args] of a serverSideEmit
+// from another server.
+func serverSideEvent(data json.RawMessage) (event string, args []json.RawMessage, err error) {
+	all, err := parser.Args(data, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(all) == 0 {
+		return "", nil, errors.New("no event name")
+	}
+	if err := json.Unmarshal(all[0], &event); err != nil {
+		return "", nil, fmt.Errorf("event name: %w", err)
+	}
+	return event, all[1:], nil
+}
+
+// answerOnce returns the acknowledgement callback of a serverSideEmit: nil
+// when the sender expects no answer (no request id), else respond called
+// at most once.
+func answerOnce(requestID string, respond func(arg json.RawMessage)) func(json.RawMessage) {
+	if requestID == "" {
+		return nil
+	}
+	var once sync.Once
+	return func(arg json.RawMessage) { once.Do(func() { respond(arg) }) }
 }

@@ -5,11 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -418,32 +416,18 @@ func (a *ShardedAdapter) onMessage(m shardedMessage) error {
 func (a *ShardedAdapter) onServerSideEmit(d *shardedData, respond func(int, *shardedData)) error {
 	values, _ := d.Packet.([]any)
 	data, err := json.Marshal(normalize(values))
-	var args []json.RawMessage
-	if err == nil {
-		args, err = parser.Args(data, nil)
-	}
-	if err == nil && len(args) == 0 {
-		err = errors.New("no event name")
-	}
-	var event string
-	if err == nil {
-		err = json.Unmarshal(args[0], &event)
-	}
 	if err != nil {
 		return fmt.Errorf("serverSideEmit: %w", err)
 	}
-	var ack func(json.RawMessage)
-	if d.RequestID != "" {
-		var once sync.Once
-		ack = func(arg json.RawMessage) {
-			once.Do(func() {
-				var v any
-				_ = json.Unmarshal(arg, &v)
-				respond(msgServerSideEmitResponse, &shardedData{Packet: v})
-			})
-		}
+	event, args, err := serverSideEvent(data)
+	if err != nil {
+		return fmt.Errorf("serverSideEmit: %w", err)
 	}
-	a.nsp.HandleServerSideEmit(context.Background(), event, args[1:], ack)
+	a.nsp.HandleServerSideEmit(context.Background(), event, args, answerOnce(d.RequestID, func(arg json.RawMessage) {
+		var v any
+		_ = json.Unmarshal(arg, &v)
+		respond(msgServerSideEmitResponse, &shardedData{Packet: v})
+	}))
 	return nil
 }
 
