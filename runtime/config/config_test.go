@@ -344,7 +344,7 @@ func TestRecoveryNeedsAnAdapterThatRecovers(t *testing.T) {
 		{name: "recovery on, cluster", yaml: recoveryOn + "redis:\n  mode: cluster\n  addresses: [c:7000]\n",
 			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "classic"`}},
 		{name: "recovery from env, redis url from env",
-			env: map[string]string{"SOCKETFLEET_CONNECTION_STATE_RECOVERY_ENABLED": "true", "SOCKETFLEET_REDIS_URL": "redis://r:6379/0"},
+			env:  map[string]string{"SOCKETFLEET_CONNECTION_STATE_RECOVERY_ENABLED": "true", "SOCKETFLEET_REDIS_URL": "redis://r:6379/0"},
 			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "classic"`}},
 		{name: "recovery from flag, file with redis", yaml: "redis:\n  url: redis://r:6379/0\n  adapter: sharded\n",
 			args: []string{"--connection-state-recovery-enabled"},
