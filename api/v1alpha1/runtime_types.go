@@ -97,7 +97,9 @@ type CORSSpec struct {
 
 // ConnectionStateRecoverySpec configures Socket.IO connection state recovery.
 type ConnectionStateRecoverySpec struct {
-	// Enabled turns connection state recovery on.
+	// Enabled turns connection state recovery on. It is refused while the fleet uses Redis (spec.redis.managed
+	// or spec.redis.external, so every RealtimeCluster today): the Redis adapter cannot restore a session on
+	// another pod. It needs an adapter that can (streams, planned).
 	// +kubebuilder:default=false
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`

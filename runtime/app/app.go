@@ -513,7 +513,8 @@ func (a *App) Run(ctx context.Context) error {
 		adapterName = a.cluster.Name
 	}
 	a.log.Info("socketfleet-runtime listening", "public", a.publicLn.Addr().String(), "admin", a.adminLn.Addr().String(),
-		"path", a.cfg.Path, "namespaces", a.cfg.Namespaces, "adapter", adapterName, "config", a.info.File,
+		"path", a.cfg.Path, "namespaces", a.cfg.Namespaces, "adapter", adapterName,
+		"recovery", a.cfg.ConnectionStateRecovery.Enabled, "config", a.info.File,
 		"relay", a.cfg.Relay.Enabled, "publish", a.cfg.Publish.Enabled, "webhook", a.cfg.Webhook.URL != "",
 		"demo", a.cfg.Demo.Enabled)
 	if a.cfg.Demo.Enabled {

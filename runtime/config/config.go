@@ -86,7 +86,7 @@ type CORS struct {
 // Recovery configures connection state recovery.
 type Recovery struct {
 	// Enabled turns connection state recovery on.
-	Enabled bool `json:"enabled" doc:"restore id, rooms and missed packets after a reconnect"`
+	Enabled bool `json:"enabled" doc:"restore id, rooms and missed packets after a reconnect; in-memory adapter (one process) only: refused with redis, whose classic and sharded adapters cannot recover sessions across servers"`
 	// MaxDisconnectionDuration is how long a disconnected session is kept.
 	MaxDisconnectionDuration Duration `json:"maxDisconnectionDuration" doc:"how long the state of a disconnected session is kept"`
 	// SkipMiddlewares skips connect middlewares (auth) on recovery.

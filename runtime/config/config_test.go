@@ -9,12 +9,13 @@ import (
 	"time"
 )
 
-// operatorExample is the full example of the operator contract
-// (notes/runtime-config.md), keys sorted as the operator writes them.
+// operatorExample is the full example of the operator contract, keys sorted
+// as the operator writes them. Recovery is off: the operator always
+// configures Redis, and no Redis adapter can recover sessions.
 const operatorExample = `
 adminPort: 8081
 connectionStateRecovery:
-  enabled: true
+  enabled: false
   maxDisconnectionDuration: 2m0s
   skipMiddlewares: true
 cors:
@@ -99,7 +100,7 @@ func TestOperatorExample(t *testing.T) {
 	if got.File != "/etc/socketfleet/config.yaml" || got.PodName != "chat-0" {
 		t.Errorf("file %q pod %q", got.File, got.PodName)
 	}
-	if !c.ConnectionStateRecovery.Enabled || c.ConnectionStateRecovery.MaxDisconnectionDuration.D() != 2*time.Minute {
+	if c.ConnectionStateRecovery.Enabled || c.ConnectionStateRecovery.MaxDisconnectionDuration.D() != 2*time.Minute {
 		t.Errorf("recovery = %+v", c.ConnectionStateRecovery)
 	}
 	if !reflect.DeepEqual(c.CORS, CORS{Origins: []string{"https://app.example.com"}, Credentials: true}) {
@@ -314,5 +315,73 @@ func TestReferenceListsEveryKey(t *testing.T) {
 		if !strings.Contains(ref, want) {
 			t.Errorf("reference lacks %s", want)
 		}
+	}
+}
+
+// TestRecoveryNeedsAnAdapterThatRecovers checks that connection state
+// recovery is accepted only where it can work (the in-memory adapter, one
+// process) and that every Redis adapter, however Redis is reached, is
+// refused with both keys and the fix named.
+func TestRecoveryNeedsAnAdapterThatRecovers(t *testing.T) {
+	const recoveryOn = "connectionStateRecovery:\n  enabled: true\n"
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		args []string
+		want []string // substrings of the error; none: accepted
+		not  string   // a substring the error must not contain
+	}{
+		{name: "recovery on, in-memory adapter", yaml: recoveryOn},
+		{name: "recovery off, redis", yaml: "redis:\n  url: redis://r:6379/0\n"},
+		{name: "recovery on, redis url, default adapter", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n",
+			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "classic" cannot recover sessions across servers`,
+				"use redis.adapter: streams", "connectionStateRecovery.enabled: false"}},
+		{name: "recovery on, sharded adapter", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n  adapter: sharded\n",
+			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "sharded" cannot recover sessions across servers`}},
+		{name: "recovery on, sentinel", yaml: recoveryOn + "redis:\n  mode: sentinel\n  addresses: [s:26379]\n  sentinelMaster: m\n",
+			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "classic"`}},
+		{name: "recovery on, cluster", yaml: recoveryOn + "redis:\n  mode: cluster\n  addresses: [c:7000]\n",
+			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "classic"`}},
+		{name: "recovery from env, redis url from env",
+			env:  map[string]string{"SOCKETFLEET_CONNECTION_STATE_RECOVERY_ENABLED": "true", "SOCKETFLEET_REDIS_URL": "redis://r:6379/0"},
+			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "classic"`}},
+		{name: "recovery from flag, file with redis", yaml: "redis:\n  url: redis://r:6379/0\n  adapter: sharded\n",
+			args: []string{"--connection-state-recovery-enabled"},
+			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "sharded"`}},
+		{name: "file recovery turned off by flag", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n",
+			args: []string{"--connection-state-recovery-enabled=false"}},
+		{name: "streams is not an adapter of this build", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n  adapter: streams\n",
+			want: []string{`config: redis.adapter: unknown adapter "streams" (want classic or sharded)`},
+			not:  "use redis.adapter: streams"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := map[string]string{}
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			if tt.yaml != "" {
+				e["SOCKETFLEET_CONFIG"] = "c.yaml"
+			}
+			got, err := Load(Sources{Args: tt.args, LookupEnv: env(e), ReadFile: files(map[string]string{"c.yaml": tt.yaml})})
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted recovery %+v with redis %+v", got.ConnectionStateRecovery, got.Redis)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error = %q\nwant it to contain %q", err, w)
+				}
+			}
+			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
+				t.Errorf("error = %q\nwant it not to contain %q", err, tt.not)
+			}
+		})
 	}
 }

@@ -77,9 +77,7 @@ func (c *Config) Validate() error {
 			v.add("cors.origins", "%q is not an origin such as https://app.example.com", o)
 		}
 	}
-	if c.ConnectionStateRecovery.Enabled {
-		v.positive("connectionStateRecovery.maxDisconnectionDuration", c.ConnectionStateRecovery.MaxDisconnectionDuration)
-	}
+	c.validateRecovery(v)
 	if c.Limits.MaxConnections < 0 {
 		v.add("limits.maxConnections", "must not be negative (got %d)", c.Limits.MaxConnections)
 	}
@@ -182,7 +180,7 @@ func (c *Config) validateRedis(v *validator) {
 		}
 	}
 	switch {
-	case r.Adapter != "classic" && r.Adapter != "sharded":
+	case !knownRedisAdapter(r.Adapter):
 		v.add("redis.adapter", "unknown adapter %q (want classic or sharded)", r.Adapter)
 	case r.Adapter == "sharded" && r.Mode == "cluster":
 		v.add("redis.adapter", "sharded is not supported with mode cluster (one subscriber connection cannot follow every shard)")
@@ -196,6 +194,34 @@ func (c *Config) validateRedis(v *validator) {
 		}
 	}
 }
+
+// validateRecovery refuses connection state recovery where it cannot work.
+// A session is recovered from the state the server kept when the client
+// went away; with a Redis adapter the client's reconnect may land on any
+// server, and neither classic nor sharded (Pub/Sub only, like Node's
+// @socket.io/redis-adapter) shares that state, so the runtime builds them
+// without recovery: accepting the key would silently give every client
+// recovered: false. An adapter that can (streams, like Node's
+// @socket.io/redis-streams-adapter) is planned, not built.
+func (c *Config) validateRecovery(v *validator) {
+	r := c.ConnectionStateRecovery
+	if !r.Enabled {
+		return
+	}
+	v.positive("connectionStateRecovery.maxDisconnectionDuration", r.MaxDisconnectionDuration)
+	// Every adapter this build knows is one of those; an unknown one has its
+	// own redis.adapter error.
+	if c.Redis.Enabled() && knownRedisAdapter(c.Redis.Adapter) {
+		v.add("connectionStateRecovery.enabled",
+			"redis.adapter %q cannot recover sessions across servers (a reconnecting client would get recovered: false); "+
+				"use redis.adapter: streams (planned, not in this build yet) or set connectionStateRecovery.enabled: false",
+			c.Redis.Adapter)
+	}
+}
+
+// knownRedisAdapter reports whether adapter is an accepted redis.adapter
+// value; an unknown one has its own error.
+func knownRedisAdapter(adapter string) bool { return adapter == "classic" || adapter == "sharded" }
 
 func (c *Config) validateJWT(v *validator) {
 	j := c.Auth.JWT

@@ -33,6 +33,15 @@ func indent(s, prefix string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
+// recoveryWithRedis is what the refusal of connection state recovery with Redis must say: the field refused, the
+// fields that make it impossible, why, and the fix.
+var recoveryWithRedis = []string{
+	"spec.runtime.connectionStateRecovery.enabled: Invalid value",
+	"cannot be true with spec.redis.managed or spec.redis.external",
+	"cannot recover sessions across pods",
+	"set it to false",
+}
+
 // TestValidationRejectsInvalidSpecs submits one invalid manifest per validation rule (dry run) and expects the
 // API server to refuse it with an error that names the offending field and explains the rule.
 func TestValidationRejectsInvalidSpecs(t *testing.T) {
@@ -102,8 +111,16 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.runtime.maxHttpBufferSize", "greater than or equal to 1024"}},
 		{"credentials with wildcard origin", "runtime: {cors: {origins: ['*'], credentials: true}}",
 			[]string{"spec.runtime.cors", "cannot be true when spec.runtime.cors.origins contains \"*\""}},
-		{"recovery window above 24h", "runtime: {connectionStateRecovery: {enabled: true, maxDisconnectionDuration: 25h}}",
+		{"recovery window above 24h", "runtime: {connectionStateRecovery: {maxDisconnectionDuration: 25h}}",
 			[]string{"spec.runtime.connectionStateRecovery.maxDisconnectionDuration", "at most 24h"}},
+		{"recovery with the default managed redis", "runtime: {connectionStateRecovery: {enabled: true}}",
+			recoveryWithRedis},
+		{"recovery with managed redis", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}}",
+			recoveryWithRedis},
+		{"recovery with external redis", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {addresses: ['r:6379']}}",
+			recoveryWithRedis},
+		{"recovery with external redis cluster", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {mode: cluster, addresses: ['c:7000']}}",
+			recoveryWithRedis},
 		{"negative per-pod limit", "runtime: {maxConnectionsPerPod: -1}",
 			[]string{"spec.runtime.maxConnectionsPerPod"}},
 		{"selector label override", "pod: {labels: {app.kubernetes.io/instance: other}}",
@@ -149,6 +166,7 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 		"ingress: {enabled: true, hosts: ['*.example.com'], stickyCookie: {name: \"io_route-1.v2\"}, timeout: 46s}",
 		"ingress: {enabled: true, hosts: [chat.example.com], gateway: {parentRefs: [{name: gw, namespace: infra}]}}",
 		"runtime: {path: /, transports: [websocket], cors: {origins: ['*']}}",
+		"runtime: {connectionStateRecovery: {enabled: false, maxDisconnectionDuration: 24h, skipMiddlewares: false}}",
 		"rollout: {maxSurge: 100%}",
 		"rollout: {maxSurge: 3}",
 		"replicas: 0",
