@@ -123,7 +123,7 @@ func TestRedisAdapterAgainstRedis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ready = a.Ready(ctx)
+		ready = a.Ping(ctx)
 		_ = a.Close(ctx)
 		if ready == nil || ctx.Err() != nil {
 			break
@@ -131,14 +131,14 @@ func TestRedisAdapterAgainstRedis(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // redis-server still starting
 	}
 	if ready != nil {
-		t.Fatalf("Ready with the right password: %v", ready)
+		t.Fatalf("Ping with the right password: %v", ready)
 	}
 	a, err := redisAdapter(ctx, config.Redis{Mode: "standalone", URL: url, PasswordFile: bad}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close(ctx)
-	if err := a.Ready(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+	if err := a.Ping(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
 		t.Errorf("Ready with a wrong password = %v", err)
 	}
 }

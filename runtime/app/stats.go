@@ -30,6 +30,9 @@ type Stats struct {
 	Limits LimitStats `json:"limits"`
 	// Adapter is "memory" or the cluster adapter's name.
 	Adapter string `json:"adapter"`
+	// AdapterHealth is the state of the cluster adapter's link to Redis;
+	// absent with the in-memory adapter.
+	AdapterHealth *AdapterHealth `json:"adapterHealth,omitempty"`
 }
 
 // PodInfo identifies the pod.
@@ -99,6 +102,10 @@ func (a *App) Stats() Stats {
 	}
 	if a.cluster != nil {
 		st.Adapter = a.cluster.Name
+	}
+	if a.health != nil {
+		h := a.health.Health()
+		st.AdapterHealth = &h
 	}
 	return st
 }
