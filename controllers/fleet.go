@@ -40,6 +40,8 @@ const (
 	EventStatsUnreachable = "StatsUnreachable"
 	EventScaleDown        = "ScaleDown"
 	EventAutoscaled       = "Autoscaled"
+	EventRedisDegraded    = "RedisDegraded"
+	EventRedisRecovered   = "RedisRecovered"
 )
 
 // Condition reasons of ConditionFleetObserved.
@@ -48,6 +50,12 @@ const (
 	ReasonPodsUnreachable   = "PodsUnreachable"
 	ReasonNoReadyPods       = "NoReadyPods"
 	maxUnreachableInMessage = 10
+)
+
+// Condition reasons of ConditionRedisDegraded.
+const (
+	ReasonRedisLinkDown = "RedisLinkDown"
+	ReasonRedisLinksUp  = "RedisLinksUp"
 )
 
 // FleetOptions configure how the operator reads the runtime pods' /stats. Zero values take the defaults.

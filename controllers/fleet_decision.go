@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +46,10 @@ type FleetEvent struct {
 type ViewDecision struct {
 	// Condition is the FleetObserved condition to set (nil: leave it as it is).
 	Condition *metav1.Condition
-	// Events warn about pods that newly stopped answering /stats.
+	// RedisDegraded is the RedisDegraded condition to set (nil: leave it as it is).
+	RedisDegraded *metav1.Condition
+	// Events warn about pods that newly stopped answering /stats or lost their Redis link, and tell when
+	// every pod reaches Redis again.
 	Events []FleetEvent
 }
 
@@ -54,6 +58,9 @@ func (d FleetDecision) Conditions() []metav1.Condition {
 	var out []metav1.Condition
 	if d.View != nil && d.View.Condition != nil {
 		out = append(out, *d.View.Condition)
+	}
+	if d.View != nil && d.View.RedisDegraded != nil {
+		out = append(out, *d.View.RedisDegraded)
 	}
 	return out
 }
@@ -92,9 +99,10 @@ func (r *RealtimeClusterReconciler) reportFleetView(_ context.Context, rc *realt
 }
 
 // planFleetView sets FleetObserved from the poll of fo (False with NoReadyPods when there was nothing to poll,
-// only if the condition was set before) and warns once about each pod that newly stopped answering.
+// only if the condition was set before) and warns once about each pod that newly stopped answering; it sets
+// RedisDegraded (see planRedisDegraded).
 func planFleetView(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation) ViewDecision {
-	var out ViewDecision
+	out := planRedisDegraded(rc, fo)
 	cond := func(status metav1.ConditionStatus, reason, message string) *metav1.Condition {
 		return &metav1.Condition{Type: realtimev1alpha1.ConditionFleetObserved, Status: status, Reason: reason, Message: message}
 	}
@@ -121,6 +129,60 @@ func planFleetView(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation) V
 	if newly := newlyUnreachable(rc.Status.Fleet, fo.View.Pods); len(newly) > 0 {
 		out.Events = append(out.Events, FleetEvent{Type: corev1.EventTypeWarning, Reason: EventStatsUnreachable, Action: "PollStats",
 			Note: fmt.Sprintf("cannot read /stats of %s", strings.Join(newly, "; "))})
+	}
+	return out
+}
+
+// planRedisDegraded sets RedisDegraded from the pods' reports of their Redis link: True naming the pods whose
+// link is down (they keep serving their own clients; broadcasts between them and the other pods are cut off),
+// False when every pod that reports a link has it up. Without a poll, or when no pod reports a link and the
+// condition was never set, it is left alone. It warns once about each pod that newly lost its link and tells
+// once when every pod reaches Redis again.
+func planRedisDegraded(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation) ViewDecision {
+	var out ViewDecision
+	if !fo.Polled {
+		return out
+	}
+	prev := meta.FindStatusCondition(rc.Status.Conditions, realtimev1alpha1.ConditionRedisDegraded)
+	cond := func(status metav1.ConditionStatus, reason, message string) *metav1.Condition {
+		return &metav1.Condition{Type: realtimev1alpha1.ConditionRedisDegraded, Status: status, Reason: reason, Message: message}
+	}
+	sum := fleetview.Summarize(fo.View.Pods)
+	down := sum.AdapterDownNames
+	switch {
+	case len(down) > 0:
+		names, more := down, ""
+		if len(names) > maxUnreachableInMessage {
+			more = fmt.Sprintf(" and %d more", len(names)-maxUnreachableInMessage)
+			names = names[:maxUnreachableInMessage]
+		}
+		out.RedisDegraded = cond(metav1.ConditionTrue, ReasonRedisLinkDown, fmt.Sprintf(
+			"%d of %d runtime pods cannot reach Redis: %s%s; they stay ready and serve their own clients, but broadcasts between them and the other pods are cut off",
+			len(down), sum.AdapterReporting, strings.Join(names, ", "), more))
+		var before []string
+		if rc.Status.Fleet != nil {
+			before = rc.Status.Fleet.AdapterDown
+		}
+		var newly []string
+		for _, name := range down {
+			if !slices.Contains(before, name) {
+				newly = append(newly, name)
+			}
+		}
+		if len(newly) > 0 {
+			out.Events = append(out.Events, FleetEvent{Type: corev1.EventTypeWarning, Reason: EventRedisDegraded, Action: "PollStats",
+				Note: fmt.Sprintf("Redis link down on %s: cross-pod delivery cut off, local clients still served", strings.Join(newly, ", "))})
+		}
+	case sum.AdapterReporting > 0 || prev != nil:
+		msg := fmt.Sprintf("all %d runtime pods that report a Redis link reach Redis", sum.AdapterReporting)
+		if sum.AdapterReporting == 0 {
+			msg = "no runtime pod reports a Redis link"
+		}
+		out.RedisDegraded = cond(metav1.ConditionFalse, ReasonRedisLinksUp, msg)
+		if prev != nil && prev.Status == metav1.ConditionTrue {
+			out.Events = append(out.Events, FleetEvent{Type: corev1.EventTypeNormal, Reason: EventRedisRecovered, Action: "PollStats",
+				Note: "every runtime pod reaches Redis again: cross-pod delivery resumed"})
+		}
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
+	"github.com/socketfleet/socketfleet/controllers/runtimeadmin"
 )
 
 func TestSoonest(t *testing.T) {
@@ -180,5 +181,110 @@ func TestComputeStatusRecordsFleetDecisions(t *testing.T) {
 	p := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionProgressing)
 	if p == nil || p.Status != metav1.ConditionTrue || !strings.HasSuffix(p.Message, "; 1 pods draining, 4 clients still to hand over") {
 		t.Errorf("Progressing = %+v", p)
+	}
+}
+
+func TestPlanRedisDegraded(t *testing.T) {
+	up, down := &runtimeadmin.AdapterHealth{Name: "redis", Up: true}, &runtimeadmin.AdapterHealth{Name: "redis"}
+	degraded := []metav1.Condition{{Type: realtimev1alpha1.ConditionRedisDegraded, Status: metav1.ConditionTrue}}
+	healthy := []metav1.Condition{{Type: realtimev1alpha1.ConditionRedisDegraded, Status: metav1.ConditionFalse}}
+	polled := func(adapters ...*runtimeadmin.AdapterHealth) FleetObservation {
+		var pods []fleetview.PodStats
+		for i, a := range adapters {
+			pods = append(pods, fleetview.PodStats{Name: string(rune('a' + i)), Adapter: a})
+		}
+		return FleetObservation{Polled: true, View: fleetview.View{Pods: pods}}
+	}
+	tests := []struct {
+		name       string
+		conditions []metav1.Condition
+		prevDown   []string
+		fo         FleetObservation
+		wantStatus metav1.ConditionStatus // "" for no condition
+		wantReason string
+		wantInMsg  string
+		wantEvents []string // reasons
+	}{
+		{"not polled", degraded, []string{"a"}, FleetObservation{}, "", "", "", nil},
+		{"no pod reports a link, never set", nil, nil, polled(nil, nil), "", "", "", nil},
+		{"no pod reports a link any more", healthy, nil, polled(nil), metav1.ConditionFalse, ReasonRedisLinksUp, "no runtime pod", nil},
+		{"all up", nil, nil, polled(up, up, up), metav1.ConditionFalse, ReasonRedisLinksUp, "all 3", nil},
+		{"pods cut off", healthy, nil, polled(up, down, down), metav1.ConditionTrue, ReasonRedisLinkDown, "2 of 3 runtime pods cannot reach Redis: b, c",
+			[]string{EventRedisDegraded}},
+		{"still cut off: no new event", degraded, []string{"b", "c"}, polled(up, down, down), metav1.ConditionTrue, ReasonRedisLinkDown, "b, c", nil},
+		{"one more pod cut off", degraded, []string{"b"}, polled(down, down, up), metav1.ConditionTrue, ReasonRedisLinkDown, "a, b",
+			[]string{EventRedisDegraded}},
+		{"recovered", degraded, []string{"b"}, polled(up, up), metav1.ConditionFalse, ReasonRedisLinksUp, "all 2", []string{EventRedisRecovered}},
+		{"still healthy: no event", healthy, nil, polled(up, up), metav1.ConditionFalse, ReasonRedisLinksUp, "all 2", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := cluster(nil)
+			rc.Status.Conditions = tc.conditions
+			if tc.prevDown != nil {
+				rc.Status.Fleet = &realtimev1alpha1.FleetStatus{AdapterDown: tc.prevDown}
+			}
+			got := planFleetView(rc, &tc.fo).RedisDegraded
+			plan := planRedisDegraded(rc, &tc.fo)
+			switch {
+			case tc.wantStatus == "" && got != nil:
+				t.Errorf("condition %+v, want none", got)
+			case tc.wantStatus != "" && (got == nil || got.Status != tc.wantStatus || got.Reason != tc.wantReason ||
+				!strings.Contains(got.Message, tc.wantInMsg)):
+				t.Errorf("condition %+v, want %s %s containing %q", got, tc.wantStatus, tc.wantReason, tc.wantInMsg)
+			}
+			var reasons []string
+			for _, e := range plan.Events {
+				reasons = append(reasons, e.Reason)
+			}
+			if !reflect.DeepEqual(reasons, tc.wantEvents) {
+				t.Errorf("events %+v, want reasons %v", plan.Events, tc.wantEvents)
+			}
+		})
+	}
+}
+
+// TestComputeStatusRedisDegraded: pods cut off from Redis are listed in status.fleet with the time their outage
+// started, RedisDegraded is set through the one status writer, and the RealtimeCluster stays Ready.
+func TestComputeStatusRedisDegraded(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	since := time.Date(2026, 1, 2, 3, 0, 0, 123456789, time.Local)
+	rc := cluster(nil)
+	rc.Generation = 4
+	fo := &FleetObservation{Polled: true, View: fleetview.View{Pods: []fleetview.PodStats{
+		{Name: "a", Connections: 10, Adapter: &runtimeadmin.AdapterHealth{Name: "redis", Up: true}},
+		{Name: "b", Connections: 4, Adapter: &runtimeadmin.AdapterHealth{Name: "redis", DownSince: &since}},
+	}}}
+	view := planFleetView(rc, fo)
+	obs := Observed{Deployment: deployment(4, 4, 2, 2, 2, 2), Redis: readyRedis(), Fleet: fo, Decision: FleetDecision{View: &view}}
+	st := ComputeStatus(rc, obs, now)
+	c := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionRedisDegraded)
+	if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != 4 || !strings.Contains(c.Message, ": b;") {
+		t.Errorf("RedisDegraded = %+v", c)
+	}
+	if r := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionReady); r == nil || r.Status != metav1.ConditionTrue {
+		t.Errorf("Ready = %+v, want True while degraded", r)
+	}
+	if st.Fleet == nil || !reflect.DeepEqual(st.Fleet.AdapterDown, []string{"b"}) {
+		t.Fatalf("fleet %+v", st.Fleet)
+	}
+	wantSince := metav1.NewTime(since.UTC().Truncate(time.Second))
+	if p := st.Fleet.Pods[1]; p.AdapterDownSince == nil || !p.AdapterDownSince.Equal(&wantSince) || st.Fleet.Pods[0].AdapterDownSince != nil {
+		t.Errorf("pods %+v", st.Fleet.Pods)
+	}
+
+	// Recorded, then recovered: False, the list is gone, the transition time moves.
+	rc.Status = st
+	fo.View.Pods[1].Adapter = &runtimeadmin.AdapterHealth{Name: "redis", Up: true}
+	later := metav1.NewTime(now.Add(time.Minute))
+	view = planFleetView(rc, fo)
+	obs.Decision = FleetDecision{View: &view}
+	st = ComputeStatus(rc, obs, later)
+	c = meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionRedisDegraded)
+	if c == nil || c.Status != metav1.ConditionFalse || !c.LastTransitionTime.Equal(&later) || len(st.Fleet.AdapterDown) != 0 {
+		t.Errorf("after recovery: RedisDegraded %+v, fleet %+v", c, st.Fleet)
+	}
+	if len(view.Events) != 1 || view.Events[0].Reason != EventRedisRecovered {
+		t.Errorf("events %+v", view.Events)
 	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -82,7 +83,7 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 	switch {
 	case rc.Spec.Redis.External != nil:
 		set(realtimev1alpha1.ConditionRedisReady, metav1.ConditionTrue, ReasonExternal,
-			fmt.Sprintf("external Redis (%s) at %s; connectivity is reported by the runtime pods' readiness",
+			fmt.Sprintf("external Redis (%s) at %s; each runtime pod's link to it is reported by the RedisDegraded condition",
 				modeOrStandalone(rc.Spec.Redis.External.Mode), strings.Join(rc.Spec.Redis.External.Addresses, ",")))
 	case obs.Redis == nil:
 		redisReady = false
@@ -203,6 +204,7 @@ func fleetStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed) (int64, *re
 		connected = sum.Total
 		fleet.ReportingPods, fleet.UnreachablePods = int32(sum.Reporting), int32(sum.Unreachable)
 		fleet.ImbalancePercent = sum.ImbalancePercent
+		fleet.AdapterDown = sum.AdapterDownNames
 		for _, p := range fo.View.Pods {
 			if p.Terminating && p.Err != nil {
 				continue // exited
@@ -210,6 +212,11 @@ func fleetStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed) (int64, *re
 			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, Draining: p.Leaving()}
 			if p.Err != nil {
 				pc.Error = p.Err.Error()
+			}
+			if p.AdapterDown() && p.Adapter.DownSince != nil {
+				// Whole seconds in UTC, as stored: an unchanged outage does not rewrite the status.
+				since := metav1.NewTime(p.Adapter.DownSince.UTC().Truncate(time.Second))
+				pc.AdapterDownSince = &since
 			}
 			if pc.Draining {
 				fleet.DrainingPods++

@@ -47,6 +47,15 @@ type FleetStatus struct {
 	// serving pods as the drain proceeds.
 	// +optional
 	DrainingClients int64 `json:"drainingClients,omitempty"`
+
+	// AdapterDown lists the pods that reported, in the last poll, that their Redis link is down: they stay
+	// ready and serve their own clients, but broadcasts between them and the other pods are cut off until
+	// Redis answers again (see the RedisDegraded condition).
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2000
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	AdapterDown []string `json:"adapterDown,omitempty"`
 }
 
 // RebalanceSpec controls how the operator evens out connections after a scale-up (or any drift): it asks the
@@ -131,6 +140,11 @@ type PodConnections struct {
 	// Error is why the pod's /stats could not be read; empty when the pod reported.
 	// +optional
 	Error string `json:"error,omitempty"`
+
+	// AdapterDownSince is when the pod's Redis link went down, while it is down: the pod serves its own
+	// clients only.
+	// +optional
+	AdapterDownSince *metav1.Time `json:"adapterDownSince,omitempty"`
 }
 
 // ScaleDownStatus is one step of a connection-aware scale-down.

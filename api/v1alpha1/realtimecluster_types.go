@@ -94,7 +94,7 @@ type RealtimeClusterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, Progressing, Degraded and RedisReady.
+	// Conditions: Ready, Progressing, Degraded, RedisReady, FleetObserved and RedisDegraded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -147,6 +147,10 @@ const (
 	// ConditionFleetObserved is True when every ready runtime pod answered its /stats poll; False names the
 	// pods that did not.
 	ConditionFleetObserved = "FleetObserved"
+	// ConditionRedisDegraded is True when some runtime pods report that their Redis link is down (the message
+	// names them): they stay ready and serve their own clients, but broadcasts between them and the other
+	// pods are cut off. It does not make the RealtimeCluster unready.
+	ConditionRedisDegraded = "RedisDegraded"
 )
 
 // RealtimeCluster is a fleet of Socket.IO servers (socketfleet-runtime pods) with its Redis adapter backend,

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,18 +23,18 @@ import (
 // (url or first address), sentinel (addresses + sentinelMaster) or cluster
 // (seed addresses); password from passwordFile (also used for the
 // Sentinels); TLS from a rediss:// URL or tls.*. An unreachable Redis does
-// not stop the start: /readyz fails until it answers.
-func redisAdapter(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*app.ClusterAdapter, error) {
+// not stop the start, nor make the process unready: it serves its own
+// clients, and the adapter health monitor (runtime/app) reports the link
+// down until Redis answers. Every PUBLISH/SPUBLISH outcome is reported to
+// that monitor through a go-redis hook.
+func redisAdapter(_ context.Context, cfg config.Redis, logger *slog.Logger) (*app.ClusterAdapter, error) {
 	opts, err := redisOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
 	client := redis.NewUniversalClient(opts)
-	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := client.Ping(pingCtx).Err(); err != nil {
-		logger.Warn("redis unreachable at start; not ready until it answers", "err", err)
-	}
+	publishes := &publishHook{}
+	client.AddHook(publishes)
 	log := logger.With("component", "redisadapter", "adapter", cfg.Adapter)
 	var cluster interface {
 		Adapter(*socketio.Namespace) socketio.Adapter
@@ -48,10 +48,11 @@ func redisAdapter(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*
 		cluster = redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: log})
 	}
 	return &app.ClusterAdapter{
-		Name:         "redis",
-		Factory:      cluster.Adapter,
-		Ready:        cluster.Ping,
-		DecodeErrors: cluster.DecodeErrors,
+		Name:             "redis",
+		Factory:          cluster.Adapter,
+		Ping:             cluster.Ping,
+		ObservePublishes: publishes.observe,
+		DecodeErrors:     cluster.DecodeErrors,
 		Close: func(context.Context) error {
 			err := cluster.Close()
 			if cerr := client.Close(); err == nil {
@@ -60,6 +61,38 @@ func redisAdapter(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*
 			return err
 		},
 	}, nil
+}
+
+// publishHook is a go-redis hook that reports the outcome of every PUBLISH
+// and SPUBLISH (the broadcasts and requests sent to the other processes) to
+// the function registered with observe.
+type publishHook struct {
+	record atomic.Pointer[func(error)]
+}
+
+// observe registers record (app.ClusterAdapter.ObservePublishes).
+func (h *publishHook) observe(record func(error)) { h.record.Store(&record) }
+
+// DialHook passes dials through.
+func (h *publishHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook reports the outcome of publish commands.
+func (h *publishHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if name := cmd.Name(); name == "publish" || name == "spublish" {
+			if record := h.record.Load(); record != nil {
+				(*record)(err)
+			}
+		}
+		return err
+	}
+}
+
+// ProcessPipelineHook passes pipelines through (the adapters do not
+// publish in pipelines).
+func (h *publishHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // redisOptions maps the redis block to go-redis options.

@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/socketfleet/socketfleet/internal/redisserver"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/config"
 )
 
@@ -104,7 +107,7 @@ func selfSignedPEM(t *testing.T) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-// TestRedisAdapterAgainstRedis checks the password file and readiness
+// TestRedisAdapterAgainstRedis checks the password file and the ping
 // against a real redis-server.
 func TestRedisAdapterAgainstRedis(t *testing.T) {
 	srv := redisserver.StartWith(t, redisserver.Options{Password: "s3cret"})
@@ -123,7 +126,7 @@ func TestRedisAdapterAgainstRedis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ready = a.Ready(ctx)
+		ready = a.Ping(ctx)
 		_ = a.Close(ctx)
 		if ready == nil || ctx.Err() != nil {
 			break
@@ -131,14 +134,52 @@ func TestRedisAdapterAgainstRedis(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // redis-server still starting
 	}
 	if ready != nil {
-		t.Fatalf("Ready with the right password: %v", ready)
+		t.Fatalf("Ping with the right password: %v", ready)
 	}
 	a, err := redisAdapter(ctx, config.Redis{Mode: "standalone", URL: url, PasswordFile: bad}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close(ctx)
-	if err := a.Ready(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+	if err := a.Ping(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
 		t.Errorf("Ready with a wrong password = %v", err)
+	}
+}
+
+// TestPublishHookReportsPublishes: the hook reports the outcome of PUBLISH and SPUBLISH, and of nothing else, to
+// the registered function, against a real redis-server that is then stopped.
+func TestPublishHookReportsPublishes(t *testing.T) {
+	srv := redisserver.Start(t, "")
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer client.Close()
+	hook := &publishHook{}
+	client.AddHook(hook)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitfor.NoError(t, "redis-server answers", func() error { return client.Ping(ctx).Err() })
+	_ = client.Publish(ctx, "before", "x").Err() // no function registered yet: ignored
+	var got []error
+	hook.observe(func(err error) { got = append(got, err) })
+
+	steps := []struct {
+		name    string
+		run     func() error
+		stop    bool // stop redis-server first
+		records int  // outcomes recorded after the step
+		failed  bool // the last recorded outcome is an error
+	}{
+		{"publish", func() error { return client.Publish(ctx, "ch", "x").Err() }, false, 1, false},
+		{"ping is not a publish", func() error { return client.Ping(ctx).Err() }, false, 1, false},
+		{"spublish", func() error { return client.SPublish(ctx, "ch", "x").Err() }, false, 2, false},
+		{"publish with Redis gone", func() error { return client.Publish(ctx, "ch", "x").Err() }, true, 3, true},
+	}
+	for _, s := range steps {
+		if s.stop {
+			srv.Stop()
+		}
+		err := s.run()
+		if len(got) != s.records || (s.failed != (got[len(got)-1] != nil)) || (err != nil) != s.failed {
+			t.Fatalf("%s: err %v, recorded %v", s.name, err, got)
+		}
 	}
 }

@@ -46,9 +46,15 @@ type PodStats struct {
 	ShedPending int64
 	// Terminating is copied from the Target.
 	Terminating bool
+	// Adapter is the health of the pod's Redis link; nil when the pod reports none.
+	Adapter *runtimeadmin.AdapterHealth
 	// Err is why the stats could not be read; nil when the pod reported.
 	Err error
 }
+
+// AdapterDown reports whether the pod reported that its Redis link is down: it serves its own clients, but
+// broadcasts between it and the other pods are cut off.
+func (p PodStats) AdapterDown() bool { return p.Err == nil && p.Adapter != nil && !p.Adapter.Up }
 
 // Leaving reports whether the pod is on its way out (draining or terminating): it does not count as
 // serving capacity.
@@ -112,7 +118,7 @@ func (p *Poller) pollOne(ctx context.Context, t Target) PodStats {
 		res.Err = err
 		return res
 	}
-	res.Connections, res.Draining, res.ShedPending = st.Connections, st.Draining, st.ShedPending
+	res.Connections, res.Draining, res.ShedPending, res.Adapter = st.Connections, st.Draining, st.ShedPending, st.Adapter
 	return res
 }
 
@@ -128,6 +134,10 @@ type Summary struct {
 	ImbalancePercent int32
 	// UnreachableNames lists the pods that did not report, sorted.
 	UnreachableNames []string
+	// AdapterReporting counts the pods that reported the health of their Redis link.
+	AdapterReporting int
+	// AdapterDownNames lists the pods that reported their Redis link down, sorted.
+	AdapterDownNames []string
 }
 
 // Summarize computes the Summary of a poll.
@@ -145,11 +155,18 @@ func Summarize(pods []PodStats) Summary {
 		}
 		s.Reporting++
 		s.Total += p.Connections
+		if p.Adapter != nil {
+			s.AdapterReporting++
+		}
+		if p.AdapterDown() {
+			s.AdapterDownNames = append(s.AdapterDownNames, p.Name)
+		}
 		if !p.Leaving() {
 			serving = append(serving, p.Connections)
 		}
 	}
 	slices.Sort(s.UnreachableNames)
+	slices.Sort(s.AdapterDownNames)
 	s.ImbalancePercent = Imbalance(serving)
 	return s
 }

@@ -199,6 +199,31 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+func TestSummarizeAdapterHealth(t *testing.T) {
+	up, down := &runtimeadmin.AdapterHealth{Name: "redis", Up: true}, &runtimeadmin.AdapterHealth{Name: "redis"}
+	tests := []struct {
+		name      string
+		pods      []PodStats
+		reporting int
+		down      string
+	}{
+		{"no pod reports a link", []PodStats{{Name: "a"}, {Name: "b"}}, 0, ""},
+		{"all up", []PodStats{{Name: "a", Adapter: up}, {Name: "b", Adapter: up}}, 2, ""},
+		{"some down, sorted", []PodStats{{Name: "c", Adapter: down}, {Name: "a", Adapter: up}, {Name: "b", Adapter: down}}, 3, "b,c"},
+		{"an unreachable pod's last report does not count", []PodStats{{Name: "a", Adapter: down, Err: fmt.Errorf("timeout")},
+			{Name: "b", Adapter: up}}, 1, ""},
+		{"a draining pod counts", []PodStats{{Name: "a", Adapter: down, Draining: true}}, 1, "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(tt.pods)
+			if s.AdapterReporting != tt.reporting || strings.Join(s.AdapterDownNames, ",") != tt.down {
+				t.Errorf("reporting %d, down %v; want %d, %q", s.AdapterReporting, s.AdapterDownNames, tt.reporting, tt.down)
+			}
+		})
+	}
+}
+
 func TestCache(t *testing.T) {
 	var c Cache
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Paths of the admin API (see runtime/admin).
@@ -59,11 +60,25 @@ type Stats struct {
 	Draining bool
 	// ShedPending is the number of sessions the pod still has to shed, drain.shedPending.
 	ShedPending int64
+	// Adapter is the health of the pod's cluster adapter link (Redis), adapterHealth; nil when the pod reports
+	// none (in-memory adapter, or a runtime older than the report).
+	Adapter *AdapterHealth
+}
+
+// AdapterHealth is the part of the runtime's adapterHealth block the operator reads.
+type AdapterHealth struct {
+	// Name is the adapter's name, e.g. "redis".
+	Name string `json:"name"`
+	// Up is true while the pod's Redis link answers; while it is down the pod serves its own clients only.
+	Up bool `json:"up"`
+	// DownSince is when the pod's current outage started; nil while up.
+	DownSince *time.Time `json:"downSince,omitempty"`
 }
 
 // statsDocument is the wire form of Stats.
 type statsDocument struct {
-	Draining         bool `json:"draining"`
+	Draining         bool           `json:"draining"`
+	AdapterHealth    *AdapterHealth `json:"adapterHealth"`
 	ConnectedClients *struct {
 		Total int64 `json:"total"`
 	} `json:"connectedClients"`
@@ -103,7 +118,8 @@ func (c *Client) Stats(ctx context.Context, statsURL string) (Stats, error) {
 	if doc.ConnectedClients.Total < 0 {
 		return Stats{}, fmt.Errorf("decode %s: negative connectedClients.total %d", statsURL, doc.ConnectedClients.Total)
 	}
-	return Stats{Connections: doc.ConnectedClients.Total, Draining: doc.Draining, ShedPending: doc.Drain.ShedPending}, nil
+	return Stats{Connections: doc.ConnectedClients.Total, Draining: doc.Draining, ShedPending: doc.Drain.ShedPending,
+		Adapter: doc.AdapterHealth}, nil
 }
 
 // Shed sends POST shedURL?count=n: the pod closes n sessions at the transport level, at its drain rate (it

@@ -167,3 +167,45 @@ func TestContextBoundsRequests(t *testing.T) {
 		t.Errorf("Drain: err = %v, want deadline exceeded", err)
 	}
 }
+
+// TestStatsAdapterHealth reads the adapterHealth block of the runtime's own /stats document (app.Stats).
+func TestStatsAdapterHealth(t *testing.T) {
+	since := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name   string
+		health *app.AdapterHealth
+		want   *AdapterHealth
+	}{
+		{"in-memory adapter", nil, nil},
+		{"up", &app.AdapterHealth{Name: "redis", Up: true, LastOKAt: &since}, &AdapterHealth{Name: "redis", Up: true}},
+		{"down", &app.AdapterHealth{Name: "redis", DownSince: &since, LastError: "ping: refused"},
+			&AdapterHealth{Name: "redis", DownSince: &since}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := admin.Handler(admin.Options{
+				Ready:    func() error { return nil },
+				Metrics:  http.NotFoundHandler(),
+				Stats:    func() any { return app.Stats{ConnectedClients: app.ClientStats{Total: 3}, AdapterHealth: tt.health} },
+				Drain:    func() bool { return false },
+				Deadline: time.Now,
+				Draining: func() bool { return false },
+				Shed:     func(int) int { return 0 },
+			})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			st, err := (&Client{}).Stats(context.Background(), StatsURL(srv.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.want == nil && st.Adapter != nil:
+				t.Errorf("adapter %+v, want none", *st.Adapter)
+			case tt.want != nil && (st.Adapter == nil || st.Adapter.Name != tt.want.Name || st.Adapter.Up != tt.want.Up ||
+				(st.Adapter.DownSince == nil) != (tt.want.DownSince == nil) ||
+				(tt.want.DownSince != nil && !st.Adapter.DownSince.Equal(*tt.want.DownSince))):
+				t.Errorf("adapter %+v, want %+v", st.Adapter, *tt.want)
+			}
+		})
+	}
+}

@@ -2,7 +2,7 @@
 // exposed by a Service or Ingress:
 //
 //	GET  /healthz          200 "ok" while the process runs (liveness; no dependency checked)
-//	GET  /readyz           200 "ok", or 503 with the reason (draining, adapter unreachable)
+//	GET  /readyz           200 "ok", or 503 with the reason (draining)
 //	GET  /metrics          Prometheus exposition
 //	GET  /stats            JSON: connected clients, drain state, start time, ...
 //	POST /drain            start the graceful drain (the process exits when it is done)

@@ -44,8 +44,15 @@ type ClusterAdapter struct {
 	Name string
 	// Factory creates each namespace's adapter.
 	Factory socketio.AdapterFactory
-	// Ready returns nil while the adapter's link is healthy (/readyz).
-	Ready func(ctx context.Context) error
+	// Ping returns nil while Redis answers. The adapter health monitor calls
+	// it on an interval for /stats and /metrics; readiness does not depend
+	// on it (a pod whose link is down keeps serving its own clients).
+	Ping func(ctx context.Context) error
+	// ObservePublishes, when set, is called once with a function that the
+	// adapter must call with the outcome of every publish to Redis (nil on
+	// success), so that an outage shows at the first failed broadcast
+	// rather than at the next ping.
+	ObservePublishes func(record func(err error))
 	// DecodeErrors counts the messages from other servers dropped because
 	// they could not be decoded (socketfleet_adapter_decode_errors_total);
 	// nil when the adapter does not count them.
@@ -68,6 +75,9 @@ type Options struct {
 	Web fs.FS
 	// Adapter builds the Redis adapter; required when Redis is configured.
 	Adapter AdapterProvider
+	// AdapterCheckInterval is the time between two pings of the cluster
+	// adapter's link (default DefaultAdapterCheckInterval).
+	AdapterCheckInterval time.Duration
 }
 
 // App is a configured runtime with its listeners open.
@@ -82,6 +92,11 @@ type App struct {
 	gate    *admission.Gate
 	drainer *drain.Drainer
 	cluster *ClusterAdapter
+	// health follows the cluster adapter's link (nil without one);
+	// stopHealth ends its goroutine and healthDone is closed when it did.
+	health     *AdapterMonitor
+	stopHealth context.CancelFunc
+	healthDone chan struct{}
 
 	webhook     *webhook.Forwarder
 	authWebhook *auth.Webhook
@@ -134,6 +149,9 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		adapter = a.cluster.Factory
 		if a.cluster.DecodeErrors != nil {
 			a.metrics.CountAdapterDecodeErrors(a.cluster.DecodeErrors)
+		}
+		if a.cluster.Ping != nil {
+			a.startAdapterMonitor(ctx, opts.AdapterCheckInterval)
 		}
 	}
 
@@ -429,6 +447,8 @@ func (a *App) publishHandler() (http.Handler, error) {
 		MaxBodyBytes: a.cfg.MaxHTTPBufferSize,
 		OnResult:     func(code int) { a.metrics.Publish.WithLabelValues(fmt.Sprint(code)).Inc() },
 		OnAckTimeout: func() { a.metrics.AckTimeouts.WithLabelValues("publish").Inc() },
+		Degraded:     a.degraded,
+		OnPartial:    func() { a.metrics.PublishPartial.Inc() },
 	}), nil
 }
 
@@ -478,20 +498,58 @@ func (a *App) AdminAddr() net.Addr { return a.adminLn.Addr() }
 // Server is the Socket.IO server (for embedding programs and tests).
 func (a *App) Server() *socketio.Server { return a.srv }
 
-// ready is /readyz: not while draining, not while the cluster adapter's link
-// is down.
+// ready is /readyz: it fails only while the process cannot take clients,
+// i.e. while draining. A cluster adapter whose Redis link is down does not
+// make the process unready: it keeps serving its own clients (degraded, as
+// /stats and /metrics report), and one Redis restart must not take every
+// pod out of its Service at once.
 func (a *App) ready() error {
 	if a.drainer.Draining() {
 		return errors.New("draining")
 	}
-	if a.cluster != nil && a.cluster.Ready != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := a.cluster.Ready(ctx); err != nil {
-			return fmt.Errorf("%s adapter: %w", a.cluster.Name, err)
-		}
-	}
 	return nil
+}
+
+// startAdapterMonitor checks the cluster adapter's link once (so /stats is
+// right from the start), then starts the one goroutine that pings it on an
+// interval until closeParts.
+func (a *App) startAdapterMonitor(ctx context.Context, interval time.Duration) {
+	a.health = NewAdapterMonitor(AdapterMonitorOptions{
+		Name:     a.cluster.Name,
+		Ping:     a.cluster.Ping,
+		Interval: interval,
+		Logger:   a.log.With("component", "adapter-health"),
+	})
+	if a.cluster.ObservePublishes != nil {
+		a.cluster.ObservePublishes(a.health.RecordPublish)
+	}
+	_ = a.health.Check(ctx)
+	a.metrics.ReportAdapterHealth(func() metrics.AdapterHealth {
+		h := a.health.Health()
+		out := metrics.AdapterHealth{Name: h.Name, Up: h.Up, PublishErrors: h.PublishErrors, DownTransitions: h.DownTransitions}
+		if h.LastOKAt != nil {
+			out.LastOK = *h.LastOKAt
+		}
+		if h.LastPublishOKAt != nil {
+			out.LastPublishOK = *h.LastPublishOKAt
+		}
+		return out
+	})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopHealth, a.healthDone = cancel, make(chan struct{})
+	go func() {
+		defer close(a.healthDone)
+		a.health.Run(runCtx)
+	}()
+}
+
+// degraded is the reason why a broadcast started here reaches only this
+// process's clients, or "" while the cluster link is up (or there is none).
+func (a *App) degraded() string {
+	if a.health == nil || a.health.Up() {
+		return ""
+	}
+	return a.cluster.Name + " unavailable: delivered to this pod's clients only"
 }
 
 // startDrain starts the drain once; Run notices and exits when it is done.
@@ -599,6 +657,10 @@ func (a *App) closeParts(ctx context.Context) {
 	}
 	if a.authWebhook != nil {
 		a.authWebhook.Close()
+	}
+	if a.stopHealth != nil {
+		a.stopHealth()
+		<-a.healthDone
 	}
 	if a.cluster != nil && a.cluster.Close != nil {
 		if err := a.cluster.Close(ctx); err != nil {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -395,24 +397,100 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-func TestClusterAdapterSeam(t *testing.T) {
-	ready := errors.New("connection refused")
-	r := start(t, "redis: {url: 'redis://127.0.0.1:1/0'}", func(o *app.Options) {
+// TestClusterAdapterDegraded: a cluster adapter whose link is down leaves
+// the process ready and serving; /stats, /metrics and the publish API say it
+// is degraded, a failed publish shows at once, and the periodic ping brings
+// the link back up.
+func TestClusterAdapterDegraded(t *testing.T) {
+	var pingErr atomic.Pointer[error]
+	down := errors.New("connection refused")
+	pingErr.Store(&down)
+	var recordPublish func(error)
+	r := start(t, "redis: {url: 'redis://127.0.0.1:1/0'}\npublish: {enabled: true, listener: admin}", func(o *app.Options) {
+		o.AdapterCheckInterval = 20 * time.Millisecond
 		o.Adapter = func(_ context.Context, cfg config.Redis, _ *slog.Logger) (*app.ClusterAdapter, error) {
 			if cfg.Mode != "standalone" {
 				return nil, fmt.Errorf("mode %q", cfg.Mode)
 			}
 			return &app.ClusterAdapter{Name: "fake-redis", Factory: socketio.NewMemoryAdapter,
-				Ready: func(context.Context) error { return ready }}, nil
+				Ping:             func(context.Context) error { return *pingErr.Load() },
+				ObservePublishes: func(record func(error)) { recordPublish = record }}, nil
 		}
 	})
-	if code, _, body := get(t, r.admin+"/readyz"); code != 503 || !strings.Contains(body, "fake-redis adapter: connection refused") {
-		t.Errorf("/readyz = %d %s", code, body)
+	stats := func() app.Stats {
+		t.Helper()
+		_, _, body := get(t, r.admin+"/stats")
+		var st app.Stats
+		if err := json.Unmarshal([]byte(body), &st); err != nil || st.AdapterHealth == nil {
+			t.Fatalf("/stats %s: %v", body, err)
+		}
+		return st
 	}
-	if code, _, body := get(t, r.admin+"/healthz"); code != 200 {
-		t.Errorf("/healthz depends on the adapter: %d %s", code, body)
+	publish := func() string {
+		t.Helper()
+		code, _, body := do(t, "POST", r.admin+"/v1/emit", "", `{"event":"m","args":[1]}`)
+		if code != 200 {
+			t.Fatalf("publish = %d %s", code, body)
+		}
+		return body
 	}
-	if _, _, body := get(t, r.admin+"/stats"); !strings.Contains(body, `"adapter": "fake-redis"`) {
-		t.Errorf("/stats %s", body)
+
+	// Down from the start.
+	for _, p := range []string{"/readyz", "/healthz"} {
+		if code, _, body := get(t, r.admin+p); code != 200 {
+			t.Errorf("%s = %d %s while the adapter is down", p, code, body)
+		}
 	}
+	st := stats()
+	if h := st.AdapterHealth; st.Adapter != "fake-redis" || h.Name != "fake-redis" || h.Up || h.DownSince == nil ||
+		!strings.Contains(h.LastError, "connection refused") {
+		t.Errorf("/stats adapter %q %+v", st.Adapter, *h)
+	}
+	if _, _, body := get(t, r.admin+"/metrics"); !strings.Contains(body, `socketfleet_adapter_up{adapter="fake-redis"} 0`) {
+		t.Errorf("/metrics lacks socketfleet_adapter_up 0:\n%s", grepLines(body, "socketfleet_adapter"))
+	}
+	if body := publish(); !strings.Contains(body, `"partial":true`) || !strings.Contains(body, "fake-redis unavailable") {
+		t.Errorf("publish while down = %s", body)
+	}
+
+	// The ping brings it back up.
+	pingErr.Store(new(error))
+	waitfor.True(t, "adapter up in /stats", func() bool { return stats().AdapterHealth.Up })
+	if body := strings.TrimSpace(publish()); body != `{"ok":true}` {
+		t.Errorf("publish while up = %s", body)
+	}
+	_, _, body := get(t, r.admin+"/metrics")
+	for _, want := range []string{`socketfleet_adapter_up{adapter="fake-redis"} 1`, `socketfleet_adapter_last_ok_timestamp_seconds{adapter="fake-redis"}`,
+		`socketfleet_adapter_down_transitions_total{adapter="fake-redis"} 1`, `socketfleet_publish_partial_total 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(body, "socketfleet_adapter", "socketfleet_publish"))
+		}
+	}
+
+	// Failed publishes are counted (that a failure shows before the next
+	// ping is TestAdapterMonitor's).
+	pingErr.Store(&down)
+	recordPublish(errors.New("i/o timeout"))
+	if h := stats().AdapterHealth; h.Up || h.PublishErrors != 1 || h.DownTransitions != 2 {
+		t.Errorf("after a failed publish: %+v", *h)
+	}
+	if body := publish(); !strings.Contains(body, `"partial":true`) {
+		t.Errorf("publish after a failed publish = %s", body)
+	}
+	pingErr.Store(new(error))
+	waitfor.True(t, "adapter up again", func() bool { return stats().AdapterHealth.Up })
+}
+
+// grepLines returns the lines of s that start with one of the prefixes.
+func grepLines(s string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -33,6 +33,9 @@ type Stats struct {
 	// Recovery is true when connection state recovery is on (configuration
 	// validation allows it with the in-memory adapter only).
 	Recovery bool `json:"recovery"`
+	// AdapterHealth is the state of the cluster adapter's link to Redis;
+	// absent with the in-memory adapter.
+	AdapterHealth *AdapterHealth `json:"adapterHealth,omitempty"`
 }
 
 // PodInfo identifies the pod.
@@ -103,6 +106,10 @@ func (a *App) Stats() Stats {
 	}
 	if a.cluster != nil {
 		st.Adapter = a.cluster.Name
+	}
+	if a.health != nil {
+		h := a.health.Health()
+		st.AdapterHealth = &h
 	}
 	return st
 }

@@ -75,6 +75,9 @@ type Metrics struct {
 	Relay *prometheus.CounterVec
 	// Publish counts publish API requests, by HTTP status code.
 	Publish *prometheus.CounterVec
+	// PublishPartial counts publish API requests answered with a partial
+	// delivery (the cluster adapter's link was down).
+	PublishPartial prometheus.Counter
 }
 
 // New creates and registers the metrics.
@@ -144,11 +147,15 @@ func New(src Source) *Metrics {
 			Name: "socketfleet_publish_requests_total",
 			Help: "HTTP publish API requests by status code.",
 		}, []string{"code"}),
+		PublishPartial: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "socketfleet_publish_partial_total",
+			Help: "HTTP publish API requests delivered to this process's clients only because the cluster adapter's link (Redis) was down (answered with \"partial\": true).",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Handshakes, m.Connections, m.ConnectErrors, m.EventsReceived, m.Broadcasts, m.BytesReceived,
 		m.BytesSent, m.UpgradeFailures, m.AckTimeouts, m.DrainClosed, m.Webhook, m.WebhookDuration, m.Auth,
-		m.Relay, m.Publish,
+		m.Relay, m.Publish, m.PublishPartial,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{src: src},

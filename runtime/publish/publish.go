@@ -15,6 +15,8 @@
 //
 //	200 {"ok":true}                                       emitted
 //	200 {"ok":true,"acks":[...],"timedOut":false}          with ackTimeout: the clients' first ack arguments
+//	200 {"ok":true,"partial":true,"reason":"..."}          emitted to this server's clients only: the
+//	                                                      cluster adapter's link (Redis) is down
 //	400 {"error":"..."}                                   invalid request
 //	401 {"error":"unauthorized"}                          missing or wrong bearer token
 //	404 {"error":"unknown namespace \"/x\""}              no such namespace on this server
@@ -54,6 +56,13 @@ type Options struct {
 	OnResult func(code int)
 	// OnAckTimeout is called when an ack wait times out.
 	OnAckTimeout func()
+	// Degraded returns why an emit reaches only this server's clients (the
+	// cluster adapter's link is down), or "" when it reaches every server.
+	// While degraded, emits are sent to the local clients only and the
+	// answer says "partial". Nil: never degraded.
+	Degraded func() string
+	// OnPartial is called for every answer with "partial": true.
+	OnPartial func()
 }
 
 // Request is the body of POST /v1/emit.
@@ -77,9 +86,17 @@ type Request struct {
 
 // Response is the body of a successful answer.
 type Response struct {
-	OK       bool              `json:"ok"`
-	Acks     []json.RawMessage `json:"acks,omitempty"`
-	TimedOut bool              `json:"timedOut,omitempty"`
+	// OK is true: the event was emitted.
+	OK bool `json:"ok"`
+	// Acks are the clients' first ack arguments (with ackTimeout).
+	Acks []json.RawMessage `json:"acks,omitempty"`
+	// TimedOut is true when some clients did not ack in time.
+	TimedOut bool `json:"timedOut,omitempty"`
+	// Partial is true when the event reached this server's clients only:
+	// the cluster adapter's link was down. Reason says why.
+	Partial bool `json:"partial,omitempty"`
+	// Reason explains Partial.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Handler returns the http.Handler of POST /v1/emit.
@@ -95,6 +112,12 @@ func Handler(opts Options) http.Handler {
 	}
 	if opts.OnAckTimeout == nil {
 		opts.OnAckTimeout = func() {}
+	}
+	if opts.Degraded == nil {
+		opts.Degraded = func() string { return "" }
+	}
+	if opts.OnPartial == nil {
+		opts.OnPartial = func() {}
 	}
 	return &handler{opts: opts}
 }
@@ -136,31 +159,68 @@ func (h *handler) serve(r *http.Request) (int, any) {
 	for i, a := range req.Args {
 		args[i] = a
 	}
-	if req.AckTimeout == "" {
-		if err := op.Emit(req.Event, args...); err != nil {
-			return http.StatusBadRequest, errorBody(err.Error())
+	var timeout time.Duration
+	if req.AckTimeout != "" {
+		var err error
+		timeout, err = time.ParseDuration(req.AckTimeout)
+		if err != nil || timeout <= 0 || timeout > h.opts.MaxAckTimeout {
+			return http.StatusBadRequest, errorBody(fmt.Sprintf("ackTimeout %q must be a duration in (0, %s]", req.AckTimeout, h.opts.MaxAckTimeout))
 		}
-		return http.StatusOK, Response{OK: true}
 	}
-	timeout, err := time.ParseDuration(req.AckTimeout)
-	if err != nil || timeout <= 0 || timeout > h.opts.MaxAckTimeout {
-		return http.StatusBadRequest, errorBody(fmt.Sprintf("ackTimeout %q must be a duration in (0, %s]", req.AckTimeout, h.opts.MaxAckTimeout))
+	// While the cluster link is known to be down, emit to the local clients
+	// only: a publish to Redis would fail (or hang until its timeout).
+	reason := h.opts.Degraded()
+	if reason != "" {
+		op = op.Local()
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
+	resp, err := h.emit(r.Context(), op, req.Event, args, timeout)
+	if err != nil && reason == "" {
+		// The link may have gone down since the check: an acknowledged
+		// emit fails before delivering anything when its publish fails, so
+		// it is safe to deliver it locally now.
+		if reason = h.opts.Degraded(); reason != "" {
+			resp, err = h.emit(r.Context(), op.Local(), req.Event, args, timeout)
+		}
+	}
+	if err != nil {
+		return http.StatusBadRequest, errorBody(err.Error())
+	}
+	if reason == "" {
+		// A plain emit whose publish failed delivered locally and reported
+		// the failure to the health view: say so.
+		reason = h.opts.Degraded()
+	}
+	if reason != "" {
+		resp.Partial, resp.Reason = true, reason
+		h.opts.OnPartial()
+	}
+	return http.StatusOK, resp
+}
+
+// emit sends the event, waiting up to timeout for acknowledgements when
+// timeout is positive.
+func (h *handler) emit(ctx context.Context, op socketio.BroadcastOperator, event string, args []any, timeout time.Duration) (Response, error) {
+	if timeout <= 0 {
+		if err := op.Emit(event, args...); err != nil {
+			return Response{}, err
+		}
+		return Response{OK: true}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout+time.Second)
 	defer cancel()
-	acks, err := op.Timeout(timeout).EmitWithAck(ctx, req.Event, args...)
+	acks, err := op.Timeout(timeout).EmitWithAck(ctx, event, args...)
 	resp := Response{OK: true, Acks: acks}
 	switch {
 	case errors.Is(err, socketio.ErrAckTimeout):
 		resp.TimedOut = true
 		h.opts.OnAckTimeout()
 	case err != nil:
-		return http.StatusBadRequest, errorBody(err.Error())
+		return Response{}, err
 	}
 	if resp.Acks == nil {
 		resp.Acks = []json.RawMessage{}
 	}
-	return http.StatusOK, resp
+	return resp, nil
 }
 
 func (h *handler) authorized(r *http.Request) bool {

@@ -6,14 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/publish"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
@@ -26,14 +29,22 @@ type fixture struct {
 	mu       sync.Mutex
 	codes    []int
 	timeouts int
+	partials int
 }
 
 // start serves Socket.IO and the publish API; clients join the room named in
 // their auth payload.
 func start(t *testing.T, token string) *fixture {
 	t.Helper()
+	return startWith(t, token, nil, nil)
+}
+
+// startWith is start with the server's adapter factory (nil: in-memory) and
+// the publish API's Degraded function.
+func startWith(t *testing.T, token string, adapter socketio.AdapterFactory, degraded func() string) *fixture {
+	t.Helper()
 	f := &fixture{}
-	srv := socketio.NewServer(socketio.Options{})
+	srv := socketio.NewServer(socketio.Options{Adapter: adapter})
 	srv.Of("/").OnConnection(func(s *socketio.Socket) {
 		var auth struct {
 			Room string `json:"room"`
@@ -54,6 +65,8 @@ func start(t *testing.T, token string) *fixture {
 		MaxBodyBytes: 4096,
 		OnResult:     func(code int) { f.mu.Lock(); f.codes = append(f.codes, code); f.mu.Unlock() },
 		OnAckTimeout: func() { f.mu.Lock(); f.timeouts++; f.mu.Unlock() },
+		Degraded:     degraded,
+		OnPartial:    func() { f.mu.Lock(); f.partials++; f.mu.Unlock() },
 	}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -190,5 +203,109 @@ func TestNoTokenConfigured(t *testing.T) {
 	f := start(t, "")
 	if code, body := post(t, f.api, "POST", "", `{"event":"x"}`); code != 200 {
 		t.Errorf("got %d %s", code, body)
+	}
+}
+
+// clusterLink simulates a cluster adapter's link to Redis: while down,
+// publishing to the other servers fails; known is set once a failure was
+// observed (what the adapter health monitor does).
+type clusterLink struct {
+	down, known atomic.Bool
+	remote      atomic.Int32 // publish attempts to the other servers
+}
+
+func (l *clusterLink) degraded() string {
+	if l.known.Load() {
+		return "redis unavailable: delivered to this pod's clients only"
+	}
+	return ""
+}
+
+// publish is one attempt to reach the other servers.
+func (l *clusterLink) publish() error {
+	l.remote.Add(1)
+	if l.down.Load() {
+		l.known.Store(true)
+		return errors.New("redis: connection refused")
+	}
+	return nil
+}
+
+// linkedAdapter is the in-memory adapter with the cluster adapter's
+// behaviour on a failed publish: a plain broadcast is delivered locally
+// anyway, an acknowledged one fails before delivering anything.
+type linkedAdapter struct {
+	socketio.Adapter
+	link *clusterLink
+}
+
+func (a *linkedAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
+	if !opts.Flags.Local {
+		_ = a.link.publish()
+	}
+	return a.Adapter.Broadcast(p, opts)
+}
+
+func (a *linkedAdapter) BroadcastWithAck(ctx context.Context, p *parser.Packet, opts socketio.BroadcastOptions,
+	clientCount func(n int), ack func(arg json.RawMessage)) error {
+	if !opts.Flags.Local {
+		if err := a.link.publish(); err != nil {
+			return err
+		}
+	}
+	return a.Adapter.BroadcastWithAck(ctx, p, opts, clientCount, ack)
+}
+
+// TestPartialDelivery: while the cluster link is down the API delivers to
+// its own clients, exactly once, and answers "partial".
+func TestPartialDelivery(t *testing.T) {
+	tests := []struct {
+		name        string
+		down, known bool // link down; failure already observed
+		body        string
+		partial     bool
+		acks        int
+		remote      int32 // publish attempts expected
+	}{
+		{"up", false, false, `{"rooms":["r"],"event":"m","args":[1]}`, false, 0, 1},
+		{"up with acks", false, false, `{"rooms":["r"],"event":"m","ackTimeout":"2s"}`, false, 1, 1},
+		{"known down: local only", true, true, `{"rooms":["r"],"event":"m","args":[1]}`, true, 0, 0},
+		{"known down with acks", true, true, `{"rooms":["r"],"event":"m","ackTimeout":"2s"}`, true, 1, 0},
+		{"goes down during the emit", true, false, `{"rooms":["r"],"event":"m","args":[1]}`, true, 0, 1},
+		{"goes down during an emit with acks", true, false, `{"rooms":["r"],"event":"m","ackTimeout":"2s"}`, true, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			link := &clusterLink{}
+			f := startWith(t, "", func(nsp *socketio.Namespace) socketio.Adapter {
+				return &linkedAdapter{Adapter: socketio.NewMemoryAdapter(nsp), link: link}
+			}, link.degraded)
+			c := f.client(t, "r")
+			c.AnswerAcks(func(sioclient.Event) []any { return []any{"got it"} })
+			link.down.Store(tt.down)
+			link.known.Store(tt.known)
+
+			code, body := post(t, f.api, "POST", "", tt.body)
+			var resp publish.Response
+			if err := json.Unmarshal([]byte(body), &resp); code != 200 || err != nil {
+				t.Fatalf("got %d %s", code, body)
+			}
+			if !resp.OK || resp.Partial != tt.partial || (resp.Reason != "") != tt.partial || len(resp.Acks) != tt.acks {
+				t.Errorf("response %s", body)
+			}
+			if got := link.remote.Load(); got != tt.remote {
+				t.Errorf("%d publish attempts to the other servers, want %d", got, tt.remote)
+			}
+			if tt.acks == 0 {
+				// With acks, the client's one ack proves the one delivery.
+				c.Expect(t, `42["m",1]`)
+				c.ExpectNothing(t) // delivered once
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if want := map[bool]int{true: 1}[tt.partial]; f.partials != want {
+				t.Errorf("OnPartial called %d times, want %d", f.partials, want)
+			}
+		})
 	}
 }
