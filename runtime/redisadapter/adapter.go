@@ -157,10 +157,9 @@ type Adapter struct {
 var _ socketio.Adapter = (*Adapter)(nil)
 
 func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) error {
-	if err := a.cluster.client.Publish(ctx, channel, payload).Err(); err != nil {
-		return fmt.Errorf("redisadapter: publish on %s: %w", channel, err)
-	}
-	return nil
+	return a.cluster.link.publish(ctx, channel, func(ctx context.Context) error {
+		return a.cluster.client.Publish(ctx, channel, payload).Err()
+	})
 }
 
 func (a *Adapter) publishJSON(ctx context.Context, channel string, v any) error {
@@ -177,7 +176,7 @@ func (a *Adapter) publishJSON(ctx context.Context, channel string, v any) error 
 func (a *Adapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	if !opts.Flags.Local {
 		if err := a.publishBroadcast(p, opts); err != nil {
-			a.cluster.log.Warn("redisadapter: broadcast not forwarded", "namespace", a.name, "err", err)
+			a.cluster.unforwarded.record(a.cluster.broadcastChannel(a.name), err)
 		}
 	}
 	return a.MemoryAdapter.Broadcast(p, opts)

@@ -206,7 +206,7 @@ func testRedisOutage(t *testing.T, variant string) {
 	redisserver.Start(t, r.Port())
 	waitfor.True(t, "subscriptions restored", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
-		return err == nil && n == 2
+		return err == nil && n == 2 && a.cluster.Ping(ctx) == nil
 	})
 	if err := a.srv.Of("/").Emit("back"); err != nil {
 		t.Fatal(err)

@@ -11,12 +11,14 @@ import (
 // messages: a flood of bad messages must not become a flood of logs.
 const dropLogInterval = 10 * time.Second
 
-// droppedMessages counts the messages from Redis that a server could not
-// decode and drops, and logs them at most once per dropLogInterval: the
-// first one of each interval with its channel and error, and how many were
-// dropped since the previous line.
+// droppedMessages counts the messages a server drops — from Redis because
+// it could not decode them, or to Redis because the link is down — and logs
+// them at most once per dropLogInterval: the first one of each interval
+// with its channel and error, and how many were dropped since the previous
+// line.
 type droppedMessages struct {
 	log   *slog.Logger
+	what  string // the log message (default: cannot decode)
 	total atomic.Uint64
 
 	mu       sync.Mutex
@@ -37,7 +39,11 @@ func (d *droppedMessages) record(channel string, err error) {
 	unlogged := d.unlogged
 	d.loggedAt, d.unlogged = now, 0
 	d.mu.Unlock()
-	d.log.Warn("redisadapter: message dropped: cannot decode", "channel", channel, "err", err,
+	what := d.what
+	if what == "" {
+		what = "redisadapter: message dropped: cannot decode"
+	}
+	d.log.Warn(what, "channel", channel, "err", err,
 		"droppedSinceLastLog", unlogged, "droppedTotal", d.total.Load())
 }
 

@@ -2,8 +2,11 @@ package redisadapter
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,7 +20,12 @@ type link[A any] struct {
 	log     *slog.Logger
 	timeout time.Duration // RequestsTimeout
 	sub     *redis.PubSub
-	dropped droppedMessages
+	dropped droppedMessages // undecodable messages from Redis
+	// unforwarded are the broadcasts that did not reach Redis.
+	unforwarded droppedMessages
+	// failedAt is when the last publish failed (Unix nanoseconds), 0 once
+	// one succeeds.
+	failedAt atomic.Int64
 
 	mu       sync.Mutex
 	adapters map[string]A // by namespace name
@@ -27,11 +35,19 @@ type link[A any] struct {
 
 func newLink[A any](client redis.UniversalClient, logger *slog.Logger, timeout time.Duration) link[A] {
 	return link[A]{client: client, log: logger, timeout: timeout, dropped: droppedMessages{log: logger},
+		unforwarded: droppedMessages{log: logger, what: "redisadapter: broadcast not forwarded to the other servers"},
 		adapters: map[string]A{}, done: make(chan struct{})}
 }
 
-// Ping reports whether Redis answers.
-func (l *link[A]) Ping(ctx context.Context) error { return l.client.Ping(ctx).Err() }
+// Ping reports whether Redis answers; an answer lets the next publish
+// through at once, even within a second of a failed one.
+func (l *link[A]) Ping(ctx context.Context) error {
+	if err := l.client.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	l.failedAt.Store(0)
+	return nil
+}
 
 // DecodeErrors counts the messages from Redis dropped because they could
 // not be decoded (logged at most once per 10 seconds).
@@ -74,6 +90,33 @@ func (l *link[A]) close(stop func()) error {
 	err := l.sub.Close()
 	<-l.done
 	return err
+}
+
+// publishRetryAfter is how long after a failed publish the link refuses to
+// try again: while Redis is away, emits do not each wait for a connection
+// that fails (up to RequestsTimeout against a Redis that does not answer);
+// the first one after it tests the link.
+const publishRetryAfter = time.Second
+
+// ErrLinkDown is wrapped by the publishes skipped because the previous one
+// failed less than a second ago.
+var ErrLinkDown = errors.New("redisadapter: Redis link down")
+
+// publish runs send, the publish of one message on channel, unless a
+// publish failed less than publishRetryAfter ago; after that, one caller
+// tests the link while the others still skip.
+func (l *link[A]) publish(ctx context.Context, channel string, send func(context.Context) error) error {
+	if failed := l.failedAt.Load(); failed != 0 {
+		if time.Since(time.Unix(0, failed)) < publishRetryAfter || !l.failedAt.CompareAndSwap(failed, time.Now().UnixNano()) {
+			return fmt.Errorf("%w: publish on %s skipped", ErrLinkDown, channel)
+		}
+	}
+	if err := send(ctx); err != nil {
+		l.failedAt.Store(time.Now().UnixNano())
+		return fmt.Errorf("redisadapter: publish on %s: %w", channel, err)
+	}
+	l.failedAt.Store(0)
+	return nil
 }
 
 // opCtx bounds one cluster operation by RequestsTimeout.

@@ -184,10 +184,9 @@ func (a *ShardedAdapter) publish(ctx context.Context, channel string, typ int, d
 	if err != nil {
 		return fmt.Errorf("redisadapter: encode: %w", err)
 	}
-	if err := a.cluster.client.SPublish(ctx, channel, b).Err(); err != nil {
-		return fmt.Errorf("redisadapter: publish on %s: %w", channel, err)
-	}
-	return nil
+	return a.cluster.link.publish(ctx, channel, func(ctx context.Context) error {
+		return a.cluster.client.SPublish(ctx, channel, b).Err()
+	})
 }
 
 // publishAll sends a message to every server of the namespace.
@@ -214,7 +213,7 @@ func packetOf(p *parser.Packet) (wirePacket, error) {
 func (a *ShardedAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	if !opts.Flags.Local {
 		if err := a.publishBroadcast(p, opts); err != nil {
-			a.cluster.log.Warn("redisadapter: broadcast not forwarded", "namespace", a.name, "err", err)
+			a.cluster.unforwarded.record(a.cluster.channel(a.name), err)
 		}
 	}
 	return a.MemoryAdapter.Broadcast(p, opts)

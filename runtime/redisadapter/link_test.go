@@ -1,0 +1,49 @@
+package redisadapter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// TestPublishSkipsWhileTheLinkIsDown: after a failed publish, the next
+// ones within publishRetryAfter fail at once without touching Redis; then
+// one tests the link again, and a success or a Ping answer reopens it.
+func TestPublishSkipsWhileTheLinkIsDown(t *testing.T) {
+	l := newLink[*Adapter](nil, slog.New(slog.DiscardHandler), time.Second)
+	ctx := context.Background()
+	down := errors.New("connection refused")
+	calls := 0
+	send := func(err error) func(context.Context) error {
+		return func(context.Context) error { calls++; return err }
+	}
+	steps := []struct {
+		name      string
+		before    func()
+		send      error
+		wantErr   error // nil: success
+		wantCalls int
+	}{
+		{"first failure reaches Redis", nil, down, down, 1},
+		{"skipped right after", nil, nil, ErrLinkDown, 1},
+		{"skipped again", nil, nil, ErrLinkDown, 1},
+		{"one try after the window, failing", func() { l.failedAt.Add(-int64(publishRetryAfter)) }, down, down, 2},
+		{"skipped after that try", nil, nil, ErrLinkDown, 2},
+		{"a try after the window succeeds", func() { l.failedAt.Add(-int64(publishRetryAfter)) }, nil, nil, 3},
+		{"open again", nil, nil, nil, 4},
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
+		err := l.publish(ctx, "socket.io#/#", send(s.send))
+		if (s.wantErr == nil) != (err == nil) || (s.wantErr != nil && !errors.Is(err, s.wantErr)) {
+			t.Fatalf("%s: error %v, want %v", s.name, err, s.wantErr)
+		}
+		if calls != s.wantCalls {
+			t.Fatalf("%s: Redis called %d times, want %d", s.name, calls, s.wantCalls)
+		}
+	}
+}
