@@ -17,12 +17,16 @@ DEMO_WEB    := cmd/runtime/web
 DEMO_CLIENT := $(DEMO_WEB)/node_modules/socket.io-client/dist/socket.io.min.js
 
 .PHONY: run
-run: build $(DEMO_CLIENT) ## Build and start socketfleet-runtime with the chat demo on http://127.0.0.1:3000/ (admin :8081).
-	$(RUNTIME) --demo-enabled --demo-client-bundle=$(DEMO_CLIENT)
+run: build ## Build and start socketfleet-runtime with the chat demo on http://127.0.0.1:3000/ (admin :8081).
+	$(RUNTIME) --demo-enabled
 
 $(DEMO_CLIENT): $(DEMO_WEB)/package-lock.json
 	cd $(DEMO_WEB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+.PHONY: demo-client
+demo-client: $(DEMO_CLIENT) ## Refresh the socket.io-client bundle built into the runtime (cmd/runtime/web/socket.io.min.js) from web/package-lock.json.
+	cp $(DEMO_CLIENT) $(DEMO_WEB)/socket.io.min.js
 
 .PHONY: build
 build: ## Build the binaries into bin/.

@@ -381,6 +381,21 @@ func TestDemoPageAndClientBundle(t *testing.T) {
 	}
 }
 
+// TestDemoBuiltinClientBundle: without demo.clientBundle the socket.io.min.js of the demo files is served, so
+// the demo needs no file outside the binary.
+func TestDemoBuiltinClientBundle(t *testing.T) {
+	web := fstest.MapFS{
+		"index.html":       {Data: []byte(`<script src="{{.Path}}socket.io.min.js"></script>`)},
+		"socket.io.min.js": {Data: []byte("/* built-in bundle */")},
+	}
+	r := start(t, "drain: {window: 1s}\ndemo: {enabled: true}", func(o *app.Options) { o.Web = web })
+	for _, p := range []string{"/socket.io/socket.io.min.js", "/socket.io/socket.io.js"} {
+		if code, _, body := get(t, r.public+p); code != 200 || !strings.Contains(body, "/* built-in bundle */") {
+			t.Errorf("%s = %d %q", p, code, body)
+		}
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
