@@ -26,12 +26,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // running is an App served by Run on loopback ports.
 type running struct {
-	a       *app.App
-	public  string // http://127.0.0.1:port
-	admin   string
-	done    chan error
-	cancel  context.CancelFunc
-	stopped bool
+	a      *app.App
+	public string // http://127.0.0.1:port
+	admin  string
+	done   chan error
+	cancel context.CancelFunc
 }
 
 // start runs the runtime configured by yaml (plus loopback ports).

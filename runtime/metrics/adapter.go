@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
