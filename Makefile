@@ -33,7 +33,12 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
+test: deps lint verify test-unit test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: lint, verify, unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
+
+.PHONY: test-quick
+test-quick: ## The inner loop (a few minutes): Go unit tests without -race (fuzz seeds, builders, golden files) and the compat suite.
+	$(GO) test -count=1 $(GO_UNIT_PKGS)
+	test/compat/run.sh
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).
@@ -47,6 +52,33 @@ test-unit: ## Go unit tests (fuzz seed corpora run as ordinary tests).
 .PHONY: test-compat
 test-compat: ## The official socket.io-client (Node and headless Chromium) against the Go runtime.
 	test/compat/run.sh
+
+##@ Checks
+
+VERSION               := $(strip $(file < VERSION))
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT         := $(BIN)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+
+$(GOLANGCI_LINT):
+	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint with .golangci.yml on both modules (the tool is built from the Go module proxy into bin/tools).
+	$(GOLANGCI_LINT) run ./...
+	cd test/chart && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
+
+.PHONY: fmt
+fmt: $(GOLANGCI_LINT) ## Rewrite the Go files with the formatters of .golangci.yml (gofmt, goimports).
+	$(GOLANGCI_LINT) fmt ./...
+
+.PHONY: verify
+verify: ## Generated files are up to date: version, generate + manifests, golden files, go mod tidy, the runtime's client bundle.
+	hack/verify.sh
+
+.PHONY: set-version
+set-version: ## Set the release version: make set-version VERSION=X.Y.Z (writes VERSION, the chart, manifests, defaults).
+	echo "$(VERSION)" > VERSION
+	hack/version.sh --write
 
 include operator.mk
 include cluster.mk
