@@ -33,7 +33,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps lint verify test-unit test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: lint, verify, unit, fuzz seeds, compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
+test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: lint, verify, unit, fuzzing (20 s a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
 
 .PHONY: test-quick
 test-quick: ## The inner loop (a few minutes): Go unit tests without -race (fuzz seeds, builders, golden files) and the compat suite.
@@ -48,6 +48,15 @@ deps: ## Install system packages and npm modules the tests need (idempotent).
 test-unit: ## Go unit tests (fuzz seed corpora run as ordinary tests).
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(GO_UNIT_PKGS)
+
+.PHONY: test-fuzz
+test-fuzz: ## Run every Go fuzz target for 20 s (decoders of untrusted bytes: Redis messages, packets, payloads, bodies, tokens).
+	FUZZTIME=20s hack/fuzz.sh
+
+FUZZTIME ?= 5m
+.PHONY: fuzz
+fuzz: ## A fuzzing campaign: every Go fuzz target for FUZZTIME (default 5m; e.g. make fuzz FUZZTIME=30m).
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: test-compat
 test-compat: ## The official socket.io-client (Node and headless Chromium) against the Go runtime.

@@ -36,9 +36,6 @@ test-envtest: ## Operator tests against a real kube-apiserver + etcd (binaries b
 	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" $(GO) test -count=1 ./test/envtest/...
 	cd test/chart && KUBEBUILDER_ASSETS="$$(../../hack/envtest-binaries.sh)" $(GO) test -count=1 ./...
 
-# The packages under controllers/ whose tests define the -update flag (only those accept it).
-GOLDEN_PKGS = $$(grep -rl --include='*_test.go' 'flag.Bool("update"' controllers | xargs -n1 dirname | sort -u | sed 's|^|./|')
-
 .PHONY: update-golden
-update-golden: ## Rewrite the builder golden files under controllers/ from the current builders.
-	$(GO) test -count=1 $(GOLDEN_PKGS) -run Golden -update
+update-golden: ## Rewrite the builder golden files under controllers/specs/testdata from the current builders.
+	$(GO) test ./controllers/specs -run Golden -update

@@ -3,17 +3,15 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -21,6 +19,8 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/autoscale"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
+	"github.com/socketfleet/socketfleet/controllers/runtimeadmin"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Fleet view design: the poll runs inside Reconcile, bounded so it never holds a worker for long: at most
@@ -60,7 +60,8 @@ type FleetOptions struct {
 	PollDeadline time.Duration
 	// Concurrency is the most /stats requests in flight per poll (default 16).
 	Concurrency int
-	// HTTPClient sends the requests (default: a client without its own timeout; the deadlines above bound it).
+	// HTTPClient sends the admin API requests (/stats, /shed; default: a client without its own timeout; the
+	// deadlines above bound it).
 	HTTPClient *http.Client
 }
 
@@ -175,7 +176,7 @@ func (s *fleetState) forget(key string) {
 	delete(s.rebalances, key)
 }
 
-// FleetObservation is what the fleet steps saw and decided during one reconcile.
+// FleetObservation is what the fleet steps saw during one reconcile (what they decided is a FleetDecision).
 type FleetObservation struct {
 	// Pods are the runtime pods that exist (terminating ones included), sorted by name.
 	Pods []corev1.Pod
@@ -184,20 +185,11 @@ type FleetObservation struct {
 	Polled    bool
 	View      fleetview.View
 	FreshPoll bool
-	// ScaleDown is the scale-down step to record (nil: none under way).
-	ScaleDown *realtimev1alpha1.ScaleDownStatus
-	// Autoscaler is the native autoscaler's latest decision (nil: not autoscaling natively).
-	Autoscaler *realtimev1alpha1.AutoscalerStatus
-	// Rebalance is the last rebalancing round (nil: none yet).
-	Rebalance *realtimev1alpha1.RebalanceStatus
-	// RequeueAfter is when the fleet needs another look (0: no need).
+	// DeploymentReplicas is the stored runtime Deployment's spec.replicas (1 when it has none), or nil when
+	// the Deployment does not exist yet.
+	DeploymentReplicas *int32
+	// RequeueAfter is when the fleet is to be polled again (0: no pod to poll).
 	RequeueAfter time.Duration
-}
-
-func (f *FleetObservation) requeue(d time.Duration) {
-	if d > 0 && (f.RequeueAfter == 0 || d < f.RequeueAfter) {
-		f.RequeueAfter = d
-	}
 }
 
 // fleetKey identifies a RealtimeCluster in the in-memory fleet state.
@@ -224,12 +216,17 @@ func adminPort(pod *corev1.Pod) int32 {
 			}
 		}
 	}
-	return AdminPort
+	return specs.AdminPort
 }
 
 // adminBaseURL is the base URL of the pod's admin port, e.g. http://10.0.0.7:8081.
 func adminBaseURL(pod *corev1.Pod) string {
-	return "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(adminPort(pod))))
+	return runtimeadmin.BaseURL(pod.Status.PodIP, adminPort(pod))
+}
+
+// admin is the client of the runtime pods' admin API.
+func (r *RealtimeClusterReconciler) admin() *runtimeadmin.Client {
+	return &runtimeadmin.Client{HTTP: r.Fleet.HTTPClient}
 }
 
 // StatsTargets returns the /stats targets, sorted by name: the ready pods with an IP, and the terminating
@@ -242,19 +239,32 @@ func StatsTargets(pods []corev1.Pod) []fleetview.Target {
 		if p.Status.PodIP == "" || (!terminating && !podReady(p)) {
 			continue
 		}
-		out = append(out, fleetview.Target{Name: p.Name, StatsURL: adminBaseURL(p) + "/stats", Terminating: terminating})
+		out = append(out, fleetview.Target{Name: p.Name, StatsURL: runtimeadmin.StatsURL(adminBaseURL(p)), Terminating: terminating})
 	}
 	slices.SortFunc(out, func(a, b fleetview.Target) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// observeFleet lists the runtime pods and reads the ready ones' /stats (or reuses the cached poll).
-func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
+// observeFleet lists the runtime pods, reads the stored Deployment's replicas and the ready pods' /stats (or
+// reuses the cached poll).
+func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
 	fo := &FleetObservation{}
 	obs.Fleet = fo
+	if d.Deployment != nil {
+		dep := &appsv1.Deployment{}
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: d.Deployment.Name}, dep)
+		switch {
+		case err == nil && dep.Spec.Replicas != nil:
+			fo.DeploymentReplicas = new(*dep.Spec.Replicas)
+		case err == nil:
+			fo.DeploymentReplicas = new(int32(1))
+		case !apierrors.IsNotFound(err):
+			return fmt.Errorf("get deployment: %w", err)
+		}
+	}
 	list := &corev1.PodList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(rc.Namespace),
-		client.MatchingLabels(SelectorLabels(rc, ComponentRuntime))); err != nil {
+		client.MatchingLabels(specs.SelectorLabels(rc, specs.ComponentRuntime))); err != nil {
 		return fmt.Errorf("list runtime pods: %w", err)
 	}
 	fo.Pods = list.Items
@@ -266,7 +276,7 @@ func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realti
 	}
 	fo.Polled = true
 	interval := r.Fleet.pollInterval()
-	fo.requeue(interval)
+	fo.RequeueAfter = interval
 	key, fp, now := fleetKey(rc), fleetview.Fingerprint(targets), r.now().Time
 	if v, ok := r.fleet.views.Fresh(key, fp, now, interval); ok {
 		fo.View = v
@@ -274,7 +284,7 @@ func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realti
 	}
 	pollCtx, cancel := context.WithTimeout(ctx, r.Fleet.pollDeadline())
 	defer cancel()
-	poller := &fleetview.Poller{Client: r.Fleet.HTTPClient, Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
+	poller := &fleetview.Poller{Admin: r.admin(), Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
 	pods := poller.Poll(pollCtx, targets)
 	fo.View = fleetview.View{At: r.now().Time, Fingerprint: fp, Pods: pods}
 	fo.FreshPoll = true
@@ -282,107 +292,11 @@ func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realti
 	return nil
 }
 
-// applyFleetStatus writes the fleet observation into st (computed by ComputeStatus). Without an
-// observation (an earlier step failed) the previous fleet status is kept.
-func (r *RealtimeClusterReconciler) applyFleetStatus(rc *realtimev1alpha1.RealtimeCluster, st *realtimev1alpha1.RealtimeClusterStatus, obs Observed, now metav1.Time) {
-	fo := obs.Fleet
-	if fo == nil {
-		st.Fleet = rc.Status.Fleet.DeepCopy()
-		return
-	}
-	fleet := &realtimev1alpha1.FleetStatus{ScaleDown: fo.ScaleDown, Autoscaler: fo.Autoscaler, Rebalance: fo.Rebalance}
-	if !fo.Polled {
-		st.ConnectedClients = 0
-		if existing := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionFleetObserved); existing != nil {
-			setCondition(st, rc.Generation, now, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionFalse, ReasonNoReadyPods, "no ready runtime pod to read /stats from")
-		}
-	} else {
-		sum := fleetview.Summarize(fo.View.Pods)
-		st.ConnectedClients = sum.Total
-		fleet.ReportingPods, fleet.UnreachablePods = int32(sum.Reporting), int32(sum.Unreachable)
-		fleet.ImbalancePercent = sum.ImbalancePercent
-		for _, p := range fo.View.Pods {
-			if p.Terminating && p.Err != nil {
-				continue // exited
-			}
-			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, Draining: p.Leaving()}
-			if p.Err != nil {
-				pc.Error = p.Err.Error()
-			}
-			if pc.Draining {
-				fleet.DrainingPods++
-				fleet.DrainingClients += p.Connections
-			}
-			fleet.Pods = append(fleet.Pods, pc)
-		}
-		noteDrainProgress(st, fleet)
-		if sum.Unreachable == 0 {
-			setCondition(st, rc.Generation, now, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionTrue, ReasonAllPodsReported,
-				fmt.Sprintf("%d ready runtime pods reported %d connected clients", sum.Reporting, sum.Total))
-		} else {
-			names := sum.UnreachableNames
-			more := ""
-			if len(names) > maxUnreachableInMessage {
-				more = fmt.Sprintf(" and %d more", len(names)-maxUnreachableInMessage)
-				names = names[:maxUnreachableInMessage]
-			}
-			msg := fmt.Sprintf("%d of %d ready runtime pods did not answer /stats: %s%s", sum.Unreachable,
-				sum.Unreachable+sum.Reporting, strings.Join(names, ", "), more)
-			setCondition(st, rc.Generation, now, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionFalse, ReasonPodsUnreachable, msg)
-			if newly := newlyUnreachable(rc.Status.Fleet, fo.View.Pods); len(newly) > 0 {
-				r.event(rc, nil, corev1.EventTypeWarning, EventStatsUnreachable, "PollStats",
-					fmt.Sprintf("cannot read /stats of %s", strings.Join(newly, "; ")))
-			}
-		}
-	}
-	if fleet.ScaleDown == nil && fleet.Autoscaler == nil && fleet.Rebalance == nil && len(fleet.Pods) == 0 {
-		fleet = nil
-	}
-	st.Fleet = fleet
-}
-
-// noteDrainProgress adds the draining pods and their remaining clients to the Progressing condition's message
-// while a rollout or scale-down is under way, so `kubectl describe` shows how far the hand-over got.
-func noteDrainProgress(st *realtimev1alpha1.RealtimeClusterStatus, fleet *realtimev1alpha1.FleetStatus) {
-	c := meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionProgressing)
-	if c == nil || c.Status != metav1.ConditionTrue || fleet.DrainingPods == 0 {
-		return
-	}
-	c.Message += fmt.Sprintf("; %d pods draining, %d clients still to hand over", fleet.DrainingPods, fleet.DrainingClients)
-}
-
-// newlyUnreachable lists "pod: error" for the pods that failed now but reported (or were absent) before,
-// so the warning event fires once per outage rather than once per poll.
-func newlyUnreachable(prev *realtimev1alpha1.FleetStatus, pods []fleetview.PodStats) []string {
-	failedBefore := map[string]bool{}
-	if prev != nil {
-		for _, p := range prev.Pods {
-			failedBefore[p.Name] = p.Error != ""
-		}
-	}
-	var out []string
-	for _, p := range pods {
-		if p.Err != nil && !p.Terminating && !failedBefore[p.Name] {
-			out = append(out, p.Name+": "+p.Err.Error())
-		}
-	}
-	return out
-}
-
-// setCondition sets a condition on st, keeping lastTransitionTime while the status does not change.
-func setCondition(st *realtimev1alpha1.RealtimeClusterStatus, generation int64, now metav1.Time, condType string, status metav1.ConditionStatus, reason, message string) {
-	c := metav1.Condition{Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: generation, LastTransitionTime: now}
-	if existing := meta.FindStatusCondition(st.Conditions, condType); existing != nil && existing.Status == status {
-		c.LastTransitionTime = existing.LastTransitionTime
-	}
-	meta.SetStatusCondition(&st.Conditions, c)
-}
-
 // podToCluster maps a runtime pod to the RealtimeCluster it belongs to (by its instance label).
 func podToCluster(_ context.Context, obj client.Object) []reconcile.Request {
 	l := obj.GetLabels()
-	if l[LabelName] != AppName || l[LabelComponent] != ComponentRuntime || l[LabelInstance] == "" {
+	if l[specs.LabelName] != specs.AppName || l[specs.LabelComponent] != specs.ComponentRuntime || l[specs.LabelInstance] == "" {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[LabelInstance]}}}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[specs.LabelInstance]}}}
 }

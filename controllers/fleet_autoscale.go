@@ -12,6 +12,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/autoscale"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Who owns spec.replicas: without autoscaling, the user (manifest, kubectl scale). With mode hpa, the
@@ -19,18 +20,6 @@ import (
 // own autoscaler, which writes through the same /scale subresource an HPA would use, so exactly one writer
 // owns the field and the operator never fights an external autoscaler: it never writes spec.replicas in the
 // other modes. In every mode the Deployment follows spec.replicas through the connection-aware scale-down.
-
-// NativeAutoscaling reports whether rc is autoscaled by the operator itself.
-func NativeAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
-	a := rc.Spec.Autoscaling
-	return a != nil && a.Enabled && (a.Mode == "" || a.Mode == realtimev1alpha1.AutoscalingModeNative)
-}
-
-// HPAAutoscaling reports whether rc is autoscaled by a HorizontalPodAutoscaler.
-func HPAAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
-	a := rc.Spec.Autoscaling
-	return a != nil && a.Enabled && a.Mode == realtimev1alpha1.AutoscalingModeHPA
-}
 
 // AutoscaleBehavior converts an autoscaling/v2 behavior (nil fields take the HPA defaults) into the
 // autoscaler's rules.
@@ -66,15 +55,38 @@ func AutoscaleBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) autosca
 	return out
 }
 
-// autoscaleNative runs the native autoscaler after a fresh poll (or at once when spec.replicas is outside
-// the bounds) and writes a changed replica count through the /scale subresource.
-func (r *RealtimeClusterReconciler) autoscaleNative(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
-	fo := obs.Fleet
+// AutoscaleDecision is what the native autoscaler decided in one reconcile.
+type AutoscaleDecision struct {
+	// Status is the autoscaler status block to record.
+	Status *realtimev1alpha1.AutoscalerStatus
+	// ScaleTo is the spec.replicas to write through /scale (nil: keep spec.replicas).
+	ScaleTo *int32
+	// Events are recorded once ScaleTo is written.
+	Events []FleetEvent
+}
+
+// decideAutoscale runs the native autoscaler after a fresh poll (or at once when spec.replicas is outside
+// the bounds). It only decides; applyFleetDecision writes a changed replica count through /scale.
+func (r *RealtimeClusterReconciler) decideAutoscale(_ context.Context, rc *realtimev1alpha1.RealtimeCluster, _ specs.Desired, obs *Observed) error {
 	key := fleetKey(rc)
-	if fo == nil || !NativeAutoscaling(rc) {
+	if obs.Fleet == nil || !specs.NativeAutoscaling(rc) {
 		r.fleet.dropHistory(key)
+		obs.Decision.Autoscale = &AutoscaleDecision{}
 		return nil
 	}
+	decision, err := planAutoscale(rc, obs.Fleet, r.fleet.history(key), r.now().Time)
+	if err != nil {
+		return err
+	}
+	obs.Decision.Autoscale = &decision
+	return nil
+}
+
+// planAutoscale is the native autoscaler's step for rc, a natively autoscaled RealtimeCluster: after a
+// fresh poll of fo (or at once when spec.replicas is outside the bounds) it evaluates the pods' connection
+// counts against h, the autoscaler's history (which it updates), and returns the replicas to set, if they
+// change.
+func planAutoscale(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, h *autoscale.History, now time.Time) (AutoscaleDecision, error) {
 	a := rc.Spec.Autoscaling
 	current := realtimev1alpha1.DefaultReplicas
 	if rc.Spec.Replicas != nil {
@@ -84,17 +96,16 @@ func (r *RealtimeClusterReconciler) autoscaleNative(ctx context.Context, rc *rea
 	if rc.Status.Fleet != nil && rc.Status.Fleet.Autoscaler != nil {
 		prev = rc.Status.Fleet.Autoscaler.DeepCopy()
 	}
-	fo.Autoscaler = prev
 	outOfBounds := current != 0 && (current < a.MinReplicas || current > a.MaxReplicas)
 	if !fo.FreshPoll && !outOfBounds {
-		if fo.Autoscaler == nil {
-			fo.Autoscaler = &realtimev1alpha1.AutoscalerStatus{DesiredReplicas: current}
+		if prev == nil {
+			prev = &realtimev1alpha1.AutoscalerStatus{DesiredReplicas: current}
 		}
-		return nil
+		return AutoscaleDecision{Status: prev}, nil
 	}
 
 	in := autoscale.Input{
-		Now: r.now().Time, CurrentReplicas: current, TargetPerPod: int64(a.TargetConnectionsPerPod),
+		Now: now, CurrentReplicas: current, TargetPerPod: int64(a.TargetConnectionsPerPod),
 		MinReplicas: a.MinReplicas, MaxReplicas: a.MaxReplicas, Behavior: AutoscaleBehavior(a.Behavior),
 	}
 	for _, p := range fo.View.Pods {
@@ -106,30 +117,22 @@ func (r *RealtimeClusterReconciler) autoscaleNative(ctx context.Context, rc *rea
 			in.PodConnections = append(in.PodConnections, p.Connections)
 		}
 	}
-	h := r.fleet.history(key)
 	decision, err := autoscale.Evaluate(in, h)
 	if err != nil {
-		return fmt.Errorf("autoscale: %w", err)
+		return AutoscaleDecision{}, fmt.Errorf("autoscale: %w", err)
 	}
 	status := &realtimev1alpha1.AutoscalerStatus{DesiredReplicas: decision.Replicas}
 	if prev != nil {
 		status.LastScaleTime = prev.LastScaleTime
 	}
-	fo.Autoscaler = status
+	out := AutoscaleDecision{Status: status}
 	if decision.Replicas == current {
-		return nil
+		return out, nil
 	}
-	if err := r.writeScale(ctx, rc, decision.Replicas); err != nil {
-		r.fleet.dropHistory(key)
-		return err
-	}
-	now := r.now()
-	status.LastScaleTime = &now
-	replicas := decision.Replicas
-	rc.Spec.Replicas = &replicas
-	r.event(rc, nil, corev1.EventTypeNormal, EventAutoscaled, "Scale",
-		fmt.Sprintf("Autoscaled from %d to %d replicas: %s", current, decision.Replicas, decision.Reason))
-	return nil
+	out.ScaleTo = new(decision.Replicas)
+	out.Events = []FleetEvent{{Type: corev1.EventTypeNormal, Reason: EventAutoscaled, Action: "Scale",
+		Note: fmt.Sprintf("Autoscaled from %d to %d replicas: %s", current, decision.Replicas, decision.Reason)}}
+	return out, nil
 }
 
 // writeScale sets spec.replicas of rc through its /scale subresource (as an HPA does), with optimistic

@@ -3,16 +3,17 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/fleetview"
 	"github.com/socketfleet/socketfleet/controllers/rebalance"
+	"github.com/socketfleet/socketfleet/controllers/runtimeadmin"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Event reasons of rebalancing.
@@ -24,29 +25,75 @@ const (
 // shedRequestTimeout bounds one POST /shed (the pod only schedules the closes; it answers at once).
 const shedRequestTimeout = 2 * time.Second
 
-// rebalanceFleet runs after a fresh poll of a settled fleet: when the serving pods' connection counts are
-// further apart than spec.rebalance.thresholdPercent, the pods above the fair share are asked to shed their
-// excess (the pods close those sessions at the drain rate; the clients reconnect through the load balancer and
-// land on the emptier pods). See package rebalance for when a round starts.
-func (r *RealtimeClusterReconciler) rebalanceFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, obs *Observed) error {
-	fo := obs.Fleet
-	if fo == nil {
+// RebalanceDecision is what rebalancing decided in one reconcile.
+type RebalanceDecision struct {
+	// Last is the last round before this reconcile (nil: none yet); it stays in the status when no round starts.
+	Last *realtimev1alpha1.RebalanceStatus
+	// Round is the round that starts now (nil: none); applyFleetDecision completes it with each request's
+	// outcome.
+	Round *realtimev1alpha1.RebalanceStatus
+	// Sheds are the POST /shed requests of Round.
+	Sheds []ShedRequest
+	// ThresholdPercent is the spec's threshold the imbalance exceeded (for the event).
+	ThresholdPercent int32
+	// RequeueAfter is when rebalancing is to be looked at again (0: no need).
+	RequeueAfter time.Duration
+}
+
+// ShedRequest asks one pod to close some of its sessions.
+type ShedRequest struct {
+	// Pod is the pod's name.
+	Pod string
+	// Sessions is how many sessions it is to close.
+	Sessions int64
+}
+
+// Status is the rebalance status block to record: the round that starts, or the last one.
+func (d *RebalanceDecision) Status() *realtimev1alpha1.RebalanceStatus {
+	if d.Round != nil {
+		return d.Round
+	}
+	return d.Last
+}
+
+// decideRebalance decides a rebalancing round (see planRebalance) against the replicas and the step the
+// scale-down decided.
+func (r *RealtimeClusterReconciler) decideRebalance(_ context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
+	if obs.Fleet == nil {
 		return nil
 	}
-	key := fleetKey(rc)
 	var fromStatus *realtimev1alpha1.RebalanceStatus
 	if rc.Status.Fleet != nil {
 		fromStatus = rc.Status.Fleet.Rebalance
 	}
-	prev := r.fleet.latestRebalance(key, fromStatus)
-	fo.Rebalance = prev
-	spec := rc.Spec.Rebalance
-	if spec.Enabled != nil && !*spec.Enabled || !fo.FreshPoll || d.Deployment == nil {
+	prev := r.fleet.latestRebalance(fleetKey(rc), fromStatus)
+	if d.Deployment == nil {
+		obs.Decision.Rebalance = &RebalanceDecision{Last: prev}
 		return nil
 	}
+	replicas := d.Deployment.Spec.Replicas
+	var scaleDown *realtimev1alpha1.ScaleDownStatus
+	if sd := obs.Decision.ScaleDown; sd != nil {
+		replicas, scaleDown = &sd.Replicas, sd.Status
+	}
+	decision := planRebalance(rc, obs.Fleet, prev, settling(obs.Fleet, scaleDown, replicas), r.now())
+	obs.Decision.Rebalance = &decision
+	return nil
+}
 
+// planRebalance runs after a fresh poll of a settled fleet: when the serving pods' connection counts are
+// further apart than spec.rebalance.thresholdPercent, the pods above the fair share are to shed their excess
+// (the pods close those sessions at the drain rate; the clients reconnect through the load balancer and land
+// on the emptier pods). See package rebalance for when a round starts. prev is the last round; unsettled
+// says why the fleet is not steady ("" when it is).
+func planRebalance(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, prev *realtimev1alpha1.RebalanceStatus, unsettled string, now metav1.Time) RebalanceDecision {
+	out := RebalanceDecision{Last: prev}
+	spec := rc.Spec.Rebalance
+	if spec.Enabled != nil && !*spec.Enabled || !fo.FreshPoll {
+		return out
+	}
 	in := rebalance.Input{
-		Now: r.now().Time, Settling: settling(fo, d), Cooldown: spec.Cooldown.Duration,
+		Now: now.Time, Settling: unsettled, Cooldown: spec.Cooldown.Duration,
 		ThresholdPercent: spec.ThresholdPercent, MinSessions: int64(spec.MinSessions),
 	}
 	if prev != nil {
@@ -59,47 +106,54 @@ func (r *RealtimeClusterReconciler) rebalanceFleet(ctx context.Context, rc *real
 		}
 	}
 	plan := rebalance.Next(in)
-	fo.requeue(plan.RetryAfter)
+	out.RequeueAfter = plan.RetryAfter
 	if len(plan.Sheds) == 0 {
-		return nil
+		return out
 	}
+	out.Round = &realtimev1alpha1.RebalanceStatus{StartedAt: now, ImbalancePercent: plan.ImbalancePercent, FairShare: plan.FairShare}
+	for _, sh := range plan.Sheds {
+		out.Sheds = append(out.Sheds, ShedRequest{Pod: sh.Pod, Sessions: sh.Sessions})
+	}
+	out.ThresholdPercent = spec.ThresholdPercent
+	// The round is recorded even when requests fail, so the cooldown applies before the next attempt.
+	out.RequeueAfter = soonest(out.RequeueAfter, spec.Cooldown.Duration)
+	return out
+}
 
-	round := realtimev1alpha1.RebalanceStatus{StartedAt: r.now(), ImbalancePercent: plan.ImbalancePercent, FairShare: plan.FairShare}
-	pods := map[string]*corev1.Pod{}
-	for i := range fo.Pods {
-		pods[fo.Pods[i].Name] = &fo.Pods[i]
+// sendSheds sends the round's requests, records each one's outcome in the round and the events that report
+// them.
+func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, pods []corev1.Pod, d *RebalanceDecision) {
+	byName := map[string]*corev1.Pod{}
+	for i := range pods {
+		byName[pods[i].Name] = &pods[i]
 	}
 	var asked, failed []string
-	for _, s := range plan.Sheds {
+	d.Round.Pods = nil
+	for _, s := range d.Sheds {
 		ps := realtimev1alpha1.PodShed{Name: s.Pod, Sessions: s.Sessions}
-		if err := r.requestShed(ctx, pods[s.Pod], s.Sessions); err != nil {
+		if err := r.requestShed(ctx, byName[s.Pod], s.Sessions); err != nil {
 			ps.Error = err.Error()
 			failed = append(failed, fmt.Sprintf("%s: %v", s.Pod, err))
 		} else {
 			asked = append(asked, fmt.Sprintf("%s %d", s.Pod, s.Sessions))
 		}
-		round.Pods = append(round.Pods, ps)
+		d.Round.Pods = append(d.Round.Pods, ps)
 	}
-	// The round is recorded even when requests failed, so the cooldown applies before the next attempt.
-	fo.Rebalance = &round
-	r.fleet.rememberRebalance(key, round)
-	fo.requeue(spec.Cooldown.Duration)
 	if len(asked) > 0 {
 		r.event(rc, nil, corev1.EventTypeNormal, EventRebalance, "Shed",
 			fmt.Sprintf("Imbalance %d%% above %d%% (fair share %d clients per pod): asked pods to shed sessions: %s",
-				plan.ImbalancePercent, spec.ThresholdPercent, plan.FairShare, strings.Join(asked, ", ")))
+				d.Round.ImbalancePercent, d.ThresholdPercent, d.Round.FairShare, strings.Join(asked, ", ")))
 	}
 	if len(failed) > 0 {
 		r.event(rc, nil, corev1.EventTypeWarning, EventShedFailed, "Shed", "Shed requests failed: "+strings.Join(failed, "; "))
 	}
-	return nil
 }
 
 // settling says why the fleet is not in a steady state for rebalancing (empty when it is): a scale-down step
-// under way, pods starting, terminating or unreported, a rollout (pods of two templates), or fewer pods than
-// the Deployment asks for.
-func settling(fo *FleetObservation, d Desired) string {
-	if fo.ScaleDown != nil {
+// under way (scaleDown), pods starting, terminating or unreported, a rollout (pods of two templates), or fewer pods than
+// the Deployment asks for (replicas).
+func settling(fo *FleetObservation, scaleDown *realtimev1alpha1.ScaleDownStatus, replicas *int32) string {
+	if scaleDown != nil {
 		return "a scale-down is under way"
 	}
 	templates := map[string]bool{}
@@ -118,8 +172,8 @@ func settling(fo *FleetObservation, d Desired) string {
 	if len(templates) > 1 {
 		return "a rollout is under way"
 	}
-	if d.Deployment.Spec.Replicas != nil && int32(serving) != *d.Deployment.Spec.Replicas {
-		return fmt.Sprintf("%d of %d pods are ready", serving, *d.Deployment.Spec.Replicas)
+	if replicas != nil && int32(serving) != *replicas {
+		return fmt.Sprintf("%d of %d pods are ready", serving, *replicas)
 	}
 	if s := fleetview.Summarize(fo.View.Pods); s.Unreachable > 0 {
 		return "not every pod reported its connections"
@@ -127,30 +181,12 @@ func settling(fo *FleetObservation, d Desired) string {
 	return ""
 }
 
-// requestShed sends POST /shed?count=n to pod's admin port.
+// requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port.
 func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, pod *corev1.Pod, n int64) error {
 	if pod == nil || pod.Status.PodIP == "" {
 		return fmt.Errorf("pod has no IP")
 	}
 	ctx, cancel := context.WithTimeout(ctx, shedRequestTimeout)
 	defer cancel()
-	url := fmt.Sprintf("%s/shed?count=%d", adminBaseURL(pod), n)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-	if err != nil {
-		return fmt.Errorf("build request %s: %w", url, err)
-	}
-	client := r.Fleet.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("post %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("post %s: status %d: %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return nil
+	return r.admin().Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n)
 }

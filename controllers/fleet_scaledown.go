@@ -9,15 +9,13 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/scaledown"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Annotations of the connection-aware scale-down.
@@ -32,70 +30,88 @@ const (
 	LowestDeletionCost = -math.MaxInt32
 )
 
-// planScaleDown decides the Deployment's replicas: a scale-up applies at once; a scale-down goes in steps of
-// at most spec.drain.maxConcurrent pods. Before a step lowers the replicas, the least-loaded pods get the
-// lowest pod-deletion-cost (once) so the ReplicaSet removes them; the next step waits until the pods are
-// gone or the grace period (preStop + drain window + margin) has passed. It sets the desired Deployment's
-// replicas, which the apply step then writes.
-func (r *RealtimeClusterReconciler) planScaleDown(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, obs *Observed) error {
-	fo := obs.Fleet
-	if d.Deployment == nil || fo == nil {
+// ScaleDownDecision is what the connection-aware scale-down decided in one reconcile.
+type ScaleDownDecision struct {
+	// Replicas is the runtime Deployment's spec.replicas.
+	Replicas int32
+	// DeletionCosts are the pod annotation changes to make before the Deployment's replicas are lowered.
+	DeletionCosts []DeletionCost
+	// Status is the scale-down step to record (nil: none under way).
+	Status *realtimev1alpha1.ScaleDownStatus
+	// Events are recorded once the deletion costs are set.
+	Events []FleetEvent
+	// RequeueAfter is when the step is to be looked at again (0: no need).
+	RequeueAfter time.Duration
+}
+
+// DeletionCost is one change of a pod's scale-down annotations.
+type DeletionCost struct {
+	// Pod is the pod's name.
+	Pod string
+	// Cost is the AnnotationPodDeletionCost to set; "" takes the cost and the selection mark back.
+	Cost string
+	// SelectedAt is the AnnotationScaleDownSelected value (RFC 3339) set with Cost.
+	SelectedAt string
+}
+
+// decideScaleDown decides the Deployment's replicas (see planScaleDown) for the replicas the autoscaler
+// decided, or spec.replicas.
+func (r *RealtimeClusterReconciler) decideScaleDown(_ context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
+	if d.Deployment == nil || obs.Fleet == nil {
 		return nil
 	}
 	desired := realtimev1alpha1.DefaultReplicas
 	if rc.Spec.Replicas != nil {
 		desired = *rc.Spec.Replicas
 	}
-	current := desired
-	dep := &appsv1.Deployment{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: d.Deployment.Name}, dep)
-	switch {
-	case err == nil && dep.Spec.Replicas != nil:
-		current = *dep.Spec.Replicas
-	case err == nil:
-		current = 1
-	case !apierrors.IsNotFound(err):
-		return fmt.Errorf("get deployment: %w", err)
+	if a := obs.Decision.Autoscale; a != nil && a.ScaleTo != nil {
+		desired = *a.ScaleTo
 	}
-
-	var inFlight *scaledown.InFlight
 	var fromStatus *realtimev1alpha1.ScaleDownStatus
 	if rc.Status.Fleet != nil {
 		fromStatus = rc.Status.Fleet.ScaleDown
 	}
-	key := fleetKey(rc)
-	prev := r.fleet.latestScaleDown(key, fromStatus)
+	prev := r.fleet.latestScaleDown(fleetKey(rc), fromStatus)
+	decision := planScaleDown(rc, obs.Fleet, desired, prev, r.now())
+	obs.Decision.ScaleDown = &decision
+	return nil
+}
+
+// planScaleDown decides the Deployment's replicas for desired replicas: a scale-up applies at once; a
+// scale-down goes in steps of at most spec.drain.maxConcurrent pods. Before a step lowers the replicas, the
+// least-loaded pods get the lowest pod-deletion-cost (once) so the ReplicaSet removes them; the next step
+// waits until the pods are gone or the grace period (preStop + drain window + margin) has passed. prev is the
+// step under way, if any.
+func planScaleDown(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, desired int32, prev *realtimev1alpha1.ScaleDownStatus, now metav1.Time) ScaleDownDecision {
+	current := desired
+	if fo.DeploymentReplicas != nil {
+		current = *fo.DeploymentReplicas
+	}
+	var inFlight *scaledown.InFlight
 	if prev != nil {
 		inFlight = &scaledown.InFlight{StartedAt: prev.StartedAt.Time, ToReplicas: prev.ToReplicas}
 	}
-	defer func() { r.fleet.rememberScaleDown(key, fo.ScaleDown) }()
-	now := r.now()
-	window := time.Duration(TerminationGracePeriodSeconds(rc)) * time.Second
+	window := time.Duration(specs.TerminationGracePeriodSeconds(rc)) * time.Second
 	plan := scaledown.Next(scaledown.Input{
 		Now: now.Time, Desired: desired, Current: current, MaxConcurrent: rc.Spec.Drain.MaxConcurrent,
 		InFlight: inFlight, Pods: int32(len(fo.Pods)), Window: window,
 	})
-	replicas := plan.Replicas
-	d.Deployment.Spec.Replicas = &replicas
-
+	out := ScaleDownDecision{Replicas: plan.Replicas}
 	switch plan.Action {
 	case scaledown.ActionScale:
-		fo.ScaleDown = nil
 	case scaledown.ActionWait:
-		fo.ScaleDown = prev
-		fo.requeue(plan.RetryAfter)
+		out.Status = prev
+		out.RequeueAfter = plan.RetryAfter
 	case scaledown.ActionStep:
 		victims := scaledown.SelectVictims(plannerPods(fo), int(plan.Remove))
-		if err := r.markVictims(ctx, fo.Pods, victims, now); err != nil {
-			return err
-		}
-		fo.ScaleDown = &realtimev1alpha1.ScaleDownStatus{FromReplicas: current, ToReplicas: replicas, Pods: victims, StartedAt: now}
-		fo.requeue(window)
-		r.event(rc, nil, corev1.EventTypeNormal, EventScaleDown, "ScaleDown",
-			fmt.Sprintf("Lowering runtime replicas from %d to %d (target %d, at most %d draining at once); least loaded: %s",
-				current, replicas, desired, max(rc.Spec.Drain.MaxConcurrent, 1), describeVictims(fo, victims)))
+		out.DeletionCosts = deletionCosts(fo.Pods, victims, now)
+		out.Status = &realtimev1alpha1.ScaleDownStatus{FromReplicas: current, ToReplicas: plan.Replicas, Pods: victims, StartedAt: now}
+		out.RequeueAfter = window
+		out.Events = []FleetEvent{{Type: corev1.EventTypeNormal, Reason: EventScaleDown, Action: "ScaleDown",
+			Note: fmt.Sprintf("Lowering runtime replicas from %d to %d (target %d, at most %d draining at once); least loaded: %s",
+				current, plan.Replicas, desired, max(rc.Spec.Drain.MaxConcurrent, 1), describeVictims(fo, victims))}}
 	}
-	return nil
+	return out
 }
 
 // plannerPods turns the observed pods and their polled counts into the planner's view.
@@ -137,10 +153,11 @@ func describeVictims(fo *FleetObservation, victims []string) string {
 	return strings.Join(parts, ", ")
 }
 
-// markVictims gives the victims the lowest deletion costs (least loaded lowest) and takes the cost back from
-// pods selected by an earlier step that are still there and not selected now. Pods already carrying the right
-// value are not written again.
-func (r *RealtimeClusterReconciler) markVictims(ctx context.Context, pods []corev1.Pod, victims []string, now metav1.Time) error {
+// deletionCosts gives the victims the lowest deletion costs (least loaded lowest) and takes the cost back
+// from pods selected by an earlier step that are still there and not selected now. Pods already carrying the
+// right value are left alone.
+func deletionCosts(pods []corev1.Pod, victims []string, now metav1.Time) []DeletionCost {
+	var out []DeletionCost
 	for i := range pods {
 		pod := &pods[i]
 		if pod.DeletionTimestamp != nil {
@@ -148,23 +165,41 @@ func (r *RealtimeClusterReconciler) markVictims(ctx context.Context, pods []core
 		}
 		rank := slices.Index(victims, pod.Name)
 		_, selectedBefore := pod.Annotations[AnnotationScaleDownSelected]
-		base := client.MergeFrom(pod.DeepCopy())
 		switch {
 		case rank >= 0:
 			cost := strconv.Itoa(LowestDeletionCost + rank)
 			if selectedBefore && pod.Annotations[AnnotationPodDeletionCost] == cost {
 				continue
 			}
+			out = append(out, DeletionCost{Pod: pod.Name, Cost: cost, SelectedAt: now.UTC().Format(time.RFC3339)})
+		case selectedBefore:
+			out = append(out, DeletionCost{Pod: pod.Name})
+		}
+	}
+	return out
+}
+
+// setDeletionCosts patches the pods' scale-down annotations as changes say. A pod already gone is skipped.
+func (r *RealtimeClusterReconciler) setDeletionCosts(ctx context.Context, pods []corev1.Pod, changes []DeletionCost) error {
+	byName := map[string]*corev1.Pod{}
+	for i := range pods {
+		byName[pods[i].Name] = &pods[i]
+	}
+	for _, c := range changes {
+		pod, ok := byName[c.Pod]
+		if !ok {
+			continue
+		}
+		base := client.MergeFrom(pod.DeepCopy())
+		if c.Cost == "" {
+			delete(pod.Annotations, AnnotationPodDeletionCost)
+			delete(pod.Annotations, AnnotationScaleDownSelected)
+		} else {
 			if pod.Annotations == nil {
 				pod.Annotations = map[string]string{}
 			}
-			pod.Annotations[AnnotationPodDeletionCost] = cost
-			pod.Annotations[AnnotationScaleDownSelected] = now.UTC().Format(time.RFC3339)
-		case selectedBefore:
-			delete(pod.Annotations, AnnotationPodDeletionCost)
-			delete(pod.Annotations, AnnotationScaleDownSelected)
-		default:
-			continue
+			pod.Annotations[AnnotationPodDeletionCost] = c.Cost
+			pod.Annotations[AnnotationScaleDownSelected] = c.SelectedAt
 		}
 		if err := r.Client.Patch(ctx, pod, base); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("annotate pod %s for scale-down: %w", pod.Name, err)

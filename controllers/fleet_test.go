@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -45,8 +44,7 @@ func TestStatsTargets(t *testing.T) {
 }
 
 func TestSettling(t *testing.T) {
-	three := int32(3)
-	d := Desired{Deployment: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &three}}}
+	three := int32(3) // the Deployment's replicas
 	steady := func() []corev1.Pod {
 		return []corev1.Pod{fleetPod("a", "10.0.0.1", true, false, "v1"), fleetPod("b", "10.0.0.2", true, false, "v1"),
 			fleetPod("c", "10.0.0.3", true, false, "v1")}
@@ -54,24 +52,35 @@ func TestSettling(t *testing.T) {
 	reported := fleetview.View{Pods: []fleetview.PodStats{{Name: "a"}, {Name: "b"}, {Name: "c"}}}
 	tests := []struct {
 		name   string
-		mutate func(*FleetObservation)
+		mutate func(*FleetObservation, **realtimev1alpha1.ScaleDownStatus)
 		want   string
 	}{
-		{"settled", func(*FleetObservation) {}, ""},
-		{"scale-down step", func(f *FleetObservation) { f.ScaleDown = &realtimev1alpha1.ScaleDownStatus{} }, "a scale-down is under way"},
-		{"terminating pod", func(f *FleetObservation) { f.Pods[1] = fleetPod("b", "10.0.0.2", false, true, "v1") }, "pods are terminating"},
-		{"starting pod", func(f *FleetObservation) { f.Pods[2] = fleetPod("c", "10.0.0.3", false, false, "v1") }, "pods are starting"},
-		{"rollout", func(f *FleetObservation) { f.Pods[0] = fleetPod("a", "10.0.0.1", true, false, "v2") }, "a rollout is under way"},
-		{"pods missing", func(f *FleetObservation) { f.Pods = f.Pods[:2] }, "2 of 3 pods are ready"},
-		{"unreported pod", func(f *FleetObservation) { f.View.Pods[1].Err = errors.New("timeout") }, "not every pod reported its connections"},
+		{"settled", func(*FleetObservation, **realtimev1alpha1.ScaleDownStatus) {}, ""},
+		{"scale-down step", func(_ *FleetObservation, sd **realtimev1alpha1.ScaleDownStatus) {
+			*sd = &realtimev1alpha1.ScaleDownStatus{}
+		}, "a scale-down is under way"},
+		{"terminating pod", func(f *FleetObservation, _ **realtimev1alpha1.ScaleDownStatus) {
+			f.Pods[1] = fleetPod("b", "10.0.0.2", false, true, "v1")
+		}, "pods are terminating"},
+		{"starting pod", func(f *FleetObservation, _ **realtimev1alpha1.ScaleDownStatus) {
+			f.Pods[2] = fleetPod("c", "10.0.0.3", false, false, "v1")
+		}, "pods are starting"},
+		{"rollout", func(f *FleetObservation, _ **realtimev1alpha1.ScaleDownStatus) {
+			f.Pods[0] = fleetPod("a", "10.0.0.1", true, false, "v2")
+		}, "a rollout is under way"},
+		{"pods missing", func(f *FleetObservation, _ **realtimev1alpha1.ScaleDownStatus) { f.Pods = f.Pods[:2] }, "2 of 3 pods are ready"},
+		{"unreported pod", func(f *FleetObservation, _ **realtimev1alpha1.ScaleDownStatus) {
+			f.View.Pods[1].Err = errors.New("timeout")
+		}, "not every pod reported its connections"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			view := reported
 			view.Pods = append([]fleetview.PodStats(nil), reported.Pods...)
 			fo := &FleetObservation{Pods: steady(), View: view}
-			tc.mutate(fo)
-			if got := settling(fo, d); got != tc.want {
+			var scaleDown *realtimev1alpha1.ScaleDownStatus
+			tc.mutate(fo, &scaleDown)
+			if got := settling(fo, scaleDown, &three); got != tc.want {
 				t.Errorf("settling = %q, want %q", got, tc.want)
 			}
 		})

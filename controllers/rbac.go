@@ -1,6 +1,3 @@
-// Package controllers holds the RealtimeCluster reconciler and the pure builder functions that turn a
-// RealtimeCluster into its child objects (ConfigMap, Deployment, Services, Redis, Ingress or HTTPRoute, PDB,
-// ServiceAccount).
 package controllers
 
 // The operator's permissions, generated into config/rbac/role.yaml by controller-gen. Least privilege: the

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Event reasons emitted on a RealtimeCluster.
@@ -47,7 +48,7 @@ type RealtimeClusterReconciler struct {
 	// Recorder emits events for user-visible actions (objects created, updated, deleted, failures).
 	Recorder events.EventRecorder
 	// Options are the operator-wide build settings.
-	Options BuildOptions
+	Options specs.BuildOptions
 	// Now returns the current time for condition timestamps; nil means time.Now.
 	Now func() time.Time
 	// Fleet configures the polling of the runtime pods' /stats endpoints (the fleet view).
@@ -73,11 +74,11 @@ func (r *RealtimeClusterReconciler) SetupWithManager(mgr ctrl.Manager, maxConcur
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent})
-	if served, err := kindServed(mgr.GetRESTMapper(), HTTPRouteGVK); err != nil {
+	if served, err := kindServed(mgr.GetRESTMapper(), specs.HTTPRouteGVK); err != nil {
 		return fmt.Errorf("look up HTTPRoute kind: %w", err)
 	} else if served {
 		route := &unstructured.Unstructured{}
-		route.SetGroupVersionKind(HTTPRouteGVK)
+		route.SetGroupVersionKind(specs.HTTPRouteGVK)
 		b = b.Owns(route)
 	}
 	if err := b.Complete(r); err != nil {
@@ -107,10 +108,11 @@ func (r *RealtimeClusterReconciler) now() metav1.Time {
 }
 
 // Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
-// managed Redis Secret, read the runtime pods' connection counts (fleet view), run the native autoscaler
-// (which writes spec.replicas through /scale), decide the Deployment's
-// replicas (connection-aware scale-down steps), ask overloaded pods to shed (rebalance), apply every child, remove children the spec no longer asks for, then write the status
-// computed from what the children report.
+// managed Redis Secret, read the runtime pods' connection counts (fleet view), decide what the fleet needs
+// (the native autoscaler's spec.replicas, the connection-aware scale-down's Deployment replicas and pods to
+// go first, the sheds of a rebalancing round), carry those decisions out, apply every child, remove children
+// the spec no longer asks for, then write the status computed from what the children report and what the
+// fleet steps decided.
 func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &realtimev1alpha1.RealtimeCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
@@ -124,7 +126,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, nil
 	}
 
-	desired, err := BuildDesired(rc, r.Options)
+	desired, err := specs.BuildDesired(rc, r.Options)
 	if err != nil {
 		return ctrl.Result{}, r.finish(ctx, rc, Observed{ReconcileError: err}, err)
 	}
@@ -133,13 +135,15 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 
 	steps := []struct {
 		name string
-		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, Desired, *Observed) error
+		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, specs.Desired, *Observed) error
 	}{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
 		{"observe fleet", r.observeFleet},
-		{"autoscale", r.autoscaleNative},
-		{"plan scale-down", r.planScaleDown},
-		{"rebalance", r.rebalanceFleet},
+		{"report fleet view", r.reportFleetView},
+		{"autoscale", r.decideAutoscale},
+		{"plan scale-down", r.decideScaleDown},
+		{"rebalance", r.decideRebalance},
+		{"apply fleet decisions", r.applyFleetDecision},
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},
@@ -154,8 +158,8 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if obs.GatewayAPIMissing {
 		result.RequeueAfter = gatewayRetryInterval
 	}
-	if f := obs.Fleet; f != nil && f.RequeueAfter > 0 && (result.RequeueAfter == 0 || f.RequeueAfter < result.RequeueAfter) {
-		result.RequeueAfter = f.RequeueAfter
+	if f := obs.Fleet; f != nil {
+		result.RequeueAfter = soonest(result.RequeueAfter, soonest(f.RequeueAfter, obs.Decision.RequeueAfter()))
 	}
 	return result, r.finish(ctx, rc, obs, nil)
 }
@@ -166,9 +170,7 @@ func (r *RealtimeClusterReconciler) finish(ctx context.Context, rc *realtimev1al
 	if reconcileErr != nil {
 		r.event(rc, nil, corev1.EventTypeWarning, EventApplyFailed, "Reconcile", reconcileErr.Error())
 	}
-	now := r.now()
-	status := ComputeStatus(rc, obs, now)
-	r.applyFleetStatus(rc, &status, obs, now)
+	status := ComputeStatus(rc, obs, r.now())
 	if equality.Semantic.DeepEqual(status, rc.Status) {
 		return reconcileErr
 	}
@@ -196,44 +198,13 @@ func (r *RealtimeClusterReconciler) event(rc *realtimev1alpha1.RealtimeCluster, 
 	r.Recorder.Eventf(rc, rel, eventType, reason, action, "%s", note)
 }
 
-// ensureRedisSecret creates the managed Redis password Secret once. An existing Secret is never rewritten, so
-// the password is stable across reconciles and operator restarts.
-func (r *RealtimeClusterReconciler) ensureRedisSecret(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, _ *Observed) error {
-	if rc.Spec.Redis.Managed == nil {
-		return nil
-	}
-	key := types.NamespacedName{Namespace: rc.Namespace, Name: NamesFor(rc).RedisSecret}
-	existing := &corev1.Secret{}
-	err := r.Client.Get(ctx, key, existing)
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get secret %s: %w", key, err)
-	}
-	password, err := GenerateRedisPassword()
-	if err != nil {
-		return err
-	}
-	secret := BuildRedisSecret(rc, password)
-	if err := r.Client.Create(ctx, secret, client.FieldOwner(ManagerName)); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			// Created concurrently, or present without the operator's labels (outside the cache): keep it.
-			return nil
-		}
-		return fmt.Errorf("create secret %s: %w", key, err)
-	}
-	r.event(rc, secret, corev1.EventTypeNormal, EventCreated, "Create", "Created Secret "+secret.Name+" with a generated Redis password")
-	return nil
-}
-
 // applyChildren server-side applies every desired child. Applying an unchanged object is a no-op on the API
 // server (no new resourceVersion), so a second reconcile writes nothing; an event is emitted only when an
 // object was created or actually changed.
-func (r *RealtimeClusterReconciler) applyChildren(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, obs *Observed) error {
+func (r *RealtimeClusterReconciler) applyChildren(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
 	gatewayServed := true
 	if d.HTTPRoute != nil {
-		served, err := kindServed(r.Client.RESTMapper(), HTTPRouteGVK)
+		served, err := kindServed(r.Client.RESTMapper(), specs.HTTPRouteGVK)
 		if err != nil {
 			return fmt.Errorf("look up HTTPRoute kind: %w", err)
 		}
@@ -245,7 +216,7 @@ func (r *RealtimeClusterReconciler) applyChildren(ctx context.Context, rc *realt
 		}
 	}
 	for _, obj := range d.Objects() {
-		if u, ok := obj.(*unstructured.Unstructured); ok && u.GroupVersionKind() == HTTPRouteGVK && !gatewayServed {
+		if u, ok := obj.(*unstructured.Unstructured); ok && u.GroupVersionKind() == specs.HTTPRouteGVK && !gatewayServed {
 			continue
 		}
 		if err := r.apply(ctx, rc, obj); err != nil {
@@ -256,7 +227,7 @@ func (r *RealtimeClusterReconciler) applyChildren(ctx context.Context, rc *realt
 }
 
 func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, obj client.Object) error {
-	u, err := ToUnstructured(obj)
+	u, err := specs.ToUnstructured(obj)
 	if err != nil {
 		return err
 	}
@@ -269,7 +240,7 @@ func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alp
 	}
 
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-		client.FieldOwner(ManagerName), client.ForceOwnership); err != nil {
+		client.FieldOwner(specs.ManagerName), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
 	}
 	switch {
@@ -297,7 +268,7 @@ func appliedChange(before, after client.Object) bool {
 
 func applyEntry(obj client.Object) *metav1.ManagedFieldsEntry {
 	for _, e := range obj.GetManagedFields() {
-		if e.Manager == ManagerName && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
+		if e.Manager == specs.ManagerName && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
 			return &e
 		}
 	}
@@ -330,8 +301,8 @@ func (r *RealtimeClusterReconciler) currentObject(ctx context.Context, gvk schem
 // removeObsolete deletes children that the current spec no longer asks for (Ingress after switching to
 // HTTPRoute or disabling ingress, managed Redis after switching to an external one, ...). Only objects
 // controlled by rc are deleted.
-func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d Desired, _ *Observed) error {
-	names := NamesFor(rc)
+func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, _ *Observed) error {
+	names := specs.NamesFor(rc)
 	type candidate struct {
 		gvk  schema.GroupVersionKind
 		name string
@@ -341,16 +312,16 @@ func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *real
 		obsolete = append(obsolete, candidate{networkingv1.SchemeGroupVersion.WithKind("Ingress"), names.Ingress})
 	}
 	if d.HTTPRoute == nil {
-		served, err := kindServed(r.Client.RESTMapper(), HTTPRouteGVK)
+		served, err := kindServed(r.Client.RESTMapper(), specs.HTTPRouteGVK)
 		if err != nil {
 			return fmt.Errorf("look up HTTPRoute kind: %w", err)
 		}
 		if served {
-			obsolete = append(obsolete, candidate{HTTPRouteGVK, names.HTTPRoute})
+			obsolete = append(obsolete, candidate{specs.HTTPRouteGVK, names.HTTPRoute})
 		}
 	}
 	if d.HPA == nil {
-		obsolete = append(obsolete, candidate{autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), HPAName(rc)})
+		obsolete = append(obsolete, candidate{autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), specs.HPAName(rc)})
 	}
 	if rc.Spec.Redis.Managed == nil {
 		obsolete = append(obsolete,
@@ -378,8 +349,8 @@ func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *real
 }
 
 // observe reads the children the status is computed from.
-func (r *RealtimeClusterReconciler) observe(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ Desired, obs *Observed) error {
-	names := NamesFor(rc)
+func (r *RealtimeClusterReconciler) observe(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ specs.Desired, obs *Observed) error {
+	names := specs.NamesFor(rc)
 	dep := &appsv1.Deployment{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: names.Deployment}, dep); err == nil {
 		obs.Deployment = dep

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+	"github.com/socketfleet/socketfleet/controllers/fleetview"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // Condition reasons set by the operator.
@@ -29,7 +31,8 @@ const (
 	ReasonCreating          = "Creating"
 )
 
-// Observed is what the reconciler saw of the children when it computed the status.
+// Observed is what the reconciler saw of the children and the fleet, and what the fleet steps decided, when it
+// computed the status.
 type Observed struct {
 	// Deployment is the runtime Deployment as stored (nil when it does not exist yet).
 	Deployment *appsv1.Deployment
@@ -41,35 +44,38 @@ type Observed struct {
 	ReconcileError error
 	// GatewayAPIMissing is true when spec.ingress.gateway is set but the HTTPRoute kind is not served.
 	GatewayAPIMissing bool
-	// Fleet is what the fleet steps (pod stats, scale-down, autoscaling) saw and decided; nil when they did
+	// Fleet is what the fleet steps (pod stats, scale-down, autoscaling, rebalancing) saw; nil when they did
 	// not run.
 	Fleet *FleetObservation
+	// Decision is what the fleet steps decided (and applyFleetDecision carried out).
+	Decision FleetDecision
 }
 
-// ComputeStatus derives the status of rc from the observed children. Conditions keep their
-// lastTransitionTime while their status does not change; now stamps the ones that do.
+// ComputeStatus derives the status of rc from the observed children, the fleet observation and the fleet
+// decisions: it is the only place the status is written. Conditions keep their lastTransitionTime while their
+// status does not change; now stamps the ones that do.
 func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav1.Time) realtimev1alpha1.RealtimeClusterStatus {
 	st := realtimev1alpha1.RealtimeClusterStatus{
 		ObservedGeneration: rc.Generation,
 		Conditions:         append([]metav1.Condition(nil), rc.Status.Conditions...),
-		Selector:           RuntimeSelector(rc),
-		ConnectedClients:   rc.Status.ConnectedClients,
-		Endpoint:           Endpoint(rc),
+		Selector:           specs.RuntimeSelector(rc),
+		Endpoint:           specs.Endpoint(rc),
 		ConfigHash:         obs.ConfigHash,
 	}
 	desired := realtimev1alpha1.DefaultReplicas
 	if rc.Spec.Replicas != nil {
 		desired = *rc.Spec.Replicas
 	}
-	set := func(condType string, status metav1.ConditionStatus, reason, message string) {
-		c := metav1.Condition{Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: rc.Generation}
-		if existing := meta.FindStatusCondition(st.Conditions, condType); existing == nil || existing.Status != status {
-			c.LastTransitionTime = now
-		} else {
-			c.LastTransitionTime = existing.LastTransitionTime
-		}
+	// Every condition is set here, through meta.SetStatusCondition: it keeps lastTransitionTime while the
+	// status does not change and takes now when it does.
+	setCondition := func(c metav1.Condition) {
+		c.ObservedGeneration, c.LastTransitionTime = rc.Generation, now
 		meta.SetStatusCondition(&st.Conditions, c)
 	}
+	set := func(condType string, status metav1.ConditionStatus, reason, message string) {
+		setCondition(metav1.Condition{Type: condType, Status: status, Reason: reason, Message: message})
+	}
+	st.ConnectedClients, st.Fleet = fleetStatus(rc, obs)
 
 	// RedisReady.
 	redisReady := true
@@ -125,7 +131,7 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 	case rolloutDone:
 		set(realtimev1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonComplete, rolloutMsg)
 	default:
-		set(realtimev1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonRollingOut, rolloutMsg)
+		set(realtimev1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonRollingOut, rolloutMsg+drainProgress(st.Fleet))
 	}
 
 	// Degraded.
@@ -156,6 +162,9 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 		set(realtimev1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAvailable,
 			fmt.Sprintf("%d of %d runtime pods available", dep.Status.AvailableReplicas, desired))
 	}
+	for _, c := range obs.Decision.Conditions() {
+		setCondition(c)
+	}
 	return st
 }
 
@@ -164,4 +173,62 @@ func modeOrStandalone(m realtimev1alpha1.RedisMode) realtimev1alpha1.RedisMode {
 		return realtimev1alpha1.RedisModeStandalone
 	}
 	return m
+}
+
+// fleetStatus derives the connected clients and the fleet block of the status from the fleet observation and
+// decisions. Without an observation (an earlier step failed) the previous values are kept; so is the block of
+// a step that did not decide.
+func fleetStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed) (int64, *realtimev1alpha1.FleetStatus) {
+	fo := obs.Fleet
+	if fo == nil {
+		return rc.Status.ConnectedClients, rc.Status.Fleet.DeepCopy()
+	}
+	fleet := &realtimev1alpha1.FleetStatus{}
+	if prev := rc.Status.Fleet; prev != nil {
+		fleet.Autoscaler, fleet.ScaleDown, fleet.Rebalance = prev.Autoscaler.DeepCopy(), prev.ScaleDown.DeepCopy(), prev.Rebalance.DeepCopy()
+	}
+	fd := obs.Decision
+	if fd.Autoscale != nil {
+		fleet.Autoscaler = fd.Autoscale.Status
+	}
+	if fd.ScaleDown != nil {
+		fleet.ScaleDown = fd.ScaleDown.Status
+	}
+	if fd.Rebalance != nil {
+		fleet.Rebalance = fd.Rebalance.Status()
+	}
+	var connected int64
+	if fo.Polled {
+		sum := fleetview.Summarize(fo.View.Pods)
+		connected = sum.Total
+		fleet.ReportingPods, fleet.UnreachablePods = int32(sum.Reporting), int32(sum.Unreachable)
+		fleet.ImbalancePercent = sum.ImbalancePercent
+		for _, p := range fo.View.Pods {
+			if p.Terminating && p.Err != nil {
+				continue // exited
+			}
+			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, Draining: p.Leaving()}
+			if p.Err != nil {
+				pc.Error = p.Err.Error()
+			}
+			if pc.Draining {
+				fleet.DrainingPods++
+				fleet.DrainingClients += p.Connections
+			}
+			fleet.Pods = append(fleet.Pods, pc)
+		}
+	}
+	if fleet.ScaleDown == nil && fleet.Autoscaler == nil && fleet.Rebalance == nil && len(fleet.Pods) == 0 {
+		fleet = nil
+	}
+	return connected, fleet
+}
+
+// drainProgress is added to the Progressing condition's message while a rollout or scale-down is under way,
+// so `kubectl describe` shows how far the hand-over of the draining pods' clients got.
+func drainProgress(fleet *realtimev1alpha1.FleetStatus) string {
+	if fleet == nil || fleet.DrainingPods == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d pods draining, %d clients still to hand over", fleet.DrainingPods, fleet.DrainingClients)
 }

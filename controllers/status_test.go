@@ -13,6 +13,16 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 )
 
+// cluster is a defaulted RealtimeCluster "chat" in namespace "apps", changed by mutate first.
+func cluster(mutate func(*realtimev1alpha1.RealtimeCluster)) *realtimev1alpha1.RealtimeCluster {
+	rc := &realtimev1alpha1.RealtimeCluster{ObjectMeta: metav1.ObjectMeta{Name: "chat", Namespace: "apps"}}
+	if mutate != nil {
+		mutate(rc)
+	}
+	rc.SetDefaults()
+	return rc
+}
+
 func deployment(gen, observed int64, replicas, updated, ready, available int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Generation: gen},

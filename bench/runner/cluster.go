@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
-	"os/exec"
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/socketfleet/socketfleet/internal/redisserver"
 )
 
 // clusterResult is what one server kind scored as a two-server cluster on
@@ -27,28 +27,14 @@ type clusterResult struct {
 // delivery latency at every client.
 func benchCluster(cfg config, name string) (clusterResult, error) {
 	var r clusterResult
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	startCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	redis, err := redisserver.Run(startCtx, redisserver.Options{})
+	cancel()
 	if err != nil {
 		return r, err
 	}
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
-	redis := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := redis.Start(); err != nil {
-		return r, fmt.Errorf("redis-server: %w", err)
-	}
-	defer func() { _ = redis.Process.Kill(); _ = redis.Wait() }()
-	redisAddr := "127.0.0.1:" + port
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", redisAddr); err == nil {
-			c.Close()
-			break
-		}
-		if i > 500 {
-			return r, fmt.Errorf("redis-server did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	defer redis.Stop()
+	redisAddr := redis.Addr
 
 	var servers []*server
 	for range 2 {

@@ -35,6 +35,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // DefaultRuntimeImage is the runtime image used when neither spec.image nor --runtime-image is set.
@@ -97,7 +98,7 @@ func newScheme() (*runtime.Scheme, error) {
 // cacheOptions limits the watched namespaces and caches only the operator's own Secrets, ConfigMaps and Pods,
 // so the operator never holds every Secret or Pod of the cluster in memory.
 func cacheOptions(namespaces string) cache.Options {
-	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagerName})
+	managed := labels.SelectorFromSet(labels.Set{specs.LabelManagedBy: specs.ManagerName})
 	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}:    {Label: managed},
 		&corev1.ConfigMap{}: {Label: managed},
@@ -143,8 +144,8 @@ func run(args []string) error {
 	}
 	reconciler := &controllers.RealtimeClusterReconciler{
 		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder(controllers.ManagerName),
-		Options:  controllers.BuildOptions{DefaultImage: cfg.runtimeImage},
+		Recorder: mgr.GetEventRecorder(specs.ManagerName),
+		Options:  specs.BuildOptions{DefaultImage: cfg.runtimeImage},
 		Fleet:    controllers.FleetOptions{PollInterval: cfg.fleetPollInterval},
 	}
 	if err := reconciler.SetupWithManager(mgr, cfg.maxConcurrentReconciles); err != nil {

@@ -39,6 +39,7 @@ func redisAdapter(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*
 	var cluster interface {
 		Adapter(*socketio.Namespace) socketio.Adapter
 		Ping(context.Context) error
+		DecodeErrors() uint64
 		Close() error
 	}
 	if cfg.Adapter == "sharded" {
@@ -47,9 +48,10 @@ func redisAdapter(ctx context.Context, cfg config.Redis, logger *slog.Logger) (*
 		cluster = redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: log})
 	}
 	return &app.ClusterAdapter{
-		Name:    "redis",
-		Factory: cluster.Adapter,
-		Ready:   cluster.Ping,
+		Name:         "redis",
+		Factory:      cluster.Adapter,
+		Ready:        cluster.Ping,
+		DecodeErrors: cluster.DecodeErrors,
 		Close: func(context.Context) error {
 			err := cluster.Close()
 			if cerr := client.Close(); err == nil {

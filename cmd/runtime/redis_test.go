@@ -8,18 +8,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"log/slog"
 	"math/big"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/socketfleet/socketfleet/internal/redisserver"
 	"github.com/socketfleet/socketfleet/runtime/config"
 )
 
@@ -109,21 +107,12 @@ func selfSignedPEM(t *testing.T) []byte {
 // TestRedisAdapterAgainstRedis checks the password file and readiness
 // against a real redis-server.
 func TestRedisAdapterAgainstRedis(t *testing.T) {
-	port := freePort(t)
-	srv := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--requirepass", "s3cret")
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	defer func() {
-		_ = srv.Process.Kill()
-		_ = srv.Wait()
-	}()
+	srv := redisserver.StartWith(t, redisserver.Options{Password: "s3cret"})
 	dir := t.TempDir()
 	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
 	_ = os.WriteFile(good, []byte("s3cret\n"), 0o600)
 	_ = os.WriteFile(bad, []byte("nope\n"), 0o600)
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	url := "redis://" + srv.Addr + "/0" // the password comes from the file
 	logger := slog.New(slog.DiscardHandler)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -152,14 +141,4 @@ func TestRedisAdapterAgainstRedis(t *testing.T) {
 	if err := a.Ready(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
 		t.Errorf("Ready with a wrong password = %v", err)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -1,36 +1,33 @@
-// Package fleetview reads the connection counts of runtime pods from their admin /stats endpoints, with
-// bounded concurrency, a per-request timeout and an overall deadline, so a slow or unreachable pod is
-// reported instead of holding up the caller. It also summarises a poll (total, imbalance) and caches the
+// Package fleetview reads the connection counts of runtime pods from their admin /stats endpoints (through
+// package runtimeadmin), with bounded concurrency, a per-request timeout and an overall deadline, so a slow
+// or unreachable pod is reported instead of holding up the caller. It also summarises a poll (total, imbalance) and caches the
 // last poll of each fleet so the reconciler polls at most once per interval.
 package fleetview
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/socketfleet/socketfleet/controllers/runtimeadmin"
 )
 
 // Defaults of Poller.
 const (
 	DefaultConcurrency    = 16
 	DefaultRequestTimeout = 2 * time.Second
-	// maxBody bounds the /stats document read from a pod.
-	maxBody = 1 << 20
 )
 
 // Target is one pod to poll.
 type Target struct {
 	// Name of the pod.
 	Name string
-	// StatsURL is the pod's admin /stats URL, e.g. http://10.0.0.7:8081/stats.
+	// StatsURL is the pod's admin /stats URL, e.g. http://10.0.0.7:8081/stats (see runtimeadmin.StatsURL).
 	StatsURL string
 	// Terminating is true for a pod that is on its way out (deletionTimestamp set): it is polled to follow
 	// its drain, and when it no longer answers it has simply exited.
@@ -57,22 +54,11 @@ type PodStats struct {
 // serving capacity.
 func (p PodStats) Leaving() bool { return p.Draining || p.Terminating }
 
-// statsDocument is the part of the runtime's /stats JSON the operator reads.
-type statsDocument struct {
-	Draining         bool `json:"draining"`
-	ConnectedClients *struct {
-		Total int64 `json:"total"`
-	} `json:"connectedClients"`
-	Drain struct {
-		ShedPending int64 `json:"shedPending"`
-	} `json:"drain"`
-}
-
-// Poller reads /stats from many pods at once. The zero value uses http.DefaultClient semantics with the
+// Poller reads /stats from many pods at once. The zero value uses a zero runtimeadmin.Client with the
 // default concurrency and timeout.
 type Poller struct {
-	// Client sends the requests; nil means a client without its own timeout (the per-request context bounds it).
-	Client *http.Client
+	// Admin sends the requests; nil means a zero runtimeadmin.Client (the per-request context bounds it).
+	Admin *runtimeadmin.Client
 	// Concurrency is the most requests in flight at once (<= 0: DefaultConcurrency).
 	Concurrency int
 	// RequestTimeout bounds each request (<= 0: DefaultRequestTimeout).
@@ -121,50 +107,12 @@ func (p *Poller) pollOne(ctx context.Context, t Target) PodStats {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.StatsURL, nil)
+	st, err := p.Admin.Stats(ctx, t.StatsURL)
 	if err != nil {
-		res.Err = fmt.Errorf("build request for %s: %w", t.StatsURL, err)
+		res.Err = err
 		return res
 	}
-	client := p.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		res.Err = fmt.Errorf("get %s: %w", t.StatsURL, err)
-		return res
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		res.Err = fmt.Errorf("read %s: %w", t.StatsURL, err)
-		return res
-	}
-	if resp.StatusCode != http.StatusOK {
-		res.Err = fmt.Errorf("get %s: status %d", t.StatsURL, resp.StatusCode)
-		return res
-	}
-	if len(body) > maxBody {
-		res.Err = fmt.Errorf("read %s: document larger than %d bytes", t.StatsURL, maxBody)
-		return res
-	}
-	var doc statsDocument
-	if err := json.Unmarshal(body, &doc); err != nil {
-		res.Err = fmt.Errorf("decode %s: %w", t.StatsURL, err)
-		return res
-	}
-	if doc.ConnectedClients == nil {
-		res.Err = fmt.Errorf("decode %s: no connectedClients field", t.StatsURL)
-		return res
-	}
-	if doc.ConnectedClients.Total < 0 {
-		res.Err = fmt.Errorf("decode %s: negative connectedClients.total %d", t.StatsURL, doc.ConnectedClients.Total)
-		return res
-	}
-	res.Connections = doc.ConnectedClients.Total
-	res.Draining = doc.Draining
-	res.ShedPending = doc.Drain.ShedPending
+	res.Connections, res.Draining, res.ShedPending = st.Connections, st.Draining, st.ShedPending
 	return res
 }
 

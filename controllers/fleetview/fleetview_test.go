@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/socketfleet/socketfleet/controllers/runtimeadmin"
 )
 
 // statsServer serves body with code on /stats.
@@ -34,7 +36,7 @@ func TestPollResults(t *testing.T) {
 	garbage := statsServer(t, 200, `not json`)
 	missing := statsServer(t, 200, `{"draining":false}`)
 	negative := statsServer(t, 200, `{"connectedClients":{"total":-1}}`)
-	huge := statsServer(t, 200, `{"connectedClients":{"total":1},"pad":"`+strings.Repeat("x", maxBody)+`"}`)
+	huge := statsServer(t, 200, `{"connectedClients":{"total":1},"pad":"`+strings.Repeat("x", runtimeadmin.MaxStatsBody)+`"}`)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedURL := closed.URL
 	closed.Close()

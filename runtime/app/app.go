@@ -46,6 +46,10 @@ type ClusterAdapter struct {
 	Factory socketio.AdapterFactory
 	// Ready returns nil while the adapter's link is healthy (/readyz).
 	Ready func(ctx context.Context) error
+	// DecodeErrors counts the messages from other servers dropped because
+	// they could not be decoded (socketfleet_adapter_decode_errors_total);
+	// nil when the adapter does not count them.
+	DecodeErrors func() uint64
 	// Close releases the link after the server closed.
 	Close func(ctx context.Context) error
 }
@@ -128,6 +132,9 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			return nil, errors.New("redis adapter: the provider returned no adapter factory")
 		}
 		adapter = a.cluster.Factory
+		if a.cluster.DecodeErrors != nil {
+			a.metrics.CountAdapterDecodeErrors(a.cluster.DecodeErrors)
+		}
 	}
 
 	a.gate = admission.New(admission.Options{

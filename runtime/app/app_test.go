@@ -16,9 +16,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/app"
 	"github.com/socketfleet/socketfleet/runtime/config"
-	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
@@ -100,18 +101,7 @@ func connect(t *testing.T, base, nsp string, auth any) *sioclient.Client {
 func tryConnect(base, nsp string, auth any) (*sioclient.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return sioclient.Connect(ctx, base+"/socket.io/", nsp, auth)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return sioclient.ConnectContext(ctx, base+"/socket.io/", sioclient.Options{Namespace: nsp, Auth: auth})
 }
 
 func TestAdminEndpointsAndMetrics(t *testing.T) {
@@ -262,7 +252,7 @@ func TestShed(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "4 closed clients", func() bool { return closed() == 4 })
+	waitfor.True(t, "4 closed clients", func() bool { return closed() == 4 })
 	time.Sleep(200 * time.Millisecond)
 	if n := closed(); n != 4 {
 		t.Errorf("%d clients closed, want 4", n)
@@ -297,7 +287,7 @@ func TestShedRefusesHandshakes(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || len(cookies) != 1 || cookies[0].Name != "lb-route" || cookies[0].MaxAge >= 0 {
 		t.Errorf("handshake while shedding: %d, Set-Cookie %q; want 503 expiring lb-route", resp.StatusCode, resp.Header.Values("Set-Cookie"))
 	}
-	waitFor(t, "handshakes accepted after the shed", func() bool {
+	waitfor.True(t, "handshakes accepted after the shed", func() bool {
 		code, _, _ := get(t, r.public+"/socket.io/?EIO=4&transport=polling")
 		return code == http.StatusOK
 	})

@@ -21,8 +21,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
 
+	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/auth"
-	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
@@ -52,7 +52,7 @@ func connect(t *testing.T, url string, authPayload any) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := sioclient.Connect(ctx, url, "/", authPayload)
+	c, err := sioclient.ConnectContext(ctx, url, sioclient.Options{Auth: authPayload})
 	if err != nil {
 		return "", err
 	}

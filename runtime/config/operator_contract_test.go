@@ -12,7 +12,7 @@ import (
 // TestOperatorGoldenConfigs loads every config.yaml and SOCKETFLEET_*
 // variable the operator renders (its golden files) the way a pod does.
 func TestOperatorGoldenConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../controllers/testdata/golden/*.yaml")
+	files, err := filepath.Glob("../../controllers/specs/testdata/golden/*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

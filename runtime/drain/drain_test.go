@@ -2,13 +2,21 @@ package drain
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 )
+
+// shedPoll waits for shed batches: checked every millisecond, 10 s failure guard.
+func shedPoll() waitfor.Poll {
+	return waitfor.Poll{Timeout: 10 * time.Second, Interval: time.Millisecond}
+}
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -218,13 +226,12 @@ func TestShedClosesNAtTheRate(t *testing.T) {
 	if got := d.Shed(30); got != 30 {
 		t.Errorf("Shed returned %d pending, want 30", got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().ClosedByShed < 30 || d.Stats().ShedPending > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("shed stuck: %+v", d.Stats())
+	shedPoll().NoError(t, "the shed", func() error {
+		if st := d.Stats(); st.ClosedByShed < 30 || st.ShedPending > 0 {
+			return fmt.Errorf("shed stuck: %+v", st)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	closes := p.closeTimes()
 	if len(closes) != 30 || len(p.list()) != 70 {
 		t.Fatalf("closed %d, left %d", len(closes), len(p.list()))
@@ -244,13 +251,12 @@ func TestShedMoreThanOpenStops(t *testing.T) {
 	p := newPool(clock, 5)
 	d := newDrainer(t, p, Options{})
 	d.Shed(50)
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().ShedPending > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("shed stuck: %+v", d.Stats())
+	shedPoll().NoError(t, "the shed", func() error {
+		if st := d.Stats(); st.ShedPending > 0 {
+			return fmt.Errorf("shed stuck: %+v", st)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	if len(p.list()) != 0 || d.Stats().ClosedByShed != 5 {
 		t.Errorf("left %d, stats %+v", len(p.list()), d.Stats())
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 )
 
 // guard bounds every wait of these tests; it is a failure guard, never a
@@ -253,7 +255,7 @@ func TestPollWaitsForMessages(t *testing.T) {
 		_, body := do(t, "GET", h.url("EIO=4&transport=polling&sid="+sid), "", nil)
 		got <- body
 	}()
-	waitFor(t, "poll pending", rec.sess.Writable)
+	waitfor.True(t, "poll pending", rec.sess.Writable)
 	if err := rec.sess.Send(TextMessage([]byte("late"))); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +273,7 @@ func TestConcurrentPollKillsSession(t *testing.T) {
 		_, body := do(t, "GET", url, "", nil)
 		first <- body
 	}()
-	waitFor(t, "first poll pending", rec.sess.Writable)
+	waitfor.True(t, "first poll pending", rec.sess.Writable)
 	resp, _ := do(t, "GET", url, "", nil)
 	if resp.StatusCode != 400 {
 		t.Fatalf("second GET: %d, want 400", resp.StatusCode)
@@ -299,7 +301,7 @@ func TestAbortedPollClosesSession(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, "poll pending", rec.sess.Writable)
+	waitfor.True(t, "poll pending", rec.sess.Writable)
 	cancel()
 	<-done
 	if r := rec.closeReason(t); r != ReasonTransportError {
@@ -345,7 +347,7 @@ func TestClientClosePacket(t *testing.T) {
 		_, body := do(t, "GET", url, "", nil)
 		poll <- body
 	}()
-	waitFor(t, "poll pending", rec.sess.Writable)
+	waitfor.True(t, "poll pending", rec.sess.Writable)
 	do(t, "POST", url, "1", nil)
 	if body := <-poll; body != "6" {
 		t.Fatalf("pending poll = %q, want a noop", body)
@@ -503,7 +505,7 @@ func TestUpgrade(t *testing.T) {
 		_, body := do(t, "GET", pollURL, "", nil)
 		poll <- body
 	}()
-	waitFor(t, "poll pending", rec.sess.Writable)
+	waitfor.True(t, "poll pending", rec.sess.Writable)
 
 	conn := dialWS(t, h.wsURL("EIO=4&transport=websocket&sid="+sid), nil)
 	_ = conn.WriteMessage(websocket.TextMessage, []byte("2probe"))
@@ -674,18 +676,6 @@ func TestServerClose(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds (failure guard only).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // A client that stops reading must not hold up the others, and what was
 // queued for it arrives intact once it reads again.
 func TestSlowClientDoesNotBlockOthers(t *testing.T) {
@@ -705,7 +695,7 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 		}
 	}
 	// Far more than the socket buffers hold: the slow session is stuck.
-	waitFor(t, "slow session stuck in a write", func() bool { return !slowRec.sess.Writable() })
+	waitfor.True(t, "slow session stuck in a write", func() bool { return !slowRec.sess.Writable() })
 	for i := range 50 {
 		if err := fastRec.sess.Send(TextMessage([]byte("hi"))); err != nil {
 			t.Fatal(err)
@@ -772,7 +762,7 @@ func TestWebSocketReading(t *testing.T) {
 				t.Fatalf("after the close frame: %v", err)
 			}
 			if p := h.srv.poller; p != nil {
-				waitFor(t, "the poller forgets the closed connection", func() bool { return p.watching() == 0 })
+				waitfor.True(t, "the poller forgets the closed connection", func() bool { return p.watching() == 0 })
 			}
 		})
 	}
@@ -834,5 +824,5 @@ func TestUpgradeFailures(t *testing.T) {
 	_ = ok.WriteMessage(websocket.TextMessage, []byte("2probe"))
 	readWS(t, ok)
 	_ = ok.WriteMessage(websocket.TextMessage, []byte("5"))
-	waitFor(t, "upgraded", func() bool { return rec.sess.Transport() == WebSocket })
+	waitfor.True(t, "upgraded", func() bool { return rec.sess.Transport() == WebSocket })
 }

@@ -172,6 +172,16 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
+// CountAdapterDecodeErrors exports count, the number of messages from other
+// servers that the cluster adapter dropped because it could not decode
+// them, as socketfleet_adapter_decode_errors_total.
+func (m *Metrics) CountAdapterDecodeErrors(count func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "socketfleet_adapter_decode_errors_total",
+		Help: "Messages from other servers (Redis) dropped because they could not be decoded: malformed, truncated, or announcing more data than they hold.",
+	}, func() float64 { return float64(count()) }))
+}
+
 // Handshake records an admission decision (admission.Options.OnDecision).
 func (m *Metrics) Handshake(accepted bool, reason string) {
 	if accepted {

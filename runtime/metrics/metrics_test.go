@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/metrics"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
@@ -46,7 +46,7 @@ func TestLiveCountsAndCounters(t *testing.T) {
 	base := "http://" + ln.Addr().String() + "/socket.io/"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := sioclient.Connect(ctx, base, "/chat", nil)
+	c, err := sioclient.ConnectContext(ctx, base, sioclient.Options{Namespace: "/chat"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/publish"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
@@ -68,7 +68,7 @@ func (f *fixture) client(t *testing.T, room string) *sioclient.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := sioclient.Connect(ctx, f.sio, "/", map[string]string{"room": room})
+	c, err := sioclient.ConnectContext(ctx, f.sio, sioclient.Options{Auth: map[string]string{"room": room}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@
 //	defer cluster.Close()
 //	srv := socketio.NewServer(socketio.Options{Adapter: cluster.Adapter})
 //
-// Wire format (see shared/reference/redis-adapter/WIRE.md): broadcasts are
+// Wire format (docs/redis-wire.md): broadcasts are
 // msgpack [uid, packet, opts] on `<key>#<nsp>#` (or `<key>#<nsp>#<room>#`
 // for one room), requests and responses are JSON on `<key>-request#<nsp>#`
 // and `<key>-response#<nsp>#`, except the acknowledged broadcast and its
@@ -62,6 +62,7 @@ type Cluster struct {
 	adapters map[string]*Adapter // by namespace name
 	closed   bool
 	done     chan struct{}
+	dropped  droppedMessages
 }
 
 // New returns a cluster on client. Pass its Adapter method as
@@ -77,6 +78,7 @@ func New(client redis.UniversalClient, opts Options) *Cluster {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Cluster{client: client, opts: opts, log: opts.Logger, adapters: map[string]*Adapter{}, done: make(chan struct{})}
+	c.dropped.log = opts.Logger
 	c.sub = client.Subscribe(context.Background())
 	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
 	return c
@@ -84,6 +86,10 @@ func New(client redis.UniversalClient, opts Options) *Cluster {
 
 // Ping reports whether Redis answers; the runtime's readiness uses it.
 func (c *Cluster) Ping(ctx context.Context) error { return c.client.Ping(ctx).Err() }
+
+// DecodeErrors counts the messages from Redis dropped because they could
+// not be decoded (logged at most once per 10 seconds).
+func (c *Cluster) DecodeErrors() uint64 { return c.dropped.count() }
 
 // Close unsubscribes and stops the dispatcher. The client is not closed.
 func (c *Cluster) Close() error {
@@ -142,13 +148,17 @@ func (c *Cluster) dispatch(ch <-chan *redis.Message) {
 			continue
 		}
 		payload := []byte(msg.Payload)
+		var err error
 		switch kind {
 		case "broadcast":
-			a.onBroadcast(room, payload)
+			err = a.onBroadcast(room, payload)
 		case "request":
-			a.onRequest(payload)
+			err = a.onRequest(payload)
 		case "response":
-			a.onResponse(payload)
+			err = a.onResponse(payload)
+		}
+		if err != nil {
+			c.dropped.record(msg.Channel, err)
 		}
 	}
 }
@@ -243,27 +253,27 @@ func (a *Adapter) publishBroadcast(p *parser.Packet, opts socketio.BroadcastOpti
 	return a.publish(ctx, channel, payload)
 }
 
-// onBroadcast delivers a broadcast from another server.
-func (a *Adapter) onBroadcast(room string, payload []byte) {
+// onBroadcast delivers a broadcast from another server. It returns the
+// error of a message it cannot decode.
+func (a *Adapter) onBroadcast(room string, payload []byte) error {
 	if room != "" && !a.HasRoom(room) {
-		return // nobody here: skip decoding
+		return nil // nobody here: skip decoding
 	}
 	var m broadcastMessage
 	if err := unmarshalMsgpack(payload, &m); err != nil {
-		a.cluster.log.Warn("redisadapter: bad broadcast", "namespace", a.name, "err", err)
-		return
+		return fmt.Errorf("broadcast: %w", err)
 	}
 	if m.UID == a.uid || (m.Packet.NSP != "" && m.Packet.NSP != a.name) {
-		return
+		return nil
 	}
 	p, err := fromWire(m.Packet, a.name)
 	if err != nil {
-		a.cluster.log.Warn("redisadapter: bad broadcast packet", "namespace", a.name, "err", err)
-		return
+		return fmt.Errorf("broadcast packet: %w", err)
 	}
 	opts := optsFromWire(&m.Opts)
 	opts.Flags.Local = true
 	_ = a.MemoryAdapter.Broadcast(p, opts)
+	return nil
 }
 
 // ServerCount counts the servers subscribed to the namespace's request
@@ -437,19 +447,24 @@ func (a *Adapter) lookup(id string) *pendingRequest {
 	return a.pending[id]
 }
 
-// onRequest answers a request of another server.
-func (a *Adapter) onRequest(payload []byte) {
+// onRequest answers a request of another server. It returns the error of a
+// message it cannot decode.
+func (a *Adapter) onRequest(payload []byte) error {
 	if len(payload) > 0 && payload[0] != '{' {
-		a.onAckBroadcastRequest(payload)
-		return
+		return a.onAckBroadcastRequest(payload)
 	}
 	var req request
 	if err := json.Unmarshal(payload, &req); err != nil {
-		a.cluster.log.Warn("redisadapter: bad request", "namespace", a.name, "err", err)
-		return
+		return fmt.Errorf("request: %w", err)
 	}
 	if req.UID == a.uid || (req.RequestID != "" && a.lookup(req.RequestID) != nil) {
-		return // our own
+		return nil // our own
+	}
+	switch req.Type {
+	case reqRemoteJoin, reqRemoteLeave, reqRemoteDisconnect, reqRemoteFetch:
+		if req.Opts == nil { // Node fails on it too; all sockets is not the default
+			return fmt.Errorf("request of type %d without opts", req.Type)
+		}
 	}
 	ctx, cancel := a.opCtx()
 	defer cancel()
@@ -473,8 +488,9 @@ func (a *Adapter) onRequest(payload []byte) {
 	case reqAllRooms:
 		respond(response{RequestID: req.RequestID, Rooms: nonNil(a.Rooms())})
 	case reqServerSideEmit:
-		a.onServerSideEmit(req, respond)
+		return a.onServerSideEmit(req, respond)
 	}
+	return nil
 }
 
 func nonNilSockets(s []socketio.SocketInfo) []socketio.SocketInfo {
@@ -484,14 +500,17 @@ func nonNilSockets(s []socketio.SocketInfo) []socketio.SocketInfo {
 	return s
 }
 
-func (a *Adapter) onServerSideEmit(req request, respond func(any)) {
+func (a *Adapter) onServerSideEmit(req request, respond func(any)) error {
 	args, err := parser.Args(req.Data, nil)
-	if err != nil || len(args) == 0 {
-		return
+	if err == nil && len(args) == 0 {
+		err = errors.New("no event name")
 	}
 	var event string
-	if json.Unmarshal(args[0], &event) != nil {
-		return
+	if err == nil {
+		err = json.Unmarshal(args[0], &event)
+	}
+	if err != nil {
+		return fmt.Errorf("serverSideEmit request: %w", err)
 	}
 	var ack func(json.RawMessage)
 	if req.RequestID != "" {
@@ -506,21 +525,25 @@ func (a *Adapter) onServerSideEmit(req request, respond func(any)) {
 		}
 	}
 	a.nsp.HandleServerSideEmit(context.Background(), event, args[1:], ack)
+	return nil
 }
 
 // onAckBroadcastRequest delivers an acknowledged broadcast of another server
 // and sends back its client count and every acknowledgement.
-func (a *Adapter) onAckBroadcastRequest(payload []byte) {
+func (a *Adapter) onAckBroadcastRequest(payload []byte) error {
 	var req ackBroadcastRequest
-	if err := unmarshalMsgpack(payload, &req); err != nil || req.Type != reqBroadcast {
-		return
+	if err := unmarshalMsgpack(payload, &req); err != nil {
+		return fmt.Errorf("acknowledged broadcast: %w", err)
+	}
+	if req.Type != reqBroadcast {
+		return fmt.Errorf("msgpack request of type %d", req.Type)
 	}
 	if req.UID == a.uid || a.lookup(req.RequestID) != nil {
-		return
+		return nil
 	}
 	p, err := fromWire(req.Packet, a.name)
 	if err != nil {
-		return
+		return fmt.Errorf("acknowledged broadcast packet: %w", err)
 	}
 	timeout := a.cluster.opts.RequestsTimeout
 	if req.Opts.Flags != nil && req.Opts.Flags.Timeout > 0 {
@@ -551,24 +574,32 @@ func (a *Adapter) onAckBroadcastRequest(payload []byte) {
 		}
 	})
 	context.AfterFunc(ctx, cancel)
+	return nil
 }
 
-// onResponse routes a response to the request waiting for it.
-func (a *Adapter) onResponse(payload []byte) {
+// onResponse routes a response to the request waiting for it. It returns
+// the error of a message it cannot decode.
+func (a *Adapter) onResponse(payload []byte) error {
 	if len(payload) > 0 && payload[0] != '{' {
 		var r ackResponse
-		if err := unmarshalMsgpack(payload, &r); err != nil || r.Type != resBroadcastAck {
-			return
+		if err := unmarshalMsgpack(payload, &r); err != nil {
+			return fmt.Errorf("acknowledgement: %w", err)
+		}
+		if r.Type != resBroadcastAck {
+			return fmt.Errorf("msgpack response of type %d", r.Type)
 		}
 		if p := a.lookup(r.RequestID); p != nil && p.ack != nil {
-			arg, _ := json.Marshal(normalize(r.Packet))
+			arg, err := json.Marshal(normalize(r.Packet))
+			if err != nil {
+				return fmt.Errorf("acknowledgement: %w", err)
+			}
 			p.ack(arg)
 		}
-		return
+		return nil
 	}
 	var r response
 	if err := json.Unmarshal(payload, &r); err != nil {
-		return
+		return fmt.Errorf("response: %w", err)
 	}
 	p := a.lookup(r.RequestID)
 	switch {
@@ -581,6 +612,7 @@ func (a *Adapter) onResponse(payload []byte) {
 		default:
 		}
 	}
+	return nil
 }
 
 // Close unsubscribes the namespace's channels.

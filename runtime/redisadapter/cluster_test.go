@@ -13,6 +13,7 @@ import (
 
 	"github.com/socketfleet/socketfleet/internal/redisserver"
 	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
@@ -53,17 +54,6 @@ func startNode(t *testing.T, redisAddr string, setup func(*socketio.Server)) *no
 	return n
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 	r := redisserver.Start(t, "")
 	a := startNode(t, r.Addr, nil)
@@ -75,7 +65,7 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 		})
 	})
 	ctx := context.Background()
-	waitUntil(t, "both servers subscribed", func() bool {
+	waitfor.True(t, "both servers subscribed", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
 		return err == nil && n == 2
 	})
@@ -109,7 +99,7 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 	if err := a.srv.Of("/").In("blue").SocketsJoin("green"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "remote join", func() bool { return b.srv.Of("/").Adapter().(*Adapter).HasRoom("green") })
+	waitfor.True(t, "remote join", func() bool { return b.srv.Of("/").Adapter().(*Adapter).HasRoom("green") })
 	if err := a.srv.Of("/").To("green").Emit("green"); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +148,7 @@ func TestRedisOutage(t *testing.T) {
 	a := startNode(t, r.Addr, nil)
 	b := startNode(t, r.Addr, nil)
 	ctx := context.Background()
-	waitUntil(t, "both servers subscribed", func() bool {
+	waitfor.True(t, "both servers subscribed", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
 		return err == nil && n == 2
 	})
@@ -178,7 +168,7 @@ func TestRedisOutage(t *testing.T) {
 	// Redis comes back on the same port: delivery across servers resumes
 	// once the subscription is re-established (go-redis reconnects it).
 	redisserver.Start(t, r.Port())
-	waitUntil(t, "subscriptions restored", func() bool {
+	waitfor.True(t, "subscriptions restored", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
 		return err == nil && n == 2
 	})

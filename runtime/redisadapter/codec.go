@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -108,9 +109,13 @@ func marshalMsgpack(v any) ([]byte, error) {
 }
 
 // unmarshalMsgpack decodes maps as map[string]any and bin as []byte.
+// Payloads come from other processes: checkMsgpack bounds what the decoder
+// may allocate before it runs, and a decoder panic on hostile input must
+// not take the server down either.
 func unmarshalMsgpack(data []byte, v any) (err error) {
-	// Payloads come from other processes: a decoder panic on hostile input
-	// must not take the server down.
+	if err := checkMsgpack(data); err != nil {
+		return err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("decode msgpack: %v", r)
@@ -133,6 +138,9 @@ func toWire(p *parser.Packet, nsp string) (wirePacket, error) {
 
 // fromWire converts a server-to-server packet into an event packet.
 func fromWire(w wirePacket, nsp string) (*parser.Packet, error) {
+	if len(w.Data) == 0 {
+		return nil, errors.New("packet without event name")
+	}
 	data, attachments, err := parser.EncodeArgs(normalize(w.Data).([]any)...)
 	if err != nil {
 		return nil, fmt.Errorf("encode packet from another server: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/socketfleet/socketfleet/runtime/parser"
@@ -11,7 +12,7 @@ import (
 )
 
 // Golden vectors recorded from two Node socket.io 4.8.4 servers with
-// @socket.io/redis-adapter 8.3.0 (shared/reference/redis-adapter/golden-classic.txt).
+// @socket.io/redis-adapter 8.3.0 (docs/redis-wire.md).
 const (
 	goldenBroadcastAll   = "93a64c694649514683a47479706502a46461746194a568656c6c6f01a374776f81a5746872656503a36e7370a12f83a5726f6f6d7390a665786365707490a5666c61677380"
 	goldenBroadcastBin   = "93a64c694649514683a47479706502a46461746192a362696ec403010203a36e7370a12f83a5726f6f6d7391a5726f6f6d31a665786365707490a5666c61677380"
@@ -138,19 +139,82 @@ func TestParseChannel(t *testing.T) {
 }
 
 // FuzzDecodeBroadcast checks that no payload from Redis panics the decoder.
+// FuzzDecodeBroadcast feeds the msgpack decoders of the classic adapter
+// (broadcasts, acknowledged broadcasts and their acknowledgements) with
+// arbitrary bytes: none may panic or allocate beyond what the input
+// justifies (the run would die of it), and what they accept converts to a
+// packet or fails with an error.
 func FuzzDecodeBroadcast(f *testing.F) {
-	for _, s := range []string{goldenBroadcastAll, goldenBroadcastBin, goldenBroadcastFlags, goldenAckRequest} {
+	for _, s := range []string{goldenBroadcastAll, goldenBroadcastBin, goldenBroadcastFlags, goldenAckRequest, goldenAckResponse} {
 		b, _ := hex.DecodeString(s)
 		f.Add(b)
 	}
+	f.Add([]byte(issue11Message))
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m broadcastMessage
 		if unmarshalMsgpack(b, &m) == nil {
 			_, _ = fromWire(m.Packet, "/")
 		}
 		var r ackBroadcastRequest
-		_ = unmarshalMsgpack(b, &r)
+		if unmarshalMsgpack(b, &r) == nil {
+			_, _ = fromWire(r.Packet, "/")
+		}
+		var a ackResponse
+		if unmarshalMsgpack(b, &a) == nil {
+			_, _ = json.Marshal(normalize(a.Packet))
+		}
 	})
+}
+
+// FuzzDecodeRequest feeds the JSON decoders of the classic adapter's
+// request and response channels, and the event arguments they carry.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"uid":"LiFIQF","requestId":"FmBRKJ","type":5,"opts":{"rooms":["r"],"except":[]}}`,
+		`{"uid":"LiFIQF","type":2,"opts":{"rooms":[],"except":[]},"rooms":["a","b"]}`,
+		`{"uid":"LiFIQF","requestId":"x","type":6,"data":["ping",1,{"a":[true,null]}]}`,
+		`{"type":8,"requestId":"FmBRKJ","clientCount":3}`,
+		`{"requestId":"x","sockets":[{"id":"a","handshake":{},"rooms":["a"],"data":null}]}`,
+		`{"requestId":"x","data":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req request
+		if json.Unmarshal(b, &req) == nil && req.Data != nil {
+			_, _ = parser.Args(req.Data, nil)
+		}
+		var res response
+		_ = json.Unmarshal(b, &res)
+	})
+}
+
+// FuzzDecodeEnvelope feeds the sharded adapter's envelope decoder (JSON or
+// msgpack) and the packets it carries.
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add(mustHexF(f, goldenShardedBinary))
+	f.Add([]byte(`{"type":3,"data":{"packet":{"type":2,"data":["m",1],"nsp":"/"},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"de9d9e8ad9c53754","nsp":"/"}`))
+	f.Add([]byte(`{"type":9,"data":{"requestId":"a1","packet":["ev",{"x":1}]},"uid":"u","nsp":"/"}`))
+	f.Add([]byte(issue11Message))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		env, err := decodeEnvelope(b)
+		if err != nil {
+			return
+		}
+		pm, _ := env.Data["packet"].(map[string]any)
+		args, _ := pm["data"].([]any)
+		_, _ = fromWire(wirePacket{Data: args}, "/")
+		_ = optsFromMap(env.Data["opts"])
+	})
+}
+
+func mustHexF(f *testing.F, s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
 }
 
 // goldenShardedBinary is Node's sharded broadcast of a binary argument to

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -69,6 +70,7 @@ type ShardedCluster struct {
 	// roomOps serializes room channel (un)subscriptions, which the in-memory
 	// adapter's hooks may not do themselves.
 	roomOps chan roomOp
+	dropped droppedMessages
 }
 
 type roomOp struct {
@@ -93,6 +95,7 @@ func NewSharded(client redis.UniversalClient, opts ShardedOptions) *ShardedClust
 	}
 	c := &ShardedCluster{client: client, opts: opts, log: opts.Logger, adapters: map[string]*ShardedAdapter{},
 		done: make(chan struct{}), roomOps: make(chan roomOp, 1024)}
+	c.dropped.log = opts.Logger
 	c.sub = client.SSubscribe(context.Background())
 	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
 	go c.applyRoomOps()
@@ -101,6 +104,10 @@ func NewSharded(client redis.UniversalClient, opts ShardedOptions) *ShardedClust
 
 // Ping reports whether Redis answers.
 func (c *ShardedCluster) Ping(ctx context.Context) error { return c.client.Ping(ctx).Err() }
+
+// DecodeErrors counts the messages from Redis dropped because they could
+// not be decoded (logged at most once per 10 seconds).
+func (c *ShardedCluster) DecodeErrors() uint64 { return c.dropped.count() }
 
 // Close unsubscribes and stops the cluster's goroutines. The client is not
 // closed.
@@ -194,16 +201,19 @@ func (c *ShardedCluster) dispatch(ch <-chan *redis.Message) {
 		}
 		env, err := decodeEnvelope([]byte(msg.Payload))
 		if err != nil {
-			c.log.Warn("redisadapter: bad message", "channel", msg.Channel, "err", err)
+			c.dropped.record(msg.Channel, err)
 			continue
 		}
 		if env.UID == a.uid || (env.NSP != "" && env.NSP != a.name) {
 			continue
 		}
 		if msg.Channel == c.channel(a.name)+a.uid+"#" {
-			a.onResponse(env)
+			err = a.onResponse(env)
 		} else {
-			a.onMessage(env)
+			err = a.onMessage(env)
+		}
+		if err != nil {
+			c.dropped.record(msg.Channel, err)
 		}
 	}
 }
@@ -228,20 +238,23 @@ func decodeEnvelope(payload []byte) (envelope, error) {
 			NSP  string          `json:"nsp"`
 		}
 		if err := json.Unmarshal(payload, &raw); err != nil {
-			return env, err
+			return env, fmt.Errorf("envelope: %w", err)
 		}
 		env = envelope{Type: raw.Type, UID: raw.UID, NSP: raw.NSP}
 		if len(raw.Data) > 0 {
 			v, err := jsonToValues(append(append([]byte("["), raw.Data...), ']'), nil)
 			if err != nil {
-				return env, err
+				return env, fmt.Errorf("envelope data: %w", err)
 			}
-			env.Data, _ = v[0].(map[string]any)
+			var ok bool
+			if env.Data, ok = v[0].(map[string]any); !ok && v[0] != nil {
+				return env, fmt.Errorf("envelope data: %T, not an object", v[0])
+			}
 		}
 		return env, nil
 	}
 	if err := unmarshalMsgpack(payload, &env); err != nil {
-		return env, err
+		return env, fmt.Errorf("envelope: %w", err)
 	}
 	// Nested msgpack maps decode with interface keys.
 	env.Data, _ = normalize(env.Data).(map[string]any)
@@ -552,11 +565,19 @@ func stringsOf(v any) []string {
 	return out
 }
 
-// onMessage handles a message of another server.
-func (a *ShardedAdapter) onMessage(env envelope) {
+// onMessage handles a message of another server. It returns the error of a
+// message whose data it cannot decode.
+func (a *ShardedAdapter) onMessage(env envelope) error {
 	ctx, cancel := a.opCtx()
 	defer cancel()
 	d := env.Data
+	switch env.Type {
+	case msgBroadcast, msgSocketsJoin, msgSocketsLeave, msgDisconnectSockets, msgFetchSockets:
+		// Node fails on these without opts; all sockets is not the default.
+		if _, ok := d["opts"].(map[string]any); !ok {
+			return fmt.Errorf("message of type %d without opts", env.Type)
+		}
+	}
 	requestID, _ := d["requestId"].(string)
 	// Responses may be sent after this returns (acks): each gets its own
 	// deadline.
@@ -574,12 +595,12 @@ func (a *ShardedAdapter) onMessage(env envelope) {
 		args, _ := pm["data"].([]any)
 		p, err := fromWire(wirePacket{Data: args}, a.name)
 		if err != nil {
-			return
+			return fmt.Errorf("broadcast packet: %w", err)
 		}
 		opts := optsFromMap(d["opts"])
 		if requestID == "" {
 			_ = a.MemoryAdapter.Broadcast(p, opts)
-			return
+			return nil
 		}
 		a.ackBroadcast(p, opts, d["opts"], respond)
 	case msgSocketsJoin:
@@ -595,16 +616,19 @@ func (a *ShardedAdapter) onMessage(env envelope) {
 	case msgServerSideEmit:
 		values, _ := d["packet"].([]any)
 		data, err := json.Marshal(normalize(values))
-		if err != nil {
-			return
+		var args []json.RawMessage
+		if err == nil {
+			args, err = parser.Args(data, nil)
 		}
-		args, err := parser.Args(data, nil)
-		if err != nil || len(args) == 0 {
-			return
+		if err == nil && len(args) == 0 {
+			err = errors.New("no event name")
 		}
 		var event string
-		if json.Unmarshal(args[0], &event) != nil {
-			return
+		if err == nil {
+			err = json.Unmarshal(args[0], &event)
+		}
+		if err != nil {
+			return fmt.Errorf("serverSideEmit: %w", err)
 		}
 		var ack func(json.RawMessage)
 		if requestID != "" {
@@ -619,6 +643,7 @@ func (a *ShardedAdapter) onMessage(env envelope) {
 		}
 		a.nsp.HandleServerSideEmit(context.Background(), event, args[1:], ack)
 	}
+	return nil
 }
 
 // ackBroadcast delivers an acknowledged broadcast of another server and
@@ -647,12 +672,13 @@ func (a *ShardedAdapter) ackBroadcast(p *parser.Packet, opts socketio.BroadcastO
 	})
 }
 
-// onResponse routes a response to the request waiting for it.
-func (a *ShardedAdapter) onResponse(env envelope) {
+// onResponse routes a response to the request waiting for it. It returns
+// the error of a response whose data it cannot decode.
+func (a *ShardedAdapter) onResponse(env envelope) error {
 	id, _ := env.Data["requestId"].(string)
 	p := a.lookup(id)
 	if p == nil {
-		return
+		return nil
 	}
 	switch env.Type {
 	case msgBroadcastClientCount:
@@ -661,7 +687,10 @@ func (a *ShardedAdapter) onResponse(env envelope) {
 		}
 	case msgBroadcastAck:
 		if p.ack != nil {
-			b, _ := json.Marshal(normalize(env.Data["packet"]))
+			b, err := json.Marshal(normalize(env.Data["packet"]))
+			if err != nil {
+				return fmt.Errorf("acknowledgement: %w", err)
+			}
 			p.ack(b)
 		}
 	case msgFetchSocketsResponse, msgServerSideEmitResponse:
@@ -672,6 +701,7 @@ func (a *ShardedAdapter) onResponse(env envelope) {
 			}
 		}
 	}
+	return nil
 }
 
 // Close unsubscribes the namespace's channels.

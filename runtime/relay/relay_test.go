@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/relay"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
@@ -45,7 +45,7 @@ func connect(t *testing.T, url string) *sioclient.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := sioclient.Connect(ctx, url, "/", nil)
+	c, err := sioclient.ConnectContext(ctx, url, sioclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

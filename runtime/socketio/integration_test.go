@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/engineio"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
-	"github.com/socketfleet/socketfleet/runtime/socketio/internal/testclient"
 )
 
 // wait is the failure guard for things that must happen; quiet is the window
@@ -40,16 +41,16 @@ func newServer(t *testing.T, opts socketio.Options) (*socketio.Server, string) {
 	return srv, ts.URL + "/socket.io/"
 }
 
-func dial(t *testing.T, url string) *testclient.Conn {
+func dial(t *testing.T, url string) *sioclient.Conn {
 	t.Helper()
 	return dialQuery(t, url, "")
 }
 
-func dialQuery(t *testing.T, url, query string) *testclient.Conn {
+func dialQuery(t *testing.T, url, query string) *sioclient.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	c, err := testclient.Dial(ctx, url, query, http.Header{"Origin": {"http://test"}})
+	c, err := sioclient.Dial(ctx, url, sioclient.Options{Query: query, Header: http.Header{"Origin": {"http://test"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func dialQuery(t *testing.T, url, query string) *testclient.Conn {
 
 // connect joins namespace nsp ("/" or "/x") with an optional auth JSON and
 // returns the CONNECT reply payload.
-func connect(t *testing.T, c *testclient.Conn, nsp, auth string) map[string]string {
+func connect(t *testing.T, c *sioclient.Conn, nsp, auth string) map[string]string {
 	t.Helper()
 	prefix := ""
 	if nsp != "/" {
@@ -68,7 +69,7 @@ func connect(t *testing.T, c *testclient.Conn, nsp, auth string) map[string]stri
 	if err := c.Send("0" + prefix + auth); err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.NextText(wait)
+	got, err := c.NextText(within(t, wait))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,21 +83,14 @@ func connect(t *testing.T, c *testclient.Conn, nsp, auth string) map[string]stri
 	return reply
 }
 
-func expect(t *testing.T, c *testclient.Conn, want string) {
-	t.Helper()
-	if err := c.Expect(want, wait); err != nil {
-		t.Fatal(err)
-	}
+// within returns a context that ends after d (or with the test).
+func within(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
 
-func expectNothing(t *testing.T, c *testclient.Conn) {
-	t.Helper()
-	if err := c.ExpectNothing(quiet); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func send(t *testing.T, c *testclient.Conn, text string) {
+func send(t *testing.T, c *sioclient.Conn, text string) {
 	t.Helper()
 	if err := c.Send(text); err != nil {
 		t.Fatal(err)
@@ -164,7 +158,7 @@ func TestInvalidNamespace(t *testing.T) {
 	_, url := newServer(t, socketio.Options{})
 	c := dial(t, url)
 	send(t, c, "0/nope,")
-	expect(t, c, `4/nope,{"message":"Invalid namespace"}`)
+	c.Expect(t, `4/nope,{"message":"Invalid namespace"}`)
 	connect(t, c, "/", "") // the session is still usable
 }
 
@@ -197,9 +191,9 @@ func TestConnectMiddleware(t *testing.T) {
 	socks := connected(nsp)
 	c := dial(t, url)
 	send(t, c, "0/private,")
-	expect(t, c, `4/private,{"message":"unauthorized","data":{"code":401}}`)
+	c.Expect(t, `4/private,{"message":"unauthorized","data":{"code":401}}`)
 	send(t, c, `0/private,{"token":"bad"}`)
-	expect(t, c, `4/private,{"message":"plain failure"}`)
+	c.Expect(t, `4/private,{"message":"plain failure"}`)
 	connect(t, c, "/private", `{"token":"good"}`)
 	s := receive(t, socks)
 	if s.Data() != "good" {
@@ -252,15 +246,15 @@ func TestEventsAndAcks(t *testing.T) {
 	if g.name != "hello" || g.a != "world" || g.b != 41 || len(g.args) != 2 {
 		t.Fatalf("event = %+v", g)
 	}
-	expectNothing(t, c)
+	c.ExpectNothing(t)
 
 	send(t, c, `27["hello","x",1]`)
 	receive(t, events)
-	expect(t, c, `37["ok",2]`)
+	c.Expect(t, `37["ok",2]`)
 
 	send(t, c, `2/chat,12["hello","y",5]`)
 	receive(t, events)
-	expect(t, c, `3/chat,12["ok",6]`)
+	c.Expect(t, `3/chat,12["ok",6]`)
 }
 
 func TestServerEmit(t *testing.T) {
@@ -272,7 +266,7 @@ func TestServerEmit(t *testing.T) {
 	if err := s.Emit("news", 1, "a", map[string]any{"k": true}, json.RawMessage(`[1,2]`)); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, c, `2["news",1,"a",{"k":true},[1,2]]`)
+	c.Expect(t, `2["news",1,"a",{"k":true},[1,2]]`)
 	if err := s.Emit("disconnect"); !errors.Is(err, socketio.ErrReservedEvent) {
 		t.Fatalf("reserved event: %v", err)
 	}
@@ -296,7 +290,7 @@ func TestServerEmitWithAck(t *testing.T) {
 		args, err := s.EmitWithAck(ctx, "question", "q")
 		done <- result{args, err}
 	}()
-	p, err := c.NextPacket(wait)
+	p, err := c.NextPacket(within(t, wait))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +309,7 @@ func TestServerEmitWithAck(t *testing.T) {
 	if _, err := s.EmitWithAck(ctx, "ignored"); !errors.Is(err, socketio.ErrAckTimeout) {
 		t.Fatalf("timeout err = %v", err)
 	}
-	if _, err := c.NextPacket(wait); err != nil {
+	if _, err := c.NextPacket(within(t, wait)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -324,7 +318,7 @@ func TestServerEmitWithAck(t *testing.T) {
 	if err := s.EmitWithAckFunc(wait, func(args []json.RawMessage, err error) { acks <- result{args, err} }, "cb"); err != nil {
 		t.Fatal(err)
 	}
-	p, err = c.NextPacket(wait)
+	p, err = c.NextPacket(within(t, wait))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +338,7 @@ func TestServerEmitWithAck(t *testing.T) {
 		args, err := s.EmitWithAck(context.Background(), "never")
 		done <- result{args, err}
 	}()
-	if _, err := c.NextPacket(wait); err != nil {
+	if _, err := c.NextPacket(within(t, wait)); err != nil {
 		t.Fatal(err)
 	}
 	s.Disconnect(false)
@@ -388,15 +382,15 @@ func TestBinary(t *testing.T) {
 	if b.label != "name" || string(b.data) != "\xde\xad" {
 		t.Fatalf("binary event = %+v", b)
 	}
-	expect(t, c, `61-3[{"_placeholder":true,"num":0}]`)
-	if m, err := c.Next(wait); err != nil || !m.Binary || string(m.Data) != "\x09\x08" {
+	c.Expect(t, `61-3[{"_placeholder":true,"num":0}]`)
+	if m, err := c.Next(within(t, wait)); err != nil || !m.Binary || string(m.Data) != "\x09\x08" {
 		t.Fatalf("ack attachment = %v %v", m, err)
 	}
 
 	send(t, c, `2["download"]`)
-	expect(t, c, `52-["file",{"_placeholder":true,"num":0},{"inner":{"_placeholder":true,"num":1}}]`)
+	c.Expect(t, `52-["file",{"_placeholder":true,"num":0},{"inner":{"_placeholder":true,"num":1}}]`)
 	for _, want := range []string{"\x01\x02\x03", "\x04"} {
-		if m, err := c.Next(wait); err != nil || !m.Binary || string(m.Data) != want {
+		if m, err := c.Next(within(t, wait)); err != nil || !m.Binary || string(m.Data) != want {
 			t.Fatalf("attachment = %v %v", m, err)
 		}
 	}
@@ -420,7 +414,7 @@ func TestClientNamespaceDisconnect(t *testing.T) {
 	// Leaving the last namespace keeps the Engine.IO session open.
 	connect(t, c, "/a", "")
 	send(t, c, `2/a,["x"]`)
-	expectNothing(t, c)
+	c.ExpectNothing(t)
 }
 
 func TestServerDisconnect(t *testing.T) {
@@ -440,7 +434,7 @@ func TestServerDisconnect(t *testing.T) {
 	o := receive(t, other)
 
 	s.Disconnect(false)
-	expect(t, c, "1")
+	c.Expect(t, "1")
 	if r := receive(t, reasons); r != "/ server namespace disconnect" {
 		t.Fatalf("reason = %q", r)
 	}
@@ -453,7 +447,7 @@ func TestServerDisconnect(t *testing.T) {
 	o.Disconnect(true)
 	got := map[string]bool{}
 	for i := 0; i < 2; i++ {
-		text, err := c.NextText(wait)
+		text, err := c.NextText(within(t, wait))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +456,7 @@ func TestServerDisconnect(t *testing.T) {
 	if !got["1"] || !got["1/other,"] {
 		t.Fatalf("disconnect packets = %v", got)
 	}
-	if err := c.WaitClosed(wait); err != nil {
+	if err := c.WaitClosed(within(t, wait)); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
@@ -504,7 +498,7 @@ func TestConnectTimeout(t *testing.T) {
 	idle := dial(t, url)
 	active := dial(t, url)
 	connect(t, active, "/", "")
-	if err := idle.WaitClosed(wait); err != nil {
+	if err := idle.WaitClosed(within(t, wait)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -522,7 +516,7 @@ func TestParseErrorClosesSession(t *testing.T) {
 	connect(t, c, "/", "")
 	send(t, c, `2{"not":"an array"}`)
 	receive(t, errs)
-	if err := c.WaitClosed(wait); err != nil {
+	if err := c.WaitClosed(within(t, wait)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -564,7 +558,7 @@ func TestCatchAllAndMiddleware(t *testing.T) {
 	if h := receive(t, handled); h != "ok" {
 		t.Fatalf("handled %q", h)
 	}
-	expectNothing(t, c)
+	c.ExpectNothing(t)
 	mu.Lock()
 	want := []string{"any forbidden", "mw forbidden", "any ok", "mw ok", "on ok"}
 	if !slices.Equal(order, want) {
@@ -583,10 +577,10 @@ func TestCatchAllAndMiddleware(t *testing.T) {
 }
 
 // clients connects n clients to "/" and returns them with their sockets.
-func clients(t *testing.T, srv *socketio.Server, url string, n int) ([]*testclient.Conn, []*socketio.Socket) {
+func clients(t *testing.T, srv *socketio.Server, url string, n int) ([]*sioclient.Conn, []*socketio.Socket) {
 	t.Helper()
 	socks := connected(srv.Of("/"))
-	var conns []*testclient.Conn
+	var conns []*sioclient.Conn
 	var ss []*socketio.Socket
 	for i := 0; i < n; i++ {
 		c := dial(t, url)
@@ -628,7 +622,7 @@ func TestRoomsAndBroadcast(t *testing.T) {
 			}
 			for i, c := range cs {
 				if slices.Contains(tt.want, i) {
-					text, err := c.NextText(wait)
+					text, err := c.NextText(within(t, wait))
 					if err != nil {
 						t.Fatalf("client %d: %v", i, err)
 					}
@@ -638,8 +632,8 @@ func TestRoomsAndBroadcast(t *testing.T) {
 				}
 			}
 			for i, c := range cs {
-				if err := c.ExpectNothing(quiet / 3); err != nil {
-					t.Fatalf("client %d: %v", i, err)
+				if m, err := c.Next(within(t, quiet/3)); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("client %d: unexpected message %q (%v)", i, m.Data, err)
 				}
 			}
 		})
@@ -674,7 +668,7 @@ func TestBroadcastWithAck(t *testing.T) {
 	}()
 	var ids []uint64
 	for i := 0; i < 2; i++ {
-		p, err := cs[i].NextPacket(wait)
+		p, err := cs[i].NextPacket(within(t, wait))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -693,7 +687,7 @@ func TestBroadcastWithAck(t *testing.T) {
 	if !slices.Equal(got, []string{`"yes-0"`, `"yes-1"`}) {
 		t.Fatalf("acks = %v", got)
 	}
-	expectNothing(t, cs[2])
+	cs[2].ExpectNothing(t)
 
 	// One client never answers: partial result and ErrAckTimeout.
 	go func() {
@@ -701,7 +695,7 @@ func TestBroadcastWithAck(t *testing.T) {
 		done <- result{res, err}
 	}()
 	for i := 0; i < 3; i++ {
-		p, err := cs[i].NextPacket(wait)
+		p, err := cs[i].NextPacket(within(t, wait))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -761,7 +755,7 @@ func TestClusterOperations(t *testing.T) {
 	if err := remote[1].Emit("hi", "remote"); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, cs[1], `2["hi","remote"]`)
+	cs[1].Expect(t, `2["hi","remote"]`)
 	if err := remote[1].Join("z"); err != nil || !slices.Contains(ss[1].Rooms(), "z") {
 		t.Fatalf("remote join %v %v", err, ss[1].Rooms())
 	}
@@ -769,7 +763,7 @@ func TestClusterOperations(t *testing.T) {
 		t.Fatalf("remote leave %v %v", err, ss[1].Rooms())
 	}
 	go func() {
-		p, err := cs[1].NextPacket(wait)
+		p, err := cs[1].NextPacket(within(t, wait))
 		if err == nil {
 			_ = cs[1].Send("3" + itoa(p.ID) + `["pong","extra"]`)
 		}
@@ -782,14 +776,14 @@ func TestClusterOperations(t *testing.T) {
 	if err := nsp.In("b").DisconnectSockets(false); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, cs[0], "1")
+	cs[0].Expect(t, "1")
 	if ss[0].Connected() || !ss[1].Connected() {
 		t.Fatal("disconnect sockets")
 	}
 	if err := remote[1].Disconnect(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := cs[1].WaitClosed(wait); err != nil {
+	if err := cs[1].WaitClosed(within(t, wait)); err != nil {
 		t.Fatal(err)
 	}
 	if nsp.SocketCount() != 1 {
@@ -850,29 +844,23 @@ func TestDynamicNamespaces(t *testing.T) {
 		t.Fatalf("child = %q", s.Namespace().Name())
 	}
 	send(t, c, `0/room-13,{"deny":true}`)
-	expect(t, c, `4/room-13,{"message":"denied"}`)
+	c.Expect(t, `4/room-13,{"message":"denied"}`)
 	send(t, c, "0/room-x,")
-	expect(t, c, `4/room-x,{"message":"Invalid namespace"}`)
+	c.Expect(t, `4/room-x,{"message":"Invalid namespace"}`)
 	send(t, c, `0/team-1,{"guest":1}`)
-	expect(t, c, `4/team-1,{"message":"Invalid namespace"}`)
+	c.Expect(t, `4/team-1,{"message":"Invalid namespace"}`)
 	connect(t, c, "/team-1", `{"member":1}`)
 	receive(t, socks)
 
 	if err := parent.Emit("hello", "children"); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, c, `2/room-12,["hello","children"]`)
+	c.Expect(t, `2/room-12,["hello","children"]`)
 	if len(parent.Children()) != 1 {
 		t.Fatalf("children = %d", len(parent.Children()))
 	}
 	send(t, c, "1/room-12,")
-	deadline := time.Now().Add(wait)
-	for len(parent.Children()) != 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if len(parent.Children()) != 0 {
-		t.Fatal("empty child namespace not removed")
-	}
+	waitfor.True(t, "the empty child namespace to be removed", func() bool { return len(parent.Children()) == 0 })
 	connect(t, c, "/room-12", "") // created again
 	receive(t, socks)
 }
@@ -908,7 +896,7 @@ func TestConnectionStateRecovery(t *testing.T) {
 		if err := nsp.Volatile().Emit("vol", 1); err != nil {
 			t.Fatal(err)
 		}
-		text, err := c.NextText(quiet)
+		text, err := c.NextText(within(t, quiet))
 		if err == nil {
 			if text != `2["vol",1]` {
 				t.Fatalf("got %q, want the volatile packet", text)
@@ -934,12 +922,12 @@ func TestConnectionStateRecovery(t *testing.T) {
 	c2 := dial(t, url)
 	send(t, c2, `0{"pid":"`+reply["pid"]+`","offset":"`+offset+`","token":"t"}`)
 	for _, want := range []string{`2["missed","a",`, `2["missed","b",`} {
-		text, err := c2.NextText(wait)
+		text, err := c2.NextText(within(t, wait))
 		if err != nil || !strings.HasPrefix(text, want) {
 			t.Fatalf("missed packet %q %v, want %s", text, err, want)
 		}
 	}
-	expect(t, c2, `0{"sid":"`+reply["sid"]+`","pid":"`+reply["pid"]+`"}`)
+	c2.Expect(t, `0{"sid":"`+reply["sid"]+`","pid":"`+reply["pid"]+`"}`)
 	r := receive(t, socks)
 	if !r.Recovered() || r.ID() != s.ID() || r.Data() != "payload" || !slices.Contains(r.Rooms(), "news") {
 		t.Fatalf("recovered socket %v %q %v %v", r.Recovered(), r.ID(), r.Data(), r.Rooms())
@@ -962,9 +950,9 @@ func TestConnectionStateRecovery(t *testing.T) {
 	receive(t, middlewareRuns)
 }
 
-func lastOffset(t *testing.T, c *testclient.Conn, prefix string) string {
+func lastOffset(t *testing.T, c *sioclient.Conn, prefix string) string {
 	t.Helper()
-	text, err := c.NextText(wait)
+	text, err := c.NextText(within(t, wait))
 	if err != nil || !strings.HasPrefix(text, prefix) {
 		t.Fatalf("got %q %v, want prefix %s", text, err, prefix)
 	}
@@ -995,7 +983,7 @@ func TestServerClose(t *testing.T) {
 	if r := receive(t, reasons); r != socketio.ReasonServerShutdown {
 		t.Fatalf("reason = %q", r)
 	}
-	if err := c.WaitClosed(wait); err != nil {
+	if err := c.WaitClosed(within(t, wait)); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Close(ctx); err != nil {

@@ -28,7 +28,7 @@ func TestSocketAfterDisconnect(t *testing.T) {
 		t.Fatalf("handled %q", h)
 	}
 	s.Disconnect(false)
-	expect(t, c, "1")
+	c.Expect(t, "1")
 	if s.Context().Err() == nil {
 		t.Fatal("socket context not cancelled")
 	}
@@ -43,7 +43,7 @@ func TestSocketAfterDisconnect(t *testing.T) {
 		t.Fatalf("rooms after disconnect: %v", rooms)
 	}
 	send(t, c, `2["ev"]`) // no socket on "/" any more: ignored
-	expectNothing(t, c)
+	c.ExpectNothing(t)
 	select {
 	case h := <-handled:
 		t.Fatalf("event handled after disconnect: %q", h)
@@ -136,7 +136,7 @@ func TestConcurrentBroadcasts(t *testing.T) {
 	for ci, c := range cs {
 		seen := map[string]bool{}
 		for n := 0; n < senders*perSender; n++ {
-			text, err := c.NextText(wait)
+			text, err := c.NextText(within(t, wait))
 			if err != nil {
 				t.Fatalf("client %d after %d: %v", ci, n, err)
 			}
@@ -150,6 +150,6 @@ func TestConcurrentBroadcasts(t *testing.T) {
 			}
 			seen[key] = true
 		}
-		expectNothing(t, c)
+		c.ExpectNothing(t)
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/socketfleet/socketfleet/runtime/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 	"github.com/socketfleet/socketfleet/runtime/webhook"
 )
@@ -108,7 +108,7 @@ func start(t *testing.T, opts webhook.Options) (*sioclient.Client, *backend, *re
 	hs := httptest.NewServer(srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := sioclient.Connect(ctx, hs.URL+"/socket.io/", "/", map[string]string{"token": "t1"})
+	c, err := sioclient.ConnectContext(ctx, hs.URL+"/socket.io/", sioclient.Options{Auth: map[string]string{"token": "t1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestUnreachableBackend(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := sioclient.Connect(ctx, hs.URL+"/socket.io/", "/", nil)
+	c, err := sioclient.ConnectContext(ctx, hs.URL+"/socket.io/", sioclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestResendsOnStaleKeepAlive(t *testing.T) {
 	defer func() { _ = srv.Close(context.Background()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := sioclient.Connect(ctx, hs.URL+"/socket.io/", "/", nil)
+	c, err := sioclient.ConnectContext(ctx, hs.URL+"/socket.io/", sioclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,11 +23,20 @@ import (
 
 	"github.com/socketfleet/socketfleet/internal/redisserver"
 	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/redisadapter"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
 const guard = sioclient.Guard
+
+// emit sends an event from c and fails the test if it cannot be written.
+func emit(t *testing.T, c *sioclient.Client, event string, args ...any) {
+	t.Helper()
+	if err := c.Emit(event, args...); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func startNodeServer(t *testing.T, redisURL, mode string) string {
 	t.Helper()
@@ -125,13 +134,12 @@ func testMixedCluster(t *testing.T, mode string) {
 	nsp := goSrv.Of("/")
 	ctx := context.Background()
 
-	deadline := time.Now().Add(guard)
-	for n, _ := nsp.Adapter().ServerCount(ctx); n != 2; n, _ = nsp.Adapter().ServerCount(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatalf("server count %d, want 2", n)
+	waitfor.NoError(t, "two servers", func() error {
+		if n, _ := nsp.Adapter().ServerCount(ctx); n != 2 {
+			return fmt.Errorf("server count %d, want 2", n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	nodeRed := sioclient.Connect(t, nodeURL, "room=red")
 	nodeBlue := sioclient.Connect(t, nodeURL, "room=blue")
@@ -140,16 +148,16 @@ func testMixedCluster(t *testing.T, mode string) {
 	all := []*sioclient.Client{nodeRed, nodeBlue, goRed, goBlue}
 
 	t.Run("Node broadcast reaches Go clients", func(t *testing.T) {
-		nodeRed.Emit(t, "node-broadcast", nil, "hi")
+		emit(t, nodeRed, "node-broadcast", nil, "hi")
 		for _, c := range all {
 			c.Expect(t, `42["from-node","hi"]`)
 		}
-		nodeRed.Emit(t, "node-broadcast", "red", "r")
+		emit(t, nodeRed, "node-broadcast", "red", "r")
 		nodeRed.Expect(t, `42["from-node","r"]`)
 		goRed.Expect(t, `42["from-node","r"]`)
 		goBlue.ExpectNothing(t)
 		nodeBlue.ExpectNothing(t)
-		nodeRed.Emit(t, "node-binary", "blue")
+		emit(t, nodeRed, "node-binary", "blue")
 		goBlue.Expect(t, `451-["node-bin",{"_placeholder":true,"num":0}]`)
 		nodeBlue.Expect(t, `451-["node-bin",{"_placeholder":true,"num":0}]`)
 	})
@@ -189,7 +197,7 @@ func testMixedCluster(t *testing.T, mode string) {
 		if strings.Join(got, ",") != strings.Join(ids, ",") {
 			t.Fatalf("Go fetchSockets = %v, want %v", got, ids)
 		}
-		nodeRed.Emit(t, "node-fetch")
+		emit(t, nodeRed, "node-fetch")
 		nodeRed.Expect(t, `42["fetched",["`+strings.Join(ids, `","`)+`"]]`)
 	})
 
@@ -198,7 +206,7 @@ func testMixedCluster(t *testing.T, mode string) {
 		if err != nil || len(answers) != 1 || string(answers[0]) != `"pong from node 3"` {
 			t.Fatalf("Go → Node: %s, %v", answers, err)
 		}
-		nodeRed.Emit(t, "node-ssa", 4)
+		emit(t, nodeRed, "node-ssa", 4)
 		nodeRed.Expect(t, `42["ssa",["pong from go 4"]]`)
 	})
 
@@ -209,19 +217,15 @@ func testMixedCluster(t *testing.T, mode string) {
 		if err != nil || len(acks) != 4 {
 			t.Fatalf("Go emitWithAck: %d answers, %v", len(acks), err)
 		}
-		nodeRed.Emit(t, "node-ack-broadcast")
+		emit(t, nodeRed, "node-ack-broadcast")
 		nodeRed.Expect(t, `42["acks",4]`)
 	})
 
 	t.Run("socketsJoin from Node moves Go sockets", func(t *testing.T) {
-		nodeRed.Emit(t, "node-join", "blue", "purple")
-		deadline := time.Now().Add(guard)
-		for !nsp.Adapter().(interface{ HasRoom(string) bool }).HasRoom("purple") {
-			if time.Now().After(deadline) {
-				t.Fatal("Go socket did not join purple")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		emit(t, nodeRed, "node-join", "blue", "purple")
+		waitfor.True(t, "the Go socket to join purple", func() bool {
+			return nsp.Adapter().(interface{ HasRoom(string) bool }).HasRoom("purple")
+		})
 		if err := nsp.To("purple").Emit("purple"); err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 func specReplicas(rc *realtimev1alpha1.RealtimeCluster) int32 {
@@ -67,7 +68,7 @@ autoscaling:
 		}
 		return nil
 	})
-	eventually(t, "Autoscaled event", func() error {
+	apiPoll().NoError(t, "Autoscaled event", func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err
@@ -125,7 +126,7 @@ autoscaling:
 		t.Errorf("bounds %v..%d", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
 	}
 	if len(hpa.Spec.Metrics) != 1 || hpa.Spec.Metrics[0].Type != autoscalingv2.PodsMetricSourceType ||
-		hpa.Spec.Metrics[0].Pods.Metric.Name != controllers.ConnectedClientsMetric ||
+		hpa.Spec.Metrics[0].Pods.Metric.Name != specs.ConnectedClientsMetric ||
 		hpa.Spec.Metrics[0].Pods.Target.AverageValue.Value() != 4000 {
 		t.Errorf("metrics %+v", hpa.Spec.Metrics)
 	}
@@ -167,7 +168,7 @@ autoscaling:
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
 		rc.Spec.Autoscaling.Mode = realtimev1alpha1.AutoscalingModeNative
 	})
-	eventually(t, "HPA removed", func() error {
+	apiPoll().NoError(t, "HPA removed", func() error {
 		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, &autoscalingv2.HorizontalPodAutoscaler{})
 		if apierrors.IsNotFound(err) {
 			return nil

@@ -22,6 +22,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // createCluster creates a RealtimeCluster from a YAML spec (the part under "spec:") in namespace ns.
@@ -52,7 +53,7 @@ func getCluster(t *testing.T, ns, name string) *realtimev1alpha1.RealtimeCluster
 // waitFor polls until the object exists and check accepts it.
 func waitFor[T client.Object](t *testing.T, obj T, ns, name string, check func(T) error) T {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%T %s/%s", obj, ns, name), func() error {
+	apiPoll().NoError(t, fmt.Sprintf("%T %s/%s", obj, ns, name), func() error {
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
 			return err
 		}
@@ -68,7 +69,7 @@ func waitFor[T client.Object](t *testing.T, obj T, ns, name string, check func(T
 // status writes).
 func updateSpec(t *testing.T, ns, name string, mutate func(*realtimev1alpha1.RealtimeCluster)) {
 	t.Helper()
-	eventually(t, "update RealtimeCluster spec", func() error {
+	apiPoll().NoError(t, "update RealtimeCluster spec", func() error {
 		rc := getCluster(t, ns, name)
 		mutate(rc)
 		return k8s.Update(context.Background(), rc)
@@ -105,7 +106,7 @@ func TestCreateProducesAllChildren(t *testing.T) {
 
 	cm := waitFor(t, &corev1.ConfigMap{}, ns, "chat-config", nil)
 	assertOwned(t, cm, rc)
-	cfg := controllers.RuntimeConfig{}
+	cfg := specs.RuntimeConfig{}
 	if err := yaml.UnmarshalStrict([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
 		t.Fatalf("runtime config is not valid YAML for the contract: %v", err)
 	}
@@ -158,7 +159,7 @@ func TestCreateProducesAllChildren(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
 		}
 	}
-	if dep.Spec.Template.Annotations[controllers.AnnotationConfigHash] == "" {
+	if dep.Spec.Template.Annotations[specs.AnnotationConfigHash] == "" {
 		t.Error("pod template has no config hash annotation")
 	}
 
@@ -202,7 +203,7 @@ func TestCreateProducesAllChildren(t *testing.T) {
 	}
 
 	// User-visible actions are recorded as events on the RealtimeCluster.
-	eventually(t, "creation events", func() error {
+	apiPoll().NoError(t, "creation events", func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err
@@ -283,7 +284,7 @@ ingress:
 	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "chat"}}
 	// Let the manager's reconciles settle: reconcile directly until nothing changes.
 	var before map[string]string
-	eventually(t, "children settle", func() error {
+	apiPoll().NoError(t, "children settle", func() error {
 		before = childVersions(t, ns)
 		if _, err := reconciler.Reconcile(context.Background(), req); err != nil {
 			return err
@@ -331,7 +332,7 @@ func TestConfigChangeRollsPods(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "chat", "")
 	dep := waitFor(t, &appsv1.Deployment{}, ns, "chat", nil)
-	oldHash := dep.Spec.Template.Annotations[controllers.AnnotationConfigHash]
+	oldHash := dep.Spec.Template.Annotations[specs.AnnotationConfigHash]
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
 		rc.Spec.Runtime.PingInterval = metav1.Duration{Duration: 10_000_000_000}
 	})
@@ -342,19 +343,19 @@ func TestConfigChangeRollsPods(t *testing.T) {
 		return nil
 	})
 	waitFor(t, &appsv1.Deployment{}, ns, "chat", func(d *appsv1.Deployment) error {
-		if h := d.Spec.Template.Annotations[controllers.AnnotationConfigHash]; h == oldHash {
+		if h := d.Spec.Template.Annotations[specs.AnnotationConfigHash]; h == oldHash {
 			return fmt.Errorf("config hash still %s", h)
 		}
 		return nil
 	})
 	rc := getCluster(t, ns, "chat")
-	eventually(t, "status.configHash follows", func() error {
+	apiPoll().NoError(t, "status.configHash follows", func() error {
 		rc = getCluster(t, ns, "chat")
 		d := &appsv1.Deployment{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, d); err != nil {
 			return err
 		}
-		if rc.Status.ConfigHash != d.Spec.Template.Annotations[controllers.AnnotationConfigHash] {
+		if rc.Status.ConfigHash != d.Spec.Template.Annotations[specs.AnnotationConfigHash] {
 			return fmt.Errorf("status.configHash %q", rc.Status.ConfigHash)
 		}
 		return nil
@@ -367,7 +368,6 @@ func TestDeleteLeavesOwnerReferences(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "chat", "")
 	rc := getCluster(t, ns, "chat")
-	waitFor(t, &appsv1.StatefulSet{}, ns, "chat-redis", nil)
 	children := []client.Object{
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "chat-config"}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "chat"}},
@@ -379,10 +379,15 @@ func TestDeleteLeavesOwnerReferences(t *testing.T) {
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis"}},
 	}
+	// Every child exists before the owner goes: the reconcile applies them one after the other, so seeing one
+	// (the Redis StatefulSet) does not mean the later ones (Deployment, Services, PDB) are there yet.
+	for _, o := range children {
+		waitFor(t, o, ns, o.GetName(), nil)
+	}
 	if err := k8s.Delete(context.Background(), rc); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	eventually(t, "RealtimeCluster gone", func() error {
+	apiPoll().NoError(t, "RealtimeCluster gone", func() error {
 		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, &realtimev1alpha1.RealtimeCluster{})
 		if apierrors.IsNotFound(err) {
 			return nil

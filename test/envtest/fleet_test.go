@@ -20,6 +20,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // fakeRuntime is a real HTTP server on loopback that serves a runtime's admin endpoints (/stats with a
@@ -89,7 +90,7 @@ func createRuntimePod(t *testing.T, ns, cluster, name string, adminPort int32) *
 	t.Helper()
 	rc := &realtimev1alpha1.RealtimeCluster{ObjectMeta: metav1.ObjectMeta{Name: cluster, Namespace: ns}}
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: controllers.ObjectLabels(rc, controllers.ComponentRuntime)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: specs.ObjectLabels(rc, specs.ComponentRuntime)},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name:  "runtime",
 			Image: testImage,
@@ -162,7 +163,7 @@ func TestFleetViewReportsConnections(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "StatsUnreachable event", func() error {
+	apiPoll().NoError(t, "StatsUnreachable event", func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err

@@ -22,7 +22,7 @@ func requestFor(ns, name string) ctrl.Request {
 	return ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}
 }
 
-// hasEvent reports (as an error for eventually) whether ns has an event of reason whose note contains every part.
+// hasEvent reports (as an error for apiPoll().NoError) whether ns has an event of reason whose note contains every part.
 func hasEvent(ns, reason string, parts ...string) error {
 	list := &eventsv1.EventList{}
 	if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
@@ -72,7 +72,7 @@ func TestRebalanceAfterScaleUp(t *testing.T) {
 	if a.shed.Load() != 299 || b.shed.Load() != 300 || c.shed.Load() != 0 {
 		t.Errorf("shed requests a=%d b=%d c=%d, want 299 300 0", a.shed.Load(), b.shed.Load(), c.shed.Load())
 	}
-	eventually(t, "Rebalance event", func() error {
+	apiPoll().NoError(t, "Rebalance event", func() error {
 		return hasEvent(ns, controllers.EventRebalance, "chat-b 300", "chat-a 299")
 	})
 

@@ -19,6 +19,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
 // TestSamplesApply server-side applies every manifest in config/samples, then checks the operator built the
@@ -94,8 +95,8 @@ ingress:
 		rc.Annotations["example.com/touch"] = "1"
 	})
 	route := &unstructured.Unstructured{}
-	route.SetGroupVersionKind(controllers.HTTPRouteGVK)
-	eventually(t, "HTTPRoute created", func() error {
+	route.SetGroupVersionKind(specs.HTTPRouteGVK)
+	apiPoll().NoError(t, "HTTPRoute created", func() error {
 		return k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, route)
 	})
 	rules, _, _ := unstructured.NestedSlice(route.Object, "spec", "rules")
@@ -113,7 +114,7 @@ ingress:
 	// Back to a plain Ingress: the HTTPRoute goes away.
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Ingress.Gateway = nil })
 	waitFor(t, &networkingv1.Ingress{}, ns, "chat", nil)
-	eventually(t, "HTTPRoute deleted", func() error {
+	apiPoll().NoError(t, "HTTPRoute deleted", func() error {
 		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, route)
 		if client.IgnoreNotFound(err) == nil && err != nil {
 			return nil

@@ -72,7 +72,7 @@ func TestConnectionAwareScaleDown(t *testing.T) {
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Replicas = ptr(int32(2)) })
 
 	// Step 1: the two least-loaded pods (e: 50, b: 100) are marked before the replicas drop to 3.
-	eventually(t, "first scale-down step", func() error {
+	apiPoll().NoError(t, "first scale-down step", func() error {
 		costs := deletionCosts(t, ns) // read before the Deployment: marks must already be there
 		if got := deploymentReplicas(t, ns, "chat"); got != 3 {
 			return fmt.Errorf("deployment replicas %d, want 3", got)
@@ -129,7 +129,7 @@ func TestConnectionAwareScaleDown(t *testing.T) {
 	// The ReplicaSet removes the marked pods; step 2 marks the next least-loaded pod (c: 250) and drops to 2.
 	deletePod(t, ns, "chat-e")
 	deletePod(t, ns, "chat-b")
-	eventually(t, "second scale-down step", func() error {
+	apiPoll().NoError(t, "second scale-down step", func() error {
 		costs := deletionCosts(t, ns)
 		if got := deploymentReplicas(t, ns, "chat"); got != 2 {
 			return fmt.Errorf("deployment replicas %d, want 2", got)

@@ -38,7 +38,7 @@ func conditionIs(rc *realtimev1alpha1.RealtimeCluster, condType string, status m
 // simulateDeploymentStatus plays the Deployment controller: it writes status for the current generation.
 func simulateDeploymentStatus(t *testing.T, ns, name string, replicas, updated, ready, available int32) {
 	t.Helper()
-	eventually(t, "write deployment status", func() error {
+	apiPoll().NoError(t, "write deployment status", func() error {
 		d := &appsv1.Deployment{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, d); err != nil {
 			return err
@@ -56,7 +56,7 @@ func simulateDeploymentStatus(t *testing.T, ns, name string, replicas, updated, 
 
 func simulateRedisReady(t *testing.T, ns, name string) {
 	t.Helper()
-	eventually(t, "write redis statefulset status", func() error {
+	apiPoll().NoError(t, "write redis statefulset status", func() error {
 		s := &appsv1.StatefulSet{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
 			return err
@@ -140,7 +140,7 @@ func TestStatusTracksChildren(t *testing.T) {
 	})
 
 	// The rollout gets stuck: Degraded.
-	eventually(t, "mark deployment progress deadline exceeded", func() error {
+	apiPoll().NoError(t, "mark deployment progress deadline exceeded", func() error {
 		d := &appsv1.Deployment{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, d); err != nil {
 			return err
@@ -261,7 +261,7 @@ ingress:
 	})
 
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Ingress.Enabled = false })
-	eventually(t, "ingress deleted", func() error {
+	apiPoll().NoError(t, "ingress deleted", func() error {
 		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, &networkingv1.Ingress{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -291,7 +291,7 @@ func TestSwitchToExternalRedis(t *testing.T) {
 		}}
 	})
 	for _, obj := range []client.Object{&appsv1.StatefulSet{}, &corev1.Service{}, &corev1.Secret{}} {
-		eventually(t, fmt.Sprintf("%T chat-redis deleted", obj), func() error {
+		apiPoll().NoError(t, fmt.Sprintf("%T chat-redis deleted", obj), func() error {
 			err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat-redis"}, obj)
 			if apierrors.IsNotFound(err) {
 				return nil

@@ -28,6 +28,8 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/specs"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 )
 
 // testImage is the operator's --runtime-image in these tests.
@@ -159,8 +161,8 @@ func startManager(ctx context.Context, cfg *rest.Config) (<-chan error, error) {
 	}
 	reconciler = &controllers.RealtimeClusterReconciler{
 		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder(controllers.ManagerName),
-		Options:  controllers.BuildOptions{DefaultImage: testImage},
+		Recorder: mgr.GetEventRecorder(specs.ManagerName),
+		Options:  specs.BuildOptions{DefaultImage: testImage},
 		// Poll the pods' /stats often so fleet tests see changes quickly.
 		Fleet: controllers.FleetOptions{PollInterval: 300 * time.Millisecond, RequestTimeout: time.Second, PollDeadline: 2 * time.Second},
 	}
@@ -187,17 +189,8 @@ func newNamespace(t *testing.T) string {
 	return ns.Name
 }
 
-// eventually polls check until it returns nil or the guard timeout expires (a failure guard, not a speed
-// assertion).
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		if last = check(); last == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: still failing after 30s: %v", what, last)
+// apiPoll is how the tests wait for the API server and the operator: a 30 s failure guard (not a speed
+// assertion), checks 100 ms apart.
+func apiPoll() waitfor.Poll {
+	return waitfor.Poll{Timeout: 30 * time.Second, Interval: 100 * time.Millisecond}
 }

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/socketfleet/socketfleet/internal/redisserver"
 )
 
 var (
@@ -513,42 +514,10 @@ func TestDemoPageInChromium(t *testing.T) {
 	}
 }
 
-// startRedis runs a redis-server on a free loopback port.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			_ = c.Close()
-			return "redis://" + addr + "/0"
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server not listening: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestPublishAcrossProcessesThroughRedis publishes on one runtime and
 // delivers to real clients of another, through the Redis adapter.
 func TestPublishAcrossProcessesThroughRedis(t *testing.T) {
-	url := startRedis(t)
+	url := redisserver.Start(t, "").URL()
 	env := []string{"SOCKETFLEET_REDIS_URL=" + url, "SOCKETFLEET_PUBLISH_TOKEN=s3cret"}
 	args := []string{"--publish-enabled", "--relay-enabled", "--relay-rooms", "order:*", "--drain-window", "1s"}
 	a := startRuntime(t, env, args...)

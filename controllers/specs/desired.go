@@ -1,4 +1,4 @@
-package controllers
+package specs
 
 import (
 	"fmt"
@@ -8,8 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 )
@@ -30,6 +31,13 @@ type Desired struct {
 	HTTPRoute        *unstructured.Unstructured
 	// HPA is the HorizontalPodAutoscaler of spec.autoscaling.mode hpa.
 	HPA *autoscalingv2.HorizontalPodAutoscaler
+}
+
+// Object is a built child: object metadata plus a kind. It has the method set of controller-runtime's
+// client.Object, so the reconciler applies it as one, while this package stays free of any client.
+type Object interface {
+	metav1.Object
+	runtime.Object
 }
 
 // BuildDesired renders every child of rc.
@@ -56,9 +64,9 @@ func BuildDesired(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions) (Desi
 
 // Objects lists the non-nil desired children in apply order: configuration and identity first, then the
 // Redis the pods connect to, then the pods, then what routes traffic to them.
-func (d Desired) Objects() []client.Object {
-	var out []client.Object
-	add := func(o client.Object, present bool) {
+func (d Desired) Objects() []Object {
+	var out []Object
+	add := func(o Object, present bool) {
 		if present {
 			out = append(out, o)
 		}

@@ -1,4 +1,4 @@
-package controllers
+package specs
 
 import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -7,6 +7,18 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 )
+
+// NativeAutoscaling reports whether rc is autoscaled by the operator itself.
+func NativeAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
+	a := rc.Spec.Autoscaling
+	return a != nil && a.Enabled && (a.Mode == "" || a.Mode == realtimev1alpha1.AutoscalingModeNative)
+}
+
+// HPAAutoscaling reports whether rc is autoscaled by a HorizontalPodAutoscaler.
+func HPAAutoscaling(rc *realtimev1alpha1.RealtimeCluster) bool {
+	a := rc.Spec.Autoscaling
+	return a != nil && a.Enabled && a.Mode == realtimev1alpha1.AutoscalingModeHPA
+}
 
 // ConnectedClientsMetric is the per-pod Prometheus gauge of connected clients the runtime exports; with
 // prometheus-adapter it is served as a Pods metric of the custom metrics API.

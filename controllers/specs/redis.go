@@ -1,10 +1,6 @@
-package controllers
+package specs
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,15 +11,6 @@ import (
 
 // redisUID is the uid of the redis user in the official Redis images.
 const redisUID = int64(999)
-
-// GenerateRedisPassword returns a new random password for a managed Redis (32 random bytes, hex encoded).
-func GenerateRedisPassword() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate redis password: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
 
 // BuildRedisSecret renders the Secret holding the managed Redis password. The operator creates it once and
 // never rewrites it.

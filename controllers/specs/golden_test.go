@@ -1,4 +1,4 @@
-package controllers
+package specs
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func compareGolden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read golden (run `go test ./controllers -run Golden -update` to create it): %v", err)
+		t.Fatalf("read golden (run `go test ./controllers/specs -run Golden -update` to create it): %v", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the builders' output; diff:\n%s\nrun `make update-golden` if the change is intended",

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target of the repository for FUZZTIME each (default 20s):
+# `make test` runs it so that a decoder crash on hostile input cannot reach main,
+# `make fuzz FUZZTIME=10m` is a longer campaign. A failing input is written to
+# the package's testdata/fuzz/<Target>/ by go test: commit it as a regression seed
+# once the decoder is fixed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime="${FUZZTIME:-20s}"
+targets=0
+while IFS=: read -r file line; do
+	pkg="./$(dirname "$file")"
+	name="$(sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(.*/\1/' <<<"$line")"
+	echo "fuzz: $pkg $name ($fuzztime)"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"
+	targets=$((targets + 1))
+done < <(git ls-files -co --exclude-standard -- '*_test.go' | xargs grep -H '^func Fuzz' | sort)
+if ((targets == 0)); then
+	echo "fuzz: no fuzz target found" >&2
+	exit 1
+fi
+echo "fuzz: $targets targets, $fuzztime each, no failure"
