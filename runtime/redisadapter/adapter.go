@@ -53,16 +53,8 @@ var ErrTimeout = errors.New("redisadapter: timeout reached")
 // Cluster is the link of one process to the others: one subscriber
 // connection shared by the adapters of every namespace.
 type Cluster struct {
-	client redis.UniversalClient
-	opts   Options
-	log    *slog.Logger
-	sub    *redis.PubSub
-
-	mu       sync.Mutex
-	adapters map[string]*Adapter // by namespace name
-	closed   bool
-	done     chan struct{}
-	dropped  droppedMessages
+	link[*Adapter]
+	opts Options
 }
 
 // New returns a cluster on client. Pass its Adapter method as
@@ -77,33 +69,14 @@ func New(client redis.UniversalClient, opts Options) *Cluster {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{client: client, opts: opts, log: opts.Logger, adapters: map[string]*Adapter{}, done: make(chan struct{})}
-	c.dropped.log = opts.Logger
+	c := &Cluster{link: newLink[*Adapter](client, opts.Logger, opts.RequestsTimeout), opts: opts}
 	c.sub = client.Subscribe(context.Background())
 	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
 	return c
 }
 
-// Ping reports whether Redis answers; the runtime's readiness uses it.
-func (c *Cluster) Ping(ctx context.Context) error { return c.client.Ping(ctx).Err() }
-
-// DecodeErrors counts the messages from Redis dropped because they could
-// not be decoded (logged at most once per 10 seconds).
-func (c *Cluster) DecodeErrors() uint64 { return c.dropped.count() }
-
 // Close unsubscribes and stops the dispatcher. The client is not closed.
-func (c *Cluster) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	err := c.sub.Close()
-	<-c.done
-	return err
-}
+func (c *Cluster) Close() error { return c.close(func() {}) }
 
 func (c *Cluster) broadcastChannel(nsp string) string { return c.opts.Key + "#" + nsp + "#" }
 func (c *Cluster) requestChannel(nsp string) string   { return c.opts.Key + "-request#" + nsp + "#" }
@@ -111,18 +84,10 @@ func (c *Cluster) responseChannel(nsp string) string  { return c.opts.Key + "-re
 
 // Adapter is the socketio.AdapterFactory of the cluster.
 func (c *Cluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
-	a := &Adapter{
-		cluster: c,
-		nsp:     nsp,
-		name:    nsp.Name(),
-		uid:     newID(),
-		pending: map[string]*pendingRequest{},
-	}
+	a := &Adapter{cluster: c, nsp: nsp, name: nsp.Name(), uid: newID()}
 	a.MemoryAdapter = socketio.NewMemoryAdapterWith(nsp, socketio.MemoryAdapterOptions{DisableRecovery: true})
-	c.mu.Lock()
-	c.adapters[a.name] = a
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestsTimeout)
+	c.register(a.name, a)
+	ctx, cancel := c.opCtx()
 	defer cancel()
 	if err := c.sub.PSubscribe(ctx, c.broadcastChannel(a.name)+"*"); err != nil {
 		c.log.Warn("redisadapter: subscribe", "namespace", a.name, "err", err)
@@ -141,10 +106,8 @@ func (c *Cluster) dispatch(ch <-chan *redis.Message) {
 		if !ok {
 			continue
 		}
-		c.mu.Lock()
-		a := c.adapters[nsp]
-		c.mu.Unlock()
-		if a == nil {
+		a, found := c.adapter(nsp)
+		if !found {
 			continue
 		}
 		payload := []byte(msg.Payload)
@@ -185,21 +148,11 @@ func (c *Cluster) parseChannel(ch string) (kind, nsp, room string, ok bool) {
 // local sockets plus the Redis link for the others.
 type Adapter struct {
 	*socketio.MemoryAdapter
-	cluster *Cluster
-	nsp     *socketio.Namespace
-	name    string
-	uid     string
-
-	mu      sync.Mutex
-	pending map[string]*pendingRequest // this server's requests by id
-}
-
-// pendingRequest collects the responses to one request.
-type pendingRequest struct {
-	responses chan response
-	envelopes chan map[string]any // sharded protocol responses
-	ackCount  func(n int)
-	ack       func(arg json.RawMessage)
+	cluster  *Cluster
+	nsp      *socketio.Namespace
+	name     string
+	uid      string
+	requests requests[response] // this server's requests by id
 }
 
 var _ socketio.Adapter = (*Adapter)(nil)
@@ -217,10 +170,6 @@ func (a *Adapter) publishJSON(ctx context.Context, channel string, v any) error 
 		return fmt.Errorf("redisadapter: encode: %w", err)
 	}
 	return a.publish(ctx, channel, b)
-}
-
-func (a *Adapter) opCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), a.cluster.opts.RequestsTimeout)
 }
 
 // Broadcast publishes the packet to the other servers (unless local) and
@@ -248,7 +197,7 @@ func (a *Adapter) publishBroadcast(p *parser.Packet, opts socketio.BroadcastOpti
 	if len(opts.Rooms) == 1 {
 		channel += opts.Rooms[0] + "#"
 	}
-	ctx, cancel := a.opCtx()
+	ctx, cancel := a.cluster.opCtx()
 	defer cancel()
 	return a.publish(ctx, channel, payload)
 }
@@ -301,10 +250,9 @@ func (a *Adapter) BroadcastWithAck(ctx context.Context, p *parser.Packet, opts s
 		if err != nil {
 			return err
 		}
-		a.track(id, &pendingRequest{ackCount: clientCount, ack: ack})
-		context.AfterFunc(ctx, func() { a.untrack(id) })
-		if err := a.publish(ctx, a.cluster.requestChannel(a.name), payload); err != nil {
-			a.untrack(id)
+		if err := a.requests.broadcastWithAck(ctx, id, clientCount, ack, func(ctx context.Context) error {
+			return a.publish(ctx, a.cluster.requestChannel(a.name), payload)
+		}); err != nil {
 			return err
 		}
 	}
@@ -399,52 +347,10 @@ func eventData(event string, args []json.RawMessage) (json.RawMessage, error) {
 // ask publishes a request and waits for the answer of every other server,
 // or until the requests timeout.
 func (a *Adapter) ask(ctx context.Context, req request) ([]response, error) {
-	servers, err := a.ServerCount(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if servers <= 1 {
-		return nil, nil
-	}
 	req.RequestID = newID()
-	p := &pendingRequest{responses: make(chan response, servers)}
-	a.track(req.RequestID, p)
-	defer a.untrack(req.RequestID)
-	if err := a.publishJSON(ctx, a.cluster.requestChannel(a.name), req); err != nil {
-		return nil, err
-	}
-	timer := time.NewTimer(a.cluster.opts.RequestsTimeout)
-	defer timer.Stop()
-	var out []response
-	for len(out) < servers-1 {
-		select {
-		case r := <-p.responses:
-			out = append(out, r)
-		case <-timer.C:
-			return out, fmt.Errorf("%w: %d of %d responses", ErrTimeout, len(out), servers-1)
-		case <-ctx.Done():
-			return out, fmt.Errorf("%w: %d of %d responses: %w", ErrTimeout, len(out), servers-1, ctx.Err())
-		}
-	}
-	return out, nil
-}
-
-func (a *Adapter) track(id string, p *pendingRequest) {
-	a.mu.Lock()
-	a.pending[id] = p
-	a.mu.Unlock()
-}
-
-func (a *Adapter) untrack(id string) {
-	a.mu.Lock()
-	delete(a.pending, id)
-	a.mu.Unlock()
-}
-
-func (a *Adapter) lookup(id string) *pendingRequest {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.pending[id]
+	return a.requests.ask(ctx, req.RequestID, a.cluster.opts.RequestsTimeout, a.ServerCount, func(ctx context.Context) error {
+		return a.publishJSON(ctx, a.cluster.requestChannel(a.name), req)
+	})
 }
 
 // onRequest answers a request of another server. It returns the error of a
@@ -457,7 +363,7 @@ func (a *Adapter) onRequest(payload []byte) error {
 	if err := json.Unmarshal(payload, &req); err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
-	if req.UID == a.uid || (req.RequestID != "" && a.lookup(req.RequestID) != nil) {
+	if req.UID == a.uid || a.requests.ours(req.RequestID) {
 		return nil // our own
 	}
 	switch req.Type {
@@ -466,7 +372,7 @@ func (a *Adapter) onRequest(payload []byte) error {
 			return fmt.Errorf("request of type %d without opts", req.Type)
 		}
 	}
-	ctx, cancel := a.opCtx()
+	ctx, cancel := a.cluster.opCtx()
 	defer cancel()
 	local := optsFromWire(req.Opts)
 	local.Flags.Local = true
@@ -538,7 +444,7 @@ func (a *Adapter) onAckBroadcastRequest(payload []byte) error {
 	if req.Type != reqBroadcast {
 		return fmt.Errorf("msgpack request of type %d", req.Type)
 	}
-	if req.UID == a.uid || a.lookup(req.RequestID) != nil {
+	if req.UID == a.uid || a.requests.ours(req.RequestID) {
 		return nil
 	}
 	p, err := fromWire(req.Packet, a.name)
@@ -588,7 +494,7 @@ func (a *Adapter) onResponse(payload []byte) error {
 		if r.Type != resBroadcastAck {
 			return fmt.Errorf("msgpack response of type %d", r.Type)
 		}
-		if p := a.lookup(r.RequestID); p != nil && p.ack != nil {
+		if p := a.requests.lookup(r.RequestID); p != nil && p.ack != nil {
 			arg, err := json.Marshal(normalize(r.Packet))
 			if err != nil {
 				return fmt.Errorf("acknowledgement: %w", err)
@@ -601,16 +507,13 @@ func (a *Adapter) onResponse(payload []byte) error {
 	if err := json.Unmarshal(payload, &r); err != nil {
 		return fmt.Errorf("response: %w", err)
 	}
-	p := a.lookup(r.RequestID)
+	p := a.requests.lookup(r.RequestID)
 	switch {
 	case p == nil:
 	case r.Type == resBroadcastClientCount && r.ClientCount != nil && p.ackCount != nil:
 		p.ackCount(*r.ClientCount)
-	case p.responses != nil:
-		select {
-		case p.responses <- r:
-		default:
-		}
+	default:
+		p.answer(r)
 	}
 	return nil
 }
@@ -618,11 +521,7 @@ func (a *Adapter) onResponse(payload []byte) error {
 // Close unsubscribes the namespace's channels.
 func (a *Adapter) Close(ctx context.Context) error {
 	c := a.cluster
-	c.mu.Lock()
-	delete(c.adapters, a.name)
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if !c.unregister(a.name) {
 		return nil
 	}
 	_ = c.sub.PUnsubscribe(ctx, c.broadcastChannel(a.name)+"*")

@@ -20,17 +20,31 @@ import (
 // guard bounds every wait; it is a failure guard, not a speed assertion.
 const guard = 10 * time.Second
 
+// variants are the two Pub/Sub protocols; every cluster test runs on both.
+var variants = []string{"classic", "sharded"}
+
+// linked is what the tests use of a Cluster or ShardedCluster.
+type linked interface {
+	Adapter(*socketio.Namespace) socketio.Adapter
+	Ping(context.Context) error
+	DecodeErrors() uint64
+	Close() error
+}
+
 // node is one Socket.IO server of the cluster.
 type node struct {
 	srv     *socketio.Server
 	http    *httptest.Server
-	cluster *Cluster
+	cluster linked
 }
 
-func startNode(t *testing.T, redisAddr string, setup func(*socketio.Server)) *node {
+func startNode(t *testing.T, variant, redisAddr string, setup func(*socketio.Server)) *node {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: 1, DialTimeout: time.Second})
-	c := New(rdb, Options{RequestsTimeout: 2 * time.Second})
+	var c linked = New(rdb, Options{RequestsTimeout: 2 * time.Second})
+	if variant == "sharded" {
+		c = NewSharded(rdb, ShardedOptions{RequestsTimeout: 2 * time.Second})
+	}
 	srv := socketio.NewServer(socketio.Options{Adapter: c.Adapter})
 	nsp := srv.Of("/")
 	nsp.OnConnection(func(s *socketio.Socket) {
@@ -55,9 +69,15 @@ func startNode(t *testing.T, redisAddr string, setup func(*socketio.Server)) *no
 }
 
 func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v, func(t *testing.T) { testTwoServers(t, v) })
+	}
+}
+
+func testTwoServers(t *testing.T, variant string) {
 	r := redisserver.Start(t, "")
-	a := startNode(t, r.Addr, nil)
-	b := startNode(t, r.Addr, func(srv *socketio.Server) {
+	a := startNode(t, variant, r.Addr, nil)
+	b := startNode(t, variant, r.Addr, func(srv *socketio.Server) {
 		srv.Of("/").OnServerSideEmit("hello-servers", func(ctx context.Context, ev *socketio.Event) {
 			var n int
 			_ = ev.Bind(&n)
@@ -99,7 +119,17 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 	if err := a.srv.Of("/").In("blue").SocketsJoin("green"); err != nil {
 		t.Fatal(err)
 	}
-	waitfor.True(t, "remote join", func() bool { return b.srv.Of("/").Adapter().(*Adapter).HasRoom("green") })
+	waitfor.True(t, "remote join", func() bool {
+		return b.srv.Of("/").Adapter().(interface{ HasRoom(string) bool }).HasRoom("green")
+	})
+	if variant == "sharded" { // the room's own channel is subscribed asynchronously, as in Node
+		rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+		defer rdb.Close()
+		waitfor.True(t, "room channel subscribed", func() bool {
+			n, err := rdb.PubSubShardNumSub(ctx, "socket.io#/#green#").Result()
+			return err == nil && n["socket.io#/#green#"] == 1
+		})
+	}
 	if err := a.srv.Of("/").To("green").Emit("green"); err != nil {
 		t.Fatal(err)
 	}
@@ -144,9 +174,15 @@ func TestTwoServersShareBroadcastsAndRooms(t *testing.T) {
 }
 
 func TestRedisOutage(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v, func(t *testing.T) { testRedisOutage(t, v) })
+	}
+}
+
+func testRedisOutage(t *testing.T, variant string) {
 	r := redisserver.Start(t, "")
-	a := startNode(t, r.Addr, nil)
-	b := startNode(t, r.Addr, nil)
+	a := startNode(t, variant, r.Addr, nil)
+	b := startNode(t, variant, r.Addr, nil)
 	ctx := context.Background()
 	waitfor.True(t, "both servers subscribed", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
@@ -177,4 +213,48 @@ func TestRedisOutage(t *testing.T) {
 	}
 	onA.Expect(t, `42["back"]`)
 	onB.Expect(t, `42["back"]`)
+}
+
+// TestUndecodableMessagesAreCountedAndDropped publishes messages no server
+// sends on the namespace channels of each variant: they are counted, and a
+// broadcast after them still arrives.
+func TestUndecodableMessagesAreCountedAndDropped(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v, func(t *testing.T) {
+			r := redisserver.Start(t, "")
+			a := startNode(t, v, r.Addr, nil)
+			b := startNode(t, v, r.Addr, nil)
+			ctx := context.Background()
+			waitfor.True(t, "both servers subscribed", func() bool {
+				n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
+				return err == nil && n == 2
+			})
+			onB := sioclient.Connect(t, b.http.URL, "")
+			rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+			defer rdb.Close()
+			bad := []string{issue11Message, `{"type":`, `{"uid":"x","type":4}`, "\x93\x01\x02\x03"}
+			publish := rdb.Publish
+			channels := []string{"socket.io#/#", "socket.io-request#/#", "socket.io-response#/#"}
+			// On the response channel, a JSON object is a response to a
+			// request that is not ours: ignored, not malformed.
+			want := uint64(len(channels)*len(bad) - 1)
+			if v == "sharded" {
+				publish, channels, want = rdb.SPublish, []string{"socket.io#/#"}, uint64(len(bad))
+			}
+			for _, ch := range channels {
+				for _, m := range bad {
+					if err := publish(ctx, ch, m).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := a.srv.Of("/").Emit("after"); err != nil {
+				t.Fatal(err)
+			}
+			onB.Expect(t, `42["after"]`)
+			waitfor.True(t, "every bad message counted", func() bool {
+				return b.cluster.DecodeErrors() == want
+			})
+		})
+	}
 }

@@ -198,14 +198,16 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte(`{"type":9,"data":{"requestId":"a1","packet":["ev",{"x":1}]},"uid":"u","nsp":"/"}`))
 	f.Add([]byte(issue11Message))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		env, err := decodeEnvelope(b)
-		if err != nil {
+		m, err := decodeShardedMessage(b)
+		if err != nil || m.Data == nil {
 			return
 		}
-		pm, _ := env.Data["packet"].(map[string]any)
-		args, _ := pm["data"].([]any)
-		_, _ = fromWire(wirePacket{Data: args}, "/")
-		_ = optsFromMap(env.Data["opts"])
+		if wp, err := m.Data.broadcastPacket(); err == nil {
+			_, _ = fromWire(wp, "/")
+		}
+		if _, err := encodeShardedMessage(m); err != nil {
+			t.Fatalf("a decoded message does not encode: %v", err)
+		}
 	})
 }
 
@@ -221,26 +223,29 @@ func mustHexF(f *testing.F, s string) []byte {
 // room1: a notepack envelope (golden-sharded.txt).
 const goldenShardedBinary = "84a47479706503a46461746182a67061636b657482a47479706502a46461746192a362696ec403010203a46f70747383a5726f6f6d7391a5726f6f6d31a665786365707490a5666c61677380a3756964b064653964396538616439633533373534a36e7370a12f"
 
-func TestDecodeShardedEnvelope(t *testing.T) {
-	env, err := decodeEnvelope(mustHex(t, goldenShardedBinary))
+func TestDecodeShardedMessage(t *testing.T) {
+	m, err := decodeShardedMessage(mustHex(t, goldenShardedBinary))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.Type != msgBroadcast || env.UID != "de9d9e8ad9c53754" || env.NSP != "/" {
-		t.Fatalf("envelope %+v", env)
+	if m.Type != msgBroadcast || m.UID != "de9d9e8ad9c53754" || m.NSP != "/" || m.Data == nil {
+		t.Fatalf("message %+v", m)
 	}
-	args := env.Data["packet"].(map[string]any)["data"].([]any)
-	p, err := fromWire(wirePacket{Data: args}, "/")
+	wp, err := m.Data.broadcastPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := fromWire(wp, "/")
 	if err != nil || string(p.Data) != `["bin",{"_placeholder":true,"num":0}]` || !bytes.Equal(p.Attachments[0], []byte{1, 2, 3}) {
 		t.Fatalf("packet %s %v (%v)", p.Data, p.Attachments, err)
 	}
-	if o := optsFromMap(env.Data["opts"]); len(o.Rooms) != 1 || o.Rooms[0] != "room1" || !o.Flags.Local {
+	if o := optsFromWire(m.Data.Opts); len(o.Rooms) != 1 || o.Rooms[0] != "room1" || len(o.Except) != 0 {
 		t.Fatalf("opts %+v", o)
 	}
 
 	json := []byte(`{"type":11,"data":{"requestId":"26c684df60e0847d","clientCount":2},"uid":"0aebd59e7bd95802","nsp":"/"}`)
-	env, err = decodeEnvelope(json)
-	if n, ok := toInt64(env.Data["clientCount"]); err != nil || env.Type != msgBroadcastClientCount || !ok || n != 2 {
-		t.Fatalf("JSON envelope %+v (%v)", env, err)
+	m, err = decodeShardedMessage(json)
+	if err != nil || m.Type != msgBroadcastClientCount || m.Data.RequestID != "26c684df60e0847d" || m.Data.ClientCount == nil || *m.Data.ClientCount != 2 {
+		t.Fatalf("JSON message %+v (%v)", m, err)
 	}
 }

@@ -18,19 +18,8 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
-// Message types of the sharded adapter (socket.io-adapter's ClusterAdapter
-// MessageType enum).
+// Subscription modes of the sharded adapter.
 const (
-	msgBroadcast               = 3
-	msgSocketsJoin             = 4
-	msgSocketsLeave            = 5
-	msgDisconnectSockets       = 6
-	msgFetchSockets            = 7
-	msgFetchSocketsResponse    = 8
-	msgServerSideEmit          = 9
-	msgServerSideEmitResponse  = 10
-	msgBroadcastClientCount    = 11
-	msgBroadcastAck            = 12
 	socketIDLength             = 20
 	subscriptionDynamic        = "dynamic"
 	subscriptionDynamicPrivate = "dynamic-private"
@@ -58,19 +47,11 @@ type ShardedOptions struct {
 // client, every channel of the process must hash to one node; use it with a
 // standalone or Sentinel-managed Redis.
 type ShardedCluster struct {
-	client redis.UniversalClient
-	opts   ShardedOptions
-	log    *slog.Logger
-	sub    *redis.PubSub
-
-	mu       sync.Mutex
-	adapters map[string]*ShardedAdapter
-	closed   bool
-	done     chan struct{}
+	link[*ShardedAdapter]
+	opts ShardedOptions
 	// roomOps serializes room channel (un)subscriptions, which the in-memory
 	// adapter's hooks may not do themselves.
 	roomOps chan roomOp
-	dropped droppedMessages
 }
 
 type roomOp struct {
@@ -93,43 +74,23 @@ func NewSharded(client redis.UniversalClient, opts ShardedOptions) *ShardedClust
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &ShardedCluster{client: client, opts: opts, log: opts.Logger, adapters: map[string]*ShardedAdapter{},
-		done: make(chan struct{}), roomOps: make(chan roomOp, 1024)}
-	c.dropped.log = opts.Logger
+	c := &ShardedCluster{link: newLink[*ShardedAdapter](client, opts.Logger, opts.RequestsTimeout), opts: opts,
+		roomOps: make(chan roomOp, 1024)}
 	c.sub = client.SSubscribe(context.Background())
 	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
 	go c.applyRoomOps()
 	return c
 }
 
-// Ping reports whether Redis answers.
-func (c *ShardedCluster) Ping(ctx context.Context) error { return c.client.Ping(ctx).Err() }
-
-// DecodeErrors counts the messages from Redis dropped because they could
-// not be decoded (logged at most once per 10 seconds).
-func (c *ShardedCluster) DecodeErrors() uint64 { return c.dropped.count() }
-
 // Close unsubscribes and stops the cluster's goroutines. The client is not
 // closed.
-func (c *ShardedCluster) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	close(c.roomOps)
-	err := c.sub.Close()
-	<-c.done
-	return err
-}
+func (c *ShardedCluster) Close() error { return c.close(func() { close(c.roomOps) }) }
 
 func (c *ShardedCluster) channel(nsp string) string { return c.opts.ChannelPrefix + "#" + nsp + "#" }
 
 func (c *ShardedCluster) applyRoomOps() {
 	for op := range c.roomOps {
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestsTimeout)
+		ctx, cancel := c.opCtx()
 		var err error
 		if op.subscribe {
 			err = c.sub.SSubscribe(ctx, op.channel)
@@ -156,7 +117,7 @@ func (c *ShardedCluster) roomChannel(room string) bool {
 
 // Adapter is the socketio.AdapterFactory of the cluster.
 func (c *ShardedCluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
-	a := &ShardedAdapter{cluster: c, nsp: nsp, name: nsp.Name(), uid: newHexID(), pending: map[string]*pendingRequest{}}
+	a := &ShardedAdapter{cluster: c, nsp: nsp, name: nsp.Name(), uid: newHexID()}
 	hook := func(subscribe bool) func(string) {
 		return func(room string) {
 			if !c.roomChannel(room) {
@@ -174,10 +135,8 @@ func (c *ShardedCluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
 		OnCreateRoom:    hook(true),
 		OnDeleteRoom:    hook(false),
 	})
-	c.mu.Lock()
-	c.adapters[a.name] = a
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestsTimeout)
+	c.register(a.name, a)
+	ctx, cancel := c.opCtx()
 	defer cancel()
 	if err := c.sub.SSubscribe(ctx, c.channel(a.name), c.channel(a.name)+a.uid+"#"); err != nil {
 		c.log.Warn("redisadapter: subscribe", "namespace", a.name, "err", err)
@@ -185,6 +144,8 @@ func (c *ShardedCluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
 	return a
 }
 
+// dispatch routes every message of the subscription to its namespace; a
+// message that cannot be decoded is counted and dropped.
 func (c *ShardedCluster) dispatch(ch <-chan *redis.Message) {
 	defer close(c.done)
 	for msg := range ch {
@@ -193,121 +154,35 @@ func (c *ShardedCluster) dispatch(ch <-chan *redis.Message) {
 			continue
 		}
 		nsp, _, _ := strings.Cut(rest, "#")
-		c.mu.Lock()
-		a := c.adapters[nsp]
-		c.mu.Unlock()
-		if a == nil {
+		a, found := c.adapter(nsp)
+		if !found {
 			continue
 		}
-		env, err := decodeEnvelope([]byte(msg.Payload))
-		if err != nil {
-			c.dropped.record(msg.Channel, err)
-			continue
-		}
-		if env.UID == a.uid || (env.NSP != "" && env.NSP != a.name) {
-			continue
-		}
-		if msg.Channel == c.channel(a.name)+a.uid+"#" {
-			err = a.onResponse(env)
-		} else {
-			err = a.onMessage(env)
+		m, err := decodeShardedMessage([]byte(msg.Payload))
+		if err == nil {
+			err = a.handle(msg.Channel, m)
 		}
 		if err != nil {
 			c.dropped.record(msg.Channel, err)
 		}
 	}
-}
-
-// envelope is a ClusterMessage: {type, data, uid, nsp}.
-type envelope struct {
-	Type int            `json:"type" msgpack:"type"`
-	Data map[string]any `json:"data,omitempty" msgpack:"data,omitempty"`
-	UID  string         `json:"uid" msgpack:"uid"`
-	NSP  string         `json:"nsp" msgpack:"nsp"`
-}
-
-// decodeEnvelope reads a JSON or msgpack envelope into generic values
-// ([]byte for binary, int64/float64 for numbers).
-func decodeEnvelope(payload []byte) (envelope, error) {
-	var env envelope
-	if len(payload) > 0 && payload[0] == '{' {
-		var raw struct {
-			Type int             `json:"type"`
-			Data json.RawMessage `json:"data"`
-			UID  string          `json:"uid"`
-			NSP  string          `json:"nsp"`
-		}
-		if err := json.Unmarshal(payload, &raw); err != nil {
-			return env, fmt.Errorf("envelope: %w", err)
-		}
-		env = envelope{Type: raw.Type, UID: raw.UID, NSP: raw.NSP}
-		if len(raw.Data) > 0 {
-			v, err := jsonToValues(append(append([]byte("["), raw.Data...), ']'), nil)
-			if err != nil {
-				return env, fmt.Errorf("envelope data: %w", err)
-			}
-			var ok bool
-			if env.Data, ok = v[0].(map[string]any); !ok && v[0] != nil {
-				return env, fmt.Errorf("envelope data: %T, not an object", v[0])
-			}
-		}
-		return env, nil
-	}
-	if err := unmarshalMsgpack(payload, &env); err != nil {
-		return env, fmt.Errorf("envelope: %w", err)
-	}
-	// Nested msgpack maps decode with interface keys.
-	env.Data, _ = normalize(env.Data).(map[string]any)
-	return env, nil
-}
-
-// encodeEnvelope writes JSON, or msgpack when the data holds binary (as
-// Node does for the types that may carry it).
-func encodeEnvelope(env envelope) ([]byte, error) {
-	if containsBytes(env.Data) {
-		return marshalMsgpack(&env)
-	}
-	return json.Marshal(env)
-}
-
-func containsBytes(v any) bool {
-	switch x := v.(type) {
-	case []byte:
-		return true
-	case []any:
-		for _, e := range x {
-			if containsBytes(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for _, e := range x {
-			if containsBytes(e) {
-				return true
-			}
-		}
-	case wirePacket:
-		return containsBytes(x.Data)
-	}
-	return false
 }
 
 // ShardedAdapter is the adapter of one namespace on a ShardedCluster.
 type ShardedAdapter struct {
 	*socketio.MemoryAdapter
-	cluster *ShardedCluster
-	nsp     *socketio.Namespace
-	name    string
-	uid     string
-
-	mu      sync.Mutex
-	pending map[string]*pendingRequest
+	cluster  *ShardedCluster
+	nsp      *socketio.Namespace
+	name     string
+	uid      string
+	requests requests[*shardedData] // this server's requests by id
 }
 
 var _ socketio.Adapter = (*ShardedAdapter)(nil)
 
-func (a *ShardedAdapter) publish(ctx context.Context, channel string, typ int, data map[string]any) error {
-	b, err := encodeEnvelope(envelope{Type: typ, Data: data, UID: a.uid, NSP: a.name})
+// publish sends a message of this server on channel.
+func (a *ShardedAdapter) publish(ctx context.Context, channel string, typ int, data *shardedData) error {
+	b, err := encodeShardedMessage(shardedMessage{Type: typ, Data: data, UID: a.uid, NSP: a.name})
 	if err != nil {
 		return fmt.Errorf("redisadapter: encode: %w", err)
 	}
@@ -317,34 +192,23 @@ func (a *ShardedAdapter) publish(ctx context.Context, channel string, typ int, d
 	return nil
 }
 
-func (a *ShardedAdapter) opCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), a.cluster.opts.RequestsTimeout)
+// publishAll sends a message to every server of the namespace.
+func (a *ShardedAdapter) publishAll(ctx context.Context, typ int, data *shardedData) error {
+	return a.publish(ctx, a.cluster.channel(a.name), typ, data)
 }
 
-func wireOptsMap(o socketio.BroadcastOptions) map[string]any {
+// wireOptsOf is opts as the sharded wire carries them (flags always set).
+func wireOptsOf(o socketio.BroadcastOptions) *wireOpts {
 	w := optsToWire(o, true)
-	flags := map[string]any{}
-	if w.Flags.Volatile {
-		flags["volatile"] = true
-	}
-	if w.Flags.Compress != nil {
-		flags["compress"] = *w.Flags.Compress
-	}
-	if w.Flags.Timeout > 0 {
-		flags["timeout"] = w.Flags.Timeout
-	}
-	if w.Flags.ExpectSingleResponse {
-		flags["expectSingleResponse"] = true
-	}
-	return map[string]any{"rooms": w.Rooms, "except": w.Except, "flags": flags}
+	return &w
 }
 
-func packetMap(p *parser.Packet) (map[string]any, error) {
+func packetOf(p *parser.Packet) (wirePacket, error) {
 	args, err := jsonToValues(p.Data, p.Attachments)
 	if err != nil {
-		return nil, err
+		return wirePacket{}, err
 	}
-	return map[string]any{"type": int(parser.Event), "data": args}, nil
+	return wirePacket{Type: int(parser.Event), Data: args}, nil
 }
 
 // Broadcast publishes to the other servers (unless local), then delivers
@@ -359,7 +223,7 @@ func (a *ShardedAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOpti
 }
 
 func (a *ShardedAdapter) publishBroadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
-	pm, err := packetMap(p)
+	wp, err := packetOf(p)
 	if err != nil {
 		return err
 	}
@@ -367,9 +231,9 @@ func (a *ShardedAdapter) publishBroadcast(p *parser.Packet, opts socketio.Broadc
 	if len(opts.Rooms) == 1 && a.cluster.roomChannel(opts.Rooms[0]) {
 		channel += opts.Rooms[0] + "#"
 	}
-	ctx, cancel := a.opCtx()
+	ctx, cancel := a.cluster.opCtx()
 	defer cancel()
-	return a.publish(ctx, channel, msgBroadcast, map[string]any{"packet": pm, "opts": wireOptsMap(opts)})
+	return a.publish(ctx, channel, msgBroadcast, &shardedData{Packet: wp, Opts: wireOptsOf(opts)})
 }
 
 // ServerCount counts the servers subscribed to the namespace channel.
@@ -387,16 +251,14 @@ func (a *ShardedAdapter) ServerCount(ctx context.Context) (int, error) {
 func (a *ShardedAdapter) BroadcastWithAck(ctx context.Context, p *parser.Packet, opts socketio.BroadcastOptions,
 	clientCount func(n int), ack func(arg json.RawMessage)) error {
 	if !opts.Flags.Local {
-		pm, err := packetMap(p)
+		wp, err := packetOf(p)
 		if err != nil {
 			return err
 		}
 		id := newHexID()
-		a.track(id, &pendingRequest{ackCount: clientCount, ack: ack})
-		context.AfterFunc(ctx, func() { a.untrack(id) })
-		if err := a.publish(ctx, a.cluster.channel(a.name), msgBroadcast,
-			map[string]any{"packet": pm, "requestId": id, "opts": wireOptsMap(opts)}); err != nil {
-			a.untrack(id)
+		if err := a.requests.broadcastWithAck(ctx, id, clientCount, ack, func(ctx context.Context) error {
+			return a.publishAll(ctx, msgBroadcast, &shardedData{Packet: wp, RequestID: id, Opts: wireOptsOf(opts)})
+		}); err != nil {
 			return err
 		}
 	}
@@ -406,7 +268,7 @@ func (a *ShardedAdapter) BroadcastWithAck(ctx context.Context, p *parser.Packet,
 // AddSockets makes the selected sockets of every server join rooms.
 func (a *ShardedAdapter) AddSockets(ctx context.Context, opts socketio.BroadcastOptions, rooms []string) error {
 	if !opts.Flags.Local {
-		if err := a.publish(ctx, a.cluster.channel(a.name), msgSocketsJoin, map[string]any{"opts": wireOptsMap(opts), "rooms": nonNil(rooms)}); err != nil {
+		if err := a.publishAll(ctx, msgSocketsJoin, &shardedData{Opts: wireOptsOf(opts), Rooms: nonNil(rooms)}); err != nil {
 			return err
 		}
 	}
@@ -416,7 +278,7 @@ func (a *ShardedAdapter) AddSockets(ctx context.Context, opts socketio.Broadcast
 // DelSockets makes the selected sockets of every server leave rooms.
 func (a *ShardedAdapter) DelSockets(ctx context.Context, opts socketio.BroadcastOptions, rooms []string) error {
 	if !opts.Flags.Local {
-		if err := a.publish(ctx, a.cluster.channel(a.name), msgSocketsLeave, map[string]any{"opts": wireOptsMap(opts), "rooms": nonNil(rooms)}); err != nil {
+		if err := a.publishAll(ctx, msgSocketsLeave, &shardedData{Opts: wireOptsOf(opts), Rooms: nonNil(rooms)}); err != nil {
 			return err
 		}
 	}
@@ -426,7 +288,7 @@ func (a *ShardedAdapter) DelSockets(ctx context.Context, opts socketio.Broadcast
 // DisconnectSockets disconnects the selected sockets of every server.
 func (a *ShardedAdapter) DisconnectSockets(ctx context.Context, opts socketio.BroadcastOptions, close bool) error {
 	if !opts.Flags.Local {
-		if err := a.publish(ctx, a.cluster.channel(a.name), msgDisconnectSockets, map[string]any{"opts": wireOptsMap(opts), "close": close}); err != nil {
+		if err := a.publishAll(ctx, msgDisconnectSockets, &shardedData{Opts: wireOptsOf(opts), Close: &close}); err != nil {
 			return err
 		}
 	}
@@ -439,12 +301,9 @@ func (a *ShardedAdapter) FetchSockets(ctx context.Context, opts socketio.Broadca
 	if err != nil || opts.Flags.Local {
 		return sockets, err
 	}
-	responses, err := a.ask(ctx, msgFetchSockets, map[string]any{"opts": wireOptsMap(opts)})
-	for _, r := range responses {
-		var remote []socketio.SocketInfo
-		if b, err := json.Marshal(r["sockets"]); err == nil && json.Unmarshal(b, &remote) == nil {
-			sockets = append(sockets, remote...)
-		}
+	answers, err := a.ask(ctx, msgFetchSockets, &shardedData{Opts: wireOptsOf(opts)})
+	for _, d := range answers {
+		sockets = append(sockets, d.Sockets...)
 	}
 	if err != nil {
 		return sockets, fmt.Errorf("fetchSockets: %w", err)
@@ -458,7 +317,7 @@ func (a *ShardedAdapter) ServerSideEmit(ctx context.Context, event string, args 
 	if err != nil {
 		return err
 	}
-	return a.publish(ctx, a.cluster.channel(a.name), msgServerSideEmit, map[string]any{"packet": packet})
+	return a.publishAll(ctx, msgServerSideEmit, &shardedData{Packet: packet})
 }
 
 // ServerSideEmitWithAck sends an event to the other servers and returns
@@ -468,10 +327,10 @@ func (a *ShardedAdapter) ServerSideEmitWithAck(ctx context.Context, event string
 	if err != nil {
 		return nil, err
 	}
-	responses, err := a.ask(ctx, msgServerSideEmit, map[string]any{"packet": packet})
-	out := make([]json.RawMessage, 0, len(responses))
-	for _, r := range responses {
-		b, _ := json.Marshal(normalize(r["packet"]))
+	answers, err := a.ask(ctx, msgServerSideEmit, &shardedData{Packet: packet})
+	out := make([]json.RawMessage, 0, len(answers))
+	for _, d := range answers {
+		b, _ := json.Marshal(normalize(d.Packet))
 		out = append(out, b)
 	}
 	if err != nil {
@@ -489,217 +348,148 @@ func eventValues(event string, args []json.RawMessage) ([]any, error) {
 }
 
 // ask publishes a request and waits for every other server's response.
-func (a *ShardedAdapter) ask(ctx context.Context, typ int, data map[string]any) ([]map[string]any, error) {
-	servers, err := a.ServerCount(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if servers <= 1 {
-		return nil, nil
-	}
-	id := newHexID()
-	data["requestId"] = id
-	p := &pendingRequest{envelopes: make(chan map[string]any, servers)}
-	a.track(id, p)
-	defer a.untrack(id)
-	if err := a.publish(ctx, a.cluster.channel(a.name), typ, data); err != nil {
-		return nil, err
-	}
-	timer := time.NewTimer(a.cluster.opts.RequestsTimeout)
-	defer timer.Stop()
-	var out []map[string]any
-	for len(out) < servers-1 {
-		select {
-		case r := <-p.envelopes:
-			out = append(out, r)
-		case <-timer.C:
-			return out, fmt.Errorf("%w: %d of %d responses", ErrTimeout, len(out), servers-1)
-		case <-ctx.Done():
-			return out, fmt.Errorf("%w: %d of %d responses: %w", ErrTimeout, len(out), servers-1, ctx.Err())
-		}
-	}
-	return out, nil
+func (a *ShardedAdapter) ask(ctx context.Context, typ int, data *shardedData) ([]*shardedData, error) {
+	data.RequestID = newHexID()
+	return a.requests.ask(ctx, data.RequestID, a.cluster.opts.RequestsTimeout, a.ServerCount, func(ctx context.Context) error {
+		return a.publishAll(ctx, typ, data)
+	})
 }
 
-func (a *ShardedAdapter) track(id string, p *pendingRequest) {
-	a.mu.Lock()
-	a.pending[id] = p
-	a.mu.Unlock()
-}
-
-func (a *ShardedAdapter) untrack(id string) {
-	a.mu.Lock()
-	delete(a.pending, id)
-	a.mu.Unlock()
-}
-
-func (a *ShardedAdapter) lookup(id string) *pendingRequest {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.pending[id]
-}
-
-// optsFromMap reads wire BroadcastOptions from a decoded envelope.
-func optsFromMap(v any) socketio.BroadcastOptions {
-	m, _ := v.(map[string]any)
-	var o socketio.BroadcastOptions
-	o.Rooms = stringsOf(m["rooms"])
-	o.Except = stringsOf(m["except"])
-	if flags, ok := m["flags"].(map[string]any); ok {
-		o.Flags.Volatile, _ = flags["volatile"].(bool)
-		if c, ok := flags["compress"].(bool); ok {
-			o.Flags.Compress = &c
-		}
+// handle acts on a message of any server: responses to this server's
+// requests come on its private channel, the rest on the namespace's.
+func (a *ShardedAdapter) handle(channel string, m shardedMessage) error {
+	if m.UID == a.uid || (m.NSP != "" && m.NSP != a.name) {
+		return nil
 	}
-	o.Flags.Local = true
-	return o
-}
-
-// stringsOf reads a list of room names (numbers allowed, as Node allows).
-func stringsOf(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, e := range list {
-		out = append(out, fmt.Sprint(e))
+	if channel == a.cluster.channel(a.name)+a.uid+"#" {
+		return a.onResponse(m)
 	}
-	return out
+	return a.onMessage(m)
 }
 
 // onMessage handles a message of another server. It returns the error of a
-// message whose data it cannot decode.
-func (a *ShardedAdapter) onMessage(env envelope) error {
-	ctx, cancel := a.opCtx()
+// message whose data it cannot use.
+func (a *ShardedAdapter) onMessage(m shardedMessage) error {
+	ctx, cancel := a.cluster.opCtx()
 	defer cancel()
-	d := env.Data
-	switch env.Type {
-	case msgBroadcast, msgSocketsJoin, msgSocketsLeave, msgDisconnectSockets, msgFetchSockets:
-		// Node fails on these without opts; all sockets is not the default.
-		if _, ok := d["opts"].(map[string]any); !ok {
-			return fmt.Errorf("message of type %d without opts", env.Type)
-		}
-	}
-	requestID, _ := d["requestId"].(string)
+	d := m.Data
 	// Responses may be sent after this returns (acks): each gets its own
 	// deadline.
-	respond := func(typ int, data map[string]any) {
-		data["requestId"] = requestID
-		ctx, cancel := a.opCtx()
+	respond := func(typ int, data *shardedData) {
+		data.RequestID = d.RequestID
+		ctx, cancel := a.cluster.opCtx()
 		defer cancel()
-		if err := a.publish(ctx, a.cluster.channel(a.name)+env.UID+"#", typ, data); err != nil {
+		if err := a.publish(ctx, a.cluster.channel(a.name)+m.UID+"#", typ, data); err != nil {
 			a.cluster.log.Warn("redisadapter: response not sent", "namespace", a.name, "err", err)
 		}
 	}
-	switch env.Type {
+	local := optsFromWire(d.Opts)
+	local.Flags.Local = true
+	switch m.Type {
 	case msgBroadcast:
-		pm, _ := d["packet"].(map[string]any)
-		args, _ := pm["data"].([]any)
-		p, err := fromWire(wirePacket{Data: args}, a.name)
+		wp, err := d.broadcastPacket()
+		if err != nil {
+			return err
+		}
+		p, err := fromWire(wp, a.name)
 		if err != nil {
 			return fmt.Errorf("broadcast packet: %w", err)
 		}
-		opts := optsFromMap(d["opts"])
-		if requestID == "" {
-			_ = a.MemoryAdapter.Broadcast(p, opts)
+		if d.RequestID == "" {
+			_ = a.MemoryAdapter.Broadcast(p, local)
 			return nil
 		}
-		a.ackBroadcast(p, opts, d["opts"], respond)
+		a.ackBroadcast(p, local, d.Opts, respond)
 	case msgSocketsJoin:
-		_ = a.MemoryAdapter.AddSockets(ctx, optsFromMap(d["opts"]), stringsOf(d["rooms"]))
+		_ = a.MemoryAdapter.AddSockets(ctx, local, d.Rooms)
 	case msgSocketsLeave:
-		_ = a.MemoryAdapter.DelSockets(ctx, optsFromMap(d["opts"]), stringsOf(d["rooms"]))
+		_ = a.MemoryAdapter.DelSockets(ctx, local, d.Rooms)
 	case msgDisconnectSockets:
-		closeConn, _ := d["close"].(bool)
-		_ = a.MemoryAdapter.DisconnectSockets(ctx, optsFromMap(d["opts"]), closeConn)
+		_ = a.MemoryAdapter.DisconnectSockets(ctx, local, d.Close != nil && *d.Close)
 	case msgFetchSockets:
-		sockets, _ := a.MemoryAdapter.FetchSockets(ctx, optsFromMap(d["opts"]))
-		respond(msgFetchSocketsResponse, map[string]any{"sockets": nonNilSockets(sockets)})
+		sockets, _ := a.MemoryAdapter.FetchSockets(ctx, local)
+		respond(msgFetchSocketsResponse, &shardedData{Sockets: nonNilSockets(sockets)})
 	case msgServerSideEmit:
-		values, _ := d["packet"].([]any)
-		data, err := json.Marshal(normalize(values))
-		var args []json.RawMessage
-		if err == nil {
-			args, err = parser.Args(data, nil)
-		}
-		if err == nil && len(args) == 0 {
-			err = errors.New("no event name")
-		}
-		var event string
-		if err == nil {
-			err = json.Unmarshal(args[0], &event)
-		}
-		if err != nil {
-			return fmt.Errorf("serverSideEmit: %w", err)
-		}
-		var ack func(json.RawMessage)
-		if requestID != "" {
-			var once sync.Once
-			ack = func(arg json.RawMessage) {
-				once.Do(func() {
-					var v any
-					_ = json.Unmarshal(arg, &v)
-					respond(msgServerSideEmitResponse, map[string]any{"packet": v})
-				})
-			}
-		}
-		a.nsp.HandleServerSideEmit(context.Background(), event, args[1:], ack)
+		return a.onServerSideEmit(d, respond)
 	}
+	return nil
+}
+
+func (a *ShardedAdapter) onServerSideEmit(d *shardedData, respond func(int, *shardedData)) error {
+	values, _ := d.Packet.([]any)
+	data, err := json.Marshal(normalize(values))
+	var args []json.RawMessage
+	if err == nil {
+		args, err = parser.Args(data, nil)
+	}
+	if err == nil && len(args) == 0 {
+		err = errors.New("no event name")
+	}
+	var event string
+	if err == nil {
+		err = json.Unmarshal(args[0], &event)
+	}
+	if err != nil {
+		return fmt.Errorf("serverSideEmit: %w", err)
+	}
+	var ack func(json.RawMessage)
+	if d.RequestID != "" {
+		var once sync.Once
+		ack = func(arg json.RawMessage) {
+			once.Do(func() {
+				var v any
+				_ = json.Unmarshal(arg, &v)
+				respond(msgServerSideEmitResponse, &shardedData{Packet: v})
+			})
+		}
+	}
+	a.nsp.HandleServerSideEmit(context.Background(), event, args[1:], ack)
 	return nil
 }
 
 // ackBroadcast delivers an acknowledged broadcast of another server and
 // answers with the client count and each acknowledgement.
-func (a *ShardedAdapter) ackBroadcast(p *parser.Packet, opts socketio.BroadcastOptions, rawOpts any, respond func(int, map[string]any)) {
+func (a *ShardedAdapter) ackBroadcast(p *parser.Packet, opts socketio.BroadcastOptions, wire *wireOpts, respond func(int, *shardedData)) {
 	timeout := a.cluster.opts.RequestsTimeout
-	if m, ok := rawOpts.(map[string]any); ok {
-		if flags, ok := m["flags"].(map[string]any); ok {
-			if ms, ok := toInt64(flags["timeout"]); ok && ms > 0 {
-				timeout = time.Duration(ms) * time.Millisecond
-			}
-		}
+	if wire.Flags != nil && wire.Flags.Timeout > 0 {
+		timeout = time.Duration(wire.Flags.Timeout) * time.Millisecond
 	}
 	opts.Flags = socketio.BroadcastFlags{Local: true}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	context.AfterFunc(ctx, cancel)
 	_ = a.MemoryAdapter.BroadcastWithAck(ctx, p, opts, func(n int) {
-		respond(msgBroadcastClientCount, map[string]any{"clientCount": n})
+		respond(msgBroadcastClientCount, &shardedData{ClientCount: &n})
 		if n == 0 {
 			cancel()
 		}
 	}, func(arg json.RawMessage) {
 		var v any
 		_ = json.Unmarshal(arg, &v)
-		respond(msgBroadcastAck, map[string]any{"packet": v})
+		respond(msgBroadcastAck, &shardedData{Packet: v})
 	})
 }
 
-// onResponse routes a response to the request waiting for it. It returns
-// the error of a response whose data it cannot decode.
-func (a *ShardedAdapter) onResponse(env envelope) error {
-	id, _ := env.Data["requestId"].(string)
-	p := a.lookup(id)
+// onResponse routes a response to the request waiting for it.
+func (a *ShardedAdapter) onResponse(m shardedMessage) error {
+	p := a.requests.lookup(m.Data.RequestID)
 	if p == nil {
 		return nil
 	}
-	switch env.Type {
+	switch m.Type {
 	case msgBroadcastClientCount:
-		if n, ok := toInt64(env.Data["clientCount"]); ok && p.ackCount != nil {
-			p.ackCount(int(n))
+		if m.Data.ClientCount != nil && p.ackCount != nil {
+			p.ackCount(*m.Data.ClientCount)
 		}
 	case msgBroadcastAck:
 		if p.ack != nil {
-			b, err := json.Marshal(normalize(env.Data["packet"]))
+			b, err := json.Marshal(normalize(m.Data.Packet))
 			if err != nil {
 				return fmt.Errorf("acknowledgement: %w", err)
 			}
 			p.ack(b)
 		}
 	case msgFetchSocketsResponse, msgServerSideEmitResponse:
-		if p.envelopes != nil {
-			select {
-			case p.envelopes <- env.Data:
-			default:
-			}
-		}
+		p.answer(m.Data)
 	}
 	return nil
 }
@@ -707,11 +497,7 @@ func (a *ShardedAdapter) onResponse(env envelope) error {
 // Close unsubscribes the namespace's channels.
 func (a *ShardedAdapter) Close(ctx context.Context) error {
 	c := a.cluster
-	c.mu.Lock()
-	delete(c.adapters, a.name)
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if !c.unregister(a.name) {
 		return nil
 	}
 	return c.sub.SUnsubscribe(ctx, c.channel(a.name), c.channel(a.name)+a.uid+"#")
@@ -722,30 +508,4 @@ func newHexID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// toInt64 reads an integer decoded from JSON or msgpack (whose decoder
-// picks the smallest Go integer type).
-func toInt64(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case int8:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint64:
-		return int64(x), true
-	case float64:
-		return int64(x), x == float64(int64(x))
-	}
-	return 0, false
 }
