@@ -38,6 +38,7 @@ test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime
 .PHONY: test-quick
 test-quick: ## The inner loop (a few minutes): Go unit tests without -race (fuzz seeds, builders, golden files) and the compat suite.
 	$(GO) test -count=1 $(GO_UNIT_PKGS)
+	[[ -d test/compat/node_modules ]] || (cd test/compat && npm ci --no-audit --no-fund --loglevel=error)
 	test/compat/run.sh
 
 .PHONY: deps
