@@ -17,19 +17,29 @@ DEMO_WEB    := cmd/runtime/web
 DEMO_CLIENT := $(DEMO_WEB)/node_modules/socket.io-client/dist/socket.io.min.js
 
 .PHONY: run
-run: build $(DEMO_CLIENT) ## Build and start socketfleet-runtime with the chat demo on http://127.0.0.1:3000/ (admin :8081).
-	$(RUNTIME) --demo-enabled --demo-client-bundle=$(DEMO_CLIENT)
+run: build ## Build and start socketfleet-runtime with the chat demo on http://127.0.0.1:3000/ (admin :8081).
+	$(RUNTIME) --demo-enabled
 
 $(DEMO_CLIENT): $(DEMO_WEB)/package-lock.json
 	cd $(DEMO_WEB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+.PHONY: demo-client
+demo-client: $(DEMO_CLIENT) ## Refresh the socket.io-client bundle built into the runtime (cmd/runtime/web/socket.io.min.js) from web/package-lock.json.
+	cp $(DEMO_CLIENT) $(DEMO_WEB)/socket.io.min.js
 
 .PHONY: build
 build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: unit, fuzzing (20 s a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
+test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: lint, verify, unit, fuzzing (20 s a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
+
+.PHONY: test-quick
+test-quick: ## The inner loop (a few minutes): Go unit tests without -race (fuzz seeds, builders, golden files) and the compat suite.
+	$(GO) test -count=1 $(GO_UNIT_PKGS)
+	[[ -d test/compat/node_modules ]] || (cd test/compat && npm ci --no-audit --no-fund --loglevel=error)
+	test/compat/run.sh
 
 .PHONY: deps
 deps: ## Install system packages and npm modules the tests need (idempotent).
@@ -52,6 +62,33 @@ fuzz: ## A fuzzing campaign: every Go fuzz target for FUZZTIME (default 5m; e.g.
 .PHONY: test-compat
 test-compat: ## The official socket.io-client (Node and headless Chromium) against the Go runtime.
 	test/compat/run.sh
+
+##@ Checks
+
+VERSION               := $(strip $(file < VERSION))
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT         := $(BIN)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+
+$(GOLANGCI_LINT):
+	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint with .golangci.yml on both modules (the tool is built from the Go module proxy into bin/tools).
+	$(GOLANGCI_LINT) run ./...
+	cd test/chart && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
+
+.PHONY: fmt
+fmt: $(GOLANGCI_LINT) ## Rewrite the Go files with the formatters of .golangci.yml (gofmt, goimports).
+	$(GOLANGCI_LINT) fmt ./...
+
+.PHONY: verify
+verify: ## Generated files are up to date: version, generate + manifests, golden files, go mod tidy, the runtime's client bundle.
+	hack/verify.sh
+
+.PHONY: set-version
+set-version: ## Set the release version: make set-version VERSION=X.Y.Z (writes VERSION, the chart, manifests, defaults).
+	echo "$(VERSION)" > VERSION
+	hack/version.sh --write
 
 include operator.mk
 include cluster.mk

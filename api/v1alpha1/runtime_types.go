@@ -262,9 +262,9 @@ type AutoscalingSpec struct {
 type AutoscalingMode string
 
 const (
-	// AutoscalingModeNative: the operator computes the replicas itself and writes them through /scale.
+	// AutoscalingModeNative means the operator computes the replicas itself and writes them through /scale.
 	AutoscalingModeNative AutoscalingMode = "native"
-	// AutoscalingModeHPA: the operator creates a HorizontalPodAutoscaler targeting the RealtimeCluster.
+	// AutoscalingModeHPA means the operator creates a HorizontalPodAutoscaler targeting the RealtimeCluster.
 	AutoscalingModeHPA AutoscalingMode = "hpa"
 )
 

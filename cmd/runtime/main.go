@@ -20,9 +20,12 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/config"
 )
 
-// demoFiles is the chat demo page (served with --demo-enabled).
+// demoFiles is the chat demo page (served with --demo-enabled) and the
+// socket.io-client browser bundle it loads (web/socket.io.min.js, a copy of
+// the npm package's dist file at the version of web/package-lock.json; `make
+// demo-client` refreshes it, `make verify` checks it).
 //
-//go:embed web/index.html web/chat.js web/chat.css
+//go:embed web/index.html web/chat.js web/chat.css web/socket.io.min.js
 var demoFiles embed.FS
 
 func main() {

@@ -11,10 +11,8 @@ cd "${REPO_ROOT}"
 log() { echo "demo: $*" >&2; }
 
 hack/install-deps.sh demo
-log "building the operator, the runtime and the demo's browser bundle"
+log "building the operator and the runtime (the chat page and its socket.io-client bundle are built in)"
 make --no-print-directory build build-operator >&2
-bundle="${REPO_ROOT}/cmd/runtime/web/node_modules/socket.io-client/dist/socket.io.min.js"
-[[ -f "${bundle}" ]] || (cd cmd/runtime/web && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 eval "$(hack/cluster/up.sh)"
 KUBECTL="$(hack/cluster/k8s-binaries.sh)/kubectl"
@@ -33,7 +31,7 @@ echo "$! socketfleet-operator" >> "${CLUSTER_DIR}/pids"
 
 log "applying the demo RealtimeCluster"
 "${KUBECTL}" create namespace demo --dry-run=client -o yaml | "${KUBECTL}" apply -f - >/dev/null
-sed "s|@CLIENT_BUNDLE@|${bundle}|" hack/demo/realtimecluster.yaml | "${KUBECTL}" apply -f - >/dev/null
+"${KUBECTL}" apply -f hack/demo/realtimecluster.yaml >/dev/null
 "${KUBECTL}" wait --for condition=Ready realtimecluster/chat -n demo --timeout=180s >/dev/null
 for _ in $(seq 1 100); do
   curl -fsS -o /dev/null "http://localhost:${TRAEFIK_PORT}/socket.io/?EIO=4&transport=polling" && break

@@ -409,6 +409,14 @@ func (a *App) publicHandler(web fs.FS) (http.Handler, error) {
 		if demo, err = newDemo(web, cfg.Path); err != nil {
 			return nil, err
 		}
+		// Without demo.clientBundle, the bundle built into the demo files (if any) is served: the demo then
+		// needs no file outside the binary (a container image, a pod whose /tmp is a volume).
+		if _, ok := bundles[cfg.Path+"socket.io.min.js"]; !ok {
+			if b, err := builtinClientBundle(web); err == nil {
+				bundles[cfg.Path+"socket.io.min.js"] = b
+				bundles[cfg.Path+"socket.io.js"] = b
+			}
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path

@@ -29,12 +29,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // running is an App served by Run on loopback ports.
 type running struct {
-	a       *app.App
-	public  string // http://127.0.0.1:port
-	admin   string
-	done    chan error
-	cancel  context.CancelFunc
-	stopped bool
+	a      *app.App
+	public string // http://127.0.0.1:port
+	admin  string
+	done   chan error
+	cancel context.CancelFunc
 }
 
 // start runs the runtime configured by yaml (plus loopback ports).
@@ -370,6 +369,21 @@ func TestDemoPageAndClientBundle(t *testing.T) {
 	}
 	if code, _, body := get(t, r.public+"/rt/?EIO=4&transport=polling"); code != 200 || !strings.HasPrefix(body, "0{") {
 		t.Errorf("handshake at /rt/ = %d %s", code, body)
+	}
+}
+
+// TestDemoBuiltinClientBundle: without demo.clientBundle the socket.io.min.js of the demo files is served, so
+// the demo needs no file outside the binary.
+func TestDemoBuiltinClientBundle(t *testing.T) {
+	web := fstest.MapFS{
+		"index.html":       {Data: []byte(`<script src="{{.Path}}socket.io.min.js"></script>`)},
+		"socket.io.min.js": {Data: []byte("/* built-in bundle */")},
+	}
+	r := start(t, "drain: {window: 1s}\ndemo: {enabled: true}", func(o *app.Options) { o.Web = web })
+	for _, p := range []string{"/socket.io/socket.io.min.js", "/socket.io/socket.io.js"} {
+		if code, _, body := get(t, r.public+p); code != 200 || !strings.Contains(body, "/* built-in bundle */") {
+			t.Errorf("%s = %d %q", p, code, body)
+		}
 	}
 }
 

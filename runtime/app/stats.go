@@ -8,7 +8,7 @@ import (
 )
 
 // Stats is the /stats document (the operator/runtime contract of
-// shared/DESIGN.md).
+// docs/contract.md).
 type Stats struct {
 	// StartTime is when the runtime started.
 	StartTime time.Time `json:"startTime"`

@@ -33,6 +33,16 @@ func newClientBundle(file string) (*clientBundle, error) {
 	return b, nil
 }
 
+// builtinClientBundle is the socket.io.min.js file of the demo files.
+func builtinClientBundle(web fs.FS) (*clientBundle, error) {
+	data, err := fs.ReadFile(web, "socket.io.min.js")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	return &clientBundle{data: data, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, name: "socket.io.min.js"}, nil
+}
+
 func loadFile(file string) (*clientBundle, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {

@@ -240,7 +240,7 @@ type Demo struct {
 	Enabled bool `json:"enabled" doc:"serve the chat demo at / (turns the relay on with rooms * unless relay is configured)"`
 	// ClientBundle is the socket.io-client browser bundle served at
 	// {path}socket.io.min.js and {path}socket.io.js.
-	ClientBundle string `json:"clientBundle" doc:"path of socket.io-client's dist/socket.io.min.js, served at {path}socket.io.min.js like Node's serveClient"`
+	ClientBundle string `json:"clientBundle" doc:"path of socket.io-client's dist/socket.io.min.js, served at {path}socket.io.min.js like Node's serveClient (empty: the copy built into socketfleet-runtime)"`
 }
 
 // Default returns the built-in defaults: the main namespace on :3000, admin

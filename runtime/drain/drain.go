@@ -1,6 +1,5 @@
 // Package drain implements the graceful drain and shed contract of
-// socketfleet-runtime (shared/DESIGN.md, "Contracts between operator and
-// runtime").
+// socketfleet-runtime (docs/contract.md, "Drain" and "Shed").
 //
 // Drain (SIGTERM or POST /drain): Draining reports true at once (readiness
 // fails, new handshakes are refused by the caller), then the open sessions are

@@ -61,7 +61,8 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err == nil {
+	err = clientgoscheme.AddToScheme(scheme)
+	if err == nil {
 		err = apiextensionsv1.AddToScheme(scheme)
 	}
 	if err == nil {

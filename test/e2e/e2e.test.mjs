@@ -6,12 +6,16 @@
 //   2. kubectl scale down: the leaving pod drains, no client lost, the reconnect peak stays bounded;
 //   3. image change: a rolling upgrade with no acked emit lost and no broadcast missed within a connection;
 //   4. connection surge: the native autoscaler adds pods and the operator rebalances the clients onto them;
-//   5. delete the RealtimeCluster: the garbage collector removes every child.
+//   5. delete the RealtimeCluster: the garbage collector removes every child;
+//   6. the demo of `make demo` (hack/demo/realtimecluster.yaml, applied as it is): the chat page and its
+//      socket.io-client bundle come through the ingress from the runtime pods, whatever the checkout path.
 // Clients join a room, receive a broadcast every 250 ms (publish API through the Service's ClusterIP) and
 // emit "work" with acks (`retries`) answered by this process as the runtime's event webhook.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
   ClientFleet, Ticker, assertNoLoss, post, startWebhook, waitUntil,
@@ -25,6 +29,7 @@ const SURGE = Math.round(CLIENTS / 2);
 const NS = "e2e";
 const DRAIN_RATE = 60;
 const TOKEN = "e2e-publish-token";
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 let webhook, clients, ticker;
 
@@ -189,5 +194,31 @@ describe("e2e", { concurrency: false }, () => {
       if (left.items.length > 0) throw new Error(left.items.map((o) => `${o.kind}/${o.metadata.name}`).join(", "));
       return true;
     }, 180000, 1000);
+  });
+  test("the demo manifest: the chat page and the client bundle come through the ingress from any checkout path", async () => {
+    // The same file `make demo` applies. Its pods must not depend on a file of the checkout: process-node mounts
+    // an emptyDir on the pods' /tmp (as a kubelet would), which hides a checkout under /tmp, and a real cluster
+    // has no checkout at all.
+    const file = `${ROOT}hack/demo/realtimecluster.yaml`;
+    const text = await readFile(file, "utf8");
+    assert.ok(!text.includes(ROOT) && !text.includes("@CLIENT_BUNDLE@"), `${file} references a path of the checkout`);
+    await kubectl("create", "namespace", "demo");
+    await kubectl("apply", "-f", file);
+    await kubectl("wait", "--for=condition=Ready", "realtimecluster/chat", "-n", "demo", "--timeout=180s");
+    const page = await waitUntil("the chat page through the ingress", async () => {
+      const res = await fetch(`${INGRESS}/`, { signal: AbortSignal.timeout(5000) });
+      if (res.status !== 200) throw new Error(`GET / = ${res.status}`);
+      return res.text();
+    }, 60000, 500);
+    const src = page.match(/<script src="([^"]*socket\.io\.min\.js)"/)?.[1];
+    assert.equal(src, "/socket.io/socket.io.min.js", "the chat page loads the client bundle from the Socket.IO path");
+    const res = await fetch(`${INGRESS}${src}`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200, `GET ${src}`);
+    assert.match(res.headers.get("content-type") ?? "", /javascript/);
+    assert.match(await res.text(), /Socket\.IO v4\.8/, "the official socket.io-client bundle");
+    const pods = await getJSON("pods", "-n", "demo", "-l", "app.kubernetes.io/component=runtime");
+    assert.ok(pods.items.length >= 1 && pods.items.every((p) => (p.status.containerStatuses ?? []).every((c) => c.restartCount === 0)),
+      "the demo's runtime pods run without restarts");
+    await kubectl("delete", "namespace", "demo", "--wait=false");
   });
 });
