@@ -3,10 +3,10 @@ package publish_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"

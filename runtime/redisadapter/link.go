@@ -34,9 +34,15 @@ type link[A any] struct {
 }
 
 func newLink[A any](client redis.UniversalClient, logger *slog.Logger, timeout time.Duration) link[A] {
-	return link[A]{client: client, log: logger, timeout: timeout, dropped: droppedMessages{log: logger},
+	return link[A]{
+		client:      client,
+		log:         logger,
+		timeout:     timeout,
+		dropped:     droppedMessages{log: logger},
 		unforwarded: droppedMessages{log: logger, what: "redisadapter: broadcast not forwarded to the other servers"},
-		adapters: map[string]A{}, done: make(chan struct{})}
+		adapters:    map[string]A{},
+		done:        make(chan struct{}),
+	}
 }
 
 // Ping reports whether Redis answers; an answer lets the next publish
