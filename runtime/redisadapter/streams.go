@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
@@ -148,10 +149,14 @@ func readerClient(client redis.UniversalClient) (redis.UniversalClient, func() e
 	switch c := client.(type) {
 	case *redis.Client:
 		o := *c.Options()
+		// A copy shares the original's push handlers: maintenance
+		// notifications cannot be registered twice. A reader needs none.
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		rc := redis.NewClient(&o)
 		return rc, rc.Close
 	case *redis.ClusterClient:
 		o := *c.Options()
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		rc := redis.NewClusterClient(&o)
 		return rc, rc.Close
 	}
