@@ -19,7 +19,8 @@ import (
 )
 
 // redisAdapter builds the Redis adapter (runtime/redisadapter) from the
-// redis block of the configuration (notes/runtime-config.md): standalone
+// redis block of the configuration (notes/runtime-config.md): the classic,
+// sharded or streams adapter; standalone
 // (url or first address), sentinel (addresses + sentinelMaster) or cluster
 // (seed addresses); password from passwordFile (also used for the
 // Sentinels); TLS from a rediss:// URL or tls.*. An unreachable Redis does
@@ -42,9 +43,12 @@ func redisAdapter(_ context.Context, cfg config.Redis, logger *slog.Logger) (*ap
 		DecodeErrors() uint64
 		Close() error
 	}
-	if cfg.Adapter == "sharded" {
+	switch cfg.Adapter {
+	case "sharded":
 		cluster = redisadapter.NewSharded(client, redisadapter.ShardedOptions{ChannelPrefix: cfg.KeyPrefix, Logger: log})
-	} else {
+	case "streams":
+		cluster = redisadapter.NewStreams(client, streamsOptions(cfg, log))
+	default:
 		cluster = redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: log})
 	}
 	return &app.ClusterAdapter{
@@ -64,7 +68,7 @@ func redisAdapter(_ context.Context, cfg config.Redis, logger *slog.Logger) (*ap
 }
 
 // publishHook is a go-redis hook that reports the outcome of every PUBLISH
-// and SPUBLISH (the broadcasts and requests sent to the other processes) to
+// SPUBLISH and XADD (the broadcasts and requests sent to the other processes) to
 // the function registered with observe.
 type publishHook struct {
 	record atomic.Pointer[func(error)]
@@ -80,7 +84,7 @@ func (h *publishHook) DialHook(next redis.DialHook) redis.DialHook { return next
 func (h *publishHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if name := cmd.Name(); name == "publish" || name == "spublish" {
+		if name := cmd.Name(); name == "publish" || name == "spublish" || name == "xadd" {
 			if record := h.record.Load(); record != nil {
 				(*record)(err)
 			}
@@ -93,6 +97,24 @@ func (h *publishHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // publish in pipelines).
 func (h *publishHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
+}
+
+// streamsOptions maps the redis block to the streams adapter's options
+// (redis.keyPrefix is its channel prefix).
+func streamsOptions(cfg config.Redis, log *slog.Logger) redisadapter.StreamsOptions {
+	s := cfg.Streams
+	return redisadapter.StreamsOptions{
+		StreamName:       s.StreamName,
+		StreamCount:      s.StreamCount,
+		ChannelPrefix:    cfg.KeyPrefix,
+		UseShardedPubSub: s.UseShardedPubSub,
+		MaxLen:           int64(s.MaxLen),
+		ReadCount:        int64(s.ReadCount),
+		BlockTime:        s.BlockTime.D(),
+		SessionKeyPrefix: s.SessionKeyPrefix,
+		OnlyPlaintext:    s.OnlyPlaintext,
+		Logger:           log,
+	}
 }
 
 // redisOptions maps the redis block to go-redis options.

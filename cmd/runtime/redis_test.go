@@ -22,6 +22,7 @@ import (
 	"github.com/socketfleet/socketfleet/internal/redisserver"
 	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/config"
+	"github.com/socketfleet/socketfleet/runtime/redisadapter"
 )
 
 func TestRedisOptions(t *testing.T) {
@@ -181,5 +182,44 @@ func TestPublishHookReportsPublishes(t *testing.T) {
 		if len(got) != s.records || (s.failed != (got[len(got)-1] != nil)) || (err != nil) != s.failed {
 			t.Fatalf("%s: err %v, recorded %v", s.name, err, got)
 		}
+	}
+}
+
+// TestStreamsOptions: the redis block's streams keys reach the adapter,
+// keyPrefix as its channel prefix.
+func TestStreamsOptions(t *testing.T) {
+	cfg := config.Default().Redis
+	cfg.KeyPrefix = "app"
+	cfg.Streams.MaxLen, cfg.Streams.UseShardedPubSub, cfg.Streams.OnlyPlaintext = 500, true, true
+	got := streamsOptions(cfg, nil)
+	want := redisadapter.StreamsOptions{StreamName: "socket.io", StreamCount: 1, ChannelPrefix: "app", UseShardedPubSub: true,
+		MaxLen: 500, ReadCount: 100, BlockTime: 5 * time.Second, SessionKeyPrefix: "sio:session:", OnlyPlaintext: true}
+	if got != want {
+		t.Fatalf("options %+v\nwant %+v", got, want)
+	}
+}
+
+// TestEveryAdapterAgainstRedis builds each redis.adapter against a real
+// redis-server: ready, and closed without error.
+func TestEveryAdapterAgainstRedis(t *testing.T) {
+	srv := redisserver.Start(t, "")
+	logger := slog.New(slog.DiscardHandler)
+	for _, adapter := range []string{"classic", "sharded", "streams"} {
+		t.Run(adapter, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cfg := config.Default().Redis
+			cfg.Mode, cfg.URL, cfg.Adapter = "standalone", "redis://"+srv.Addr+"/0", adapter
+			a, err := redisAdapter(ctx, cfg, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Ping(ctx); err != nil {
+				t.Fatalf("not ready: %v", err)
+			}
+			if err := a.Close(ctx); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+		})
 	}
 }

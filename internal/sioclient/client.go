@@ -44,6 +44,10 @@ func (e *ConnectError) Error() string { return "connect_error: " + e.Message }
 type Client struct {
 	// ID is the socket id from the CONNECT reply.
 	ID string
+	// PID is the private session id from the CONNECT reply (connection
+	// state recovery; "" without it). A reply with the pid sent in
+	// Options.Auth means the session was recovered.
+	PID string
 
 	conn    *Conn
 	nsp     string
@@ -95,7 +99,8 @@ func connect(ctx context.Context, rawURL string, opts Options, answerID bool) (*
 	}
 	c := &Client{conn: conn, nsp: nsp, events: newQueue[Event](), closed: make(chan struct{}),
 		acks: map[uint64]chan []json.RawMessage{}, answer: opts.AnswerAcks}
-	if err := c.handshake(ctx, opts.Auth); err != nil {
+	early, err := c.handshake(ctx, opts.Auth)
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -103,26 +108,38 @@ func connect(ctx context.Context, rawURL string, opts Options, answerID bool) (*
 		id := c.ID
 		c.answer = func(Event) []any { return []any{id} }
 	}
+	// Events sent before the CONNECT reply (a recovered session's missed
+	// packets) come first, as the official client's receive buffer does.
+	for _, p := range early {
+		text, _ := p.Encode()
+		c.onEvent(p, "4"+string(text))
+	}
 	go c.readLoop()
 	return c, nil
 }
 
-func (c *Client) handshake(ctx context.Context, auth any) error {
+// maxEarlyEvents bounds the events kept while waiting for the CONNECT reply.
+const maxEarlyEvents = 1000
+
+// handshake connects to the namespace and returns the events received
+// before the reply.
+func (c *Client) handshake(ctx context.Context, auth any) ([]*parser.Packet, error) {
 	pkt := &parser.Packet{Type: parser.Connect, Namespace: c.nsp}
 	if auth != nil {
 		raw, err := json.Marshal(auth)
 		if err != nil {
-			return fmt.Errorf("encode auth: %w", err)
+			return nil, fmt.Errorf("encode auth: %w", err)
 		}
 		pkt.Data = raw
 	}
 	if err := c.conn.SendPacket(pkt); err != nil {
-		return err
+		return nil, err
 	}
+	var early []*parser.Packet
 	for {
 		p, err := c.conn.NextPacket(ctx)
 		if err != nil {
-			return fmt.Errorf("await CONNECT reply: %w", err)
+			return nil, fmt.Errorf("await CONNECT reply: %w", err)
 		}
 		if p.Namespace != c.nsp {
 			continue
@@ -131,18 +148,24 @@ func (c *Client) handshake(ctx context.Context, auth any) error {
 		case parser.Connect:
 			var reply struct {
 				SID string `json:"sid"`
+				PID string `json:"pid"`
 			}
 			if err := json.Unmarshal(p.Data, &reply); err != nil {
-				return fmt.Errorf("decode CONNECT reply %s: %w", p.Data, err)
+				return nil, fmt.Errorf("decode CONNECT reply %s: %w", p.Data, err)
 			}
-			c.ID = reply.SID
-			return nil
+			c.ID, c.PID = reply.SID, reply.PID
+			return early, nil
 		case parser.ConnectError:
 			ce := &ConnectError{}
 			if err := json.Unmarshal(p.Data, ce); err != nil {
-				return fmt.Errorf("decode connect_error %s: %w", p.Data, err)
+				return nil, fmt.Errorf("decode connect_error %s: %w", p.Data, err)
 			}
-			return ce
+			return nil, ce
+		case parser.Event, parser.BinaryEvent:
+			if len(early) == maxEarlyEvents {
+				return nil, fmt.Errorf("more than %d events before the CONNECT reply", maxEarlyEvents)
+			}
+			early = append(early, p)
 		}
 	}
 }

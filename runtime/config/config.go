@@ -86,7 +86,7 @@ type CORS struct {
 // Recovery configures connection state recovery.
 type Recovery struct {
 	// Enabled turns connection state recovery on.
-	Enabled bool `json:"enabled" doc:"restore id, rooms and missed packets after a reconnect; in-memory adapter (one process) only: refused with redis, whose classic and sharded adapters cannot recover sessions across servers"`
+	Enabled bool `json:"enabled" doc:"restore id, rooms and missed packets after a reconnect, on any server with redis.adapter streams; refused with the classic and sharded redis adapters, which cannot recover sessions across servers"`
 	// MaxDisconnectionDuration is how long a disconnected session is kept.
 	MaxDisconnectionDuration Duration `json:"maxDisconnectionDuration" doc:"how long the state of a disconnected session is kept"`
 	// SkipMiddlewares skips connect middlewares (auth) on recovery.
@@ -133,10 +133,34 @@ type Redis struct {
 	PasswordFile string `json:"passwordFile" doc:"file holding the password (trailing newline trimmed); empty: no AUTH"`
 	// KeyPrefix is the channel prefix (@socket.io/redis-adapter's key).
 	KeyPrefix string `json:"keyPrefix" doc:"channel prefix, like the key option of @socket.io/redis-adapter"`
-	// Adapter is the wire protocol: classic or sharded.
-	Adapter string `json:"adapter" doc:"classic (PUBLISH/PSUBSCRIBE, @socket.io/redis-adapter createAdapter) or sharded (SPUBLISH/SSUBSCRIBE, Redis >= 7, createShardedAdapter; not with mode cluster); every server of a cluster must use the same"`
+	// Adapter is the wire protocol: classic, sharded or streams.
+	Adapter string `json:"adapter" doc:"classic (PUBLISH/PSUBSCRIBE, @socket.io/redis-adapter createAdapter), sharded (SPUBLISH/SSUBSCRIBE, Redis >= 7, createShardedAdapter; not with mode cluster) or streams (Redis Streams + Pub/Sub, @socket.io/redis-streams-adapter 0.3; supports connectionStateRecovery across servers); every server of a cluster must use the same"`
+	// Streams configures the streams adapter.
+	Streams RedisStreams `json:"streams"`
 	// TLS configures TLS to Redis.
 	TLS RedisTLS `json:"tls"`
+}
+
+// RedisStreams configures the streams adapter (redis.adapter: streams); the
+// keys and defaults are those of @socket.io/redis-streams-adapter, and
+// redis.keyPrefix is its channelPrefix.
+type RedisStreams struct {
+	// StreamName is the Redis stream.
+	StreamName string `json:"streamName" doc:"streams adapter: the Redis stream (streamName)"`
+	// StreamCount spreads namespaces over streams.
+	StreamCount int `json:"streamCount" doc:"streams adapter: number of streams the namespaces are spread over (streamCount); keep 1 with Node servers, whose naming loses some namespaces with more"`
+	// MaxLen trims the stream (MAXLEN ~).
+	MaxLen int `json:"maxLen" doc:"streams adapter: approximate stream length kept (XADD MAXLEN ~); a client recovers only while its offset is in the stream"`
+	// ReadCount is the COUNT of each XREAD.
+	ReadCount int `json:"readCount" doc:"streams adapter: entries per XREAD (COUNT)"`
+	// BlockTime is the BLOCK of each XREAD.
+	BlockTime Duration `json:"blockTime" doc:"streams adapter: how long one XREAD blocks (blockTimeInMs)"`
+	// SessionKeyPrefix prefixes the keys of persisted sessions.
+	SessionKeyPrefix string `json:"sessionKeyPrefix" doc:"streams adapter: key prefix of the sessions kept for connection state recovery"`
+	// UseShardedPubSub sends requests and responses with SPUBLISH.
+	UseShardedPubSub bool `json:"useShardedPubSub" doc:"streams adapter: requests and responses over sharded Pub/Sub (Redis >= 7; not with mode cluster)"`
+	// OnlyPlaintext writes binary as JSON.
+	OnlyPlaintext bool `json:"onlyPlaintext" doc:"streams adapter: write stream data as JSON even with binary, which then arrives as Node's Buffer JSON"`
 }
 
 // Enabled reports whether a Redis adapter is configured.
@@ -261,8 +285,10 @@ func Default() Config {
 			MaxDisconnectionDuration: Duration(2 * time.Minute),
 			SkipMiddlewares:          true,
 		},
-		Drain:   Drain{Window: Duration(30 * time.Second)},
-		Redis:   Redis{KeyPrefix: "socket.io", Adapter: "classic"},
+		Drain: Drain{Window: Duration(30 * time.Second)},
+		Redis: Redis{KeyPrefix: "socket.io", Adapter: "classic", Streams: RedisStreams{
+			StreamName: "socket.io", StreamCount: 1, MaxLen: 10000, ReadCount: 100,
+			BlockTime: Duration(5 * time.Second), SessionKeyPrefix: "sio:session:"}},
 		Log:     Log{Format: "auto", Level: "info"},
 		Publish: Publish{Listener: "public"},
 		Webhook: Webhook{Timeout: Duration(5 * time.Second), MaxConcurrent: 256},

@@ -86,6 +86,12 @@ func TestDefaults(t *testing.T) {
 	if c.Drain.Window.D() != 30*time.Second {
 		t.Errorf("drain window = %v", c.Drain.Window)
 	}
+	// The streams adapter's defaults are @socket.io/redis-streams-adapter's.
+	want := RedisStreams{StreamName: "socket.io", StreamCount: 1, MaxLen: 10000, ReadCount: 100,
+		BlockTime: Duration(5 * time.Second), SessionKeyPrefix: "sio:session:"}
+	if c.Redis.Streams != want {
+		t.Errorf("streams defaults = %+v", c.Redis.Streams)
+	}
 }
 
 func TestOperatorExample(t *testing.T) {
@@ -227,7 +233,12 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "bad origin", yaml: "cors:\n  origins: [app.example.com]", want: `config: cors.origins: "app.example.com" is not an origin`},
 		{name: "credentials with star", yaml: "cors:\n  origins: ['*']\n  credentials: true", want: `config: cors.credentials: cannot be true with origin *`},
 		{name: "redis mode", yaml: "redis:\n  mode: replica", want: `config: redis.mode: unknown mode "replica"`},
-		{name: "redis adapter", yaml: "redis:\n  url: redis://r:6379\n  adapter: streams", want: `config: redis.adapter: unknown adapter "streams"`},
+		{name: "redis adapter", yaml: "redis:\n  url: redis://r:6379\n  adapter: stream", want: `config: redis.adapter: unknown adapter "stream" (want classic, sharded or streams)`},
+		{name: "streams count", yaml: "redis:\n  url: redis://r:6379\n  adapter: streams\n  streams:\n    streamCount: 0", want: `config: redis.streams.streamCount: must be positive (got 0)`},
+		{name: "streams maxLen", env: map[string]string{"SOCKETFLEET_REDIS_URL": "redis://r:6379", "SOCKETFLEET_REDIS_ADAPTER": "streams", "SOCKETFLEET_REDIS_STREAMS_MAX_LEN": "-5"}, want: `config: redis.streams.maxLen: must be positive (got -5)`},
+		{name: "streams block time", args: []string{"--redis-url=redis://r:6379", "--redis-adapter=streams", "--redis-streams-block-time=0s"}, want: `config: redis.streams.blockTime: must be a positive duration`},
+		{name: "streams empty name", yaml: "redis:\n  url: redis://r:6379\n  adapter: streams\n  streams:\n    streamName: ''", want: `config: redis.streams.streamName: must not be empty`},
+		{name: "streams sharded pub/sub with cluster", yaml: "redis:\n  mode: cluster\n  addresses: [a:1]\n  adapter: streams\n  streams:\n    useShardedPubSub: true", want: `config: redis.streams.useShardedPubSub: not supported with mode cluster`},
 		{name: "sharded with cluster", yaml: "redis:\n  mode: cluster\n  addresses: [a:1]\n  adapter: sharded", want: `config: redis.adapter: sharded is not supported with mode cluster`},
 		{name: "redis password in url", yaml: "redis:\n  url: redis://u:p@h:6379/0", want: `config: redis.url: must not contain a password`},
 		{name: "sentinel master", yaml: "redis:\n  mode: sentinel\n  addresses: [s:26379]", want: `config: redis.sentinelMaster: required in sentinel mode`},
@@ -320,8 +331,9 @@ func TestReferenceListsEveryKey(t *testing.T) {
 
 // TestRecoveryNeedsAnAdapterThatRecovers checks that connection state
 // recovery is accepted only where it can work (the in-memory adapter, one
-// process) and that every Redis adapter, however Redis is reached, is
-// refused with both keys and the fix named.
+// process, and the streams adapter, any server) and that the classic and
+// sharded adapters, however Redis is reached, are refused with both keys and
+// the fix named.
 func TestRecoveryNeedsAnAdapterThatRecovers(t *testing.T) {
 	const recoveryOn = "connectionStateRecovery:\n  enabled: true\n"
 	tests := []struct {
@@ -336,7 +348,8 @@ func TestRecoveryNeedsAnAdapterThatRecovers(t *testing.T) {
 		{name: "recovery off, redis", yaml: "redis:\n  url: redis://r:6379/0\n"},
 		{name: "recovery on, redis url, default adapter", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n",
 			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "classic" cannot recover sessions across servers`,
-				"use redis.adapter: streams", "connectionStateRecovery.enabled: false"}},
+				"use redis.adapter: streams or set connectionStateRecovery.enabled: false"},
+			not: "planned"},
 		{name: "recovery on, sharded adapter", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n  adapter: sharded\n",
 			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "sharded" cannot recover sessions across servers`}},
 		{name: "recovery on, sentinel", yaml: recoveryOn + "redis:\n  mode: sentinel\n  addresses: [s:26379]\n  sentinelMaster: m\n",
@@ -351,9 +364,13 @@ func TestRecoveryNeedsAnAdapterThatRecovers(t *testing.T) {
 			want: []string{`config: connectionStateRecovery.enabled: redis.adapter "sharded"`}},
 		{name: "file recovery turned off by flag", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n",
 			args: []string{"--connection-state-recovery-enabled=false"}},
-		{name: "streams is not an adapter of this build", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n  adapter: streams\n",
-			want: []string{`config: redis.adapter: unknown adapter "streams" (want classic or sharded)`},
-			not:  "use redis.adapter: streams"},
+		{name: "recovery on, streams adapter", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n  adapter: streams\n"},
+		{name: "recovery on, streams adapter from env, sentinel",
+			env: map[string]string{"SOCKETFLEET_CONNECTION_STATE_RECOVERY_ENABLED": "true", "SOCKETFLEET_REDIS_MODE": "sentinel",
+				"SOCKETFLEET_REDIS_ADDRESSES": "s:26379", "SOCKETFLEET_REDIS_SENTINEL_MASTER": "m", "SOCKETFLEET_REDIS_ADAPTER": "streams"}},
+		{name: "unknown adapter: its own error, not the recovery one", yaml: recoveryOn + "redis:\n  url: redis://r:6379/0\n  adapter: stream\n",
+			want: []string{`config: redis.adapter: unknown adapter "stream" (want classic, sharded or streams)`},
+			not:  "connectionStateRecovery"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

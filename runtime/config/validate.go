@@ -181,9 +181,11 @@ func (c *Config) validateRedis(v *validator) {
 	}
 	switch {
 	case !knownRedisAdapter(r.Adapter):
-		v.add("redis.adapter", "unknown adapter %q (want classic or sharded)", r.Adapter)
+		v.add("redis.adapter", "unknown adapter %q (want classic, sharded or streams)", r.Adapter)
 	case r.Adapter == "sharded" && r.Mode == "cluster":
 		v.add("redis.adapter", "sharded is not supported with mode cluster (one subscriber connection cannot follow every shard)")
+	case r.Adapter == "streams":
+		c.validateStreams(v)
 	}
 	if r.Database < 0 {
 		v.add("redis.database", "must not be negative (got %d)", r.Database)
@@ -195,33 +197,57 @@ func (c *Config) validateRedis(v *validator) {
 	}
 }
 
+// validateStreams checks the streams adapter's options.
+func (c *Config) validateStreams(v *validator) {
+	s := c.Redis.Streams
+	if s.StreamName == "" {
+		v.add("redis.streams.streamName", "must not be empty")
+	}
+	if s.SessionKeyPrefix == "" {
+		v.add("redis.streams.sessionKeyPrefix", "must not be empty")
+	}
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"streamCount", s.StreamCount}, {"maxLen", s.MaxLen}, {"readCount", s.ReadCount}} {
+		if f.n <= 0 {
+			v.add("redis.streams."+f.key, "must be positive (got %d)", f.n)
+		}
+	}
+	v.positive("redis.streams.blockTime", s.BlockTime)
+	if s.UseShardedPubSub && c.Redis.Mode == "cluster" {
+		v.add("redis.streams.useShardedPubSub", "not supported with mode cluster (one subscriber connection cannot follow every shard)")
+	}
+}
+
 // validateRecovery refuses connection state recovery where it cannot work.
 // A session is recovered from the state the server kept when the client
 // went away; with a Redis adapter the client's reconnect may land on any
-// server, and neither classic nor sharded (Pub/Sub only, like Node's
+// server. Neither classic nor sharded (Pub/Sub only, like Node's
 // @socket.io/redis-adapter) shares that state, so the runtime builds them
 // without recovery: accepting the key would silently give every client
-// recovered: false. An adapter that can (streams, like Node's
-// @socket.io/redis-streams-adapter) is planned, not built.
+// recovered: false. streams (like Node's @socket.io/redis-streams-adapter)
+// keeps sessions and packets in Redis and recovers on any server.
 func (c *Config) validateRecovery(v *validator) {
 	r := c.ConnectionStateRecovery
 	if !r.Enabled {
 		return
 	}
 	v.positive("connectionStateRecovery.maxDisconnectionDuration", r.MaxDisconnectionDuration)
-	// Every adapter this build knows is one of those; an unknown one has its
-	// own redis.adapter error.
-	if c.Redis.Enabled() && knownRedisAdapter(c.Redis.Adapter) {
+	// An unknown adapter has its own redis.adapter error.
+	if c.Redis.Enabled() && knownRedisAdapter(c.Redis.Adapter) && c.Redis.Adapter != "streams" {
 		v.add("connectionStateRecovery.enabled",
 			"redis.adapter %q cannot recover sessions across servers (a reconnecting client would get recovered: false); "+
-				"use redis.adapter: streams (planned, not in this build yet) or set connectionStateRecovery.enabled: false",
+				"use redis.adapter: streams or set connectionStateRecovery.enabled: false",
 			c.Redis.Adapter)
 	}
 }
 
 // knownRedisAdapter reports whether adapter is an accepted redis.adapter
 // value; an unknown one has its own error.
-func knownRedisAdapter(adapter string) bool { return adapter == "classic" || adapter == "sharded" }
+func knownRedisAdapter(adapter string) bool {
+	return adapter == "classic" || adapter == "sharded" || adapter == "streams"
+}
 
 func (c *Config) validateJWT(v *validator) {
 	j := c.Auth.JWT

@@ -14,6 +14,11 @@
 // acks, which are msgpack. The process holds exactly one subscriber
 // connection, because servers count each other with PUBSUB NUMSUB.
 //
+// Two other protocols share the package: NewSharded (createShardedAdapter,
+// sharded Pub/Sub) and NewStreams (@socket.io/redis-streams-adapter 0.3:
+// Redis Streams plus Pub/Sub, with connection state recovery across
+// servers). The servers of one cluster must all speak the same one.
+//
 // When Redis is unreachable, local delivery goes on, cluster operations
 // fail with an error, and go-redis reconnects the subscription by itself.
 package redisadapter

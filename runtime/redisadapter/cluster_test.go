@@ -2,6 +2,7 @@ package redisadapter
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
 	"sort"
@@ -20,8 +21,8 @@ import (
 // guard bounds every wait; it is a failure guard, not a speed assertion.
 const guard = 10 * time.Second
 
-// variants are the two Pub/Sub protocols; every cluster test runs on both.
-var variants = []string{"classic", "sharded"}
+// variants are the three protocols; every cluster test runs on each.
+var variants = []string{"classic", "sharded", "streams"}
 
 // linked is what the tests use of a Cluster or ShardedCluster.
 type linked interface {
@@ -40,12 +41,27 @@ type node struct {
 
 func startNode(t *testing.T, variant, redisAddr string, setup func(*socketio.Server)) *node {
 	t.Helper()
+	return startNodeWith(t, variant, redisAddr, socketio.Options{}, setup)
+}
+
+// startNodeWith starts a node with server options (the adapter is set
+// here).
+func startNodeWith(t *testing.T, variant, redisAddr string, opts socketio.Options, setup func(*socketio.Server)) *node {
+	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: 1, DialTimeout: time.Second})
-	var c linked = New(rdb, Options{RequestsTimeout: 2 * time.Second})
-	if variant == "sharded" {
+	var c linked
+	switch variant {
+	case "classic":
+		c = New(rdb, Options{RequestsTimeout: 2 * time.Second})
+	case "sharded":
 		c = NewSharded(rdb, ShardedOptions{RequestsTimeout: 2 * time.Second})
+	case "streams":
+		c = NewStreams(rdb, StreamsOptions{RequestsTimeout: 2 * time.Second})
+	default:
+		t.Fatalf("variant %q", variant)
 	}
-	srv := socketio.NewServer(socketio.Options{Adapter: c.Adapter})
+	opts.Adapter = c.Adapter
+	srv := socketio.NewServer(opts)
 	nsp := srv.Of("/")
 	nsp.OnConnection(func(s *socketio.Socket) {
 		if room := s.Handshake().Query.Get("room"); room != "" {
@@ -238,8 +254,19 @@ func TestUndecodableMessagesAreCountedAndDropped(t *testing.T) {
 			// On the response channel, a JSON object is a response to a
 			// request that is not ours: ignored, not malformed.
 			want := uint64(len(channels)*len(bad) - 1)
-			if v == "sharded" {
+			switch v {
+			case "sharded":
 				publish, channels, want = rdb.SPublish, []string{"socket.io#/#"}, uint64(len(bad))
+			case "streams":
+				// Pub/Sub carries the ephemeral messages; the stream gets
+				// entries no server writes, plus one without nsp that
+				// readers skip (not counted) as Node's do.
+				channels, want = []string{"socket.io#/#"}, uint64(len(bad)+len(badEntries))
+				for _, e := range append(badEntries, map[string]any{"uid": "x", "type": "3"}) {
+					if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "socket.io", Values: e}).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 			for _, ch := range channels {
 				for _, m := range bad {
@@ -257,4 +284,13 @@ func TestUndecodableMessagesAreCountedAndDropped(t *testing.T) {
 			})
 		})
 	}
+}
+
+// badEntries are stream entries of namespace "/" that cannot be decoded.
+var badEntries = []map[string]any{
+	{"uid": "x", "nsp": "/", "type": "3", "data": "not base64!"},
+	{"uid": "x", "nsp": "/", "type": "three", "data": `{"packet":{"type":2,"data":["a"]},"opts":{"rooms":[],"except":[]}}`},
+	{"uid": "x", "nsp": "/", "type": "3", "data": `{"packet":`},
+	{"uid": "x", "nsp": "/", "type": "3", "data": base64.StdEncoding.EncodeToString([]byte(issue11Message))},
+	{"uid": "x", "nsp": "/", "type": "4", "data": `{"rooms":["a"]}`},
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -115,7 +114,14 @@ func (c *ShardedCluster) roomChannel(room string) bool {
 
 // Adapter is the socketio.AdapterFactory of the cluster.
 func (c *ShardedCluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
-	a := &ShardedAdapter{cluster: c, nsp: nsp, name: nsp.Name(), uid: newHexID()}
+	a := &ShardedAdapter{member: newMember(nsp, c.log, c.opts.RequestsTimeout), cluster: c}
+	a.send = func(ctx context.Context, typ int, data *shardedData) (string, error) {
+		return "", a.publish(ctx, c.channel(a.name), typ, data)
+	}
+	a.respond = func(ctx context.Context, requester string, typ int, data *shardedData) error {
+		return a.publish(ctx, c.channel(a.name)+requester+"#", typ, data)
+	}
+	a.serverCount = a.ServerCount
 	hook := func(subscribe bool) func(string) {
 		return func(room string) {
 			if !c.roomChannel(room) {
@@ -168,12 +174,8 @@ func (c *ShardedCluster) dispatch(ch <-chan *redis.Message) {
 
 // ShardedAdapter is the adapter of one namespace on a ShardedCluster.
 type ShardedAdapter struct {
-	*socketio.MemoryAdapter
-	cluster  *ShardedCluster
-	nsp      *socketio.Namespace
-	name     string
-	uid      string
-	requests requests[*shardedData] // this server's requests by id
+	member
+	cluster *ShardedCluster
 }
 
 var _ socketio.Adapter = (*ShardedAdapter)(nil)
@@ -187,25 +189,6 @@ func (a *ShardedAdapter) publish(ctx context.Context, channel string, typ int, d
 	return a.cluster.link.publish(ctx, channel, func(ctx context.Context) error {
 		return a.cluster.client.SPublish(ctx, channel, b).Err()
 	})
-}
-
-// publishAll sends a message to every server of the namespace.
-func (a *ShardedAdapter) publishAll(ctx context.Context, typ int, data *shardedData) error {
-	return a.publish(ctx, a.cluster.channel(a.name), typ, data)
-}
-
-// wireOptsOf is opts as the sharded wire carries them (flags always set).
-func wireOptsOf(o socketio.BroadcastOptions) *wireOpts {
-	w := optsToWire(o, true)
-	return &w
-}
-
-func packetOf(p *parser.Packet) (wirePacket, error) {
-	args, err := jsonToValues(p.Data, p.Attachments)
-	if err != nil {
-		return wirePacket{}, err
-	}
-	return wirePacket{Type: int(parser.Event), Data: args}, nil
 }
 
 // Broadcast publishes to the other servers (unless local), then delivers
@@ -243,238 +226,16 @@ func (a *ShardedAdapter) ServerCount(ctx context.Context) (int, error) {
 	return int(max(res[ch], 1)), nil
 }
 
-// BroadcastWithAck delivers to the local and remote sockets and reports
-// client counts and acknowledgements per server.
-func (a *ShardedAdapter) BroadcastWithAck(ctx context.Context, p *parser.Packet, opts socketio.BroadcastOptions,
-	clientCount func(n int), ack func(arg json.RawMessage)) error {
-	if !opts.Flags.Local {
-		wp, err := packetOf(p)
-		if err != nil {
-			return err
-		}
-		id := newHexID()
-		if err := a.requests.broadcastWithAck(ctx, id, clientCount, ack, func(ctx context.Context) error {
-			return a.publishAll(ctx, msgBroadcast, &shardedData{Packet: wp, RequestID: id, Opts: wireOptsOf(opts)})
-		}); err != nil {
-			return err
-		}
-	}
-	return a.MemoryAdapter.BroadcastWithAck(ctx, p, opts, clientCount, ack)
-}
-
-// AddSockets makes the selected sockets of every server join rooms.
-func (a *ShardedAdapter) AddSockets(ctx context.Context, opts socketio.BroadcastOptions, rooms []string) error {
-	if !opts.Flags.Local {
-		if err := a.publishAll(ctx, msgSocketsJoin, &shardedData{Opts: wireOptsOf(opts), Rooms: nonNil(rooms)}); err != nil {
-			return err
-		}
-	}
-	return a.MemoryAdapter.AddSockets(ctx, opts, rooms)
-}
-
-// DelSockets makes the selected sockets of every server leave rooms.
-func (a *ShardedAdapter) DelSockets(ctx context.Context, opts socketio.BroadcastOptions, rooms []string) error {
-	if !opts.Flags.Local {
-		if err := a.publishAll(ctx, msgSocketsLeave, &shardedData{Opts: wireOptsOf(opts), Rooms: nonNil(rooms)}); err != nil {
-			return err
-		}
-	}
-	return a.MemoryAdapter.DelSockets(ctx, opts, rooms)
-}
-
-// DisconnectSockets disconnects the selected sockets of every server.
-func (a *ShardedAdapter) DisconnectSockets(ctx context.Context, opts socketio.BroadcastOptions, close bool) error {
-	if !opts.Flags.Local {
-		if err := a.publishAll(ctx, msgDisconnectSockets, &shardedData{Opts: wireOptsOf(opts), Close: &close}); err != nil {
-			return err
-		}
-	}
-	return a.MemoryAdapter.DisconnectSockets(ctx, opts, close)
-}
-
-// FetchSockets describes the selected sockets of every server.
-func (a *ShardedAdapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptions) ([]socketio.SocketInfo, error) {
-	sockets, err := a.MemoryAdapter.FetchSockets(ctx, opts)
-	if err != nil || opts.Flags.Local {
-		return sockets, err
-	}
-	answers, err := a.ask(ctx, msgFetchSockets, &shardedData{Opts: wireOptsOf(opts)})
-	for _, d := range answers {
-		sockets = append(sockets, d.Sockets...)
-	}
-	if err != nil {
-		return sockets, fmt.Errorf("fetchSockets: %w", err)
-	}
-	return sockets, nil
-}
-
-// ServerSideEmit sends an event to the other servers.
-func (a *ShardedAdapter) ServerSideEmit(ctx context.Context, event string, args []json.RawMessage) error {
-	packet, err := eventValues(event, args)
-	if err != nil {
-		return err
-	}
-	return a.publishAll(ctx, msgServerSideEmit, &shardedData{Packet: packet})
-}
-
-// ServerSideEmitWithAck sends an event to the other servers and returns
-// the first argument of each one's acknowledgement.
-func (a *ShardedAdapter) ServerSideEmitWithAck(ctx context.Context, event string, args []json.RawMessage) ([]json.RawMessage, error) {
-	packet, err := eventValues(event, args)
-	if err != nil {
-		return nil, err
-	}
-	answers, err := a.ask(ctx, msgServerSideEmit, &shardedData{Packet: packet})
-	out := make([]json.RawMessage, 0, len(answers))
-	for _, d := range answers {
-		b, _ := json.Marshal(normalize(d.Packet))
-		out = append(out, b)
-	}
-	if err != nil {
-		return out, fmt.Errorf("serverSideEmit: %w: %w", err, socketio.ErrAckTimeout)
-	}
-	return out, nil
-}
-
-func eventValues(event string, args []json.RawMessage) ([]any, error) {
-	data, err := eventData(event, args)
-	if err != nil {
-		return nil, err
-	}
-	return jsonToValues(data, nil)
-}
-
-// ask publishes a request and waits for every other server's response.
-func (a *ShardedAdapter) ask(ctx context.Context, typ int, data *shardedData) ([]*shardedData, error) {
-	data.RequestID = newHexID()
-	return a.requests.ask(ctx, data.RequestID, a.cluster.opts.RequestsTimeout, a.ServerCount, func(ctx context.Context) error {
-		return a.publishAll(ctx, typ, data)
-	})
-}
-
 // handle acts on a message of any server: responses to this server's
 // requests come on its private channel, the rest on the namespace's.
 func (a *ShardedAdapter) handle(channel string, m shardedMessage) error {
-	if m.UID == a.uid || (m.NSP != "" && m.NSP != a.name) {
+	if a.ignores(m) {
 		return nil
 	}
 	if channel == a.cluster.channel(a.name)+a.uid+"#" {
 		return a.onResponse(m)
 	}
-	return a.onMessage(m)
-}
-
-// onMessage handles a message of another server. It returns the error of a
-// message whose data it cannot use.
-func (a *ShardedAdapter) onMessage(m shardedMessage) error {
-	ctx, cancel := a.cluster.opCtx()
-	defer cancel()
-	d := m.Data
-	// Responses may be sent after this returns (acks): each gets its own
-	// deadline.
-	respond := func(typ int, data *shardedData) {
-		data.RequestID = d.RequestID
-		ctx, cancel := a.cluster.opCtx()
-		defer cancel()
-		if err := a.publish(ctx, a.cluster.channel(a.name)+m.UID+"#", typ, data); err != nil {
-			a.cluster.log.Warn("redisadapter: response not sent", "namespace", a.name, "err", err)
-		}
-	}
-	local := optsFromWire(d.Opts)
-	local.Flags.Local = true
-	switch m.Type {
-	case msgBroadcast:
-		wp, err := d.broadcastPacket()
-		if err != nil {
-			return err
-		}
-		p, err := fromWire(wp, a.name)
-		if err != nil {
-			return fmt.Errorf("broadcast packet: %w", err)
-		}
-		if d.RequestID == "" {
-			_ = a.MemoryAdapter.Broadcast(p, local)
-			return nil
-		}
-		a.ackBroadcast(p, local, d.Opts, respond)
-	case msgSocketsJoin:
-		_ = a.MemoryAdapter.AddSockets(ctx, local, d.Rooms)
-	case msgSocketsLeave:
-		_ = a.MemoryAdapter.DelSockets(ctx, local, d.Rooms)
-	case msgDisconnectSockets:
-		_ = a.MemoryAdapter.DisconnectSockets(ctx, local, d.Close != nil && *d.Close)
-	case msgFetchSockets:
-		sockets, _ := a.MemoryAdapter.FetchSockets(ctx, local)
-		respond(msgFetchSocketsResponse, &shardedData{Sockets: nonNilSockets(sockets)})
-	case msgServerSideEmit:
-		return a.onServerSideEmit(d, respond)
-	}
-	return nil
-}
-
-func (a *ShardedAdapter) onServerSideEmit(d *shardedData, respond func(int, *shardedData)) error {
-	values, _ := d.Packet.([]any)
-	data, err := json.Marshal(normalize(values))
-	if err != nil {
-		return fmt.Errorf("serverSideEmit: %w", err)
-	}
-	event, args, err := serverSideEvent(data)
-	if err != nil {
-		return fmt.Errorf("serverSideEmit: %w", err)
-	}
-	a.nsp.HandleServerSideEmit(context.Background(), event, args, answerOnce(d.RequestID, func(arg json.RawMessage) {
-		var v any
-		_ = json.Unmarshal(arg, &v)
-		respond(msgServerSideEmitResponse, &shardedData{Packet: v})
-	}))
-	return nil
-}
-
-// ackBroadcast delivers an acknowledged broadcast of another server and
-// answers with the client count and each acknowledgement.
-func (a *ShardedAdapter) ackBroadcast(p *parser.Packet, opts socketio.BroadcastOptions, wire *wireOpts, respond func(int, *shardedData)) {
-	timeout := a.cluster.opts.RequestsTimeout
-	if wire.Flags != nil && wire.Flags.Timeout > 0 {
-		timeout = time.Duration(wire.Flags.Timeout) * time.Millisecond
-	}
-	opts.Flags = socketio.BroadcastFlags{Local: true}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	context.AfterFunc(ctx, cancel)
-	_ = a.MemoryAdapter.BroadcastWithAck(ctx, p, opts, func(n int) {
-		respond(msgBroadcastClientCount, &shardedData{ClientCount: &n})
-		if n == 0 {
-			cancel()
-		}
-	}, func(arg json.RawMessage) {
-		var v any
-		_ = json.Unmarshal(arg, &v)
-		respond(msgBroadcastAck, &shardedData{Packet: v})
-	})
-}
-
-// onResponse routes a response to the request waiting for it.
-func (a *ShardedAdapter) onResponse(m shardedMessage) error {
-	p := a.requests.lookup(m.Data.RequestID)
-	if p == nil {
-		return nil
-	}
-	switch m.Type {
-	case msgBroadcastClientCount:
-		if m.Data.ClientCount != nil && p.ackCount != nil {
-			p.ackCount(*m.Data.ClientCount)
-		}
-	case msgBroadcastAck:
-		if p.ack != nil {
-			b, err := json.Marshal(normalize(m.Data.Packet))
-			if err != nil {
-				return fmt.Errorf("acknowledgement: %w", err)
-			}
-			p.ack(b)
-		}
-	case msgFetchSocketsResponse, msgServerSideEmitResponse:
-		p.answer(m.Data)
-	}
-	return nil
+	return a.onMessage(m, "")
 }
 
 // Close unsubscribes the namespace's channels.

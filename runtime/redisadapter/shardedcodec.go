@@ -66,6 +66,12 @@ func decodeShardedMessage(payload []byte) (shardedMessage, error) {
 	if err != nil {
 		return shardedMessage{}, err
 	}
+	return typedMessage(env)
+}
+
+// typedMessage types the data of a decoded envelope (Data never nil) and
+// checks what its type needs.
+func typedMessage(env envelope) (shardedMessage, error) {
 	d := env.Data
 	m := shardedMessage{Type: env.Type, UID: env.UID, NSP: env.NSP, Data: &shardedData{Packet: d["packet"]}}
 	if v, ok := d["requestId"]; ok {
@@ -99,6 +105,13 @@ func decodeShardedMessage(payload []byte) (shardedMessage, error) {
 		c := int(n)
 		m.Data.ClientCount = &c
 	}
+	if m.Type == msgBroadcast && m.Data.Packet != nil {
+		wp, err := m.Data.broadcastPacket()
+		if err != nil {
+			return m, err
+		}
+		m.Data.Packet = wp
+	}
 	switch m.Type {
 	case msgBroadcast, msgSocketsJoin, msgSocketsLeave, msgDisconnectSockets, msgFetchSockets:
 		if m.Data.Opts == nil {
@@ -110,12 +123,14 @@ func decodeShardedMessage(payload []byte) (shardedMessage, error) {
 
 // broadcastPacket reads the wire packet of a broadcast message.
 func (d *shardedData) broadcastPacket() (wirePacket, error) {
-	pm, ok := d.Packet.(map[string]any)
-	if !ok {
-		return wirePacket{}, errors.New("broadcast without packet")
+	switch p := d.Packet.(type) {
+	case wirePacket:
+		return p, nil
+	case map[string]any:
+		args, _ := p["data"].([]any)
+		return wirePacket{Type: 2, Data: args}, nil
 	}
-	args, _ := pm["data"].([]any)
-	return wirePacket{Data: args}, nil
+	return wirePacket{}, errors.New("broadcast without packet")
 }
 
 // envelope is a ClusterMessage decoded into generic values ([]byte for
@@ -142,13 +157,9 @@ func decodeEnvelope(payload []byte) (envelope, error) {
 		}
 		env = envelope{Type: raw.Type, UID: raw.UID, NSP: raw.NSP}
 		if len(raw.Data) > 0 {
-			v, err := jsonToValues(append(append([]byte("["), raw.Data...), ']'), nil)
-			if err != nil {
+			var err error
+			if env.Data, err = jsonObject(raw.Data); err != nil {
 				return env, fmt.Errorf("envelope data: %w", err)
-			}
-			var ok bool
-			if env.Data, ok = v[0].(map[string]any); !ok && v[0] != nil {
-				return env, fmt.Errorf("envelope data: %T, not an object", v[0])
 			}
 		}
 		return env, nil
@@ -159,6 +170,26 @@ func decodeEnvelope(payload []byte) (envelope, error) {
 	// Nested msgpack maps decode with interface keys.
 	env.Data, _ = normalize(env.Data).(map[string]any)
 	return env, nil
+}
+
+// jsonObject decodes a JSON object (or null) into generic values, integers
+// kept as integers.
+func jsonObject(data []byte) (map[string]any, error) {
+	if !json.Valid(data) {
+		return nil, errors.New("invalid JSON")
+	}
+	v, err := jsonToValues(append(append([]byte("["), data...), ']'), nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != 1 {
+		return nil, fmt.Errorf("%d values, want one object", len(v))
+	}
+	m, ok := v[0].(map[string]any)
+	if !ok && v[0] != nil {
+		return nil, fmt.Errorf("%T, not an object", v[0])
+	}
+	return m, nil
 }
 
 func containsBytes(v any) bool {

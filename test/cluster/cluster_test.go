@@ -1,6 +1,7 @@
 // Package cluster runs a mixed Socket.IO cluster on one real redis-server:
-// a Node socket.io 4.8 server with @socket.io/redis-adapter 8.3, a Go
-// server with runtime/redisadapter, and @socket.io/redis-emitter 5.1, with
+// a Node socket.io 4.8 server with @socket.io/redis-adapter 8.3 (or
+// @socket.io/redis-streams-adapter 0.3), a Go server with
+// runtime/redisadapter, and @socket.io/redis-emitter 5.1, with
 // plain clients on both servers. Every cluster operation is started from
 // Node and from Go and checked at the clients.
 package cluster
@@ -38,7 +39,7 @@ func emit(t *testing.T, c *sioclient.Client, event string, args ...any) {
 	}
 }
 
-func startNodeServer(t *testing.T, redisURL, mode string) string {
+func startNodeServer(t *testing.T, redisURL, mode string, env ...string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,7 +48,7 @@ func startNodeServer(t *testing.T, redisURL, mode string) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	l.Close()
 	cmd := exec.Command("node", "node-server.mjs")
-	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "PORT="+port, "MODE="+mode)
+	cmd.Env = append(append(os.Environ(), "REDIS_URL="+redisURL, "PORT="+port, "MODE="+mode), env...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, _ := cmd.StdoutPipe()
@@ -78,14 +79,25 @@ type goCluster interface {
 	Close() error
 }
 
-func startGoServer(t *testing.T, redisAddr, mode string) *socketio.Server {
+func startGoServer(t *testing.T, redisAddr, mode string, recovery bool) *socketio.Server {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	var cluster goCluster = redisadapter.New(rdb, redisadapter.Options{})
-	if mode == "sharded" {
+	var cluster goCluster
+	switch mode {
+	case "classic":
+		cluster = redisadapter.New(rdb, redisadapter.Options{})
+	case "sharded":
 		cluster = redisadapter.NewSharded(rdb, redisadapter.ShardedOptions{})
+	case "streams":
+		cluster = redisadapter.NewStreams(rdb, redisadapter.StreamsOptions{})
+	default:
+		t.Fatalf("mode %q", mode)
 	}
-	srv := socketio.NewServer(socketio.Options{Adapter: cluster.Adapter})
+	opts := socketio.Options{Adapter: cluster.Adapter}
+	if recovery {
+		opts.Recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute, SkipMiddlewares: true}
+	}
+	srv := socketio.NewServer(opts)
 	nsp := srv.Of("/")
 	nsp.OnConnection(func(s *socketio.Socket) {
 		if room := s.Handshake().Query.Get("room"); room != "" {
@@ -120,7 +132,7 @@ func emitter(t *testing.T, redisURL string, args ...string) {
 }
 
 func TestMixedNodeAndGoCluster(t *testing.T) {
-	for _, mode := range []string{"classic", "sharded"} {
+	for _, mode := range []string{"classic", "sharded", "streams"} {
 		t.Run(mode, func(t *testing.T) { testMixedCluster(t, mode) })
 	}
 }
@@ -129,7 +141,7 @@ func testMixedCluster(t *testing.T, mode string) {
 	rs := redisserver.Start(t, "")
 	redisURL := "redis://" + rs.Addr
 	nodeURL := startNodeServer(t, redisURL, mode)
-	goSrv := startGoServer(t, rs.Addr, mode)
+	goSrv := startGoServer(t, rs.Addr, mode, false)
 	goURL := os.Getenv("GO_SERVER_URL")
 	nsp := goSrv.Of("/")
 	ctx := context.Background()

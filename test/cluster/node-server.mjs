@@ -1,5 +1,5 @@
 // A Node socket.io 4.8 server with @socket.io/redis-adapter 8.3 (classic
-// createAdapter or createShardedAdapter), the reference side of the mixed-cluster test. Control
+// createAdapter or createShardedAdapter) or @socket.io/redis-streams-adapter 0.3, the reference side of the mixed-cluster test. Control
 // events from a client make it act on the cluster:
 //   "node-broadcast" (room|null, msg)  io.to(room).emit("from-node", msg)
 //   "node-binary" (room)               io.to(room).emit("node-bin", <Buffer 040506>)
@@ -8,19 +8,31 @@
 //   "node-ack-broadcast"               io.timeout(5000).emitWithAck("ask"), emits "acks" with the answer count
 //   "node-join" (room, newRoom)        io.in(room).socketsJoin(newRoom)
 // Server-side event "ping-node" (n, ack) acks "pong from node <n>".
-// Env: REDIS_URL, PORT, MODE (classic, the default, or sharded: createShardedAdapter). Prints "listening <port>" when ready.
+// Env: REDIS_URL, PORT, MODE (classic, the default; sharded: createShardedAdapter; streams:
+// @socket.io/redis-streams-adapter 0.3), RECOVERY=1 (connectionStateRecovery, 60 s). Prints "listening <port>"
+// when ready.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createClient } from "redis";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 
 const pub = createClient({ url: process.env.REDIS_URL });
-const sub = pub.duplicate();
-await Promise.all([pub.connect(), sub.connect()]);
+await pub.connect();
+let adapter;
+if (process.env.MODE === "streams") {
+  adapter = createStreamsAdapter(pub);
+} else {
+  const sub = pub.duplicate();
+  await sub.connect();
+  adapter = process.env.MODE === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
+}
 
 const httpServer = createServer();
-const adapter = process.env.MODE === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
-const io = new Server(httpServer, { adapter });
+const io = new Server(httpServer, {
+  adapter,
+  ...(process.env.RECOVERY === "1" ? { connectionStateRecovery: { maxDisconnectionDuration: 60000 } } : {}),
+});
 
 io.on("connection", (socket) => {
   const room = socket.handshake.query.room;

@@ -1,0 +1,238 @@
+package redisadapter
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketfleet/socketfleet/internal/redisserver"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
+)
+
+var recovery = socketio.Options{Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute, SkipMiddlewares: true}}
+
+// recoveryNode is a streams node with recovery whose new sockets get data.
+func recoveryNode(t *testing.T, redisAddr string) *node {
+	return startNodeWith(t, "streams", redisAddr, recovery, func(srv *socketio.Server) {
+		srv.Of("/").OnConnection(func(s *socketio.Socket) {
+			if !s.Recovered() {
+				s.SetData(map[string]any{"n": 1})
+			}
+		})
+	})
+}
+
+var streamID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
+
+// offsetOf returns the recovery offset (last argument) of an event.
+func offsetOf(t *testing.T, ev sioclient.Event) string {
+	t.Helper()
+	var offset string
+	if len(ev.Args) == 0 || json.Unmarshal(ev.Args[len(ev.Args)-1], &offset) != nil || !streamID.MatchString(offset) {
+		t.Fatalf("event %s has no stream offset", ev.Wire)
+	}
+	return offset
+}
+
+func next(t *testing.T, c *sioclient.Client) sioclient.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	ev, err := c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// TestRecoveryAcrossServers: a client of server A loses its transport,
+// broadcasts happen meanwhile, and it reconnects to server B with its pid
+// and last offset: it gets its socket id, rooms and data back and each
+// missed broadcast once.
+func TestRecoveryAcrossServers(t *testing.T) {
+	r := redisserver.Start(t, "")
+	a := recoveryNode(t, r.Addr)
+	b := recoveryNode(t, r.Addr)
+	ctx := context.Background()
+	waitfor.True(t, "both servers subscribed", func() bool {
+		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
+		return err == nil && n == 2
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+
+	c1, err := sioclient.ConnectContext(ctx, a.http.URL, sioclient.Options{Query: "room=red"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c1.PID) != 20 {
+		t.Fatalf("pid %q", c1.PID)
+	}
+	observer := sioclient.Connect(t, b.http.URL, "room=red")
+
+	// The offset is the stream entry id: the same on both servers.
+	if err := a.srv.Of("/").To("red").Emit("news", 1); err != nil {
+		t.Fatal(err)
+	}
+	offset := offsetOf(t, next(t, c1))
+	if ev := next(t, observer); ev.Wire != `42["news",1,"`+offset+`"]` {
+		t.Fatalf("the other server delivered %s, want offset %s", ev.Wire, offset)
+	}
+
+	c1.Close() // transport close: a recoverable reason
+	waitfor.True(t, "session persisted", func() bool {
+		n, err := rdb.Exists(ctx, "sio:session:"+c1.PID).Result()
+		return err == nil && n == 1
+	})
+	if ttl := rdb.PTTL(ctx, "sio:session:"+c1.PID).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("session TTL %v, want up to MaxDisconnectionDuration", ttl)
+	}
+
+	// Missed while away: two for red (from each server), two it must not
+	// get.
+	if err := b.srv.Of("/").To("red").Emit("missed", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.Of("/").To("blue").Emit("not-red"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.srv.Of("/").Except("red").Emit("except-red"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.srv.Of("/").Emit("all", 2); err != nil {
+		t.Fatal(err)
+	}
+	missed := offsetOf(t, next(t, observer))
+	all := offsetOf(t, next(t, observer))
+
+	c2, err := sioclient.ConnectContext(ctx, b.http.URL, sioclient.Options{Auth: map[string]string{"pid": c1.PID, "offset": offset}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.ID != c1.ID || c2.PID != c1.PID {
+		t.Fatalf("reconnected as %s (pid %s), want %s (pid %s): not recovered", c2.ID, c2.PID, c1.ID, c1.PID)
+	}
+	c2.Expect(t, `42["missed","x","`+missed+`"]`)
+	c2.Expect(t, `42["all",2,"`+all+`"]`)
+	c2.ExpectNothing(t)
+
+	s := b.srv.Of("/").Socket(c2.ID)
+	if s == nil || !s.Recovered() {
+		t.Fatal("no recovered socket on B")
+	}
+	if rooms := b.srv.Of("/").Adapter().SocketRooms(c2.ID); !slices.Contains(rooms, "red") || !slices.Contains(rooms, c2.ID) {
+		t.Fatalf("rooms %v", rooms)
+	}
+	if data, _ := json.Marshal(s.Data()); string(data) != `{"n":1}` {
+		t.Fatalf("data %s", data)
+	}
+	// Its rooms work cluster-wide.
+	if err := a.srv.Of("/").To("red").Emit("again"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, c2); ev.Name != "again" {
+		t.Fatalf("got %s", ev.Wire)
+	}
+
+	// The session was taken: the same pid does not recover twice.
+	c3, err := sioclient.ConnectContext(ctx, a.http.URL, sioclient.Options{Auth: map[string]string{"pid": c1.PID, "offset": offset}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if c3.ID == c1.ID || c3.PID == c1.PID {
+		t.Fatal("a session recovered twice")
+	}
+}
+
+// TestRestoreSessionRefuses: what RestoreSession answers nothing to.
+func TestRestoreSessionRefuses(t *testing.T) {
+	r := redisserver.Start(t, "")
+	n := recoveryNode(t, r.Addr)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	ad := n.srv.Of("/").Adapter()
+	save := func(pid string) {
+		t.Helper()
+		if err := ad.PersistSession(ctx, &socketio.SessionState{ID: "sid-" + pid, PID: pid, Rooms: []string{"sid-" + pid}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "socket.io", Values: []any{"uid", "x", "nsp", "/other", "type", "3"}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, pid, offset string
+		persisted         bool
+	}{
+		{"offset not a stream id", "p1", "abc", true},
+		{"offset trimmed from the stream", "p2", "1-0", true},
+		{"unknown session", "p3", id, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.persisted {
+				save(tt.pid)
+			}
+			s, missed, err := ad.RestoreSession(ctx, tt.pid, tt.offset)
+			if s != nil || missed != nil || err != nil {
+				t.Fatalf("restored %+v, %d packets, %v", s, len(missed), err)
+			}
+		})
+	}
+	// The control: a valid offset restores, and the session is gone after.
+	save("p4")
+	s, missed, err := ad.RestoreSession(ctx, "p4", id)
+	if err != nil || s == nil || s.ID != "sid-p4" || len(missed) != 0 {
+		t.Fatalf("restored %+v, %d packets, %v", s, len(missed), err)
+	}
+	if n, _ := rdb.Exists(ctx, "sio:session:p4").Result(); n != 0 {
+		t.Fatal("session kept after restore")
+	}
+	// A value no server wrote is counted and dropped.
+	before := n.cluster.DecodeErrors()
+	if err := rdb.Set(ctx, "sio:session:p5", "!!", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, err := ad.RestoreSession(ctx, "p5", id); s != nil || err == nil || n.cluster.DecodeErrors() != before+1 {
+		t.Fatalf("bad session restored %+v (%v), decode errors %d", s, err, n.cluster.DecodeErrors())
+	}
+}
+
+// TestReplayedPacketsAreNotDeliveredAgain: a reader behind the restore must
+// not deliver a replayed entry to the restored socket a second time.
+func TestReplayedPacketsAreNotDeliveredAgain(t *testing.T) {
+	r := redisserver.Start(t, "")
+	n := recoveryNode(t, r.Addr)
+	ad := n.srv.Of("/").Adapter().(*StreamsAdapter)
+	ad.markReplayed("s1", "100-5")
+	ad.markReplayed("s2", "100-7")
+	tests := []struct {
+		offset string
+		want   []string
+	}{
+		{"100-4", []string{"s1", "s2"}},
+		{"100-5", []string{"s1", "s2"}},
+		{"100-6", []string{"s2"}}, // s1 passed: forgotten
+		{"100-5", []string{"s2"}},
+		{"101-0", nil},
+		{"100-1", nil},
+	}
+	for _, tt := range tests {
+		got := ad.replayedTo(tt.offset)
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Fatalf("replayedTo(%s) = %v, want %v", tt.offset, got, tt.want)
+		}
+	}
+}
