@@ -33,11 +33,12 @@ var hostileMessages = map[string]string{
 }
 
 // TestHostileRedisMessagesAreHarmless publishes hostile messages on every
-// channel the runtimes listen on, in each adapter mode, then a legitimate
+// channel the runtimes listen on, in each adapter mode (and as entries of
+// the streams adapter's stream), then a legitimate
 // broadcast: the runtimes stay up and healthy, count and log what they
 // dropped, and their clients receive the broadcast.
 func TestHostileRedisMessagesAreHarmless(t *testing.T) {
-	for _, mode := range []string{"classic", "sharded"} {
+	for _, mode := range []string{"classic", "sharded", "streams"} {
 		t.Run(mode, func(t *testing.T) {
 			url := redisserver.Start(t, "").URL()
 			env := []string{"SOCKETFLEET_REDIS_URL=" + url, "SOCKETFLEET_REDIS_ADAPTER=" + mode, "SOCKETFLEET_PUBLISH_TOKEN=s3cret"}
@@ -69,6 +70,17 @@ func TestHostileRedisMessagesAreHarmless(t *testing.T) {
 						t.Fatalf("publish %s on %s: %v", name, ch, err)
 					}
 					sent++
+				}
+			}
+			if mode == "streams" { // stream entries too, as Node writes them: uid, nsp, type, data
+				for name, payload := range hostileMessages {
+					for _, typ := range []string{"3", "4", "9", "x"} {
+						entry := map[string]any{"uid": "x", "nsp": "/", "type": typ, "data": payload}
+						if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "socket.io", Values: entry}).Err(); err != nil {
+							t.Fatalf("XADD %s: %v", name, err)
+						}
+						sent++
+					}
 				}
 			}
 			t.Logf("%s: %d hostile messages on %d channels %v", mode, sent, len(channels), channels)
@@ -111,6 +123,8 @@ func listenedChannels(ctx context.Context, t *testing.T, rdb *redis.Client, mode
 		channels, err = rdb.PubSubShardChannels(ctx, "*").Result()
 	} else {
 		channels, err = rdb.PubSubChannels(ctx, "*").Result()
+	}
+	if mode == "classic" { // its broadcast channels are pattern-subscribed
 		channels = append(channels, "socket.io#/#", "socket.io#/#order:9#")
 	}
 	if err != nil {
