@@ -106,7 +106,10 @@ func TestConfigHashFollowsConfiguration(t *testing.T) {
 		"ping interval": func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Runtime.PingInterval = dur(10 * time.Second) },
 		"cors origins":  func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Runtime.CORS.Origins = []string{"https://x"} },
 		"drain window":  func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Drain.Window = dur(time.Minute + time.Second) },
-		"key prefix":    func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Redis.KeyPrefix = "other" },
+		// spec.redis changes keep a managed Redis: a spec.redis without managed or external has no Redis at all
+		"key prefix": func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis = realtimev1alpha1.RedisSpec{Managed: &realtimev1alpha1.ManagedRedisSpec{}, KeyPrefix: "other"}
+		},
 	}
 	for name, mutate := range changes {
 		if hash(mutate) == base {
