@@ -21,6 +21,11 @@ const (
 	DefaultPreStopDelay            = 5 * time.Second
 	DefaultRedisImage              = "redis:7.4-alpine"
 	DefaultRedisKeyPrefix          = "socket.io"
+	DefaultRedisAdapter            = RedisAdapterClassic
+	DefaultRedisStreamName         = "socket.io"
+	DefaultRedisStreamCount        = int32(1)
+	DefaultRedisStreamMaxLen       = int32(10000)
+	DefaultRedisSessionKeyPrefix   = "sio:session:"
 	DefaultStickyCookieName        = "socketfleet-route"
 	DefaultStickyCookieMaxAge      = time.Hour
 	DefaultIngressTimeout          = time.Hour
@@ -44,7 +49,7 @@ func (in *RealtimeCluster) SetDefaults() {
 		s.Replicas = &r
 	}
 	s.Runtime.setDefaults()
-	if s.Redis.Managed == nil && s.Redis.External == nil && s.Redis.KeyPrefix == "" {
+	if s.Redis == (RedisSpec{}) {
 		s.Redis.Managed = &ManagedRedisSpec{}
 	}
 	s.Redis.setDefaults()
@@ -89,6 +94,12 @@ func (r *RedisSpec) setDefaults() {
 	if r.KeyPrefix == "" {
 		r.KeyPrefix = DefaultRedisKeyPrefix
 	}
+	if r.Adapter == "" {
+		r.Adapter = DefaultRedisAdapter
+	}
+	if r.Streams != nil {
+		r.Streams.setDefaults()
+	}
 	if r.Managed != nil && r.Managed.Image == "" {
 		r.Managed.Image = DefaultRedisImage
 	}
@@ -96,6 +107,21 @@ func (r *RedisSpec) setDefaults() {
 		if r.External.Mode == "" {
 			r.External.Mode = RedisModeStandalone
 		}
+	}
+}
+
+func (s *RedisStreamsSpec) setDefaults() {
+	if s.StreamName == "" {
+		s.StreamName = DefaultRedisStreamName
+	}
+	if s.StreamCount == 0 {
+		s.StreamCount = DefaultRedisStreamCount
+	}
+	if s.MaxLen == 0 {
+		s.MaxLen = DefaultRedisStreamMaxLen
+	}
+	if s.SessionKeyPrefix == "" {
+		s.SessionKeyPrefix = DefaultRedisSessionKeyPrefix
 	}
 }
 

@@ -7,12 +7,12 @@ import (
 
 // RealtimeClusterSpec is the desired state of a Socket.IO fleet.
 //
-// Connection state recovery is refused whenever the fleet uses Redis (managed or external; with the defaults and
-// the exactly-one rule of spec.redis, that is every RealtimeCluster): the runtime's Redis adapters (the operator
-// configures classic) relay packets but keep no session state another pod could restore, so recovery would be a
-// silent no-op. Lift the rule for an adapter that can recover (streams, planned) once it exists.
+// Connection state recovery is accepted only with the streams adapter (spec.redis.adapter: streams): the classic
+// and sharded adapters relay packets but keep no session state another pod could restore, so recovery would be
+// a silent no-op (the runtime refuses the combination at start too). With the exactly-one rule of spec.redis,
+// every RealtimeCluster uses Redis.
 //
-// +kubebuilder:validation:XValidation:rule="!self.?runtime.?connectionStateRecovery.?enabled.orValue(false) || !(self.?redis.?managed.hasValue() || self.?redis.?external.hasValue())",message="spec.runtime.connectionStateRecovery.enabled cannot be true with spec.redis.managed or spec.redis.external: the Redis adapter (classic) cannot recover sessions across pods, so reconnecting clients would silently get recovered: false; set it to false (an adapter that can, streams, is planned but not available yet)",fieldPath=.runtime.connectionStateRecovery.enabled
+// +kubebuilder:validation:XValidation:rule="!self.?runtime.?connectionStateRecovery.?enabled.orValue(false) || self.?redis.?adapter.orValue('classic') == 'streams'",message="spec.runtime.connectionStateRecovery.enabled can be true only with spec.redis.adapter: streams: the classic and sharded adapters cannot recover sessions across pods, so reconnecting clients would silently get recovered: false; set spec.redis.adapter to streams, or set spec.runtime.connectionStateRecovery.enabled to false",fieldPath=.runtime.connectionStateRecovery.enabled
 // +kubebuilder:validation:XValidation:rule="!self.?ingress.?enabled.orValue(false) || duration(self.ingress.?timeout.orValue('1h')) > duration(self.?runtime.?pingInterval.orValue('25s')) + duration(self.?runtime.?pingTimeout.orValue('20s'))",message="spec.ingress.timeout must be greater than spec.runtime.pingInterval + spec.runtime.pingTimeout, or the proxy closes idle connections between heartbeats",fieldPath=.ingress.timeout
 type RealtimeClusterSpec struct {
 	// Replicas is the number of runtime pods. It is the field the /scale subresource (kubectl scale, HPA, KEDA)

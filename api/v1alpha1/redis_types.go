@@ -8,6 +8,9 @@ import (
 // RedisSpec configures the Redis the runtime pods use as their Socket.IO adapter backend.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.managed) != has(self.external)",message="spec.redis must set exactly one of spec.redis.managed or spec.redis.external"
+// +kubebuilder:validation:XValidation:rule="self.?adapter.orValue('classic') != 'sharded' || self.?external.?mode.orValue('standalone') != 'cluster'",message="spec.redis.adapter cannot be sharded when spec.redis.external.mode is cluster: one subscriber connection cannot follow every shard; use classic or streams",fieldPath=.adapter
+// +kubebuilder:validation:XValidation:rule="!has(self.streams) || self.?adapter.orValue('classic') == 'streams'",message="spec.redis.streams is only allowed when spec.redis.adapter is streams",fieldPath=.streams
+// +kubebuilder:validation:XValidation:rule="!self.?streams.?useShardedPubSub.orValue(false) || self.?external.?mode.orValue('standalone') != 'cluster'",message="spec.redis.streams.useShardedPubSub cannot be true when spec.redis.external.mode is cluster: one subscriber connection cannot follow every shard",fieldPath=.streams.useShardedPubSub
 type RedisSpec struct {
 	// Managed makes the operator run a single Redis instance next to the fleet, with a generated password.
 	// +optional
@@ -23,6 +26,83 @@ type RedisSpec struct {
 	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	KeyPrefix string `json:"keyPrefix,omitempty"`
+
+	// Adapter is the protocol the runtime pods speak over Redis (redis.adapter in the runtime config): classic
+	// (Pub/Sub, Node's @socket.io/redis-adapter createAdapter), sharded (sharded Pub/Sub, Redis 7 or newer,
+	// createShardedAdapter; not with spec.redis.external.mode cluster) or streams (Redis Streams,
+	// @socket.io/redis-streams-adapter 0.3; the only one with which connection state recovery works across pods).
+	// Every pod, and every Node server sharing the Redis, must use the same adapter: pods on different adapters
+	// do not see each other's broadcasts, which is the case during the rolling update that a change of this
+	// field causes.
+	// +kubebuilder:default=classic
+	// +optional
+	Adapter RedisAdapter `json:"adapter,omitempty"`
+
+	// Streams tunes the streams adapter (redis.streams in the runtime config). Only allowed when Adapter is
+	// streams; without it the streams adapter runs with the defaults of its fields.
+	// +optional
+	Streams *RedisStreamsSpec `json:"streams,omitempty"`
+}
+
+// RedisAdapter is the protocol of the runtime's Redis adapter.
+// +kubebuilder:validation:Enum=classic;sharded;streams
+type RedisAdapter string
+
+// The Redis adapters of the runtime.
+const (
+	// RedisAdapterClassic is Pub/Sub (PUBLISH/PSUBSCRIBE), like Node's @socket.io/redis-adapter createAdapter.
+	RedisAdapterClassic RedisAdapter = "classic"
+	// RedisAdapterSharded is sharded Pub/Sub (SPUBLISH/SSUBSCRIBE, Redis 7 or newer), like Node's
+	// createShardedAdapter. Not supported with Redis Cluster.
+	RedisAdapterSharded RedisAdapter = "sharded"
+	// RedisAdapterStreams is Redis Streams plus Pub/Sub, like Node's @socket.io/redis-streams-adapter. It keeps
+	// sessions and packets in Redis, so connection state recovery works on any pod.
+	RedisAdapterStreams RedisAdapter = "streams"
+)
+
+// RedisStreamsSpec configures the streams adapter. The names and defaults are those of the runtime's
+// redis.streams block, which follow @socket.io/redis-streams-adapter; spec.redis.keyPrefix is its channel
+// prefix. Two fleets (or Node deployments) sharing one Redis must use different StreamName and
+// SessionKeyPrefix values, or they receive each other's broadcasts and sessions.
+type RedisStreamsSpec struct {
+	// StreamName is the Redis stream the broadcasts are added to (streamName). With StreamCount above 1 the
+	// streams are named <streamName>-0, <streamName>-1, ...
+	// +kubebuilder:default="socket.io"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	StreamName string `json:"streamName,omitempty"`
+
+	// StreamCount is the number of streams the namespaces are spread over (streamCount), e.g. to spread the
+	// load over the shards of a Redis Cluster. Each pod reads every stream on a connection of its own. Keep 1
+	// when Node servers share the streams.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	// +optional
+	StreamCount int32 `json:"streamCount,omitempty"`
+
+	// MaxLen is the approximate number of entries each stream keeps (XADD MAXLEN ~). A client recovers its
+	// session only while the last packet it received is still in the stream, so it bounds how many broadcasts
+	// a disconnection may span.
+	// +kubebuilder:default=10000
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxLen int32 `json:"maxLen,omitempty"`
+
+	// SessionKeyPrefix prefixes the Redis keys of the sessions kept for connection state recovery
+	// (sessionKeyPrefix); each key lives for spec.runtime.connectionStateRecovery.maxDisconnectionDuration.
+	// +kubebuilder:default="sio:session:"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	SessionKeyPrefix string `json:"sessionKeyPrefix,omitempty"`
+
+	// UseShardedPubSub sends the adapter's requests and responses over sharded Pub/Sub (Redis 7 or newer;
+	// useShardedPubSub). Not supported when spec.redis.external.mode is cluster.
+	// +kubebuilder:default=false
+	// +optional
+	UseShardedPubSub bool `json:"useShardedPubSub,omitempty"`
 }
 
 // ManagedRedisSpec describes the Redis instance the operator runs.
@@ -38,8 +118,10 @@ type ManagedRedisSpec struct {
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
-	// Storage gives Redis a PersistentVolumeClaim. Without it Redis keeps its data in memory only, which is
-	// enough for the pub/sub adapter.
+	// Storage gives Redis a PersistentVolumeClaim and turns on its append-only file. Without it Redis keeps its
+	// data in memory only, which is enough for the classic and sharded adapters (they keep nothing in Redis);
+	// with the streams adapter a restart of the Redis pod then loses the stream and the sessions kept for
+	// connection state recovery.
 	// +optional
 	Storage *RedisStorageSpec `json:"storage,omitempty"`
 }

@@ -97,9 +97,8 @@ type CORSSpec struct {
 
 // ConnectionStateRecoverySpec configures Socket.IO connection state recovery.
 type ConnectionStateRecoverySpec struct {
-	// Enabled turns connection state recovery on. It is refused while the fleet uses Redis (spec.redis.managed
-	// or spec.redis.external, so every RealtimeCluster today): the Redis adapter cannot restore a session on
-	// another pod. It needs an adapter that can (streams, planned).
+	// Enabled turns connection state recovery on. It is accepted only with spec.redis.adapter: streams, the
+	// one Redis adapter that keeps sessions and packets where every pod can restore them.
 	// +kubebuilder:default=false
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`

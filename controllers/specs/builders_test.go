@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -90,6 +91,64 @@ func TestRedisURLAndEndpoint(t *testing.T) {
 	}
 }
 
+// TestRuntimeRedisAdapter checks redis.adapter and redis.streams of the runtime config: the adapter is always
+// written, the streams block only with the streams adapter, complete even when spec.redis.streams is absent or
+// was not defaulted by an API server.
+func TestRuntimeRedisAdapter(t *testing.T) {
+	defaultStreams := &RuntimeRedisStreamsConfig{StreamName: "socket.io", StreamCount: 1, MaxLen: 10000,
+		SessionKeyPrefix: "sio:session:"}
+	cases := []struct {
+		name        string
+		rc          *realtimev1alpha1.RealtimeCluster
+		wantAdapter string
+		wantStreams *RuntimeRedisStreamsConfig
+	}{
+		{"default is classic", cluster(nil), "classic", nil},
+		{"sharded", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis.Managed = &realtimev1alpha1.ManagedRedisSpec{}
+			rc.Spec.Redis.Adapter = realtimev1alpha1.RedisAdapterSharded
+		}), "sharded", nil},
+		{"streams without a streams block", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis.Managed = &realtimev1alpha1.ManagedRedisSpec{}
+			rc.Spec.Redis.Adapter = realtimev1alpha1.RedisAdapterStreams
+		}), "streams", defaultStreams},
+		{"streams with an empty block", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis.Managed = &realtimev1alpha1.ManagedRedisSpec{}
+			rc.Spec.Redis.Adapter = realtimev1alpha1.RedisAdapterStreams
+			rc.Spec.Redis.Streams = &realtimev1alpha1.RedisStreamsSpec{}
+		}), "streams", defaultStreams},
+		{"streams block not defaulted by an API server", &realtimev1alpha1.RealtimeCluster{
+			Spec: realtimev1alpha1.RealtimeClusterSpec{Redis: realtimev1alpha1.RedisSpec{
+				Managed: &realtimev1alpha1.ManagedRedisSpec{},
+				Adapter: realtimev1alpha1.RedisAdapterStreams,
+				Streams: &realtimev1alpha1.RedisStreamsSpec{MaxLen: 500},
+			}},
+		}, "streams", &RuntimeRedisStreamsConfig{StreamName: "socket.io", StreamCount: 1, MaxLen: 500,
+			SessionKeyPrefix: "sio:session:"}},
+		{"streams on external redis, every field set", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis.External = &realtimev1alpha1.ExternalRedisSpec{Addresses: []string{"r:6379"}}
+			rc.Spec.Redis.Adapter = realtimev1alpha1.RedisAdapterStreams
+			rc.Spec.Redis.Streams = &realtimev1alpha1.RedisStreamsSpec{StreamName: "chat", StreamCount: 4,
+				MaxLen: 50000, SessionKeyPrefix: "chat:session:", UseShardedPubSub: true}
+		}), "streams", &RuntimeRedisStreamsConfig{StreamName: "chat", StreamCount: 4, MaxLen: 50000,
+			SessionKeyPrefix: "chat:session:", UseShardedPubSub: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := BuildRuntimeConfig(tc.rc).Redis
+			if got == nil {
+				t.Fatal("no redis block")
+			}
+			if got.Adapter != tc.wantAdapter {
+				t.Errorf("adapter = %q, want %q", got.Adapter, tc.wantAdapter)
+			}
+			if !reflect.DeepEqual(got.Streams, tc.wantStreams) {
+				t.Errorf("streams = %+v, want %+v", got.Streams, tc.wantStreams)
+			}
+		})
+	}
+}
+
 func TestConfigHashFollowsConfiguration(t *testing.T) {
 	hash := func(mutate func(*realtimev1alpha1.RealtimeCluster)) string {
 		_, h, err := BuildConfigMap(cluster(mutate))
@@ -106,12 +165,28 @@ func TestConfigHashFollowsConfiguration(t *testing.T) {
 		"ping interval": func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Runtime.PingInterval = dur(10 * time.Second) },
 		"cors origins":  func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Runtime.CORS.Origins = []string{"https://x"} },
 		"drain window":  func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Drain.Window = dur(time.Minute + time.Second) },
-		"key prefix":    func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Redis.KeyPrefix = "other" },
+		// spec.redis changes keep a managed Redis: a spec.redis without managed or external has no Redis at all
+		"key prefix": func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis = realtimev1alpha1.RedisSpec{Managed: &realtimev1alpha1.ManagedRedisSpec{}, KeyPrefix: "other"}
+		},
+		"adapter": func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis = realtimev1alpha1.RedisSpec{Managed: &realtimev1alpha1.ManagedRedisSpec{},
+				Adapter: realtimev1alpha1.RedisAdapterSharded}
+		},
 	}
 	for name, mutate := range changes {
 		if hash(mutate) == base {
 			t.Errorf("changing %s does not change the config hash", name)
 		}
+	}
+	streams := func(s *realtimev1alpha1.RedisStreamsSpec) func(*realtimev1alpha1.RealtimeCluster) {
+		return func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis = realtimev1alpha1.RedisSpec{Managed: &realtimev1alpha1.ManagedRedisSpec{},
+				Adapter: realtimev1alpha1.RedisAdapterStreams, Streams: s}
+		}
+	}
+	if hash(streams(&realtimev1alpha1.RedisStreamsSpec{MaxLen: 500})) == hash(streams(nil)) {
+		t.Error("changing spec.redis.streams.maxLen does not change the config hash")
 	}
 	// Fields that are not runtime configuration leave the hash alone (no needless rollouts).
 	if hash(func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Replicas = new(int32(7)) }) != base {

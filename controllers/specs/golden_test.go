@@ -113,6 +113,7 @@ func TestGoldenChildren(t *testing.T) {
 		"redis-external-standalone",
 		"redis-external-sentinel",
 		"redis-external-cluster",
+		"redis-streams-recovery",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

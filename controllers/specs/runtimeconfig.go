@@ -57,17 +57,30 @@ type RuntimeDrainConfig struct {
 	StickyCookie string `json:"stickyCookie,omitempty"`
 }
 
-// RuntimeRedisConfig is the redis block of the runtime config file.
+// RuntimeRedisConfig is the redis block of the runtime config file. Adapter (spec.redis.adapter) is always
+// written; Streams only with the streams adapter.
 type RuntimeRedisConfig struct {
-	Mode           string                `json:"mode"`
-	URL            string                `json:"url,omitempty"`
-	Addresses      []string              `json:"addresses"`
-	SentinelMaster string                `json:"sentinelMaster,omitempty"`
-	Database       int32                 `json:"database"`
-	Username       string                `json:"username,omitempty"`
-	PasswordFile   string                `json:"passwordFile,omitempty"`
-	KeyPrefix      string                `json:"keyPrefix"`
-	TLS            RuntimeRedisTLSConfig `json:"tls"`
+	Mode           string                     `json:"mode"`
+	URL            string                     `json:"url,omitempty"`
+	Addresses      []string                   `json:"addresses"`
+	SentinelMaster string                     `json:"sentinelMaster,omitempty"`
+	Database       int32                      `json:"database"`
+	Username       string                     `json:"username,omitempty"`
+	PasswordFile   string                     `json:"passwordFile,omitempty"`
+	KeyPrefix      string                     `json:"keyPrefix"`
+	Adapter        string                     `json:"adapter"`
+	Streams        *RuntimeRedisStreamsConfig `json:"streams,omitempty"`
+	TLS            RuntimeRedisTLSConfig      `json:"tls"`
+}
+
+// RuntimeRedisStreamsConfig is the redis.streams block of the runtime config file (spec.redis.streams). The
+// runtime's own defaults apply to the keys it leaves out (readCount, blockTime, onlyPlaintext).
+type RuntimeRedisStreamsConfig struct {
+	StreamName       string `json:"streamName"`
+	StreamCount      int32  `json:"streamCount"`
+	MaxLen           int32  `json:"maxLen"`
+	SessionKeyPrefix string `json:"sessionKeyPrefix"`
+	UseShardedPubSub bool   `json:"useShardedPubSub"`
 }
 
 // RuntimeRedisTLSConfig is the redis.tls block of the runtime config file.
@@ -166,12 +179,49 @@ func RedisURL(rc *realtimev1alpha1.RealtimeCluster) string {
 	}
 }
 
+// buildRuntimeAdapter returns the redis.adapter and redis.streams keys of the runtime config, with the API defaults
+// for unset fields (a spec the API server did not default).
+func buildRuntimeAdapter(r realtimev1alpha1.RedisSpec) (string, *RuntimeRedisStreamsConfig) {
+	adapter := r.Adapter
+	if adapter == "" {
+		adapter = realtimev1alpha1.DefaultRedisAdapter
+	}
+	if adapter != realtimev1alpha1.RedisAdapterStreams {
+		return string(adapter), nil
+	}
+	s := realtimev1alpha1.RedisStreamsSpec{}
+	if r.Streams != nil {
+		s = *r.Streams
+	}
+	cfg := &RuntimeRedisStreamsConfig{
+		StreamName:       s.StreamName,
+		StreamCount:      s.StreamCount,
+		MaxLen:           s.MaxLen,
+		SessionKeyPrefix: s.SessionKeyPrefix,
+		UseShardedPubSub: s.UseShardedPubSub,
+	}
+	if cfg.StreamName == "" {
+		cfg.StreamName = realtimev1alpha1.DefaultRedisStreamName
+	}
+	if cfg.StreamCount == 0 {
+		cfg.StreamCount = realtimev1alpha1.DefaultRedisStreamCount
+	}
+	if cfg.MaxLen == 0 {
+		cfg.MaxLen = realtimev1alpha1.DefaultRedisStreamMaxLen
+	}
+	if cfg.SessionKeyPrefix == "" {
+		cfg.SessionKeyPrefix = realtimev1alpha1.DefaultRedisSessionKeyPrefix
+	}
+	return string(adapter), cfg
+}
+
 func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedisConfig {
 	r := rc.Spec.Redis
 	prefix := r.KeyPrefix
 	if prefix == "" {
 		prefix = realtimev1alpha1.DefaultRedisKeyPrefix
 	}
+	adapter, streams := buildRuntimeAdapter(r)
 	switch {
 	case r.External != nil:
 		ext := r.External
@@ -187,6 +237,8 @@ func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedis
 			Database:       ext.Database,
 			Username:       ext.Username,
 			KeyPrefix:      prefix,
+			Adapter:        adapter,
+			Streams:        streams,
 		}
 		if ext.PasswordSecretKeyRef != nil {
 			cfg.PasswordFile = RedisPasswordDir + "/" + RedisPasswordKey
@@ -209,6 +261,8 @@ func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedis
 			Addresses:    []string{net.JoinHostPort(redisServiceHost(rc), strconv.Itoa(int(RedisPort)))},
 			PasswordFile: RedisPasswordDir + "/" + RedisPasswordKey,
 			KeyPrefix:    prefix,
+			Adapter:      adapter,
+			Streams:      streams,
 		}
 	default:
 		return nil

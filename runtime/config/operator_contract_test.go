@@ -19,6 +19,7 @@ func TestOperatorGoldenConfigs(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no operator golden files found")
 	}
+	loaded := map[string]Config{}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			data, err := os.ReadFile(file)
@@ -78,6 +79,45 @@ func TestOperatorGoldenConfigs(t *testing.T) {
 			}
 			if !got.Redis.Enabled() {
 				t.Errorf("redis not configured: %+v", got.Redis)
+			}
+			loaded[filepath.Base(file)] = got.Config
+		})
+	}
+	checkOperatorAdapters(t, loaded)
+}
+
+// checkOperatorAdapters checks what the runtime makes of the operator's adapter settings in particular
+// goldens: the default (classic, no recovery) and a streams cluster with recovery, whose streams block the
+// operator writes in part (the runtime's defaults fill the rest).
+func checkOperatorAdapters(t *testing.T, loaded map[string]Config) {
+	defaults := Default().Redis.Streams
+	cases := []struct {
+		golden   string
+		adapter  string
+		recovery bool
+		streams  RedisStreams
+	}{
+		{"minimal.yaml", "classic", false, defaults},
+		{"redis-external-cluster.yaml", "classic", false, defaults},
+		{"redis-streams-recovery.yaml", "streams", true, RedisStreams{
+			StreamName: "chat", StreamCount: 1, MaxLen: 50000, ReadCount: defaults.ReadCount,
+			BlockTime: defaults.BlockTime, SessionKeyPrefix: "chat:session:",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run("adapter/"+tc.golden, func(t *testing.T) {
+			got, ok := loaded[tc.golden]
+			if !ok {
+				t.Fatalf("golden %s missing or not loaded", tc.golden)
+			}
+			if got.Redis.Adapter != tc.adapter {
+				t.Errorf("redis.adapter = %q, want %q", got.Redis.Adapter, tc.adapter)
+			}
+			if got.ConnectionStateRecovery.Enabled != tc.recovery {
+				t.Errorf("connectionStateRecovery.enabled = %v, want %v", got.ConnectionStateRecovery.Enabled, tc.recovery)
+			}
+			if got.Redis.Streams != tc.streams {
+				t.Errorf("redis.streams = %+v, want %+v", got.Redis.Streams, tc.streams)
 			}
 		})
 	}

@@ -5,10 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 )
 
 // applyManifest creates the YAML manifest in ns as an unstructured object (as kubectl would send it).
@@ -33,13 +37,14 @@ func indent(s, prefix string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// recoveryWithRedis is what the refusal of connection state recovery with Redis must say: the field refused, the
-// fields that make it impossible, why, and the fix.
-var recoveryWithRedis = []string{
+// recoveryWithoutStreams is what the refusal of connection state recovery without the streams adapter must say:
+// the field refused, the field that decides, why, and the fix.
+var recoveryWithoutStreams = []string{
 	"spec.runtime.connectionStateRecovery.enabled: Invalid value",
-	"cannot be true with spec.redis.managed or spec.redis.external",
+	"can be true only with spec.redis.adapter: streams",
 	"cannot recover sessions across pods",
-	"set it to false",
+	"set spec.redis.adapter to streams",
+	"set spec.runtime.connectionStateRecovery.enabled to false",
 }
 
 // TestValidationRejectsInvalidSpecs submits one invalid manifest per validation rule (dry run) and expects the
@@ -114,13 +119,37 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 		{"recovery window above 24h", "runtime: {connectionStateRecovery: {maxDisconnectionDuration: 25h}}",
 			[]string{"spec.runtime.connectionStateRecovery.maxDisconnectionDuration", "at most 24h"}},
 		{"recovery with the default managed redis", "runtime: {connectionStateRecovery: {enabled: true}}",
-			recoveryWithRedis},
+			recoveryWithoutStreams},
 		{"recovery with managed redis", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}}",
-			recoveryWithRedis},
+			recoveryWithoutStreams},
+		{"recovery with the classic adapter", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}, adapter: classic}",
+			recoveryWithoutStreams},
+		{"recovery with the sharded adapter", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}, adapter: sharded}",
+			recoveryWithoutStreams},
 		{"recovery with external redis", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {addresses: ['r:6379']}}",
-			recoveryWithRedis},
+			recoveryWithoutStreams},
 		{"recovery with external redis cluster", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {mode: cluster, addresses: ['c:7000']}}",
-			recoveryWithRedis},
+			recoveryWithoutStreams},
+		{"unknown adapter", "redis: {managed: {}, adapter: kafka}",
+			[]string{"spec.redis.adapter", `supported values: "classic", "sharded", "streams"`}},
+		{"streams adapter without managed or external", "redis: {adapter: streams}",
+			[]string{"spec.redis", "exactly one of spec.redis.managed or spec.redis.external"}},
+		{"sharded adapter with redis cluster", "redis: {adapter: sharded, external: {mode: cluster, addresses: ['c:7000']}}",
+			[]string{"spec.redis.adapter", "cannot be sharded when spec.redis.external.mode is cluster", "use classic or streams"}},
+		{"streams block with the default adapter", "redis: {managed: {}, streams: {maxLen: 100}}",
+			[]string{"spec.redis.streams", "only allowed when spec.redis.adapter is streams"}},
+		{"streams block with the sharded adapter", "redis: {managed: {}, adapter: sharded, streams: {}}",
+			[]string{"spec.redis.streams", "only allowed when spec.redis.adapter is streams"}},
+		{"sharded pub/sub of streams with redis cluster", "redis: {adapter: streams, external: {mode: cluster, addresses: ['c:7000']}, streams: {useShardedPubSub: true}}",
+			[]string{"spec.redis.streams.useShardedPubSub", "cannot be true when spec.redis.external.mode is cluster"}},
+		{"streams max length zero", "redis: {managed: {}, adapter: streams, streams: {maxLen: 0}}",
+			[]string{"spec.redis.streams.maxLen", "greater than or equal to 1"}},
+		{"streams count above 64", "redis: {managed: {}, adapter: streams, streams: {streamCount: 65}}",
+			[]string{"spec.redis.streams.streamCount", "less than or equal to 64"}},
+		{"empty session key prefix", "redis: {managed: {}, adapter: streams, streams: {sessionKeyPrefix: ''}}",
+			[]string{"spec.redis.streams.sessionKeyPrefix"}},
+		{"empty stream name", "redis: {managed: {}, adapter: streams, streams: {streamName: ''}}",
+			[]string{"spec.redis.streams.streamName"}},
 		{"negative per-pod limit", "runtime: {maxConnectionsPerPod: -1}",
 			[]string{"spec.runtime.maxConnectionsPerPod"}},
 		{"selector label override", "pod: {labels: {app.kubernetes.io/instance: other}}",
@@ -167,6 +196,17 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 		"ingress: {enabled: true, hosts: [chat.example.com], gateway: {parentRefs: [{name: gw, namespace: infra}]}}",
 		"runtime: {path: /, transports: [websocket], cors: {origins: ['*']}}",
 		"runtime: {connectionStateRecovery: {enabled: false, maxDisconnectionDuration: 24h, skipMiddlewares: false}}",
+		"redis: {managed: {}, adapter: sharded}",
+		"redis: {adapter: sharded, external: {mode: sentinel, addresses: ['s1:26379'], sentinelMasterName: m}}",
+		"redis: {adapter: classic, external: {mode: cluster, addresses: ['c:7000']}}",
+		"redis: {managed: {}, adapter: streams}",
+		"runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}, adapter: streams}",
+		"runtime: {connectionStateRecovery: {enabled: true, maxDisconnectionDuration: 24h}}\n" +
+			"redis: {adapter: streams, managed: {storage: {size: 1Gi}}, streams: {maxLen: 1, sessionKeyPrefix: 'x:', streamName: s}}",
+		"runtime: {connectionStateRecovery: {enabled: true}}\n" +
+			"redis: {adapter: streams, external: {mode: cluster, addresses: ['c:7000']}, streams: {streamCount: 64}}",
+		"runtime: {connectionStateRecovery: {enabled: true}}\n" +
+			"redis: {adapter: streams, external: {addresses: ['r:6379']}, streams: {useShardedPubSub: true}}",
 		"rollout: {maxSurge: 100%}",
 		"rollout: {maxSurge: 3}",
 		"replicas: 0",
@@ -175,5 +215,44 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 		if err := createManifest(ns, clusterManifest(spec), client.DryRunAll); err != nil {
 			t.Errorf("valid spec refused:\n%s\nerror: %v", spec, err)
 		}
+	}
+}
+
+// TestValidationDefaultsMatchGo creates specs with a dry run and checks that the API server's defaults are those
+// SetDefaults applies in Go (the builders' fixtures rely on them), for the parts the default spec leaves out.
+func TestValidationDefaultsMatchGo(t *testing.T) {
+	ns := newNamespace(t)
+	cases := []struct{ name, spec string }{
+		{"streams block left empty", "redis: {managed: {}, adapter: streams, streams: {}}"},
+		{"streams block in part", "redis: {external: {addresses: ['r:6379']}, adapter: streams, streams: {maxLen: 7}}"},
+		{"sharded adapter", "redis: {external: {mode: sentinel, addresses: ['s:26379'], sentinelMasterName: m}, adapter: sharded}"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			manifest := clusterManifest(tc.spec)
+			want := &realtimev1alpha1.RealtimeCluster{}
+			if err := yaml.UnmarshalStrict([]byte(manifest), want); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			want.SetDefaults()
+
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			u.SetNamespace(ns)
+			if err := k8s.Create(context.Background(), u, client.DryRunAll); err != nil {
+				t.Fatalf("dry-run create: %v", err)
+			}
+			got := &realtimev1alpha1.RealtimeCluster{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, got); err != nil {
+				t.Fatalf("convert: %v", err)
+			}
+			if !equality.Semantic.DeepEqual(got.Spec, want.Spec) {
+				g, _ := yaml.Marshal(got.Spec)
+				w, _ := yaml.Marshal(want.Spec)
+				t.Errorf("server defaults differ from SetDefaults:\nserver:\n%s\nGo:\n%s", g, w)
+			}
+		})
 	}
 }
