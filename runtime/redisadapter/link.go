@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,28 @@ func (l *link[A]) publish(ctx context.Context, channel string, send func(context
 	}
 	l.failedAt.Store(0)
 	return nil
+}
+
+// dispatchByNamespace routes every message of the subscription whose channel starts
+// with prefix followed by a namespace name and "#" to that namespace's
+// adapter; a message handle cannot decode is counted and dropped. It
+// returns when the subscription is closed.
+func (l *link[A]) dispatchByNamespace(ch <-chan *redis.Message, prefix string, handle func(a A, channel string, payload []byte) error) {
+	defer close(l.done)
+	for msg := range ch {
+		rest, ok := strings.CutPrefix(msg.Channel, prefix)
+		if !ok {
+			continue
+		}
+		nsp, _, _ := strings.Cut(rest, "#")
+		a, found := l.adapter(nsp)
+		if !found {
+			continue
+		}
+		if err := handle(a, msg.Channel, []byte(msg.Payload)); err != nil {
+			l.dropped.record(msg.Channel, err)
+		}
+	}
 }
 
 // opCtx bounds one cluster operation by RequestsTimeout.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,7 +73,7 @@ func NewSharded(client redis.UniversalClient, opts ShardedOptions) *ShardedClust
 	c := &ShardedCluster{link: newLink[*ShardedAdapter](client, opts.Logger, opts.RequestsTimeout), opts: opts,
 		roomOps: make(chan roomOp, 1024)}
 	c.sub = client.SSubscribe(context.Background())
-	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
+	go c.dispatchByNamespace(c.sub.Channel(redis.WithChannelSize(4096)), c.opts.ChannelPrefix+"#", c.handleMessage)
 	go c.applyRoomOps()
 	return c
 }
@@ -148,28 +147,13 @@ func (c *ShardedCluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
 	return a
 }
 
-// dispatch routes every message of the subscription to its namespace; a
-// message that cannot be decoded is counted and dropped.
-func (c *ShardedCluster) dispatch(ch <-chan *redis.Message) {
-	defer close(c.done)
-	for msg := range ch {
-		rest, ok := strings.CutPrefix(msg.Channel, c.opts.ChannelPrefix+"#")
-		if !ok {
-			continue
-		}
-		nsp, _, _ := strings.Cut(rest, "#")
-		a, found := c.adapter(nsp)
-		if !found {
-			continue
-		}
-		m, err := decodeShardedMessage([]byte(msg.Payload))
-		if err == nil {
-			err = a.handle(msg.Channel, m)
-		}
-		if err != nil {
-			c.dropped.record(msg.Channel, err)
-		}
+// handleMessage decodes a message of the subscription for a.
+func (c *ShardedCluster) handleMessage(a *ShardedAdapter, channel string, payload []byte) error {
+	m, err := decodeShardedMessage(payload)
+	if err != nil {
+		return err
 	}
+	return a.handle(channel, m)
 }
 
 // ShardedAdapter is the adapter of one namespace on a ShardedCluster.

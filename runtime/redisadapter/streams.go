@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +120,7 @@ func NewStreams(client redis.UniversalClient, opts StreamsOptions) *StreamsClust
 	} else {
 		c.sub = client.Subscribe(context.Background())
 	}
-	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
+	go c.dispatchByNamespace(c.sub.Channel(redis.WithChannelSize(4096)), c.opts.ChannelPrefix+"#", c.handleMessage)
 	ctx, stop := context.WithCancel(context.Background())
 	c.stop = stop
 	streams := []string{opts.StreamName}
@@ -258,28 +257,13 @@ func (c *StreamsCluster) onEntry(stream string, msg redis.XMessage) {
 	}
 }
 
-// dispatch routes every Pub/Sub message to its namespace; a message that
-// cannot be decoded is counted and dropped.
-func (c *StreamsCluster) dispatch(ch <-chan *redis.Message) {
-	defer close(c.done)
-	for msg := range ch {
-		rest, ok := strings.CutPrefix(msg.Channel, c.opts.ChannelPrefix+"#")
-		if !ok {
-			continue
-		}
-		nsp, _, _ := strings.Cut(rest, "#")
-		a, found := c.adapter(nsp)
-		if !found {
-			continue
-		}
-		m, err := decodeShardedMessage([]byte(msg.Payload))
-		if err == nil && !a.ignores(m) {
-			err = a.onMessage(m, "")
-		}
-		if err != nil {
-			c.dropped.record(msg.Channel, err)
-		}
+// handleMessage decodes a Pub/Sub message for a.
+func (c *StreamsCluster) handleMessage(a *StreamsAdapter, _ string, payload []byte) error {
+	m, err := decodeShardedMessage(payload)
+	if err != nil || a.ignores(m) {
+		return err
 	}
+	return a.onMessage(m, "")
 }
 
 // Adapter is the socketio.AdapterFactory of the cluster.
