@@ -173,22 +173,18 @@ func (h *handler) serve(r *http.Request) (int, any) {
 	if reason != "" {
 		op = op.Local()
 	}
-	resp, err := h.emit(r.Context(), op, req.Event, args, timeout)
-	if err != nil && reason == "" {
-		// The link may have gone down since the check: an acknowledged
-		// emit fails before delivering anything when its publish fails, so
-		// it is safe to deliver it locally now.
-		if reason = h.opts.Degraded(); reason != "" {
-			resp, err = h.emit(r.Context(), op.Local(), req.Event, args, timeout)
-		}
-	}
+	resp, partial, err := h.emit(r.Context(), op, req.Event, args, timeout)
 	if err != nil {
 		return http.StatusBadRequest, errorBody(err.Error())
 	}
 	if reason == "" {
-		// A plain emit whose publish failed delivered locally and reported
-		// the failure to the health view: say so.
+		// The link may have gone down since the check: a plain emit whose
+		// publish failed delivered locally and reported the failure to the
+		// health view; an acknowledged one says it was partial.
 		reason = h.opts.Degraded()
+		if reason == "" && partial {
+			reason = "redis unavailable: delivered to this pod's clients only"
+		}
 	}
 	if reason != "" {
 		resp.Partial, resp.Reason = true, reason
@@ -198,29 +194,30 @@ func (h *handler) serve(r *http.Request) (int, any) {
 }
 
 // emit sends the event, waiting up to timeout for acknowledgements when
-// timeout is positive.
-func (h *handler) emit(ctx context.Context, op socketio.BroadcastOperator, event string, args []any, timeout time.Duration) (Response, error) {
+// timeout is positive. partial reports an acknowledged emit that reached
+// this server's clients only.
+func (h *handler) emit(ctx context.Context, op socketio.BroadcastOperator, event string, args []any, timeout time.Duration) (resp Response, partial bool, err error) {
 	if timeout <= 0 {
 		if err := op.Emit(event, args...); err != nil {
-			return Response{}, err
+			return Response{}, false, err
 		}
-		return Response{OK: true}, nil
+		return Response{OK: true}, false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+time.Second)
 	defer cancel()
 	acks, err := op.Timeout(timeout).EmitWithAck(ctx, event, args...)
-	resp := Response{OK: true, Acks: acks}
-	switch {
-	case errors.Is(err, socketio.ErrAckTimeout):
+	resp = Response{OK: true, Acks: acks}
+	partial = errors.Is(err, socketio.ErrPartialBroadcast)
+	if errors.Is(err, socketio.ErrAckTimeout) {
 		resp.TimedOut = true
 		h.opts.OnAckTimeout()
-	case err != nil:
-		return Response{}, err
+	} else if err != nil && !partial {
+		return Response{}, false, err
 	}
 	if resp.Acks == nil {
 		resp.Acks = []json.RawMessage{}
 	}
-	return resp, nil
+	return resp, partial, nil
 }
 
 func (h *handler) authorized(r *http.Request) bool {

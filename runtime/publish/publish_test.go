@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -249,8 +250,11 @@ func (a *linkedAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptio
 func (a *linkedAdapter) BroadcastWithAck(ctx context.Context, p *parser.Packet, opts socketio.BroadcastOptions,
 	clientCount func(n int), ack func(arg json.RawMessage)) error {
 	if !opts.Flags.Local {
-		if err := a.link.publish(); err != nil {
-			return err
+		if err := a.link.publish(); err != nil { // as the Redis adapters do: local delivery, partial
+			if err := a.Adapter.BroadcastWithAck(ctx, p, opts, clientCount, ack); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: %w", socketio.ErrPartialBroadcast, err)
 		}
 	}
 	return a.Adapter.BroadcastWithAck(ctx, p, opts, clientCount, ack)

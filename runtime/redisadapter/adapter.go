@@ -256,7 +256,7 @@ func (a *Adapter) BroadcastWithAck(ctx context.Context, p *parser.Packet, opts s
 		if err := a.requests.broadcastWithAck(ctx, id, clientCount, ack, func(ctx context.Context) error {
 			return a.publish(ctx, a.cluster.requestChannel(a.name), payload)
 		}); err != nil {
-			return err
+			return localOnly(ctx, a.MemoryAdapter, p, opts, clientCount, ack, err)
 		}
 	}
 	return a.MemoryAdapter.BroadcastWithAck(ctx, p, opts, clientCount, ack)

@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"sort"
@@ -216,6 +217,12 @@ func testRedisOutage(t *testing.T, variant string) {
 		t.Fatal(err)
 	}
 	onA.Expect(t, `42["local-only"]`)
+	// An acknowledged broadcast reaches the local clients and says it is
+	// partial.
+	acks, err := a.srv.Of("/").Timeout(guard).EmitWithAck(ctx, "ask-local")
+	if !errors.Is(err, socketio.ErrPartialBroadcast) || len(acks) != 1 || !strings.Contains(string(acks[0]), onA.ID) {
+		t.Fatalf("emitWithAck with Redis down = %s, %v; want the local client's answer and ErrPartialBroadcast", acks, err)
+	}
 
 	// Redis comes back on the same port: delivery across servers resumes
 	// once the subscription is re-established (go-redis reconnects it).

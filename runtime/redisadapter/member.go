@@ -93,7 +93,7 @@ func (a *member) BroadcastWithAck(ctx context.Context, p *parser.Packet, opts so
 		if err := a.requests.broadcastWithAck(ctx, id, clientCount, ack, func(ctx context.Context) error {
 			return a.publishAll(ctx, msgBroadcast, &shardedData{Packet: wp, RequestID: id, Opts: wireOptsOf(opts)})
 		}); err != nil {
-			return err
+			return localOnly(ctx, a.MemoryAdapter, p, opts, clientCount, ack, err)
 		}
 	}
 	return a.MemoryAdapter.BroadcastWithAck(ctx, p, opts, clientCount, ack)

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/parser"
+	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
 // requests holds one adapter's requests that await answers from the other
@@ -110,4 +113,14 @@ func (p *pendingRequest[T]) answer(a T) {
 	case p.answers <- a:
 	default:
 	}
+}
+
+// localOnly delivers an acknowledged broadcast that could not reach the
+// other servers (publishErr) to the local sockets, and reports it partial.
+func localOnly(ctx context.Context, local *socketio.MemoryAdapter, p *parser.Packet, opts socketio.BroadcastOptions,
+	clientCount func(int), ack func(json.RawMessage), publishErr error) error {
+	if err := local.BroadcastWithAck(ctx, p, opts, clientCount, ack); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", socketio.ErrPartialBroadcast, publishErr)
 }

@@ -103,7 +103,9 @@ type Adapter interface {
 	// clientCount once per server with the number of sockets the packet was
 	// sent to on that server (0 included), and ack once per client response
 	// with the first argument of the response. When ctx is done the adapter
-	// forgets the pending acknowledgements.
+	// forgets the pending acknowledgements. A cluster adapter that cannot
+	// reach the other servers still delivers to its local sockets and returns
+	// an error wrapping ErrPartialBroadcast.
 	BroadcastWithAck(ctx context.Context, packet *parser.Packet, opts BroadcastOptions,
 		clientCount func(n int), ack func(arg json.RawMessage)) error
 	// ServerCount returns the number of servers in the cluster, this one

@@ -1,8 +1,10 @@
 package socketio
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -121,20 +123,32 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	defer cancel()
 
 	c := newAckCollector()
-	if err := b.nsp.adapter.BroadcastWithAck(ctx, pkt, b.opts, c.clientCount, c.ack); err != nil {
-		return nil, fmt.Errorf("broadcast %q: %w", event, err)
+	partial := b.nsp.adapter.BroadcastWithAck(ctx, pkt, b.opts, c.clientCount, c.ack)
+	if partial != nil && !errors.Is(partial, ErrPartialBroadcast) {
+		return nil, fmt.Errorf("broadcast %q: %w", event, partial)
 	}
-	servers, err := b.nsp.adapter.ServerCount(ctx)
-	if err != nil {
-		return c.finish(), fmt.Errorf("broadcast %q: count servers: %w", event, err)
+	servers := 1 // only this one answers when the broadcast is partial
+	if partial == nil {
+		n, err := b.nsp.adapter.ServerCount(ctx)
+		if err != nil {
+			return c.finish(), fmt.Errorf("broadcast %q: count servers: %w", event, err)
+		}
+		servers = n
 	}
 	c.setServers(servers)
+	var waitErr error
 	select {
 	case <-c.done:
-		return c.finish(), nil
 	case <-ctx.Done():
-		return c.finish(), fmt.Errorf("broadcast %q: %w", event, ackContextError(ctx))
+		waitErr = ackContextError(ctx)
 	}
+	switch {
+	case partial != nil && waitErr != nil:
+		return c.finish(), fmt.Errorf("broadcast %q: %w; %w", event, partial, waitErr)
+	case partial != nil || waitErr != nil:
+		return c.finish(), fmt.Errorf("broadcast %q: %w", event, cmp.Or(partial, waitErr))
+	}
+	return c.finish(), nil
 }
 
 // ackCollector implements the completion rule of a multi-client ack: every

@@ -25,6 +25,11 @@ var (
 	ErrAlreadyAcked = errors.New("socketio: event already acknowledged")
 	// ErrServerClosed is returned by operations on a closed server.
 	ErrServerClosed = errors.New("socketio: server closed")
+	// ErrPartialBroadcast is returned (wrapped) by a cluster adapter's
+	// BroadcastWithAck, and then by EmitWithAck, when the packet reached
+	// this server's sockets but not the other servers (their link is down):
+	// the answers returned are those of this server's sockets.
+	ErrPartialBroadcast = errors.New("socketio: delivered to this server's sockets only")
 )
 
 // ConnectError is the error a connect middleware returns to refuse a

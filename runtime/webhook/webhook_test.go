@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 	"github.com/socketfleet/socketfleet/runtime/webhook"
 )
@@ -179,12 +180,18 @@ func TestUnmatchedEventsAndNoAck(t *testing.T) {
 	if err := c.Emit("chat", "not forwarded"); err != nil {
 		t.Fatal(err)
 	}
-	// A round trip after both: the backend has seen exactly one call.
+	// A round trip after both; the calls run concurrently, so the
+	// fire-and-forget one may reach the backend after it: wait for two.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := c.EmitWithAck(ctx, "order:create", "sync"); err != nil {
 		t.Fatal(err)
 	}
+	waitfor.True(t, "two webhook calls", func() bool {
+		be.mu.Lock()
+		defer be.mu.Unlock()
+		return len(be.payloads) >= 2
+	})
 	be.mu.Lock()
 	defer be.mu.Unlock()
 	if len(be.payloads) != 2 || be.payloads[0].Event != "order:create" || be.payloads[1].Event != "order:create" {
