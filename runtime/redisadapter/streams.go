@@ -490,6 +490,25 @@ func (a *StreamsAdapter) RestoreSession(ctx context.Context, pid, offset string)
 	return session, missed, nil
 }
 
+// CatchUp returns the broadcasts of the namespace after offset that rooms
+// select, for the socket sid restored by RestoreSession and now in its
+// rooms (socketio.SessionCatchUp): the entries added between
+// RestoreSession's read and the socket joining its rooms. The reader skips
+// the entries replayed here for sid.
+func (a *StreamsAdapter) CatchUp(ctx context.Context, sid, offset string, rooms []string) ([]*parser.Packet, error) {
+	if _, _, ok := parseStreamID(offset); !ok {
+		return nil, nil
+	}
+	missed, last, err := a.missedSince(ctx, offset, rooms)
+	if err != nil {
+		return nil, err
+	}
+	a.markReplayed(sid, last)
+	return missed, nil
+}
+
+var _ socketio.SessionCatchUp = (*StreamsAdapter)(nil)
+
 // missedSince reads the stream after offset and returns the broadcasts a
 // socket in rooms would have received (with Node's filter, which does not
 // skip volatile ones), and the id of the last entry read.
