@@ -307,10 +307,13 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 		catchUp = nil
 	}
 	if catchUp != nil {
-		// In its rooms before the catch-up read: a broadcast added after
-		// RestoreSession's read is either in the catch-up or held (both,
-		// and the held copy is dropped).
+		// A target of broadcasts (registered, in its rooms) before the
+		// catch-up read: a broadcast added after RestoreSession's read is
+		// in the catch-up or held, or both (the held copy is dropped).
 		s.hold()
+		n.mu.Lock()
+		n.sockets[s.id] = s
+		n.mu.Unlock()
 		n.adapter.AddAll(s.id, rooms)
 		if len(missed) > 0 {
 			if o := packetOffset(missed[len(missed)-1]); o != "" {
@@ -335,9 +338,11 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 		s.release(replayed)
 	}
 
-	n.mu.Lock()
-	n.sockets[s.id] = s
-	n.mu.Unlock()
+	if catchUp == nil {
+		n.mu.Lock()
+		n.sockets[s.id] = s
+		n.mu.Unlock()
+	}
 	s.mu.Lock()
 	s.state = stateConnected
 	s.mu.Unlock()
