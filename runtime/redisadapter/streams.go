@@ -241,8 +241,12 @@ func (c *StreamsCluster) onEntry(stream string, msg redis.XMessage) {
 		return // no nsp: Node skips it too
 	}
 	a, found := c.adapter(e.NSP)
-	if !found || e.UID == a.uid {
-		return // delivered locally when it was added
+	if !found {
+		return
+	}
+	if e.UID == a.uid {
+		a.replayedTo(msg.ID) // forgets old marks on a server that only reads its own entries
+		return               // delivered locally when it was added
 	}
 	m, err := decodeStreamEntry(e)
 	if err != nil {
@@ -369,6 +373,10 @@ func (a *StreamsAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOpti
 		if err != nil {
 			a.cluster.unforwarded.record(a.stream, err)
 		} else {
+			// A socket restored meanwhile may have had this entry replayed.
+			if replayed := a.replayedTo(offset); len(replayed) > 0 {
+				opts.Except = append(slices.Clone(opts.Except), replayed...)
+			}
 			a.addOffset(p, opts, offset)
 		}
 	}
@@ -474,6 +482,25 @@ func (a *StreamsAdapter) RestoreSession(ctx context.Context, pid, offset string)
 	return session, missed, nil
 }
 
+// CatchUp returns the broadcasts of the namespace after offset that rooms
+// select, for the socket sid restored by RestoreSession and now in its
+// rooms (socketio.SessionCatchUp): the entries added between
+// RestoreSession's read and the socket joining its rooms. The reader skips
+// the entries replayed here for sid.
+func (a *StreamsAdapter) CatchUp(ctx context.Context, sid, offset string, rooms []string) ([]*parser.Packet, error) {
+	if _, _, ok := parseStreamID(offset); !ok {
+		return nil, nil
+	}
+	missed, last, err := a.missedSince(ctx, offset, rooms)
+	if err != nil {
+		return nil, err
+	}
+	a.markReplayed(sid, last)
+	return missed, nil
+}
+
+var _ socketio.SessionCatchUp = (*StreamsAdapter)(nil)
+
 // missedSince reads the stream after offset and returns the broadcasts a
 // socket in rooms would have received (with Node's filter, which does not
 // skip volatile ones), and the id of the last entry read.
@@ -559,9 +586,15 @@ func (a *StreamsAdapter) markReplayed(sid, last string) {
 	a.marks[sid] = streamPos{ms, seq}
 }
 
+// markLinger is how far (in stream time) the entries must have passed a
+// mark before it is forgotten: a broadcast is delivered locally by the
+// server that added it and by the readers of the others, each in its own
+// goroutine, so an entry older than one already seen may still come.
+const markLinger = 10 * time.Second
+
 // replayedTo returns the restored sockets that the entry offset was already
-// replayed to, and forgets the marks the reader has passed (entries come
-// in order).
+// replayed to, and forgets the marks that entries have passed by more than
+// markLinger.
 func (a *StreamsAdapter) replayedTo(offset string) []string {
 	ms, seq, ok := parseStreamID(offset)
 	if !ok {
@@ -572,10 +605,11 @@ func (a *StreamsAdapter) replayedTo(offset string) []string {
 	defer a.marksMu.Unlock()
 	var out []string
 	for sid, mark := range a.marks {
-		if at.after(mark) {
-			delete(a.marks, sid)
-		} else {
+		switch {
+		case !at.after(mark):
 			out = append(out, sid)
+		case ms > mark.ms+uint64(markLinger.Milliseconds()):
+			delete(a.marks, sid)
 		}
 	}
 	return out

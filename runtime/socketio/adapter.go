@@ -148,6 +148,22 @@ type Adapter interface {
 	Close(ctx context.Context) error
 }
 
+// SessionCatchUp is implemented by adapters whose replay log is shared by
+// every server and keeps growing while a session is restored (a Redis
+// stream). RestoreSession reads the missed packets before the restored
+// socket is in its rooms, so a broadcast added in between would reach
+// neither the replay nor the socket. With SessionCatchUp the namespace adds
+// the socket to its rooms first, holding the broadcasts addressed to it,
+// then calls CatchUp for the packets after the last one replayed; held
+// packets that the replay already delivered are dropped, the others follow
+// the replay in order.
+type SessionCatchUp interface {
+	// CatchUp returns the event packets selected by rooms after offset, each
+	// with its offset appended, for the restored socket sid (in its rooms by
+	// now).
+	CatchUp(ctx context.Context, sid, offset string, rooms []string) ([]*parser.Packet, error)
+}
+
 // AdapterFactory creates the Adapter of a namespace. NewMemoryAdapter is one.
 type AdapterFactory func(nsp *Namespace) Adapter
 

@@ -282,7 +282,7 @@ func (a *MemoryAdapter) Broadcast(packet *parser.Packet, opts BroadcastOptions) 
 			}
 			s.notifyOutgoing(packet, cache)
 		}
-		s.deliver(msgs, opts.Flags.Volatile)
+		s.deliver(packet, msgs, opts.Flags.Volatile)
 	}
 	a.releaseTargets(buf)
 	return nil

@@ -271,6 +271,7 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 	defer n.endConnect()
 	var restored *SessionState
 	var missed []*parser.Packet
+	var from string // the offset the replay starts after
 	rec := n.srv.opts.Recovery
 	if rec != nil {
 		if pid, offset, ok := recoveryAuth(auth); ok {
@@ -279,7 +280,7 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 			case err != nil:
 				n.srv.log.Debug("socketio: restore session", "namespace", n.name, "err", err)
 			case st != nil:
-				restored, missed = st, pkts
+				restored, missed, from = st, pkts, offset
 			}
 		}
 	}
@@ -297,22 +298,57 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 		s.abort()
 		return
 	}
-	for _, p := range missed {
-		c.sendPacket(p)
-	}
-	c.sendPacket(connectReplyPacket(n.name, s.id, s.pid))
-
-	n.mu.Lock()
-	n.sockets[s.id] = s
-	n.mu.Unlock()
-	s.mu.Lock()
-	s.state = stateConnected
-	s.mu.Unlock()
 	rooms := []string{s.id}
 	if restored != nil && len(restored.Rooms) > 0 {
 		rooms = restored.Rooms
 	}
-	n.adapter.AddAll(s.id, rooms)
+	catchUp, _ := n.adapter.(SessionCatchUp)
+	if restored == nil {
+		catchUp = nil
+	}
+	if catchUp != nil {
+		// A target of broadcasts (registered, in its rooms) before the
+		// catch-up read: a broadcast added after RestoreSession's read is
+		// in the catch-up or held, or both (the held copy is dropped).
+		s.hold()
+		n.mu.Lock()
+		n.sockets[s.id] = s
+		n.mu.Unlock()
+		n.adapter.AddAll(s.id, rooms)
+		if len(missed) > 0 {
+			if o := packetOffset(missed[len(missed)-1]); o != "" {
+				from = o
+			}
+		}
+		more, err := catchUp.CatchUp(n.srv.ctx, s.id, from, restored.Rooms)
+		if err != nil {
+			n.srv.log.Warn("socketio: catch up a restored session; broadcasts sent while it was restored may be missing", "namespace", n.name, "err", err)
+		}
+		missed = append(missed, more...)
+	}
+	for _, p := range missed {
+		c.sendPacket(p)
+	}
+	c.sendPacket(connectReplyPacket(n.name, s.id, s.pid))
+	if catchUp != nil {
+		replayed := make(map[string]struct{}, len(missed))
+		for _, p := range missed {
+			replayed[packetOffset(p)] = struct{}{}
+		}
+		s.release(replayed)
+	}
+
+	if catchUp == nil {
+		n.mu.Lock()
+		n.sockets[s.id] = s
+		n.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.state = stateConnected
+	s.mu.Unlock()
+	if catchUp == nil {
+		n.adapter.AddAll(s.id, rooms)
+	}
 
 	var handlers []ConnectionHandler
 	if n.parent != nil {

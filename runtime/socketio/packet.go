@@ -40,6 +40,23 @@ func AppendOffset(packet *parser.Packet, offset string) {
 	packet.Data = appendOffset(packet.Data, offset)
 }
 
+// packetOffset returns the connection state recovery offset of an event
+// packet (its last argument when that is a string), or "".
+func packetOffset(p *parser.Packet) string {
+	if p == nil || p.Type != parser.Event {
+		return ""
+	}
+	var args []json.RawMessage
+	if err := json.Unmarshal(p.Data, &args); err != nil || len(args) < 2 {
+		return ""
+	}
+	var offset string
+	if err := json.Unmarshal(args[len(args)-1], &offset); err != nil {
+		return ""
+	}
+	return offset
+}
+
 // appendOffset appends the string offset as the last element of the JSON
 // array data (the connection state recovery offset). data must be a
 // non-empty array, which event payloads always are.

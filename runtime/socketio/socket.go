@@ -52,6 +52,10 @@ type Socket struct {
 	cancel    context.CancelFunc
 
 	hasOutgoing atomic.Bool
+	// holding is set while a recovered socket is in its rooms but its
+	// replay is not sent yet: broadcasts go to held (under mu).
+	holding atomic.Bool
+	held    []heldBroadcast
 
 	mu              sync.Mutex
 	state           socketState
@@ -415,13 +419,48 @@ func (s *Socket) Disconnect(close bool) {
 	s.onClose(ReasonServerNamespaceDisconnect)
 }
 
-// deliver sends pre-encoded messages of a broadcast to the client.
-func (s *Socket) deliver(msgs []*engineio.Message, volatile bool) bool {
+// heldBroadcast is a broadcast that reached a socket while its replay was
+// being prepared.
+type heldBroadcast struct {
+	offset string
+	msgs   []*engineio.Message
+}
+
+// deliver sends pre-encoded messages of a broadcast (packet) to the client,
+// or holds them while the socket's replay is being prepared.
+func (s *Socket) deliver(packet *parser.Packet, msgs []*engineio.Message, volatile bool) bool {
 	if volatile && !s.client.sess.Writable() {
 		return false
 	}
+	if s.holding.Load() {
+		s.mu.Lock()
+		if s.holding.Load() {
+			s.held = append(s.held, heldBroadcast{offset: packetOffset(packet), msgs: msgs})
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
+	}
 	s.client.send(msgs)
 	return true
+}
+
+// hold makes deliver keep the broadcasts for the socket until release.
+func (s *Socket) hold() { s.holding.Store(true) }
+
+// release sends the held broadcasts, except those whose offset is in
+// replayed (the replay already delivered them), and ends holding.
+func (s *Socket) release(replayed map[string]struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.held {
+		if _, dup := replayed[h.offset]; dup && h.offset != "" {
+			continue
+		}
+		s.client.send(h.msgs)
+	}
+	s.held = nil
+	s.holding.Store(false)
 }
 
 // notifyOutgoing calls the outgoing observers with the packet's event; args

@@ -1,10 +1,15 @@
 // A client worker of the fleet tests: runs `count` official socket.io-client clients against the load balancer
 // and reports what they saw to the parent test process over IPC.
 //
-// Every client joins the room "fleet:all" through the runtime's room relay (again after every reconnect),
-// checks that the "tick" broadcasts it receives have no gap in their sequence numbers within one connection,
-// and keeps emitting "work" events with acknowledgements (the client's `retries` + `ackTimeout`, so an emit
-// outlives reconnects). The runtime's event webhook acknowledges them (the test process is the webhook).
+// Every client joins the room "fleet:all" through the runtime's room relay, and again after every reconnect
+// that did not recover its session: a recovered reconnect (`socket.recovered === true`, connection state
+// recovery) gets its rooms back from the session, so it does not rejoin, and the ticks that keep arriving are
+// the proof its room survived. Each client records over its whole life, across reconnects, every "tick"
+// sequence number it received (missed = the ticks between its first one and the last one published that it
+// never got; duplicates = ticks received more than once), the gaps within one connection, its reconnects
+// and how many of them were recovered. It keeps emitting "work" events with acknowledgements (the client's
+// `retries` + `ackTimeout`, so an emit outlives reconnects; an emit never acknowledged ends as an error and
+// is counted as failed). The runtime's event webhook acknowledges them (the test process is the webhook).
 //
 // argv: <url> <count> <first client id> <share of polling clients 0..1> <emit interval ms> [<share of those
 // that stay on long-polling (no upgrade) 0..1>]
@@ -36,14 +41,21 @@ for (let i = 0; i < count; i++) {
   });
   const c = {
     id, polling, socket,
-    connected: false, connects: 0, lastSeq: null, ticks: 0,
+    connected: false, connects: 0, recovered: 0, joins: 0, lastSeq: null, ticks: 0,
+    seen: new Uint8Array(1024), first: null, max: 0, distinct: 0, dups: 0,
     gaps: [], sent: 0, acked: 0, failed: 0, joinErrors: 0, gaveUp: false,
   };
   socket.on("connect", () => {
     c.connected = true;
     c.connects++;
-    c.lastSeq = null;
     connectTimes.push(Date.now());
+    // Missed packets of a recovered session were delivered just before this event: the sequence check
+    // within this connection continues from them.
+    if (c.connects > 1 && socket.recovered === true) {
+      c.recovered++;
+      return; // rooms come from the session: no rejoin
+    }
+    c.joins++;
     socket.timeout(10000).emit("relay:join", "fleet:all", (err, res) => {
       if (err || !res?.ok) c.joinErrors++;
     });
@@ -57,8 +69,38 @@ for (let i = 0; i < count; i++) {
     if (c.lastSeq !== null && seq !== c.lastSeq + 1) c.gaps.push([c.lastSeq, seq]);
     c.lastSeq = seq;
     c.ticks++;
+    record(c, seq);
   });
   clients.push(c);
+}
+
+/** record adds tick seq to the client's whole-life record: a bitmap of the sequence numbers received. */
+function record(c, seq) {
+  if (!Number.isInteger(seq) || seq < 1) return;
+  if (seq >= c.seen.length) {
+    const grown = new Uint8Array(Math.max(seq + 1, c.seen.length * 2));
+    grown.set(c.seen);
+    c.seen = grown;
+  }
+  if (c.seen[seq]) {
+    c.dups++;
+    return;
+  }
+  c.seen[seq] = 1;
+  c.distinct++;
+  if (c.first === null || seq < c.first) c.first = seq;
+  if (seq > c.max) c.max = seq;
+}
+
+/** life is the client's whole-life record up to tick upTo (the last one published that it should have by
+ * now): missed ticks between its first one and upTo, duplicates, reconnects, recovered reconnects. */
+function life(c, upTo) {
+  let got = 0;
+  const end = Math.min(upTo, c.seen.length - 1);
+  if (c.first !== null) for (let s = c.first; s <= end; s++) got += c.seen[s];
+  const missed = c.first === null ? 0 : Math.max(0, upTo - c.first + 1 - got);
+  // [id, reconnects, recovered reconnects, room joins, first tick, highest tick, missed, duplicates]
+  return [c.id, Math.max(0, c.connects - 1), c.recovered, c.joins, c.first, c.max, missed, c.dups];
 }
 
 // Emits are staggered over the interval so the webhook sees a steady load.
@@ -104,6 +146,9 @@ process.on("message", (msg) => {
   switch (msg.cmd) {
     case "report":
       process.send(report());
+      break;
+    case "life":
+      process.send({ type: "life", clients: clients.map((c) => life(c, msg.upTo)) });
       break;
     case "stopEmitting":
       emitting = false;

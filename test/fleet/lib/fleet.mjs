@@ -125,6 +125,12 @@ export class Runtime {
     return getJSON(`${this.admin}/stats`);
   }
 
+  /** kill sends SIGKILL (a crash, an OOM kill): no drain, no session persisted; resolves once it is gone. */
+  async kill() {
+    this.proc.kill("SIGKILL");
+    await this.exited;
+  }
+
   /** terminate sends SIGTERM (what the kubelet does) and resolves with the exit code once the process is gone. */
   async terminate(limitMs = 60000) {
     this.proc.kill("SIGTERM");
@@ -219,14 +225,15 @@ export class ClientWorker {
     this.started = new Promise((r) => this.pending.push(r));
   }
 
-  request(cmd) {
+  request(cmd, args = {}) {
     return new Promise((resolve, reject) => {
       this.pending.push(resolve);
-      this.proc.send({ cmd }, (err) => err && reject(err));
+      this.proc.send({ cmd, ...args }, (err) => err && reject(err));
     });
   }
 
   report() { return this.request("report"); }
+  life(upTo) { return this.request("life", { upTo }); }
   stopEmitting() { return this.request("stopEmitting"); }
   close() { return this.request("close"); }
 }
@@ -308,6 +315,37 @@ export class ClientFleet {
       for (let n = 1; n <= acked; n++) if (!seen.has(n)) missing++;
     }
     return { missing, report: done };
+  }
+
+  /** life waits (up to limitMs) until every client has received tick upTo, then returns each client's
+   * whole-life record up to it (see clients.mjs): a Map id -> {reconnects, recovered, joins, first, max,
+   * missed, dups}, and the sums. A client still short of upTo at the limit counts the ticks it lacks as
+   * missed. */
+  async life(upTo, limitMs = 15000) {
+    let byId;
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      const rs = await Promise.all(this.workers.map((w) => w.life(upTo)));
+      byId = new Map();
+      for (const r of rs) {
+        for (const [id, reconnects, recovered, joins, first, max, missed, dups] of r.clients) {
+          byId.set(id, { reconnects, recovered, joins, first, max, missed, dups });
+        }
+      }
+      if ([...byId.values()].every((c) => c.max >= upTo) || Date.now() > deadline) break;
+      await sleep(500);
+    }
+    const sum = { clients: byId.size, upTo, missed: 0, missingClients: 0, dups: 0, reconnects: 0, recovered: 0, notRecovered: 0, short: 0 };
+    for (const c of byId.values()) {
+      sum.missed += c.missed;
+      if (c.missed) sum.missingClients++;
+      sum.dups += c.dups;
+      sum.reconnects += c.reconnects;
+      sum.recovered += c.recovered;
+      sum.notRecovered += c.reconnects - c.recovered;
+      if (c.max < upTo) sum.short++;
+    }
+    return { byId, sum };
   }
 
   /** close disconnects every client; a worker that does not answer within 10 s is killed. */
