@@ -156,7 +156,8 @@ type Adapter interface {
 // the socket to its rooms first, holding the broadcasts addressed to it,
 // then calls CatchUp for the packets after the last one replayed; held
 // packets that the replay already delivered are dropped, the others follow
-// the replay in order.
+// the replay in order. The namespace finds it through wrappers that have
+// an Unwrap() Adapter method.
 type SessionCatchUp interface {
 	// CatchUp returns the event packets selected by rooms after offset, each
 	// with its offset appended, for the restored socket sid (in its rooms by

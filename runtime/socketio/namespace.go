@@ -302,7 +302,7 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 	if restored != nil && len(restored.Rooms) > 0 {
 		rooms = restored.Rooms
 	}
-	catchUp, _ := n.adapter.(SessionCatchUp)
+	catchUp := sessionCatchUpOf(n.adapter)
 	if restored == nil {
 		catchUp = nil
 	}
@@ -513,4 +513,23 @@ func (p *ParentNamespace) connectionHandlers() []ConnectionHandler {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return append([]ConnectionHandler(nil), p.onConnection...)
+}
+
+// sessionCatchUpOf returns the SessionCatchUp of adapter, looking through
+// wrappers (an adapter with Unwrap() Adapter, such as the runtime's metrics
+// wrapper), or nil: a wrapper that hid it would bring back the race it
+// closes (a broadcast added between RestoreSession's read and the restored
+// socket joining its rooms would be lost to it).
+func sessionCatchUpOf(adapter Adapter) SessionCatchUp {
+	for adapter != nil {
+		if c, ok := adapter.(SessionCatchUp); ok {
+			return c
+		}
+		w, ok := adapter.(interface{ Unwrap() Adapter })
+		if !ok {
+			return nil
+		}
+		adapter = w.Unwrap()
+	}
+	return nil
 }
