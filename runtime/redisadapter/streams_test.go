@@ -266,6 +266,94 @@ func (h *restoreHook) RestoreSession(ctx context.Context, pid, offset string) (*
 	return st, pkts, err
 }
 
+// restoreSetup is two servers on one Redis with recovery: a (recoveryNode)
+// and b, whose streams adapter is behind a restoreHook; a client c1 was in
+// room red on a, received tick 1 (at offset) and left; observer is in red
+// on b and received tick 1 too.
+type restoreSetup struct {
+	a        *node
+	b        *socketio.Server
+	bURL     string
+	hook     *restoreHook
+	c1       *sioclient.Client
+	observer *sioclient.Client
+	offset   string
+}
+
+// newRestoreSetup builds a restoreSetup; wrap, when set, wraps b's adapter
+// (as the runtime's metrics do).
+func newRestoreSetup(t *testing.T, wrap func(socketio.Adapter) socketio.Adapter) *restoreSetup {
+	t.Helper()
+	r := redisserver.Start(t, "")
+	st := &restoreSetup{a: recoveryNode(t, r.Addr)}
+	ctx := context.Background()
+
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: 1, DialTimeout: time.Second})
+	cluster := NewStreams(rdb, StreamsOptions{RequestsTimeout: 2 * time.Second})
+	opts := recovery
+	opts.Adapter = func(nsp *socketio.Namespace) socketio.Adapter {
+		st.hook = &restoreHook{StreamsAdapter: cluster.Adapter(nsp).(*StreamsAdapter)}
+		if wrap != nil {
+			return wrap(st.hook)
+		}
+		return st.hook
+	}
+	st.b = socketio.NewServer(opts)
+	st.b.Of("/").OnConnection(func(s *socketio.Socket) {
+		if room := s.Handshake().Query.Get("room"); room != "" && !s.Recovered() {
+			s.Join(room)
+		}
+	})
+	bhttp := httptest.NewServer(st.b)
+	st.bURL = bhttp.URL
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		_ = st.b.Close(ctx)
+		bhttp.Close()
+		_ = cluster.Close()
+		_ = rdb.Close()
+	})
+	waitfor.True(t, "both servers subscribed", func() bool {
+		n, err := st.a.srv.Of("/").Adapter().ServerCount(ctx)
+		return err == nil && n == 2
+	})
+
+	var err error
+	st.c1, err = sioclient.ConnectContext(ctx, st.a.http.URL, sioclient.Options{Query: "room=red"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.observer = sioclient.Connect(t, bhttp.URL, "room=red")
+	if err := st.a.srv.Of("/").To("red").Emit("tick", 1); err != nil {
+		t.Fatal(err)
+	}
+	st.offset = offsetOf(t, next(t, st.c1))
+	next(t, st.observer)
+	st.c1.Close()
+	waitfor.True(t, "session persisted", func() bool {
+		n, err := rdb.Exists(ctx, "sio:session:"+st.c1.PID).Result()
+		return err == nil && n == 1
+	})
+	return st
+}
+
+// reconnect connects c1 again, to b, with its pid and offset, and fails
+// unless it was recovered.
+func (st *restoreSetup) reconnect(t *testing.T) *sioclient.Client {
+	t.Helper()
+	c2, err := sioclient.ConnectContext(context.Background(), st.bURL,
+		sioclient.Options{Auth: map[string]string{"pid": st.c1.PID, "offset": st.offset}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c2.Close)
+	if c2.ID != st.c1.ID {
+		t.Fatal("not recovered")
+	}
+	return c2
+}
+
 // TestBroadcastsDuringRestoreAreDeliveredOnce: broadcasts added to the
 // stream after RestoreSession read it, but delivered to the room before the
 // restored socket joined it (by the stream reader, from another server, and
@@ -273,53 +361,8 @@ func (h *restoreHook) RestoreSession(ctx context.Context, pid, offset string) (*
 // order. The fleet test saw recovered clients miss such a tick (the
 // namespace read the missed packets, then joined the rooms).
 func TestBroadcastsDuringRestoreAreDeliveredOnce(t *testing.T) {
-	r := redisserver.Start(t, "")
-	a := recoveryNode(t, r.Addr)
-	ctx := context.Background()
-
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: 1, DialTimeout: time.Second})
-	cluster := NewStreams(rdb, StreamsOptions{RequestsTimeout: 2 * time.Second})
-	var hook *restoreHook
-	opts := recovery
-	opts.Adapter = func(nsp *socketio.Namespace) socketio.Adapter {
-		hook = &restoreHook{StreamsAdapter: cluster.Adapter(nsp).(*StreamsAdapter)}
-		return hook
-	}
-	bsrv := socketio.NewServer(opts)
-	bsrv.Of("/").OnConnection(func(s *socketio.Socket) {
-		if room := s.Handshake().Query.Get("room"); room != "" && !s.Recovered() {
-			s.Join(room)
-		}
-	})
-	bhttp := httptest.NewServer(bsrv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		_ = bsrv.Close(ctx)
-		bhttp.Close()
-		_ = cluster.Close()
-		_ = rdb.Close()
-	})
-	waitfor.True(t, "both servers subscribed", func() bool {
-		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
-		return err == nil && n == 2
-	})
-
-	c1, err := sioclient.ConnectContext(ctx, a.http.URL, sioclient.Options{Query: "room=red"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	observer := sioclient.Connect(t, bhttp.URL, "room=red")
-	if err := a.srv.Of("/").To("red").Emit("tick", 1); err != nil {
-		t.Fatal(err)
-	}
-	offset := offsetOf(t, next(t, c1))
-	next(t, observer)
-	c1.Close()
-	waitfor.True(t, "session persisted", func() bool {
-		n, err := rdb.Exists(ctx, "sio:session:"+c1.PID).Result()
-		return err == nil && n == 1
-	})
+	st := newRestoreSetup(t, nil)
+	a, bsrv, hook, observer := st.a, st.b, st.hook, st.observer
 	if err := a.srv.Of("/").To("red").Emit("tick", 2); err != nil { // missed while away: replayed
 		t.Fatal(err)
 	}
@@ -347,14 +390,7 @@ func TestBroadcastsDuringRestoreAreDeliveredOnce(t *testing.T) {
 		}
 		tick5 = offsetOf(t, next(t, observer))
 	}
-	c2, err := sioclient.ConnectContext(ctx, bhttp.URL, sioclient.Options{Auth: map[string]string{"pid": c1.PID, "offset": offset}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	if c2.ID != c1.ID {
-		t.Fatal("not recovered")
-	}
+	c2 := st.reconnect(t)
 	c2.Expect(t, `42["tick",2,"`+tick2+`"]`)
 	c2.Expect(t, `42["tick",3,"`+tick3+`"]`)
 	c2.Expect(t, `42["tick",4,"`+tick4+`"]`)
