@@ -33,7 +33,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: lint, verify, unit, fuzzing (20 s a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
+test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: lint, verify, unit, fuzzing (100,000 inputs a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
 
 .PHONY: test-quick
 test-quick: ## The inner loop (a few minutes): Go unit tests without -race (fuzz seeds, builders, golden files) and the compat suite.
@@ -51,8 +51,8 @@ test-unit: ## Go unit tests (fuzz seed corpora run as ordinary tests).
 	$(GO) test -race -count=1 $(GO_UNIT_PKGS)
 
 .PHONY: test-fuzz
-test-fuzz: ## Run every Go fuzz target for 20 s (decoders of untrusted bytes: Redis messages, packets, payloads, bodies, tokens).
-	FUZZTIME=20s hack/fuzz.sh
+test-fuzz: ## Run every Go fuzz target for 100,000 executions (decoders of untrusted bytes: Redis messages, packets, payloads, bodies, tokens).
+	FUZZTIME=100000x hack/fuzz.sh
 
 FUZZTIME ?= 5m
 .PHONY: fuzz
