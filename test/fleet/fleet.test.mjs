@@ -9,7 +9,10 @@
 //   2. the drained process comes back and a fourth one is added (two empty processes, as after a scale-up);
 //      shedding each loaded process's excess over the fair share brings the new ones to the fair share;
 //   3. rolling restart of every process (SIGTERM, drain, exit, start again with a changed config): clients
-//      always find a server, no acked emit is lost, no broadcast is missed within a connection.
+//      always find a server, no acked emit is lost, no broadcast is missed within a connection;
+//   4. Redis gone for 10 s (redis-server killed, started again empty): every process stays ready, no client is
+//      disconnected, the publishing process's clients miss nothing, delivery across processes resumes by
+//      itself (measured); the other clients miss the ticks of the outage (reported: nothing is buffered).
 //   A reconnect there is a new socket that rejoins its room: the ticks published meanwhile are lost to it
 //   (reported as whole-life figures, not asserted).
 //
@@ -17,8 +20,8 @@
 // FLEET_CLIENTS): the same three scenarios, each asserting over every client's whole life, across its
 // reconnects: 0 acked emits lost, 0 ticks missed, 0 ticks delivered twice, every reconnect recovered
 // (`socket.recovered === true`, the room kept without a rejoin), the reconnect rate within the drain bound;
-// then
-//   4. kill -9 of one process: nothing persisted its sessions, so each of its clients reconnects with
+// then the same Redis outage, and
+//   5. kill -9 of one process: nothing persisted its sessions, so each of its clients reconnects with
 //      recovered === false and rejoins; they miss the ticks published while they were away (reported), the
 //      other clients miss none, nobody gets a tick twice, and every emit ends acknowledged (retried on
 //      another process) or counted as failed, none vanishes.
@@ -40,6 +43,7 @@ const DRAIN_WINDOW_S = 12;
 const DRAIN_RATE = 80; // drain.ratePerSecond: the bound on transport closes per second of one process
 const REBALANCE_THRESHOLD = 0.2; // a process within 20% of the fair share is balanced
 const RECOVERY_WINDOW = "2m"; // connectionStateRecovery.maxDisconnectionDuration of the streams fleet
+const REDIS_OUTAGE_MS = 10000; // how long redis-server is gone in the outage scenario
 
 const results = { started: new Date().toISOString() };
 const sum = (c) => Object.values(c).reduce((a, b) => a + b, 0);
@@ -108,7 +112,7 @@ log:
     await this.clients?.close();
     for (const r of this.runtimes) if (r.running) r.proc.kill("SIGKILL");
     this.haproxy?.stop();
-    this.redis?.stop();
+    await this.redis?.stop();
     await this.webhook?.stop();
     if (!this.dir) return;
     if (process.env.FLEET_KEEP_LOGS) console.log(`${this.mode} logs in ${this.dir}`);
@@ -325,13 +329,98 @@ function scenarios(f) {
       assert.equal(m.recovered, m.reconnects, `streams rolling restart: ${m.reconnects - m.recovered} of ${m.reconnects} reconnects not recovered`);
     }
     f.results.rolling = { steps, seconds: (Date.now() - start) / 1000, peak, final: await f.counts(), moved: m, life: life.sum };
-    if (f.streams) return; // the streams fleet goes on with the crash; it settles after it
-
-    // Quiesce: stop emitting, wait for every emit's ack, then compare with what the webhook saw.
-    const done = await f.settle();
-    assert.equal(done.failed, 0, `${done.failed} emits failed`);
-    f.results.totals = totals(f, done, life);
   });
+
+  redisOutage(f);
+}
+
+/** redisOutage registers the Redis outage scenario: redis-server killed under traffic and started again (empty,
+ * on the same port) REDIS_OUTAGE_MS later. Every process stays ready (HAProxy keeps all of them in rotation), no
+ * client is disconnected, the publishing process's own clients get every tick (the publish API says "partial"
+ * while its link is down), and cross-process delivery comes back by itself: the ticks the other processes'
+ * clients miss are those published between the kill and the moment their process is linked again, measured as
+ * the time from the restart to the first tick that every client got, as every later one. */
+function redisOutage(f) {
+  test("Redis gone for 10 s: every process stays ready and keeps its clients, delivery across processes resumes by itself", async () => {
+    const running = f.runtimes.filter((r) => r.running);
+    const local = (await f.publisher.stats()).connectedClients.total;
+    const lifeBefore = await f.life();
+    const firstOutageTick = f.ticker.seq + 1;
+    const readiness = new ReadinessWatch(running).start();
+    await f.redis.stop();
+    const killed = Date.now();
+    const linkStates = () => Promise.all(running.map(async (r) => (await r.stats()).adapterHealth?.up));
+    await waitUntil("every process reports its Redis link down", async () => (await linkStates()).every((up) => up === false), REDIS_OUTAGE_MS, 250);
+    const seenDownAfter = (Date.now() - killed) / 1000;
+    await sleep(Math.max(0, REDIS_OUTAGE_MS - (Date.now() - killed)));
+    await f.redis.start();
+    const restarted = Date.now();
+    await waitUntil("every process reports its Redis link up again", async () => (await linkStates()).every((up) => up === true), 30000, 250);
+    const linkUpAfter = (Date.now() - restarted) / 1000;
+    await sleep(2000); // ticks published on the restored links
+    const r = await f.clients.allConnected("after the Redis outage");
+    const life = await f.life();
+    const failedReadyz = await readiness.stop();
+    assert.deepEqual(failedReadyz.slice(0, 5), [], `${failedReadyz.length} /readyz answers were not 200 during the outage`);
+    assert.equal(r.gaveUp, 0, "nobody gave up");
+    assert.equal(r.failed, 0, `${r.failed} acked emits failed: ${JSON.stringify(r.failures)}`);
+    assert.deepEqual(f.ticker.errors, [], "publishing failed");
+    const m = Fleet.moved(lifeBefore, life);
+    assert.equal(m.reconnects, 0, `${m.clients} clients were disconnected by the Redis outage (${m.reconnects} reconnects)`);
+    assert.equal(life.sum.dups - lifeBefore.sum.dups, 0, "ticks delivered twice");
+    // Local delivery never stopped: at least the publishing process's clients missed no tick of the outage.
+    let untouched = 0;
+    let resumeTick = 0;
+    for (const [id, a] of life.byId) {
+      if (a.missed === lifeBefore.byId.get(id).missed) untouched++;
+      if (a.lastMissed >= firstOutageTick) resumeTick = Math.max(resumeTick, a.lastMissed + 1);
+    }
+    assert.ok(untouched >= Math.floor(local * 0.99), `only ${untouched} clients got every tick of the outage; the publishing process alone serves ${local}`);
+    const partial = [...f.ticker.partial].filter((s) => s >= firstOutageTick).length;
+    assert.ok(partial > 0, "no publish answer said the delivery was partial while Redis was gone");
+    // Every tick from resumeTick on reached every client (it follows the last one any client missed).
+    assert.ok(resumeTick > firstOutageTick && resumeTick <= f.ticker.seq, `delivery across processes did not resume: last tick missed ${resumeTick - 1} of ${f.ticker.seq}`);
+    const resumedAfter = (f.ticker.publishedAt[resumeTick] - restarted) / 1000;
+    f.results.redisOutage = {
+      outageSeconds: (restarted - killed) / 1000, seenDownAfter, linkUpAfter, resumedAfter,
+      ticksDuringOutage: resumeTick - firstOutageTick, partial, localClients: local, untouched,
+      missed: m.othersMissed, missingClients: [...life.byId].filter(([id, a]) => a.missed !== lifeBefore.byId.get(id).missed).length,
+      readyzChecks: readiness.checks, readyzFailed: failedReadyz.length, reconnects: m.reconnects,
+    };
+  });
+}
+
+/** ReadinessWatch asks every process's /readyz every 250 ms until stopped; stop returns the answers that were
+ * not 200 (what HAProxy's health checks would have taken out of rotation). */
+class ReadinessWatch {
+  constructor(runtimes) {
+    Object.assign(this, { runtimes, failed: [], checks: 0, running: false, done: null });
+  }
+
+  start() {
+    this.running = true;
+    this.done = (async () => {
+      while (this.running) {
+        await Promise.all(this.runtimes.map(async (r) => {
+          this.checks++;
+          try {
+            const res = await fetch(`${r.admin}/readyz`, { signal: AbortSignal.timeout(3000) });
+            if (!res.ok) this.failed.push(`${r.name}: ${res.status}`);
+          } catch (err) {
+            this.failed.push(`${r.name}: ${err.message}`);
+          }
+        }));
+        await sleep(250);
+      }
+    })();
+    return this;
+  }
+
+  async stop() {
+    this.running = false;
+    await this.done;
+    return this.failed;
+  }
 }
 
 function totals(f, done, life) {
@@ -348,6 +437,13 @@ describe("fleet: classic adapter", { concurrency: false }, () => {
   before(() => f.start());
   after(() => f.stop());
   scenarios(f);
+
+  test("every acked emit reached the webhook", async () => {
+    // Quiesce: stop emitting, wait for every emit's ack, then compare with what the webhook saw.
+    const done = await f.settle();
+    assert.equal(done.failed, 0, `${done.failed} emits failed`);
+    f.results.totals = totals(f, done, await f.life());
+  });
 });
 
 describe("fleet: streams adapter with connection state recovery", { concurrency: false }, () => {
@@ -366,6 +462,7 @@ describe("fleet: streams adapter with connection state recovery", { concurrency:
     f.usePublisher(victim);
     await sleep(500); // ticks in flight through the victim reached its clients
     const lifeBefore = await f.life();
+    const gapsBefore = (await f.clients.report()).gaps.length; // the Redis outage's, within connections
     const held = (await victim.stats()).connectedClients.total;
     assert.ok(held > 0, "the killed process held sessions");
     const start = Date.now();
@@ -373,7 +470,8 @@ describe("fleet: streams adapter with connection state recovery", { concurrency:
     const r = await f.clients.allConnected("after the kill");
     const { peak, peak2s } = f.clients.peakPerSecond(start);
     assert.equal(r.gaveUp, 0, "nobody gave up");
-    assert.ok(r.gaps.length <= residual(lifeBefore.sum), `${r.gaps.length} gaps within a connection (residual bound ${residual(lifeBefore.sum)})`);
+    const gaps = r.gaps.length - gapsBefore;
+    assert.ok(gaps <= residual(lifeBefore.sum), `${gaps} gaps within a connection (residual bound ${residual(lifeBefore.sum)})`);
     assert.deepEqual(f.ticker.errors, [], "publishing failed");
     const life = await f.life();
     const m = Fleet.moved(lifeBefore, life);
@@ -407,6 +505,7 @@ function writeResults() {
       res.drain && `  drain: ${res.drain.drained} clients left s1 in ${res.drain.drainSeconds}s; survivors accepted ${res.drain.accepted} handshakes, peak ${res.drain.serverPeak2s}/s over 2 s (bound ${res.drain.bound}/s); clients saw ${res.drain.peak2s}/s over 2 s, ${res.drain.peak}/s over 1 s, over ${res.drain.seconds}s; survivors ${JSON.stringify(res.drain.survivors)} (${res.drain.stale} stale sessions, gone after ${res.drain.staleSeconds}s); moved ${JSON.stringify(res.drain.moved)}`,
       res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s: ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}`,
       res.rolling && `  rolling restart: ${res.rolling.steps.map((s) => `${s.name} ${s.held} clients ${s.seconds}s`).join(", ")}; total ${res.rolling.seconds}s; reconnect peak ${res.rolling.peak}/s; moved ${JSON.stringify(res.rolling.moved)}`,
+      res.redisOutage && `  redis outage: ${JSON.stringify(res.redisOutage)}`,
       res.kill && `  kill -9: ${JSON.stringify(res.kill)}`,
       res.totals && `  totals: ${JSON.stringify(res.totals)}`,
     );
@@ -414,8 +513,9 @@ function writeResults() {
   console.log("fleet results:\n  " + lines.filter(Boolean).join("\n  "));
   const c = results.classic, st = results.streams;
   if (!process.env.FLEET_RESULTS || !c?.totals || !st?.totals) return;
-  const d = c.drain, rb = c.rebalance, rr = c.rolling, t = c.totals;
-  const sd = st.drain, srb = st.rebalance, srr = st.rolling, sk = st.kill, stt = st.totals;
+  const d = c.drain, rb = c.rebalance, rr = c.rolling, t = c.totals, o = c.redisOutage;
+  const sd = st.drain, srb = st.rebalance, srr = st.rolling, sk = st.kill, stt = st.totals, so = st.redisOutage;
+  const outage = (o) => `redis-server killed under traffic, started again (empty) after ${o.outageSeconds.toFixed(1)} s: every process saw its link down within ${o.seenDownAfter.toFixed(1)} s and up ${o.linkUpAfter.toFixed(1)} s after the restart; **${o.readyzFailed} of ${o.readyzChecks} /readyz checks failed, ${o.reconnects} clients disconnected**; ${o.partial} publish answers said \`partial\`; the publishing process's ${o.localClients} clients missed nothing (${o.untouched} clients got every tick); **delivery across processes resumed ${o.resumedAfter.toFixed(1)} s after the restart** (every tick from then on reached every client); the others missed the ${o.ticksDuringOutage} ticks in between (${o.missed} in all, by ${o.missingClients} clients: nothing is buffered while Redis is away)`;
   const recov = (m) => `${m.clients} clients moved, ${m.reconnects} reconnects, **${m.recovered} recovered**, ${m.rejoins} rejoins; whole life: **${m.missed + m.othersMissed} missed, ${m.dups + m.othersDups} twice**`;
   const md = `## Fleet operations (test/fleet)
 
@@ -439,6 +539,7 @@ A reconnect is a new socket that rejoins its room: the ticks published while a c
 | drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s; the survivors accepted ${d.accepted} handshakes, at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s = drain rate + 50%; the clients saw ${d.peak2s}/s over 2 s, ${d.peak}/s in their busiest second); 0 gave up; ${d.stale} stale sessions at the survivors (clients that had already left them), gone after ${d.staleSeconds.toFixed(1)} s; ticks missed by the moved clients ${d.moved.missed} |
 | scale-up + shed | before ${fmtCounts(rb.beforeShed)}; shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s**; settled ${fmtCounts(rb.settled)}; ticks missed by the moved clients ${rb.moved.missed} |
 | rolling restart (4 processes, changed config) | ${rr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${rr.peak}/s; ticks missed by the moved clients ${rr.moved.missed} |
+| Redis gone for ${REDIS_OUTAGE_MS / 1000} s | ${outage(o)} |
 | losses over the whole run | emits sent ${t.emitsSent}, acked ${t.emitsAcked}, **failed ${t.emitsFailed}**, every acked emit seen by the webhook; broadcasts ${t.ticks}, **gaps within a connection ${t.gaps}**, whole life **${t.missed} missed** (by ${t.missingClients} clients), **${t.dups} twice**; ${t.reconnects} reconnects, 0 recovered; clients that gave up ${t.gaveUp} |
 
 ### streams adapter with connection state recovery (${st.clients} clients, ${st.pollingClients} on polling + upgrade)
@@ -451,8 +552,9 @@ the ticks it missed replayed from the stream. A \`kill -9\` stores no session: i
 | drain one process | ${sd.drained} clients handed over in ${sd.drainSeconds.toFixed(1)} s; the survivors accepted ${sd.accepted} handshakes, at most **${sd.serverPeak2s}/s** over 2 s (bound ${sd.bound}/s); ${recov(sd.moved)} |
 | scale-up + shed | shed ${fmtCounts(srb.sheds)} (fair share ${srb.fair}); new processes within 20% of the fair share after **${srb.rebalanceSeconds.toFixed(1)} s**; ${recov(srb.moved)} |
 | rolling restart (4 processes, changed config) | ${srr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${srr.peak}/s; ${recov(srr.moved)} |
+| Redis gone for ${REDIS_OUTAGE_MS / 1000} s | ${outage(so)} |
 | \`kill -9\` of ${sk.victim} | ${sk.held} sessions lost with the process; ${sk.moved.clients} clients reconnected (peak ${sk.peak}/s: no drain, no rate bound), **${sk.moved.recovered} recovered** (nothing was stored), ${sk.moved.rejoins} rejoined their room; the moved clients missed **${sk.moved.missed}** ticks (${(sk.moved.missed / Math.max(1, sk.moved.clients)).toFixed(1)} each, published while they were away), the others **${sk.moved.othersMissed}**; **${sk.moved.dups + sk.moved.othersDups} twice**; emits in flight retried elsewhere, **${sk.failed} failed** |
-| losses over the whole run | emits sent ${stt.emitsSent}, acked ${stt.emitsAcked}, **failed ${stt.emitsFailed}**, every acked emit seen by the webhook; broadcasts ${stt.ticks}, whole life **${stt.missed} missed** (${sk.moved.missed} of them by clients of the killed process), **${stt.dups} twice**; ${stt.reconnects} reconnects, ${stt.recovered} recovered; clients that gave up ${stt.gaveUp} |
+| losses over the whole run | emits sent ${stt.emitsSent}, acked ${stt.emitsAcked}, **failed ${stt.emitsFailed}**, every acked emit seen by the webhook; broadcasts ${stt.ticks}, whole life **${stt.missed} missed** (${so.missed} of them in the Redis outage, ${sk.moved.missed} by clients of the killed process), **${stt.dups} twice**; ${stt.reconnects} reconnects, ${stt.recovered} recovered; clients that gave up ${stt.gaveUp} |
 `;
   fs.writeFileSync(process.env.FLEET_RESULTS, md);
 }

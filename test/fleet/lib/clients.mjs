@@ -93,14 +93,20 @@ function record(c, seq) {
 }
 
 /** life is the client's whole-life record up to tick upTo (the last one published that it should have by
- * now): missed ticks between its first one and upTo, duplicates, reconnects, recovered reconnects. */
+ * now): missed ticks between its first one and upTo, the last of them, duplicates, reconnects, recovered
+ * reconnects. */
 function life(c, upTo) {
   let got = 0;
-  const end = Math.min(upTo, c.seen.length - 1);
-  if (c.first !== null) for (let s = c.first; s <= end; s++) got += c.seen[s];
+  let lastMissed = 0;
+  if (c.first !== null) {
+    for (let s = c.first; s <= upTo; s++) {
+      if (s < c.seen.length && c.seen[s]) got++;
+      else lastMissed = s;
+    }
+  }
   const missed = c.first === null ? 0 : Math.max(0, upTo - c.first + 1 - got);
-  // [id, reconnects, recovered reconnects, room joins, first tick, highest tick, missed, duplicates]
-  return [c.id, Math.max(0, c.connects - 1), c.recovered, c.joins, c.first, c.max, missed, c.dups];
+  // [id, reconnects, recovered reconnects, room joins, first tick, highest tick, missed, duplicates, last missed]
+  return [c.id, Math.max(0, c.connects - 1), c.recovered, c.joins, c.first, c.max, missed, c.dups, lastMissed];
 }
 
 // Emits are staggered over the interval so the webhook sees a steady load.

@@ -63,18 +63,33 @@ function logFile(dir, name) {
   return fs.openSync(path.join(dir, `${name}.log`), "a");
 }
 
-/** startRedis starts a throwaway redis-server on a free loopback port. */
+/** startRedis starts a throwaway redis-server (no persistence) on a free loopback port. stop kills it (its
+ * data is gone); start brings a new, empty one up on the same port, as after a restart of a Redis pod. */
 export async function startRedis(dir) {
   const port = await freePort();
   const out = logFile(dir, "redis");
-  const proc = track(spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"],
-    { stdio: ["ignore", out, out] }));
-  await waitUntil("redis-server", () => new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1", () => s.write("PING\r\n"));
-    s.once("data", (d) => { s.destroy(); resolve(d.toString().startsWith("+PONG")); });
-    s.once("error", () => resolve(false));
-  }));
-  return { port, url: `redis://127.0.0.1:${port}/0`, stop: () => proc.kill("SIGKILL") };
+  let proc = null;
+  const redis = {
+    port,
+    url: `redis://127.0.0.1:${port}/0`,
+    async start() {
+      proc = track(spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"],
+        { stdio: ["ignore", out, out] }));
+      await waitUntil("redis-server", () => new Promise((resolve) => {
+        const s = net.connect(port, "127.0.0.1", () => s.write("PING\r\n"));
+        s.once("data", (d) => { s.destroy(); resolve(d.toString().startsWith("+PONG")); });
+        s.once("error", () => resolve(false));
+      }));
+    },
+    async stop() {
+      if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
+      const gone = once(proc, "exit");
+      proc.kill("SIGKILL");
+      await gone;
+    },
+  };
+  await redis.start();
+  return redis;
 }
 
 export async function getJSON(url) {
@@ -319,7 +334,7 @@ export class ClientFleet {
 
   /** life waits (up to limitMs) until every client has received tick upTo, then returns each client's
    * whole-life record up to it (see clients.mjs): a Map id -> {reconnects, recovered, joins, first, max,
-   * missed, dups}, and the sums. A client still short of upTo at the limit counts the ticks it lacks as
+   * missed, dups, lastMissed}, and the sums. A client still short of upTo at the limit counts the ticks it lacks as
    * missed. */
   async life(upTo, limitMs = 15000) {
     let byId;
@@ -328,8 +343,8 @@ export class ClientFleet {
       const rs = await Promise.all(this.workers.map((w) => w.life(upTo)));
       byId = new Map();
       for (const r of rs) {
-        for (const [id, reconnects, recovered, joins, first, max, missed, dups] of r.clients) {
-          byId.set(id, { reconnects, recovered, joins, first, max, missed, dups });
+        for (const [id, reconnects, recovered, joins, first, max, missed, dups, lastMissed] of r.clients) {
+          byId.set(id, { reconnects, recovered, joins, first, max, missed, dups, lastMissed });
         }
       }
       if ([...byId.values()].every((c) => c.max >= upTo) || Date.now() > deadline) break;
@@ -402,17 +417,21 @@ export function assertNoLoss(assert, r, what) {
 }
 
 /** Ticker publishes "tick" broadcasts with consecutive sequence numbers to the room "fleet:all" every
- * `everyMs`, through publish(seq) (a publish API call); failures are recorded, not retried. */
+ * `everyMs`, through publish(seq) (a publish API call); failures are recorded, not retried. It keeps when each
+ * tick was published (`publishedAt[seq]`, Date.now() of the answer) and which answers said the delivery was
+ * partial (`partial`: the publishing process's Redis link was down, only its own clients got the tick). */
 export class Ticker {
   constructor(publish, everyMs) {
-    Object.assign(this, { publish, everyMs, seq: 0, errors: [], timer: null });
+    Object.assign(this, { publish, everyMs, seq: 0, errors: [], timer: null, publishedAt: [], partial: new Set() });
   }
 
   start() {
     const loop = async () => {
       const next = this.seq + 1;
       try {
-        await this.publish(next);
+        const answer = await this.publish(next);
+        this.publishedAt[next] = Date.now();
+        if (answer?.partial) this.partial.add(next);
         this.seq = next;
       } catch (err) {
         this.errors.push(`tick ${next}: ${err.message}`);
