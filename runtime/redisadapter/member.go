@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/socketfleet/socketfleet/runtime/parser"
@@ -34,9 +33,9 @@ type member struct {
 	respond func(ctx context.Context, requester string, typ int, data *shardedData) error
 	// serverCount counts the servers of the namespace, this one included.
 	serverCount func(ctx context.Context) (int, error)
-	// exceptRestored, when set, returns the sockets a stream entry must
-	// not be delivered to (it was replayed to them on recovery).
-	exceptRestored func(offset string) []string
+	// deliverEntry, when set, delivers the broadcast stream entry offset to
+	// the local sockets, except those it was replayed to on recovery.
+	deliverEntry func(p *parser.Packet, opts socketio.BroadcastOptions, offset string)
 }
 
 func newMember(nsp *socketio.Namespace, log *slog.Logger, timeout time.Duration) member {
@@ -219,10 +218,9 @@ func (a *member) onMessage(m shardedMessage, offset string) error {
 			return fmt.Errorf("broadcast packet: %w", err)
 		}
 		if d.RequestID == "" {
-			if offset != "" && a.exceptRestored != nil {
-				if replayed := a.exceptRestored(offset); len(replayed) > 0 {
-					local.Except = append(slices.Clone(local.Except), replayed...)
-				}
+			if offset != "" && a.deliverEntry != nil {
+				a.deliverEntry(p, local, offset)
+				return nil
 			}
 			a.addOffset(p, local, offset)
 			_ = a.MemoryAdapter.Broadcast(p, local)

@@ -280,7 +280,7 @@ func (c *StreamsCluster) Adapter(nsp *socketio.Namespace) socketio.Adapter {
 		return a.publish(ctx, c.channel(a.name)+requester+"#", shardedMessage{Type: typ, Data: data, UID: a.uid, NSP: a.name})
 	}
 	a.serverCount = a.ServerCount
-	a.exceptRestored = a.replayedTo
+	a.deliverEntry = a.deliverStreamEntry
 	c.register(a.name, a)
 	ctx, cancel := c.opCtx()
 	defer cancel()
@@ -296,10 +296,20 @@ type StreamsAdapter struct {
 	cluster *StreamsCluster
 	stream  string
 
+	// replayMu orders the local deliveries of stream entries (read-locked,
+	// from the check of the marks to the choice of target sockets) against
+	// the restores' reads of the stream (locked, from the read to the mark).
+	// Without it a whole restore could happen in between: the restored
+	// socket, already in its rooms, would get an entry its replay had
+	// delivered. A restore's read is one XRANGE; deliveries of this
+	// namespace on this server wait for it.
+	replayMu sync.RWMutex
+
 	marksMu sync.Mutex
 	// marks are the sockets restored on this server with the last stream
-	// entry replayed to each: the reader, when behind, must not deliver
-	// those entries to them again.
+	// entry replayed to each: the entries up to it must not be delivered to
+	// them again (by the reader when behind, or by a broadcast of this server
+	// added before the restore's read).
 	marks map[string]streamPos
 }
 
@@ -373,14 +383,24 @@ func (a *StreamsAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOpti
 		if err != nil {
 			a.cluster.unforwarded.record(a.stream, err)
 		} else {
-			// A socket restored meanwhile may have had this entry replayed.
-			if replayed := a.replayedTo(offset); len(replayed) > 0 {
-				opts.Except = append(slices.Clone(opts.Except), replayed...)
-			}
-			a.addOffset(p, opts, offset)
+			a.deliverStreamEntry(p, opts, offset)
+			return nil
 		}
 	}
 	return a.MemoryAdapter.Broadcast(p, opts)
+}
+
+// deliverStreamEntry delivers the broadcast stream entry offset to the local
+// sockets, with offset appended when recovery is on, except the restored
+// sockets it was already replayed to (see replayMu).
+func (a *StreamsAdapter) deliverStreamEntry(p *parser.Packet, opts socketio.BroadcastOptions, offset string) {
+	a.replayMu.RLock()
+	defer a.replayMu.RUnlock()
+	if replayed := a.replayedTo(offset); len(replayed) > 0 {
+		opts.Except = append(slices.Clone(opts.Except), replayed...)
+	}
+	a.addOffset(p, opts, offset)
+	_ = a.MemoryAdapter.Broadcast(p, opts)
 }
 
 func (a *StreamsAdapter) publishBroadcast(p *parser.Packet, opts socketio.BroadcastOptions) (string, error) {
@@ -474,11 +494,10 @@ func (a *StreamsAdapter) RestoreSession(ctx context.Context, pid, offset string)
 		a.cluster.dropped.record(key, err)
 		return nil, nil, err
 	}
-	missed, last, err := a.missedSince(ctx, offset, session.Rooms)
+	missed, err := a.replay(ctx, session.ID, offset, session.Rooms)
 	if err != nil {
 		return nil, nil, err
 	}
-	a.markReplayed(session.ID, last)
 	return session, missed, nil
 }
 
@@ -491,6 +510,15 @@ func (a *StreamsAdapter) CatchUp(ctx context.Context, sid, offset string, rooms 
 	if _, _, ok := parseStreamID(offset); !ok {
 		return nil, nil
 	}
+	return a.replay(ctx, sid, offset, rooms)
+}
+
+// replay reads the broadcasts after offset that rooms select for the
+// restored socket sid and marks them replayed to it, with replayMu held so
+// that no local delivery of an entry falls between the read and the mark.
+func (a *StreamsAdapter) replay(ctx context.Context, sid, offset string, rooms []string) ([]*parser.Packet, error) {
+	a.replayMu.Lock()
+	defer a.replayMu.Unlock()
 	missed, last, err := a.missedSince(ctx, offset, rooms)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,6 +276,7 @@ type restoreSetup struct {
 	b        *socketio.Server
 	bURL     string
 	hook     *restoreHook
+	rdb      *redis.Client // b's
 	c1       *sioclient.Client
 	observer *sioclient.Client
 	offset   string
@@ -289,6 +291,7 @@ func newRestoreSetup(t *testing.T, wrap func(socketio.Adapter) socketio.Adapter)
 	ctx := context.Background()
 
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: 1, DialTimeout: time.Second})
+	st.rdb = rdb
 	cluster := NewStreams(rdb, StreamsOptions{RequestsTimeout: 2 * time.Second})
 	opts := recovery
 	opts.Adapter = func(nsp *socketio.Namespace) socketio.Adapter {
@@ -403,4 +406,52 @@ func TestBroadcastsDuringRestoreAreDeliveredOnce(t *testing.T) {
 		t.Fatalf("got %s, want tick 6", ev.Wire)
 	}
 	c2.ExpectNothing(t)
+}
+
+// TestRestoreBetweenAddAndLocalDeliveryGetsEntryOnce: a broadcast of B is
+// added to the stream, then a whole restore of c1 on B reads it (replayed)
+// before B delivers it to its own sockets: the restored socket, by then in
+// the room, gets it once. The fleet test saw such a tick twice when the
+// restore fell between the local delivery's check of the replay marks and
+// its choice of targets (they are now one step under replayMu).
+func TestRestoreBetweenAddAndLocalDeliveryGetsEntryOnce(t *testing.T) {
+	st := newRestoreSetup(t, nil)
+	var c2 *sioclient.Client
+	st.rdb.AddHook(afterCommand{name: "xadd", run: func() { c2 = st.reconnect(t) }, once: new(sync.Once)})
+	if err := st.b.Of("/").To("red").Emit("tick", 2); err != nil {
+		t.Fatal(err)
+	}
+	tick2 := offsetOf(t, next(t, st.observer))
+	c2.Expect(t, `42["tick",2,"`+tick2+`"]`)
+	if err := st.b.Of("/").To("red").Emit("tick", 3); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, c2); ev.Name != "tick" || string(ev.Args[0]) != "3" {
+		t.Fatalf("got %s, want tick 3", ev.Wire)
+	}
+	c2.ExpectNothing(t)
+}
+
+// afterCommand is a go-redis hook that runs run once, after the first
+// command called name succeeded.
+type afterCommand struct {
+	name string
+	run  func()
+	once *sync.Once
+}
+
+func (h afterCommand) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h afterCommand) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h afterCommand) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil && cmd.Name() == h.name {
+			h.once.Do(h.run)
+		}
+		return err
+	}
 }
