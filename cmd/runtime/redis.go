@@ -41,15 +41,20 @@ func redisAdapter(_ context.Context, cfg config.Redis, logger *slog.Logger) (*ap
 		Adapter(*socketio.Namespace) socketio.Adapter
 		Ping(context.Context) error
 		DecodeErrors() uint64
+		Outbox() redisadapter.OutboxStats
 		Close() error
+	}
+	outbox := redisadapter.OutboxOptions{MaxMessages: cfg.Outbox.MaxMessages, MaxAge: cfg.Outbox.MaxAge.D()}
+	if outbox.MaxMessages == 0 {
+		outbox.MaxMessages = -1 // disabled
 	}
 	switch cfg.Adapter {
 	case "sharded":
-		cluster = redisadapter.NewSharded(client, redisadapter.ShardedOptions{ChannelPrefix: cfg.KeyPrefix, Logger: log})
+		cluster = redisadapter.NewSharded(client, redisadapter.ShardedOptions{ChannelPrefix: cfg.KeyPrefix, Logger: log, Outbox: outbox})
 	case "streams":
-		cluster = redisadapter.NewStreams(client, streamsOptions(cfg, log))
+		cluster = redisadapter.NewStreams(client, streamsOptions(cfg, log, outbox))
 	default:
-		cluster = redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: log})
+		cluster = redisadapter.New(client, redisadapter.Options{Key: cfg.KeyPrefix, Logger: log, Outbox: outbox})
 	}
 	return &app.ClusterAdapter{
 		Name:             "redis",
@@ -57,6 +62,10 @@ func redisAdapter(_ context.Context, cfg config.Redis, logger *slog.Logger) (*ap
 		Ping:             cluster.Ping,
 		ObservePublishes: publishes.observe,
 		DecodeErrors:     cluster.DecodeErrors,
+		Outbox: func() app.OutboxStats {
+			o := cluster.Outbox()
+			return app.OutboxStats{Waiting: o.Waiting, Forwarded: o.Forwarded, Dropped: o.Dropped}
+		},
 		Close: func(context.Context) error {
 			err := cluster.Close()
 			if cerr := client.Close(); err == nil {
@@ -101,7 +110,7 @@ func (h *publishHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 
 // streamsOptions maps the redis block to the streams adapter's options
 // (redis.keyPrefix is its channel prefix).
-func streamsOptions(cfg config.Redis, log *slog.Logger) redisadapter.StreamsOptions {
+func streamsOptions(cfg config.Redis, log *slog.Logger, outbox redisadapter.OutboxOptions) redisadapter.StreamsOptions {
 	s := cfg.Streams
 	return redisadapter.StreamsOptions{
 		StreamName:       s.StreamName,
@@ -114,6 +123,7 @@ func streamsOptions(cfg config.Redis, log *slog.Logger) redisadapter.StreamsOpti
 		SessionKeyPrefix: s.SessionKeyPrefix,
 		OnlyPlaintext:    s.OnlyPlaintext,
 		Logger:           log,
+		Outbox:           outbox,
 	}
 }
 

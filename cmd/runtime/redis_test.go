@@ -191,7 +191,7 @@ func TestStreamsOptions(t *testing.T) {
 	cfg := config.Default().Redis
 	cfg.KeyPrefix = "app"
 	cfg.Streams.MaxLen, cfg.Streams.UseShardedPubSub, cfg.Streams.OnlyPlaintext = 500, true, true
-	got := streamsOptions(cfg, nil)
+	got := streamsOptions(cfg, nil, redisadapter.OutboxOptions{})
 	want := redisadapter.StreamsOptions{StreamName: "socket.io", StreamCount: 1, ChannelPrefix: "app", UseShardedPubSub: true,
 		MaxLen: 500, ReadCount: 100, BlockTime: 5 * time.Second, SessionKeyPrefix: "sio:session:", OnlyPlaintext: true}
 	if got != want {

@@ -57,8 +57,24 @@ type ClusterAdapter struct {
 	// they could not be decoded (socketfleet_adapter_decode_errors_total);
 	// nil when the adapter does not count them.
 	DecodeErrors func() uint64
+	// Outbox reports the broadcasts waiting for Redis to be forwarded to
+	// the other servers (/stats outbox, socketfleet_adapter_outbox_*); nil
+	// when the adapter keeps none.
+	Outbox func() OutboxStats
 	// Close releases the link after the server closed.
 	Close func(ctx context.Context) error
+}
+
+// OutboxStats describe the broadcasts a process keeps while Redis is away.
+type OutboxStats struct {
+	// Waiting is the number of broadcasts waiting for Redis now.
+	Waiting int `json:"waiting"`
+	// Forwarded counts the broadcasts that waited and then reached Redis.
+	Forwarded uint64 `json:"forwarded"`
+	// Dropped counts the broadcasts never forwarded to the other servers:
+	// the outbox was full or off, they waited too long, or the process
+	// stopped before Redis came back.
+	Dropped uint64 `json:"dropped"`
 }
 
 // AdapterProvider builds the cluster adapter for a Redis configuration. It is
@@ -149,6 +165,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		adapter = a.cluster.Factory
 		if a.cluster.DecodeErrors != nil {
 			a.metrics.CountAdapterDecodeErrors(a.cluster.DecodeErrors)
+		}
+		if outbox := a.cluster.Outbox; outbox != nil {
+			a.metrics.ObserveAdapterOutbox(func() (int, uint64, uint64) {
+				o := outbox()
+				return o.Waiting, o.Forwarded, o.Dropped
+			})
 		}
 		if a.cluster.Ping != nil {
 			a.startAdapterMonitor(ctx, opts.AdapterCheckInterval)
@@ -556,6 +578,9 @@ func (a *App) startAdapterMonitor(ctx context.Context, interval time.Duration) {
 func (a *App) degraded() string {
 	if a.health == nil || a.health.Up() {
 		return ""
+	}
+	if a.cluster.Outbox != nil && a.cfg.Redis.Outbox.MaxMessages > 0 {
+		return a.cluster.Name + " unavailable: delivered to this pod's clients; the other pods' get it when Redis answers again (redis.outbox)"
 	}
 	return a.cluster.Name + " unavailable: delivered to this pod's clients only"
 }

@@ -36,6 +36,9 @@ type Stats struct {
 	// AdapterHealth is the state of the cluster adapter's link to Redis;
 	// absent with the in-memory adapter.
 	AdapterHealth *AdapterHealth `json:"adapterHealth,omitempty"`
+	// Outbox describes the broadcasts kept while Redis is away; absent with
+	// the in-memory adapter.
+	Outbox *OutboxStats `json:"outbox,omitempty"`
 }
 
 // PodInfo identifies the pod.
@@ -106,6 +109,10 @@ func (a *App) Stats() Stats {
 	}
 	if a.cluster != nil {
 		st.Adapter = a.cluster.Name
+		if a.cluster.Outbox != nil {
+			o := a.cluster.Outbox()
+			st.Outbox = &o
+		}
 	}
 	if a.health != nil {
 		h := a.health.Health()

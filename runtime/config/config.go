@@ -137,6 +137,8 @@ type Redis struct {
 	Adapter string `json:"adapter" doc:"classic (PUBLISH/PSUBSCRIBE, @socket.io/redis-adapter createAdapter), sharded (SPUBLISH/SSUBSCRIBE, Redis >= 7, createShardedAdapter; not with mode cluster) or streams (Redis Streams + Pub/Sub, @socket.io/redis-streams-adapter 0.3; supports connectionStateRecovery across servers); every server of a cluster must use the same"`
 	// Streams configures the streams adapter.
 	Streams RedisStreams `json:"streams"`
+	// Outbox bounds the broadcasts kept while Redis is away.
+	Outbox RedisOutbox `json:"outbox"`
 	// TLS configures TLS to Redis.
 	TLS RedisTLS `json:"tls"`
 }
@@ -161,6 +163,15 @@ type RedisStreams struct {
 	UseShardedPubSub bool `json:"useShardedPubSub" doc:"streams adapter: requests and responses over sharded Pub/Sub (Redis >= 7; not with mode cluster)"`
 	// OnlyPlaintext writes binary as JSON.
 	OnlyPlaintext bool `json:"onlyPlaintext" doc:"streams adapter: write stream data as JSON even with binary, which then arrives as Node's Buffer JSON"`
+}
+
+// RedisOutbox bounds the broadcasts a process keeps, in order, while Redis
+// is away, to forward them to the other processes when it answers again.
+type RedisOutbox struct {
+	// MaxMessages is how many broadcasts wait at most; 0 disables.
+	MaxMessages int `json:"maxMessages" doc:"broadcasts kept in order while Redis is away and forwarded to the other processes when it answers again (their clients get them late, not never); beyond it they are dropped and counted; 0 disables"`
+	// MaxAge is how long a broadcast may wait.
+	MaxAge Duration `json:"maxAge" doc:"how long a broadcast may wait for Redis; older ones are dropped and counted rather than delivered that late"`
 }
 
 // Enabled reports whether a Redis adapter is configured.
@@ -288,7 +299,8 @@ func Default() Config {
 		Drain: Drain{Window: Duration(30 * time.Second)},
 		Redis: Redis{KeyPrefix: "socket.io", Adapter: "classic", Streams: RedisStreams{
 			StreamName: "socket.io", StreamCount: 1, MaxLen: 10000, ReadCount: 100,
-			BlockTime: Duration(5 * time.Second), SessionKeyPrefix: "sio:session:"}},
+			BlockTime: Duration(5 * time.Second), SessionKeyPrefix: "sio:session:"},
+			Outbox: RedisOutbox{MaxMessages: 10000, MaxAge: Duration(30 * time.Second)}},
 		Log:     Log{Format: "auto", Level: "info"},
 		Publish: Publish{Listener: "public"},
 		Webhook: Webhook{Timeout: Duration(5 * time.Second), MaxConcurrent: 256},

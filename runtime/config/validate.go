@@ -190,6 +190,10 @@ func (c *Config) validateRedis(v *validator) {
 	if r.Database < 0 {
 		v.add("redis.database", "must not be negative (got %d)", r.Database)
 	}
+	if r.Outbox.MaxMessages < 0 {
+		v.add("redis.outbox.maxMessages", "must not be negative (got %d; 0 disables the outbox)", r.Outbox.MaxMessages)
+	}
+	v.positive("redis.outbox.maxAge", r.Outbox.MaxAge)
 	for _, a := range r.Addresses {
 		if host, port, ok := strings.Cut(a, ":"); !ok || host == "" || port == "" {
 			v.add("redis.addresses", "%q is not host:port", a)

@@ -189,6 +189,27 @@ func (m *Metrics) CountAdapterDecodeErrors(count func() uint64) {
 	}, func() float64 { return float64(count()) }))
 }
 
+// ObserveAdapterOutbox exports the cluster adapter's outbox, the broadcasts
+// kept while Redis is away: socketfleet_adapter_outbox_waiting,
+// socketfleet_adapter_outbox_forwarded_total and
+// socketfleet_adapter_outbox_dropped_total.
+func (m *Metrics) ObserveAdapterOutbox(stats func() (waiting int, forwarded, dropped uint64)) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "socketfleet_adapter_outbox_waiting",
+			Help: "Broadcasts waiting for Redis to be forwarded to the other servers (their local delivery is done).",
+		}, func() float64 { w, _, _ := stats(); return float64(w) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "socketfleet_adapter_outbox_forwarded_total",
+			Help: "Broadcasts that waited for Redis and were then forwarded to the other servers.",
+		}, func() float64 { _, f, _ := stats(); return float64(f) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "socketfleet_adapter_outbox_dropped_total",
+			Help: "Broadcasts never forwarded to the other servers: the outbox was full or off, they waited longer than redis.outbox.maxAge, or the process stopped first.",
+		}, func() float64 { _, _, d := stats(); return float64(d) }),
+	)
+}
+
 // Handshake records an admission decision (admission.Options.OnDecision).
 func (m *Metrics) Handshake(accepted bool, reason string) {
 	if accepted {

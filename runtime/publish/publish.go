@@ -15,8 +15,10 @@
 //
 //	200 {"ok":true}                                       emitted
 //	200 {"ok":true,"acks":[...],"timedOut":false}          with ackTimeout: the clients' first ack arguments
-//	200 {"ok":true,"partial":true,"reason":"..."}          emitted to this server's clients only: the
-//	                                                      cluster adapter's link (Redis) is down
+//	200 {"ok":true,"partial":true,"reason":"..."}          emitted to this server's clients; the cluster
+//	                                                      adapter's link (Redis) is down: the other servers'
+//	                                                      clients get it when it is back (the adapter's
+//	                                                      outbox), or never (reason says which)
 //	400 {"error":"..."}                                   invalid request
 //	401 {"error":"unauthorized"}                          missing or wrong bearer token
 //	404 {"error":"unknown namespace \"/x\""}              no such namespace on this server
@@ -56,10 +58,11 @@ type Options struct {
 	OnResult func(code int)
 	// OnAckTimeout is called when an ack wait times out.
 	OnAckTimeout func()
-	// Degraded returns why an emit reaches only this server's clients (the
-	// cluster adapter's link is down), or "" when it reaches every server.
-	// While degraded, emits are sent to the local clients only and the
-	// answer says "partial". Nil: never degraded.
+	// Degraded returns why an emit reaches only this server's clients now
+	// (the cluster adapter's link is down), or "" when it reaches every
+	// server. The emit goes through the adapter either way (which keeps it
+	// for the other servers or drops it); while degraded the answer says
+	// "partial". Nil: never degraded.
 	Degraded func() string
 	// OnPartial is called for every answer with "partial": true.
 	OnPartial func()
@@ -167,12 +170,7 @@ func (h *handler) serve(r *http.Request) (int, any) {
 			return http.StatusBadRequest, errorBody(fmt.Sprintf("ackTimeout %q must be a duration in (0, %s]", req.AckTimeout, h.opts.MaxAckTimeout))
 		}
 	}
-	// While the cluster link is known to be down, emit to the local clients
-	// only: a publish to Redis would fail (or hang until its timeout).
 	reason := h.opts.Degraded()
-	if reason != "" {
-		op = op.Local()
-	}
 	resp, partial, err := h.emit(r.Context(), op, req.Event, args, timeout)
 	if err != nil {
 		return http.StatusBadRequest, errorBody(err.Error())

@@ -48,6 +48,8 @@ type Options struct {
 	RequestsTimeout time.Duration
 	// Logger receives warnings (default: discarded).
 	Logger *slog.Logger
+	// Outbox bounds the broadcasts kept while Redis is away.
+	Outbox OutboxOptions
 }
 
 // ErrTimeout is wrapped by cluster requests that did not get every
@@ -73,7 +75,7 @@ func New(client redis.UniversalClient, opts Options) *Cluster {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{link: newLink[*Adapter](client, opts.Logger, opts.RequestsTimeout), opts: opts}
+	c := &Cluster{link: newLink[*Adapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, pubSubResubscribeGrace), opts: opts}
 	c.sub = client.Subscribe(context.Background())
 	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
 	return c
@@ -176,8 +178,8 @@ func (a *Adapter) publishJSON(ctx context.Context, channel string, v any) error 
 }
 
 // Broadcast publishes the packet to the other servers (unless local) and
-// delivers it to the local sockets. A Redis failure is logged; the local
-// delivery happens regardless.
+// delivers it to the local sockets. While Redis is away the publish waits in
+// the outbox (OutboxOptions); the local delivery happens at once regardless.
 func (a *Adapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	if !opts.Flags.Local {
 		if err := a.publishBroadcast(p, opts); err != nil {
@@ -202,7 +204,10 @@ func (a *Adapter) publishBroadcast(p *parser.Packet, opts socketio.BroadcastOpti
 	}
 	ctx, cancel := a.cluster.opCtx()
 	defer cancel()
-	return a.publish(ctx, channel, payload)
+	_, err = a.cluster.forward(ctx, channel, func(ctx context.Context) error {
+		return a.cluster.client.Publish(ctx, channel, payload).Err()
+	})
+	return err
 }
 
 // onBroadcast delivers a broadcast from another server. It returns the

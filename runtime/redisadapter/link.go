@@ -27,6 +27,8 @@ type link[A any] struct {
 	// failedAt is when the last publish failed (Unix nanoseconds), 0 once
 	// one succeeds.
 	failedAt atomic.Int64
+	// outbox keeps the broadcasts that wait for Redis.
+	outbox outbox
 
 	mu       sync.Mutex
 	adapters map[string]A // by namespace name
@@ -34,11 +36,12 @@ type link[A any] struct {
 	done     chan struct{} // closed when the dispatcher returns
 }
 
-func newLink[A any](client redis.UniversalClient, logger *slog.Logger, timeout time.Duration) link[A] {
+func newLink[A any](client redis.UniversalClient, logger *slog.Logger, timeout time.Duration, outbox OutboxOptions, resubscribeGrace time.Duration) link[A] {
 	return link[A]{
 		client:      client,
 		log:         logger,
 		timeout:     timeout,
+		outbox:      newOutbox(outbox, resubscribeGrace),
 		dropped:     droppedMessages{log: logger},
 		unforwarded: droppedMessages{log: logger, what: "redisadapter: broadcast not forwarded to the other servers"},
 		adapters:    map[string]A{},
@@ -93,6 +96,7 @@ func (l *link[A]) close(stop func()) error {
 	}
 	l.closed = true
 	l.mu.Unlock()
+	l.closeOutbox()
 	stop()
 	err := l.sub.Close()
 	<-l.done

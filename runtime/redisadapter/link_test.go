@@ -3,16 +3,21 @@ package redisadapter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/socketfleet/socketfleet/internal/redisserver"
+	"github.com/socketfleet/socketfleet/internal/sioclient"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 )
 
 // TestPublishSkipsWhileTheLinkIsDown: after a failed publish, the next
 // ones within publishRetryAfter fail at once without touching Redis; then
 // one tests the link again, and a success or a Ping answer reopens it.
 func TestPublishSkipsWhileTheLinkIsDown(t *testing.T) {
-	l := newLink[*Adapter](nil, slog.New(slog.DiscardHandler), time.Second)
+	l := newLink[*Adapter](nil, slog.New(slog.DiscardHandler), time.Second, OutboxOptions{}, 0)
 	ctx := context.Background()
 	down := errors.New("connection refused")
 	calls := 0
@@ -45,5 +50,55 @@ func TestPublishSkipsWhileTheLinkIsDown(t *testing.T) {
 		if calls != s.wantCalls {
 			t.Fatalf("%s: Redis called %d times, want %d", s.name, calls, s.wantCalls)
 		}
+	}
+}
+
+// TestBroadcastsWaitForRedis: broadcasts sent while Redis is away reach the
+// local clients at once, and the other server's clients once Redis is back,
+// in order, each once (the outbox); later broadcasts come after them.
+func TestBroadcastsWaitForRedis(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v, func(t *testing.T) { testBroadcastsWaitForRedis(t, v) })
+	}
+}
+
+func testBroadcastsWaitForRedis(t *testing.T, variant string) {
+	r := redisserver.Start(t, "")
+	a := startNode(t, variant, r.Addr, nil)
+	b := startNode(t, variant, r.Addr, nil)
+	ctx := context.Background()
+	waitfor.True(t, "both servers subscribed", func() bool {
+		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
+		return err == nil && n == 2
+	})
+	onA := sioclient.Connect(t, a.http.URL, "")
+	onB := sioclient.Connect(t, b.http.URL, "")
+	tick := func(n int) string { return fmt.Sprintf(`42["tick",%d]`, n) }
+
+	r.Stop()
+	for n := 1; n <= 3; n++ {
+		if err := a.srv.Of("/").Emit("tick", n); err != nil {
+			t.Fatal(err)
+		}
+		onA.Expect(t, tick(n))
+	}
+	onB.ExpectNothing(t)
+	if got := a.cluster.Outbox(); got.Waiting != 3 || got.Dropped != 0 {
+		t.Fatalf("outbox while Redis is away: %+v, want 3 waiting, none dropped", got)
+	}
+
+	redisserver.Start(t, r.Port())
+	for n := 1; n <= 3; n++ {
+		onB.Expect(t, tick(n))
+	}
+	if err := a.srv.Of("/").Emit("tick", 4); err != nil {
+		t.Fatal(err)
+	}
+	onA.Expect(t, tick(4))
+	onB.Expect(t, tick(4))
+	onA.ExpectNothing(t)
+	onB.ExpectNothing(t)
+	if got := a.cluster.Outbox(); got != (OutboxStats{Forwarded: 3}) {
+		t.Fatalf("outbox after Redis came back: %+v, want 3 forwarded", got)
 	}
 }

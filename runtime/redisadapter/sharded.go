@@ -34,6 +34,8 @@ type ShardedOptions struct {
 	RequestsTimeout time.Duration
 	// Logger receives warnings (default: discarded).
 	Logger *slog.Logger
+	// Outbox bounds the broadcasts kept while Redis is away.
+	Outbox OutboxOptions
 }
 
 // ShardedCluster is the sharded Pub/Sub link (Redis ≥ 7, SPUBLISH and
@@ -70,7 +72,7 @@ func NewSharded(client redis.UniversalClient, opts ShardedOptions) *ShardedClust
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &ShardedCluster{link: newLink[*ShardedAdapter](client, opts.Logger, opts.RequestsTimeout), opts: opts,
+	c := &ShardedCluster{link: newLink[*ShardedAdapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, pubSubResubscribeGrace), opts: opts,
 		roomOps: make(chan roomOp, 1024)}
 	c.sub = client.SSubscribe(context.Background())
 	go c.dispatchByNamespace(c.sub.Channel(redis.WithChannelSize(4096)), c.opts.ChannelPrefix+"#", c.handleMessage)
@@ -175,8 +177,8 @@ func (a *ShardedAdapter) publish(ctx context.Context, channel string, typ int, d
 	})
 }
 
-// Broadcast publishes to the other servers (unless local), then delivers
-// locally.
+// Broadcast publishes to the other servers (unless local; while Redis is
+// away the publish waits in the outbox), then delivers locally.
 func (a *ShardedAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	if !opts.Flags.Local {
 		if err := a.publishBroadcast(p, opts); err != nil {
@@ -195,9 +197,16 @@ func (a *ShardedAdapter) publishBroadcast(p *parser.Packet, opts socketio.Broadc
 	if len(opts.Rooms) == 1 && a.cluster.roomChannel(opts.Rooms[0]) {
 		channel += opts.Rooms[0] + "#"
 	}
+	b, err := encodeShardedMessage(shardedMessage{Type: msgBroadcast, Data: &shardedData{Packet: wp, Opts: wireOptsOf(opts)}, UID: a.uid, NSP: a.name})
+	if err != nil {
+		return fmt.Errorf("redisadapter: encode: %w", err)
+	}
 	ctx, cancel := a.cluster.opCtx()
 	defer cancel()
-	return a.publish(ctx, channel, msgBroadcast, &shardedData{Packet: wp, Opts: wireOptsOf(opts)})
+	_, err = a.cluster.forward(ctx, channel, func(ctx context.Context) error {
+		return a.cluster.client.SPublish(ctx, channel, b).Err()
+	})
+	return err
 }
 
 // ServerCount counts the servers subscribed to the namespace channel.

@@ -50,6 +50,8 @@ type StreamsOptions struct {
 	RequestsTimeout time.Duration
 	// Logger receives warnings (default: discarded).
 	Logger *slog.Logger
+	// Outbox bounds the broadcasts kept while Redis is away.
+	Outbox OutboxOptions
 }
 
 // Bounds of a session restore: the entries after the offset are read in
@@ -114,7 +116,7 @@ func NewStreams(client redis.UniversalClient, opts StreamsOptions) *StreamsClust
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &StreamsCluster{link: newLink[*StreamsAdapter](client, opts.Logger, opts.RequestsTimeout), opts: opts}
+	c := &StreamsCluster{link: newLink[*StreamsAdapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, 0), opts: opts}
 	if opts.UseShardedPubSub {
 		c.sub = client.SSubscribe(context.Background())
 	} else {
@@ -360,29 +362,43 @@ func (a *StreamsAdapter) sendMessage(ctx context.Context, typ int, data *sharded
 	if ephemeral(typ, data) {
 		return "", a.publish(ctx, a.cluster.channel(a.name), m)
 	}
+	var id string
+	add, err := a.xadd(m, &id)
+	if err != nil {
+		return "", err
+	}
+	if err := a.cluster.link.publish(ctx, a.stream, add); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// xadd returns the XADD of m to the namespace's stream, which sets *id to
+// the entry id.
+func (a *StreamsAdapter) xadd(m shardedMessage, id *string) (func(context.Context) error, error) {
 	fields, err := encodeStreamEntry(m, a.cluster.opts.OnlyPlaintext)
 	if err != nil {
-		return "", fmt.Errorf("redisadapter: encode: %w", err)
+		return nil, fmt.Errorf("redisadapter: encode: %w", err)
 	}
-	var id string
-	err = a.cluster.link.publish(ctx, a.stream, func(ctx context.Context) error {
-		id, err = a.cluster.client.XAdd(ctx, &redis.XAddArgs{Stream: a.stream, MaxLen: a.cluster.opts.MaxLen, Approx: true,
+	return func(ctx context.Context) error {
+		var err error
+		*id, err = a.cluster.client.XAdd(ctx, &redis.XAddArgs{Stream: a.stream, MaxLen: a.cluster.opts.MaxLen, Approx: true,
 			ID: "*", Values: fields}).Result()
 		return err
-	})
-	return id, err
+	}, nil
 }
 
 // Broadcast adds the packet to the stream (unless local), then delivers it
 // to the local sockets, with the entry id as offset when connection state
-// recovery is on. A Redis failure is logged; the local delivery happens
-// regardless, without offset.
+// recovery is on. While Redis is away the XADD waits in the outbox
+// (OutboxOptions) and the local delivery happens at once, without offset.
 func (a *StreamsAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	if !opts.Flags.Local {
 		offset, err := a.publishBroadcast(p, opts)
-		if err != nil {
+		switch {
+		case err != nil:
 			a.cluster.unforwarded.record(a.stream, err)
-		} else {
+		case offset != "":
 			a.deliverStreamEntry(p, opts, offset)
 			return nil
 		}
@@ -408,9 +424,19 @@ func (a *StreamsAdapter) publishBroadcast(p *parser.Packet, opts socketio.Broadc
 	if err != nil {
 		return "", err
 	}
+	// When the XADD waits in the outbox, the flusher sets id later; it is
+	// not read then.
+	var id string
+	add, err := a.xadd(shardedMessage{Type: msgBroadcast, Data: &shardedData{Packet: wp, Opts: wireOptsOf(opts)}, UID: a.uid, NSP: a.name}, &id)
+	if err != nil {
+		return "", err
+	}
 	ctx, cancel := a.opCtx()
 	defer cancel()
-	return a.sendMessage(ctx, msgBroadcast, &shardedData{Packet: wp, Opts: wireOptsOf(opts)})
+	if waits, err := a.cluster.forward(ctx, a.stream, add); waits || err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // ServerCount counts the servers subscribed to the namespace channel, this
