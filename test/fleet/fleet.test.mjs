@@ -1,7 +1,7 @@
-// Fleet operations with real processes: socketfleet-runtime processes on one real redis-server behind HAProxy
+// Fleet operations with real processes: socketfleet-runtime processes on real Redis behind HAProxy
 // (leastconn, cookie stickiness, /readyz health checks), driven by FLEET_CLIENTS (default 2,000) official
 // socket.io-client clients that keep emitting with acks and receiving room broadcasts. Two fleets run in turn,
-// each on its own redis-server, HAProxy and processes:
+// each on its own Redis, HAProxy and processes:
 //
 // classic (redis.adapter: classic, Pub/Sub, no connection state recovery), in order on one fleet:
 //   1. drain one process: its clients reconnect to the survivors at a bounded rate, none gives up, no acked
@@ -20,7 +20,9 @@
 // FLEET_CLIENTS): the same three scenarios, each asserting over every client's whole life, across its
 // reconnects: 0 acked emits lost, 0 ticks missed, 0 ticks delivered twice, every reconnect recovered
 // (`socket.recovered === true`, the room kept without a rejoin), the reconnect rate within the drain bound;
-// then the same Redis outage, and
+// it runs on a primary redis-server, a replica and three Sentinels (redis.mode: sentinel), and its Redis fault
+// is the primary's death: killed under traffic, the Sentinels promote the replica, the processes follow, nobody
+// misses a tick; then
 //   5. kill -9 of one process: nothing persisted its sessions, so each of its clients reconnects with
 //      recovered === false and rejoins; they miss the ticks published while they were away (reported), the
 //      other clients miss none, nobody gets a tick twice, and every emit ends acknowledged (retried on
@@ -31,7 +33,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import {
-  ClientFleet, HandshakeRate, Runtime, Ticker, assertNoLoss, post, sleep, startHAProxy, startRedis, startWebhook, tempDir, waitUntil,
+  ClientFleet, HandshakeRate, Runtime, Ticker, assertNoLoss, post, sleep, startHAProxy, startRedis, startSentinelRedis, startWebhook, tempDir, waitUntil,
 } from "./lib/fleet.mjs";
 
 const CLIENTS = Number(process.env.FLEET_CLIENTS ?? 2000);
@@ -58,16 +60,21 @@ class Fleet {
   get streams() { return this.mode === "streams"; }
 
   runtimeConfig() {
-    const adapter = this.streams
-      ? `  adapter: streams
+    const redis = this.streams
+      ? `redis:
+  mode: sentinel
+  addresses: [${this.redis.sentinels.join(", ")}]
+  sentinelMaster: ${this.redis.name}
+  adapter: streams
 connectionStateRecovery:
   enabled: true
   maxDisconnectionDuration: ${RECOVERY_WINDOW}
 `
-      : "  adapter: classic\n";
-    return `redis:
+      : `redis:
   url: ${this.redis.url}
-${adapter}relay:
+  adapter: classic
+`;
+    return `${redis}relay:
   enabled: true
   rooms: ["fleet:*"]
 webhook:
@@ -89,7 +96,8 @@ log:
 
   async start() {
     this.dir = tempDir();
-    this.redis = await startRedis(this.dir);
+    // The classic fleet runs on one redis-server, the streams fleet on a primary, a replica and Sentinels.
+    this.redis = this.streams ? await startSentinelRedis(this.dir) : await startRedis(this.dir);
     this.webhook = await startWebhook();
     for (const name of ["s1", "s2", "s3", "s4"]) this.runtimes.push(await new Runtime(name, this.dir, this.runtimeConfig()).init());
     for (const r of this.runtimes.slice(0, 3)) await r.start();
@@ -331,60 +339,76 @@ function scenarios(f) {
     f.results.rolling = { steps, seconds: (Date.now() - start) / 1000, peak, final: await f.counts(), moved: m, life: life.sum };
   });
 
-  redisOutage(f);
+  redisFault(f);
 }
 
-/** redisOutage registers the Redis outage scenario: redis-server killed under traffic and started again (empty,
- * on the same port) REDIS_OUTAGE_MS later. Every process stays ready (HAProxy keeps all of them in rotation), no
- * client is disconnected, the publishing process's own clients get every tick at once (the publish API says
- * "partial" while its link is down), and the other processes' clients get the ticks of the outage late, in
- * order, once each, from the publisher's outbox: nobody misses one. Measured: from the restart until every
- * client had the last tick of the outage. */
-function redisOutage(f) {
-  test("Redis gone for 10 s: every process stays ready and keeps its clients, delivery across processes resumes by itself", async () => {
+/** redisFault registers the Redis fault scenario of a fleet, under traffic:
+ * - classic (one redis-server): it is killed and started again, empty, on the same port REDIS_OUTAGE_MS later;
+ * - streams (primary, replica, Sentinels): the primary is killed; the Sentinels promote the replica and every
+ *   process follows them to it (go-redis's failover client).
+ * Either way every process stays ready (HAProxy keeps all of them in rotation), no client is disconnected, the
+ * publishing process's own clients get every tick at once (the publish API says "partial" while its link is
+ * down), and the other processes' clients get the ticks of the fault late, in order, once each, from the
+ * publisher's outbox: nobody misses one. Measured: from the kill (or restart) until every client had the
+ * last tick published before Redis was back. */
+function redisFault(f) {
+  const failover = f.streams;
+  const name = failover
+    ? "Redis primary killed: the Sentinels fail over, every process follows, nobody misses a tick"
+    : "Redis gone for 10 s: every process stays ready and keeps its clients, delivery across processes resumes by itself";
+  test(name, async () => {
     const running = f.runtimes.filter((r) => r.running);
     const local = (await f.publisher.stats()).connectedClients.total;
-    assert.equal((await f.publisher.stats()).outbox?.waiting, 0, "the outbox is empty before the outage");
+    assert.equal((await f.publisher.stats()).outbox?.waiting, 0, "the outbox is empty before the fault");
     const lifeBefore = await f.life();
-    const firstOutageTick = f.ticker.seq + 1;
+    const firstFaultTick = f.ticker.seq + 1;
     const readiness = new ReadinessWatch(running).start();
-    await f.redis.stop();
-    const killed = Date.now();
     const linkStates = () => Promise.all(running.map(async (r) => (await r.stats()).adapterHealth?.up));
-    await waitUntil("every process reports its Redis link down", async () => (await linkStates()).every((up) => up === false), REDIS_OUTAGE_MS, 250);
-    const seenDownAfter = (Date.now() - killed) / 1000;
-    await sleep(Math.max(0, REDIS_OUTAGE_MS - (Date.now() - killed)));
-    const lastOutageTick = f.ticker.seq;
-    const waitingAtRestart = (await f.publisher.stats()).outbox?.waiting;
-    await f.redis.start();
-    const restarted = Date.now();
-    await waitUntil("every process reports its Redis link up again", async () => (await linkStates()).every((up) => up === true), 30000, 250);
-    const linkUpAfter = (Date.now() - restarted) / 1000;
-    const caughtUp = await f.clients.life(lastOutageTick, 30000);
-    const caughtUpAfter = (Date.now() - restarted) / 1000;
-    assert.equal(caughtUp.sum.short, 0, `${caughtUp.sum.short} clients never got tick ${lastOutageTick}, the last of the outage`);
-    await sleep(1000); // ticks published after the outage
-    const r = await f.clients.allConnected("after the Redis outage");
+    const o = {};
+    let healed;
+    if (failover) {
+      const old = await f.redis.killPrimary();
+      const killed = Date.now();
+      await waitUntil("a Sentinel promoted the replica", async () => (await f.redis.primaryPort()) !== old, 30000, 100);
+      healed = Date.now();
+      o.promotedAfter = (healed - killed) / 1000;
+    } else {
+      await f.redis.stop();
+      const killed = Date.now();
+      await waitUntil("every process reports its Redis link down", async () => (await linkStates()).every((up) => up === false), REDIS_OUTAGE_MS, 250);
+      o.seenDownAfter = (Date.now() - killed) / 1000;
+      await sleep(Math.max(0, REDIS_OUTAGE_MS - (Date.now() - killed)));
+      o.waitingAtRestart = (await f.publisher.stats()).outbox?.waiting;
+      assert.ok(o.waitingAtRestart > 0, `the publisher's outbox held ${o.waitingAtRestart} broadcasts when Redis came back`);
+      await f.redis.start();
+      healed = Date.now();
+      o.outageSeconds = (healed - killed) / 1000;
+    }
+    const lastFaultTick = f.ticker.seq;
+    await waitUntil("every process reports its Redis link up", async () => (await linkStates()).every((up) => up === true), 30000, 250);
+    o.linkUpAfter = (Date.now() - healed) / 1000;
+    const caughtUp = await f.clients.life(lastFaultTick, 30000);
+    o.caughtUpAfter = (Date.now() - healed) / 1000;
+    assert.equal(caughtUp.sum.short, 0, `${caughtUp.sum.short} clients never got tick ${lastFaultTick}, the last one before Redis was back`);
+    await sleep(1000); // ticks published after the fault
+    const r = await f.clients.allConnected("after the Redis fault");
     const life = await f.life();
     const failedReadyz = await readiness.stop();
-    assert.deepEqual(failedReadyz.slice(0, 5), [], `${failedReadyz.length} /readyz answers were not 200 during the outage`);
-    await f.assertNoLoss(r, "redis outage");
+    assert.deepEqual(failedReadyz.slice(0, 5), [], `${failedReadyz.length} /readyz answers were not 200 during the fault`);
+    await f.assertNoLoss(r, "redis fault");
     const m = Fleet.moved(lifeBefore, life);
-    assert.equal(m.reconnects, 0, `${m.clients} clients were disconnected by the Redis outage (${m.reconnects} reconnects)`);
+    assert.equal(m.reconnects, 0, `${m.clients} clients were disconnected by the Redis fault (${m.reconnects} reconnects)`);
     assert.equal(life.sum.dups - lifeBefore.sum.dups, 0, "ticks delivered twice");
-    // Nobody missed a tick of the outage: the publisher's own clients got them at once, the others from its
+    // Nobody missed a tick of the fault: the publisher's own clients got them at once, the others from its
     // outbox once Redis was back.
     const missing = [...life.byId].filter(([id, a]) => a.missed !== lifeBefore.byId.get(id).missed);
-    assert.deepEqual(missing.slice(0, 5).map(([id, a]) => ({ id, ...a })), [], `${missing.length} clients missed ticks of the outage`);
-    const partial = [...f.ticker.partial].filter((s) => s >= firstOutageTick).length;
-    assert.ok(partial > 0, "no publish answer said the delivery was partial while Redis was gone");
-    assert.ok(waitingAtRestart > 0, `the publisher's outbox held ${waitingAtRestart} broadcasts when Redis came back`);
+    assert.deepEqual(missing.slice(0, 5).map(([id, a]) => ({ id, ...a })), [], `${missing.length} clients missed ticks of the fault`);
+    o.partial = [...f.ticker.partial].filter((s) => s >= firstFaultTick).length;
     const outbox = (await f.publisher.stats()).outbox;
     assert.equal(outbox.waiting, 0, "broadcasts still waiting in the outbox");
     assert.equal(outbox.dropped, 0, "broadcasts dropped by the outbox");
-    f.results.redisOutage = {
-      outageSeconds: (restarted - killed) / 1000, seenDownAfter, linkUpAfter, caughtUpAfter,
-      ticksDuringOutage: lastOutageTick - firstOutageTick + 1, partial, waitingAtRestart, localClients: local,
+    f.results.redisFault = {
+      kind: failover ? "failover" : "outage", ...o, ticks: lastFaultTick - firstFaultTick + 1, localClients: local,
       forwarded: outbox.forwarded, missed: missing.length, readyzChecks: readiness.checks, readyzFailed: failedReadyz.length,
       reconnects: m.reconnects,
     };
@@ -504,7 +528,7 @@ function writeResults() {
       res.drain && `  drain: ${res.drain.drained} clients left s1 in ${res.drain.drainSeconds}s; survivors accepted ${res.drain.accepted} handshakes, peak ${res.drain.serverPeak2s}/s over 2 s (bound ${res.drain.bound}/s); clients saw ${res.drain.peak2s}/s over 2 s, ${res.drain.peak}/s over 1 s, over ${res.drain.seconds}s; survivors ${JSON.stringify(res.drain.survivors)} (${res.drain.stale} stale sessions, gone after ${res.drain.staleSeconds}s); moved ${JSON.stringify(res.drain.moved)}`,
       res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s: ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}`,
       res.rolling && `  rolling restart: ${res.rolling.steps.map((s) => `${s.name} ${s.held} clients ${s.seconds}s`).join(", ")}; total ${res.rolling.seconds}s; reconnect peak ${res.rolling.peak}/s; moved ${JSON.stringify(res.rolling.moved)}`,
-      res.redisOutage && `  redis outage: ${JSON.stringify(res.redisOutage)}`,
+      res.redisFault && `  redis fault: ${JSON.stringify(res.redisFault)}`,
       res.kill && `  kill -9: ${JSON.stringify(res.kill)}`,
       res.totals && `  totals: ${JSON.stringify(res.totals)}`,
     );
@@ -512,19 +536,22 @@ function writeResults() {
   console.log("fleet results:\n  " + lines.filter(Boolean).join("\n  "));
   const c = results.classic, st = results.streams;
   if (!process.env.FLEET_RESULTS || !c?.totals || !st?.totals) return;
-  const d = c.drain, rb = c.rebalance, rr = c.rolling, t = c.totals, o = c.redisOutage;
-  const sd = st.drain, srb = st.rebalance, srr = st.rolling, sk = st.kill, stt = st.totals, so = st.redisOutage;
-  const outage = (o) => `redis-server killed under traffic, started again (empty) after ${o.outageSeconds.toFixed(1)} s: every process saw its link down within ${o.seenDownAfter.toFixed(1)} s and up ${o.linkUpAfter.toFixed(1)} s after the restart; **${o.readyzFailed} of ${o.readyzChecks} /readyz checks failed, ${o.reconnects} clients disconnected**; ${o.ticksDuringOutage} ticks published meanwhile (${o.partial} answers said \`partial\`): the publishing process's ${o.localClients} clients got them at once, the others from its outbox (${o.waitingAtRestart} waiting at the restart, ${o.forwarded} forwarded in all), **every client had the last one ${o.caughtUpAfter.toFixed(1)} s after the restart; ${o.missed} clients missed a tick**`;
+  const d = c.drain, rb = c.rebalance, rr = c.rolling, t = c.totals, o = c.redisFault;
+  const sd = st.drain, srb = st.rebalance, srr = st.rolling, sk = st.kill, stt = st.totals, so = st.redisFault;
+  const common = (o) => `**${o.readyzFailed} of ${o.readyzChecks} /readyz checks failed, ${o.reconnects} clients disconnected**; ${o.ticks} ticks published meanwhile (${o.partial} answers said \`partial\`): the publishing process's ${o.localClients} clients got them at once, the others from its outbox (${o.forwarded} forwarded in all); **every client had the last one ${o.caughtUpAfter.toFixed(1)} s after Redis was back; ${o.missed} clients missed a tick**`;
+  const outage = (o) => `redis-server killed under traffic, started again (empty) after ${o.outageSeconds.toFixed(1)} s: every process saw its link down within ${o.seenDownAfter.toFixed(1)} s and up ${o.linkUpAfter.toFixed(1)} s after the restart; ${common(o)}`;
+  const failover = (o) => `primary redis-server killed under traffic: the Sentinels promoted the replica after ${o.promotedAfter.toFixed(1)} s, every process reported its link up ${o.linkUpAfter.toFixed(1)} s later; ${common(o)}`;
   const recov = (m) => `${m.clients} clients moved, ${m.reconnects} reconnects, **${m.recovered} recovered**, ${m.rejoins} rejoins; whole life: **${m.missed + m.othersMissed} missed, ${m.dups + m.othersDups} twice**`;
   const md = `## Fleet operations (test/fleet)
 
-Real processes: 4 \`socketfleet-runtime\` processes (at most 3 serving at once before the scale-up), one
-\`redis-server\`, HAProxy 2.6 (\`balance leastconn\`, \`cookie SERVERID insert indirect nocache preserve\`, \`/readyz\`
+Real processes: 4 \`socketfleet-runtime\` processes (at most 3 serving at once before the scale-up), Redis,
+HAProxy 2.6 (\`balance leastconn\`, \`cookie SERVERID insert indirect nocache preserve\`, \`/readyz\`
 checks every 250 ms) and official \`socket.io-client\` 4.8 clients in Node processes of 1,000 (10% on polling +
 upgrade with the sticky cookie, the rest WebSocket only), each joining a room, receiving a broadcast every
 ${TICK_EVERY_MS} ms and emitting with acks (\`retries: 20, ackTimeout: 4000\`) every ${EMIT_EVERY_MS / 1000} s. Drain:
 \`window: ${DRAIN_WINDOW_S}s\`, \`ratePerSecond: ${DRAIN_RATE}\`. Two fleets run in turn: \`redis.adapter: classic\` (no
-recovery) and \`redis.adapter: streams\` with \`connectionStateRecovery\` (\`maxDisconnectionDuration: ${RECOVERY_WINDOW}\`). Losses
+recovery, one \`redis-server\`) and \`redis.adapter: streams\` with \`connectionStateRecovery\` (\`maxDisconnectionDuration: ${RECOVERY_WINDOW}\`;
+a primary, a replica and three Sentinels, the runtimes in \`redis.mode: sentinel\`). Losses
 are counted per client over its whole life, across its reconnects: *missed* = ticks published between its
 first tick and the last one that it never got, *twice* = ticks it got more than once. Run by
 \`make fleet-results\` (\`FLEET_RESULTS=... test/fleet/run.sh\`) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${results.started}.
@@ -551,7 +578,7 @@ the ticks it missed replayed from the stream. A \`kill -9\` stores no session: i
 | drain one process | ${sd.drained} clients handed over in ${sd.drainSeconds.toFixed(1)} s; the survivors accepted ${sd.accepted} handshakes, at most **${sd.serverPeak2s}/s** over 2 s (bound ${sd.bound}/s); ${recov(sd.moved)} |
 | scale-up + shed | shed ${fmtCounts(srb.sheds)} (fair share ${srb.fair}); new processes within 20% of the fair share after **${srb.rebalanceSeconds.toFixed(1)} s**; ${recov(srb.moved)} |
 | rolling restart (4 processes, changed config) | ${srr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${srr.peak}/s; ${recov(srr.moved)} |
-| Redis gone for ${REDIS_OUTAGE_MS / 1000} s | ${outage(so)} |
+| Redis primary killed (Sentinel failover) | ${failover(so)} |
 | \`kill -9\` of ${sk.victim} | ${sk.held} sessions lost with the process; ${sk.moved.clients} clients reconnected (peak ${sk.peak}/s: no drain, no rate bound), **${sk.moved.recovered} recovered** (nothing was stored), ${sk.moved.rejoins} rejoined their room; the moved clients missed **${sk.moved.missed}** ticks (${(sk.moved.missed / Math.max(1, sk.moved.clients)).toFixed(1)} each, published while they were away), the others **${sk.moved.othersMissed}**; **${sk.moved.dups + sk.moved.othersDups} twice**; emits in flight retried elsewhere, **${sk.failed} failed** |
 | losses over the whole run | emits sent ${stt.emitsSent}, acked ${stt.emitsAcked}, **failed ${stt.emitsFailed}**, every acked emit seen by the webhook; broadcasts ${stt.ticks}, whole life **${stt.missed} missed** (${sk.moved.missed} by clients of the killed process), **${stt.dups} twice**; ${stt.reconnects} reconnects, ${stt.recovered} recovered; clients that gave up ${stt.gaveUp} |
 `;

@@ -1,7 +1,7 @@
 // The real processes of the fleet tests: a redis-server, socketfleet-runtime processes on it, HAProxy in front
 // with cookie stickiness and /readyz health checks, the event webhook the runtimes call, and the client
 // workers. Every child process is killed when the test process exits, however it exits.
-import { spawn, fork } from "node:child_process";
+import { execFile, spawn, fork } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
 import http from "node:http";
@@ -90,6 +90,70 @@ export async function startRedis(dir) {
   };
   await redis.start();
   return redis;
+}
+
+/** startSentinelRedis starts what a highly available Redis is: a primary, one replica and three Sentinels
+ * (quorum 2, a primary is down after 1 s without answers), each a real redis-server process (Sentinels run as
+ * `redis-server <conf> --sentinel`, which is what redis-sentinel is) on free loopback ports, and resolves once
+ * the replica is in sync and every Sentinel knows the replica and the other Sentinels. killPrimary kills the
+ * current primary (SIGKILL); primaryPort asks a Sentinel where the primary is. */
+export async function startSentinelRedis(dir, name = "fleet") {
+  const out = logFile(dir, "redis");
+  const procs = [];
+  const cli = (port, ...args) => new Promise((resolve, reject) => {
+    execFile("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], { timeout: 3000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  const serve = async (port, args) => {
+    procs.push({ port, proc: track(spawn("redis-server", args, { stdio: ["ignore", out, out] })) });
+    await waitUntil(`redis-server on ${port}`, async () => (await cli(port, "PING")).trim() === "PONG", 10000);
+  };
+  const base = (port) => ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"];
+  const primary = await freePort();
+  const replica = await freePort();
+  await serve(primary, base(primary));
+  await serve(replica, [...base(replica), "--replicaof", "127.0.0.1", String(primary)]);
+  const sentinels = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const conf = path.join(dir, `sentinel-${i}.conf`);
+    fs.writeFileSync(conf, [
+      `port ${port}`, "bind 127.0.0.1", `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${primary} 2`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 5000`,
+      `sentinel parallel-syncs ${name} 1`, "",
+    ].join("\n"));
+    await serve(port, [conf, "--sentinel"]);
+    sentinels.push(port);
+  }
+  const field = (flat, key) => { const l = flat.split("\n"); return l[l.indexOf(key) + 1]; };
+  await waitUntil("the replica in sync, the Sentinels aware of it and of each other", async () => {
+    if (!(await cli(replica, "INFO", "replication")).includes("master_link_status:up")) return false;
+    for (const s of sentinels) {
+      const m = await cli(s, "SENTINEL", "master", name);
+      if (field(m, "num-slaves") !== "1" || field(m, "num-other-sentinels") !== "2") return false;
+    }
+    return true;
+  }, 30000, 250);
+  const r = {
+    name,
+    sentinels: sentinels.map((p) => `127.0.0.1:${p}`),
+    async primaryPort() {
+      return Number((await cli(sentinels[0], "SENTINEL", "get-master-addr-by-name", name)).split("\n")[1]);
+    },
+    async killPrimary() {
+      const port = await r.primaryPort();
+      const p = procs.find((x) => x.port === port);
+      const gone = once(p.proc, "exit");
+      p.proc.kill("SIGKILL");
+      await gone;
+      return port;
+    },
+    async stop() {
+      for (const { proc } of procs) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    },
+  };
+  return r;
 }
 
 export async function getJSON(url) {
