@@ -534,10 +534,7 @@ func TestUpgrade(t *testing.T) {
 	if resp, _ := do(t, "GET", pollURL, "", nil); resp.StatusCode != 400 {
 		t.Fatalf("poll after upgrade: %d", resp.StatusCode)
 	}
-	// A second upgrade is refused.
-	if _, resp, err := websocket.DefaultDialer.Dial(h.wsURL("EIO=4&transport=websocket&sid="+sid), nil); err == nil || resp.StatusCode != 400 {
-		t.Fatalf("second upgrade accepted")
-	}
+	// A second upgrade is refused (TestUpgradeConflicts).
 }
 
 func TestUpgradeDisabled(t *testing.T) {
@@ -825,4 +822,42 @@ func TestUpgradeFailures(t *testing.T) {
 	readWS(t, ok)
 	_ = ok.WriteMessage(websocket.TextMessage, []byte("5"))
 	waitfor.True(t, "upgraded", func() bool { return rec.sess.Transport() == WebSocket })
+}
+
+// TestUpgradeConflicts: a WebSocket for a session that is already upgrading
+// or upgraded completes its handshake (101) and is then closed, as the
+// reference server does; the session goes on, and an unknown sid still gets
+// 400.
+func TestUpgradeConflicts(t *testing.T) {
+	h := newHarness(t, Options{})
+	sid, rec := pollingHandshake(t, h)
+	probeURL := h.wsURL("EIO=4&transport=websocket&sid=" + sid)
+	refused := func(what string) {
+		t.Helper()
+		conn := dialWS(t, probeURL, nil) // fails the test unless the handshake completes
+		_ = conn.SetReadDeadline(time.Now().Add(guard))
+		_, _, err := conn.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			t.Fatalf("%s: second WebSocket read %v, want a close frame", what, err)
+		}
+	}
+
+	probe := dialWS(t, probeURL, nil)
+	_ = probe.WriteMessage(websocket.TextMessage, []byte("2probe"))
+	if _, m := readWS(t, probe); m != "3probe" {
+		t.Fatalf("probe answer %q", m)
+	}
+	refused("while upgrading")
+	_ = probe.WriteMessage(websocket.TextMessage, []byte("5"))
+	waitfor.True(t, "upgraded", func() bool { return rec.sess.Transport() == WebSocket })
+	refused("after the upgrade")
+
+	_ = probe.WriteMessage(websocket.TextMessage, []byte("4still here"))
+	if m := rec.next(t); m != "t:still here" {
+		t.Fatalf("message %q", m)
+	}
+	_, _, err := websocket.DefaultDialer.Dial(h.wsURL("EIO=4&transport=websocket&sid=unknown"), nil)
+	if !errors.Is(err, websocket.ErrBadHandshake) {
+		t.Fatalf("unknown sid: %v, want a refused handshake", err)
+	}
 }

@@ -219,13 +219,13 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 	return s, true
 }
 
-// serveUpgrade handles a WebSocket request for an open polling session.
+// serveUpgrade handles a WebSocket request for a session. As the reference
+// server does, a session that is already upgrading (another probe), already
+// on WebSocket or closing gets the WebSocket handshake and then a close
+// frame on that connection, not an HTTP error (a client without an error
+// handler would crash on it); the session goes on.
 func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Session) {
-	s.mu.Lock()
-	refuse := s.transport != Polling || s.probe != nil || s.state != stateOpen ||
-		len(srv.opts.upgrades(Polling)) == 0
-	s.mu.Unlock()
-	if refuse {
+	if len(srv.opts.upgrades(Polling)) == 0 {
 		protocolError(CodeBadRequest).write(w)
 		return
 	}
@@ -235,9 +235,10 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 	}
 	conn := srv.newWSConn(c)
 	s.mu.Lock()
-	if s.probe != nil || s.state != stateOpen {
+	if s.transport != Polling || s.probe != nil || s.state != stateOpen {
 		s.mu.Unlock()
-		_ = conn.Close()
+		srv.log.Debug("engineio: upgrade refused: the session is upgrading, upgraded or closing", "sid", s.id)
+		conn.shutdown(closeNormal)
 		return
 	}
 	s.probe = conn
