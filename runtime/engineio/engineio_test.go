@@ -861,3 +861,50 @@ func TestUpgradeConflicts(t *testing.T) {
 		t.Fatalf("unknown sid: %v, want a refused handshake", err)
 	}
 }
+
+// TestUpgradeNoopWaitsForTheCheck: as on the reference server, the probe's
+// answer does not release the pending poll at once; the upgrade check does
+// (every upgradeCheckEvery), or the upgrade itself.
+func TestUpgradeNoopWaitsForTheCheck(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		every    time.Duration
+		complete bool // send "5" while the poll is pending
+	}{
+		{"released by the check", time.Millisecond, false},
+		{"released by the upgrade", time.Hour, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			h.srv.upgradeCheckEvery = tt.every
+			sid, rec := pollingHandshake(t, h)
+			pollURL := h.url("EIO=4&transport=polling&sid=" + sid)
+			poll := make(chan string, 1)
+			go func() {
+				_, body := do(t, "GET", pollURL, "", nil)
+				poll <- body
+			}()
+			waitfor.True(t, "poll pending", rec.sess.Writable)
+			conn := dialWS(t, h.wsURL("EIO=4&transport=websocket&sid="+sid), nil)
+			_ = conn.WriteMessage(websocket.TextMessage, []byte("2probe"))
+			if _, m := readWS(t, conn); m != "3probe" {
+				t.Fatalf("probe answer %q", m)
+			}
+			if tt.complete {
+				// A POST round trip after the probe's answer: the poll is still pending.
+				if resp, body := do(t, "POST", pollURL, "4x", nil); resp.StatusCode != 200 || body != "ok" {
+					t.Fatalf("POST while upgrading: %d %q", resp.StatusCode, body)
+				}
+				select {
+				case body := <-poll:
+					t.Fatalf("poll answered %q before the upgrade check", body)
+				default:
+				}
+				_ = conn.WriteMessage(websocket.TextMessage, []byte("5"))
+			}
+			if body := <-poll; body != "6" {
+				t.Fatalf("pending poll = %q, want noop", body)
+			}
+		})
+	}
+}

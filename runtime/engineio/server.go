@@ -24,6 +24,9 @@ type Server struct {
 	log       *slog.Logger
 	onSession func(*Session, *http.Request) SessionHandler
 	upgrader  websocket.Upgrader
+	// upgradeCheckEvery is how often an upgrading session answers its
+	// pending poll with a noop (the reference server's 100 ms check).
+	upgradeCheckEvery time.Duration
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -64,6 +67,8 @@ func NewServer(opts Options, onSession func(*Session, *http.Request) SessionHand
 		log:       opts.Logger,
 		onSession: onSession,
 		sessions:  make(map[string]*Session),
+
+		upgradeCheckEvery: 100 * time.Millisecond,
 	}
 	srv.flushers = newFlushPool(&srv.wg)
 	srv.readBuffers.New = func() any {

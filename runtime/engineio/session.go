@@ -51,6 +51,9 @@ type Session struct {
 	// WebSocket.
 	ws       *wsConn // the connection once on (or upgraded to) WebSocket
 	probe    *wsConn // a connection probing for an upgrade
+	// upgradeCheck runs while the probe is answered and the upgrade not
+	// done: it answers a pending poll with a noop (checkUpgrade).
+	upgradeCheck *time.Timer
 	flushing bool    // the session is scheduled for or in a WebSocket write
 }
 
@@ -149,6 +152,7 @@ func (s *Session) finish(reason string) {
 	s.state = stateClosed
 	s.queue = nil
 	s.heartbeat.Stop()
+	s.stopUpgradeCheckLocked()
 	ws, probe, transport := s.ws, s.probe, s.transport
 	select {
 	case s.pollWake <- struct{}{}:

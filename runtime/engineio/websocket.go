@@ -183,8 +183,9 @@ func (s *Session) wsMessage(op byte, data []byte) error {
 }
 
 // probeMessage runs the polling→WebSocket upgrade on the probing connection
-// c: "2probe" is answered with "3probe" and the pending poll released with a
-// noop so that the client pauses polling; "5" switches the session to c.
+// c: "2probe" is answered with "3probe", then every upgradeCheckEvery, as on
+// the reference server, a pending poll is released with a noop so that the
+// client pauses polling; "5" switches the session to c.
 func (s *Session) probeMessage(c *wsConn, op byte, data []byte) error {
 	if op != opText {
 		return errors.New("binary frame during upgrade")
@@ -195,8 +196,9 @@ func (s *Session) probeMessage(c *wsConn, op byte, data []byte) error {
 			return err
 		}
 		s.mu.Lock()
-		s.noopPending = true
-		s.notifyLocked()
+		if s.probe == c && s.upgradeCheck == nil {
+			s.upgradeCheck = time.AfterFunc(s.srv.upgradeCheckEvery, func() { s.checkUpgrade(c) })
+		}
 		s.mu.Unlock()
 		return nil
 	case "5":
@@ -205,6 +207,7 @@ func (s *Session) probeMessage(c *wsConn, op byte, data []byte) error {
 		if s.state == stateClosed || s.probe != c {
 			return errors.New("session closed or upgrade timed out")
 		}
+		s.stopUpgradeCheckLocked()
 		c.probing = false
 		s.probe = nil
 		s.ws = c
@@ -226,6 +229,29 @@ func (s *Session) probeMessage(c *wsConn, op byte, data []byte) error {
 	}
 }
 
+// checkUpgrade answers the pending poll of a session upgrading through c
+// with a noop, and runs again after upgradeCheckEvery until the upgrade ends.
+func (s *Session) checkUpgrade(c *wsConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.probe != c || s.state != stateOpen || s.upgradeCheck == nil {
+		return
+	}
+	if s.pollWaiting {
+		s.noopPending = true
+		s.notifyLocked()
+	}
+	s.upgradeCheck.Reset(s.srv.upgradeCheckEvery)
+}
+
+// stopUpgradeCheckLocked stops checkUpgrade. s.mu is held.
+func (s *Session) stopUpgradeCheckLocked() {
+	if s.upgradeCheck != nil {
+		s.upgradeCheck.Stop()
+		s.upgradeCheck = nil
+	}
+}
+
 // failProbe drops the probing connection c; the session goes on polling.
 func (s *Session) failProbe(c *wsConn, why string) {
 	s.dropProbe(c)
@@ -242,6 +268,7 @@ func (s *Session) dropProbe(c *wsConn) bool {
 	}
 	s.probe = nil
 	s.noopPending = false
+	s.stopUpgradeCheckLocked()
 	return true
 }
 
