@@ -49,12 +49,12 @@ type Session struct {
 	noopPending bool          // answer the waiting GET with a noop (upgrade in progress)
 
 	// WebSocket.
-	ws       *wsConn // the connection once on (or upgraded to) WebSocket
-	probe    *wsConn // a connection probing for an upgrade
+	ws    *wsConn // the connection once on (or upgraded to) WebSocket
+	probe *wsConn // a connection probing for an upgrade
 	// upgradeCheck runs while the probe is answered and the upgrade not
 	// done: it answers a pending poll with a noop (checkUpgrade).
 	upgradeCheck *time.Timer
-	flushing bool    // the session is scheduled for or in a WebSocket write
+	flushing     bool // the session is scheduled for or in a WebSocket write
 }
 
 // ID returns the session id (the Engine.IO sid).
