@@ -16,6 +16,7 @@ import (
 	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/engineio"
+	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
@@ -1005,4 +1006,50 @@ func TestPathPrefix(t *testing.T) {
 	}
 	c := dial(t, base+"/rt/")
 	connect(t, c, "/", "")
+}
+
+// replayAdapter restores every session as socket "restored" in room red with one missed broadcast (tick 2 at
+// offset o-2), and has a shared replay log (SessionCatchUp) with nothing more to catch up: a stand-in for the
+// streams adapter.
+type replayAdapter struct {
+	*socketio.MemoryAdapter
+}
+
+func (a *replayAdapter) RestoreSession(context.Context, string, string) (*socketio.SessionState, []*parser.Packet, error) {
+	missed := &parser.Packet{Type: parser.Event, Namespace: "/", Data: []byte(`["tick",2,"o-2"]`)}
+	return &socketio.SessionState{ID: "restored", PID: "p1", Rooms: []string{"restored", "red"}}, []*parser.Packet{missed}, nil
+}
+
+func (a *replayAdapter) CatchUp(context.Context, string, string, []string) ([]*parser.Packet, error) {
+	return nil, nil
+}
+
+// TestReplayedBroadcastArrivingLiveIsDropped: a live copy of a broadcast the replay of a recovered socket
+// delivered, arriving after the replay was sent (an adapter's check of its replay marks racing the restore), is
+// dropped; the next broadcast is delivered.
+func TestReplayedBroadcastArrivingLiveIsDropped(t *testing.T) {
+	srv, url := newServer(t, socketio.Options{
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute, SkipMiddlewares: true},
+		Adapter: func(nsp *socketio.Namespace) socketio.Adapter {
+			return &replayAdapter{socketio.NewMemoryAdapterWith(nsp, socketio.MemoryAdapterOptions{DisableRecovery: true})}
+		},
+	})
+	c, err := sioclient.ConnectContext(context.Background(), url, sioclient.Options{Auth: map[string]string{"pid": "p1", "offset": "o-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if c.ID != "restored" {
+		t.Fatalf("socket id %q, want the restored one", c.ID)
+	}
+	c.Expect(t, `42["tick",2,"o-2"]`)
+	adapter := srv.Of("/").Adapter()
+	for _, data := range []string{`["tick",2,"o-2"]`, `["tick",3,"o-3"]`} {
+		p := &parser.Packet{Type: parser.Event, Namespace: "/", Data: []byte(data)}
+		if err := adapter.Broadcast(p, socketio.BroadcastOptions{Rooms: []string{"red"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Expect(t, `42["tick",3,"o-3"]`)
+	c.ExpectNothing(t)
 }

@@ -56,6 +56,12 @@ type Socket struct {
 	// replay is not sent yet: broadcasts go to held (under mu).
 	holding atomic.Bool
 	held    []heldBroadcast
+	// dedup is set after release while the offsets the replay delivered
+	// (replayed, under mu) may still arrive live, until replayedUntil: see
+	// release.
+	dedup         atomic.Bool
+	replayed      map[string]struct{}
+	replayedUntil time.Time
 
 	mu              sync.Mutex
 	state           socketState
@@ -432,12 +438,16 @@ func (s *Socket) deliver(packet *parser.Packet, msgs []*engineio.Message, volati
 	if volatile && !s.client.sess.Writable() {
 		return false
 	}
-	if s.holding.Load() {
+	if s.holding.Load() || s.dedup.Load() {
 		s.mu.Lock()
 		if s.holding.Load() {
 			s.held = append(s.held, heldBroadcast{offset: packetOffset(packet), msgs: msgs})
 			s.mu.Unlock()
 			return true
+		}
+		if s.replayedLocked(packetOffset(packet)) {
+			s.mu.Unlock()
+			return true // the replay delivered it
 		}
 		s.mu.Unlock()
 	}
@@ -445,23 +455,58 @@ func (s *Socket) deliver(packet *parser.Packet, msgs []*engineio.Message, volati
 	return true
 }
 
+// replayedLocked reports whether offset was delivered by the replay (and
+// forgets it: a broadcast reaches a socket once), ending the deduplication
+// once its window has passed. s.mu is held.
+func (s *Socket) replayedLocked(offset string) bool {
+	if !s.dedup.Load() {
+		return false
+	}
+	if time.Now().After(s.replayedUntil) {
+		s.replayed = nil
+		s.dedup.Store(false)
+		return false
+	}
+	if _, dup := s.replayed[offset]; !dup || offset == "" {
+		return false
+	}
+	delete(s.replayed, offset)
+	return true
+}
+
 // hold makes deliver keep the broadcasts for the socket until release.
 func (s *Socket) hold() { s.holding.Store(true) }
 
 // release sends the held broadcasts, except those whose offset is in
-// replayed (the replay already delivered them), and ends holding.
+// replayed (the replay already delivered them), and ends holding. A live copy
+// of a replayed broadcast can still come after it: the adapter checks whether
+// an entry was replayed to a restored socket, then delivers it, and a restore
+// can complete in between (seen in test/e2e under load: a recovered client got
+// one tick twice, from the replay and live). So the replayed offsets not seen
+// yet keep being dropped for replayDedupWindow.
 func (s *Socket) release(replayed map[string]struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, h := range s.held {
 		if _, dup := replayed[h.offset]; dup && h.offset != "" {
+			delete(replayed, h.offset)
 			continue
 		}
 		s.client.send(h.msgs)
 	}
 	s.held = nil
 	s.holding.Store(false)
+	if len(replayed) > 0 {
+		s.replayed, s.replayedUntil = replayed, time.Now().Add(replayDedupWindow)
+		s.dedup.Store(true)
+	}
 }
+
+// replayDedupWindow is how long a recovered socket drops live copies of the
+// broadcasts its replay delivered: the stream readers and the publishing
+// server deliver an entry within it (the streams adapter forgets its replay
+// marks after the same time).
+const replayDedupWindow = 10 * time.Second
 
 // notifyOutgoing calls the outgoing observers with the packet's event; args
 // caches the decoded arguments across the targets of a broadcast.
