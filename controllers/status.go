@@ -62,6 +62,7 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 		Selector:           specs.RuntimeSelector(rc),
 		Endpoint:           specs.Endpoint(rc),
 		ConfigHash:         obs.ConfigHash,
+		Recovery:           recoveryStatus(rc),
 	}
 	desired := realtimev1alpha1.DefaultReplicas
 	if rc.Spec.Replicas != nil {
@@ -165,6 +166,16 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 	}
 	for _, c := range obs.Decision.Conditions() {
 		setCondition(c)
+	}
+	return st
+}
+
+// recoveryStatus publishes the connection state recovery the runtime config asks for (status.recovery).
+func recoveryStatus(rc *realtimev1alpha1.RealtimeCluster) *realtimev1alpha1.RecoveryStatus {
+	eff := rc.Spec.EffectiveRecovery()
+	st := &realtimev1alpha1.RecoveryStatus{Adapter: eff.Adapter, Enabled: eff.Enabled}
+	if eff.Enabled {
+		st.MaxDisconnectionDuration, st.Derived = eff.MaxDisconnectionDuration.String(), eff.Derived
 	}
 	return st
 }

@@ -9,19 +9,19 @@ import (
 
 // Default values of the API. They mirror the +kubebuilder:default markers (the API server applies those);
 // SetDefaults applies the same values in Go for objects that did not pass through an API server, such as
-// test fixtures. An envtest test checks that both agree.
+// test fixtures. An envtest test checks that both agree. Fields without a schema default whose value is derived
+// from the rest of the spec (connection state recovery) are resolved by RealtimeClusterSpec.EffectiveRecovery.
 const (
 	DefaultReplicas                = int32(2)
 	DefaultPath                    = "/socket.io/"
 	DefaultPingInterval            = 25 * time.Second
 	DefaultPingTimeout             = 20 * time.Second
 	DefaultMaxHTTPBufferSize       = int64(1000000)
-	DefaultMaxDisconnectionPeriod  = 2 * time.Minute
 	DefaultDrainWindow             = 60 * time.Second
 	DefaultPreStopDelay            = 5 * time.Second
 	DefaultRedisImage              = "redis:7.4-alpine"
 	DefaultRedisKeyPrefix          = "socket.io"
-	DefaultRedisAdapter            = RedisAdapterClassic
+	DefaultRedisAdapter            = RedisAdapterStreams
 	DefaultRedisStreamName         = "socket.io"
 	DefaultRedisStreamCount        = int32(1)
 	DefaultRedisStreamMaxLen       = int32(10000)
@@ -87,7 +87,6 @@ func (r *RuntimeSpec) setDefaults() {
 		yes := true
 		r.ConnectionStateRecovery.SkipMiddlewares = &yes
 	}
-	defaultDuration(&r.ConnectionStateRecovery.MaxDisconnectionDuration, DefaultMaxDisconnectionPeriod)
 }
 
 func (r *RedisSpec) setDefaults() {

@@ -7,12 +7,18 @@ import (
 
 // RealtimeClusterSpec is the desired state of a Socket.IO fleet.
 //
+// By default a fleet runs the streams adapter with connection state recovery on, and keeps a disconnected
+// client's session for spec.drain.preStopDelay + spec.drain.window + 30s (at least 2m): a client moved by a drain,
+// a scale-down, a rollout or rebalancing comes back on another pod with its id, rooms and the broadcasts it missed.
+//
 // Connection state recovery is accepted only with the streams adapter (spec.redis.adapter: streams): the classic
 // and sharded adapters relay packets but keep no session state another pod could restore, so recovery would be
-// a silent no-op (the runtime refuses the combination at start too). With the exactly-one rule of spec.redis,
-// every RealtimeCluster uses Redis.
+// a silent no-op (the runtime refuses the combination at start too). Left unset, recovery follows the adapter:
+// adapter: classic alone is a valid fleet without recovery. With the exactly-one rule of spec.redis, every
+// RealtimeCluster uses Redis.
 //
-// +kubebuilder:validation:XValidation:rule="!self.?runtime.?connectionStateRecovery.?enabled.orValue(false) || self.?redis.?adapter.orValue('classic') == 'streams'",message="spec.runtime.connectionStateRecovery.enabled can be true only with spec.redis.adapter: streams: the classic and sharded adapters cannot recover sessions across pods, so reconnecting clients would silently get recovered: false; set spec.redis.adapter to streams, or set spec.runtime.connectionStateRecovery.enabled to false",fieldPath=.runtime.connectionStateRecovery.enabled
+// +kubebuilder:validation:XValidation:rule="!self.?runtime.?connectionStateRecovery.?enabled.orValue(false) || self.?redis.?adapter.orValue('streams') == 'streams'",message="spec.runtime.connectionStateRecovery.enabled can be true only with spec.redis.adapter: streams: the classic and sharded adapters cannot recover sessions across pods, so reconnecting clients would silently get recovered: false; set spec.redis.adapter to streams, or set spec.runtime.connectionStateRecovery.enabled to false (or leave it unset)",fieldPath=.runtime.connectionStateRecovery.enabled
+// +kubebuilder:validation:XValidation:rule="!self.?runtime.?connectionStateRecovery.?maxDisconnectionDuration.hasValue() || !self.runtime.connectionStateRecovery.?enabled.orValue(self.?redis.?adapter.orValue('streams') == 'streams') || duration(self.runtime.connectionStateRecovery.maxDisconnectionDuration) >= duration(self.?drain.?preStopDelay.orValue('5s')) + duration(self.?drain.?window.orValue('60s')) + duration('30s')",message="spec.runtime.connectionStateRecovery.maxDisconnectionDuration must be at least spec.drain.preStopDelay + spec.drain.window + 30s, or a client moved by a drain may come back after its session expired and lose its id, rooms and missed broadcasts; raise it, or leave it unset to derive it from spec.drain",fieldPath=.runtime.connectionStateRecovery.maxDisconnectionDuration
 // +kubebuilder:validation:XValidation:rule="!self.?ingress.?enabled.orValue(false) || duration(self.ingress.?timeout.orValue('1h')) > duration(self.?runtime.?pingInterval.orValue('25s')) + duration(self.?runtime.?pingTimeout.orValue('20s'))",message="spec.ingress.timeout must be greater than spec.runtime.pingInterval + spec.runtime.pingTimeout, or the proxy closes idle connections between heartbeats",fieldPath=.ingress.timeout
 type RealtimeClusterSpec struct {
 	// Replicas is the number of runtime pods. It is the field the /scale subresource (kubectl scale, HPA, KEDA)
@@ -128,10 +134,37 @@ type RealtimeClusterStatus struct {
 	// +optional
 	ConfigHash string `json:"configHash,omitempty"`
 
+	// Recovery is the connection state recovery the runtime config asks the pods for, once the unset fields of
+	// spec.runtime.connectionStateRecovery are derived from spec.redis.adapter and spec.drain.
+	// +optional
+	Recovery *RecoveryStatus `json:"recovery,omitempty"`
+
 	// Fleet is the connection view of the runtime pods the operator reads from their /stats endpoints, and
 	// the fleet operations under way (scale-down step, autoscaling decision).
 	// +optional
 	Fleet *FleetStatus `json:"fleet,omitempty"`
+}
+
+// RecoveryStatus is the effective connection state recovery of a RealtimeCluster, as written into the runtime
+// config.
+type RecoveryStatus struct {
+	// Adapter is the Redis adapter of the runtime pods (spec.redis.adapter).
+	// +optional
+	Adapter RedisAdapter `json:"adapter,omitempty"`
+
+	// Enabled is true when the pods restore the sessions of reconnecting clients:
+	// spec.runtime.connectionStateRecovery.enabled, or, unset, whether the adapter is streams.
+	Enabled bool `json:"enabled"`
+
+	// MaxDisconnectionDuration is how long a disconnected client's session is kept (a Go duration string, only
+	// when Enabled): spec.runtime.connectionStateRecovery.maxDisconnectionDuration, or, unset,
+	// spec.drain.preStopDelay + spec.drain.window + 30s, at least 2m.
+	// +optional
+	MaxDisconnectionDuration string `json:"maxDisconnectionDuration,omitempty"`
+
+	// Derived is true when MaxDisconnectionDuration was derived from spec.drain (the spec leaves it unset).
+	// +optional
+	Derived bool `json:"derived,omitempty"`
 }
 
 // Condition types set on RealtimeCluster status.
@@ -165,6 +198,7 @@ const (
 // +kubebuilder:printcolumn:name="Up-to-date",type=integer,JSONPath=`.status.updatedReplicas`,priority=1
 // +kubebuilder:printcolumn:name="Connections",type=integer,JSONPath=`.status.connectedClients`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,priority=1
+// +kubebuilder:printcolumn:name="Recovery",type=string,JSONPath=`.status.recovery.maxDisconnectionDuration`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RealtimeCluster struct {
 	metav1.TypeMeta `json:",inline"`

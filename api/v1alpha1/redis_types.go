@@ -8,8 +8,8 @@ import (
 // RedisSpec configures the Redis the runtime pods use as their Socket.IO adapter backend.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.managed) != has(self.external)",message="spec.redis must set exactly one of spec.redis.managed or spec.redis.external"
-// +kubebuilder:validation:XValidation:rule="self.?adapter.orValue('classic') != 'sharded' || self.?external.?mode.orValue('standalone') != 'cluster'",message="spec.redis.adapter cannot be sharded when spec.redis.external.mode is cluster: one subscriber connection cannot follow every shard; use classic or streams",fieldPath=.adapter
-// +kubebuilder:validation:XValidation:rule="!has(self.streams) || self.?adapter.orValue('classic') == 'streams'",message="spec.redis.streams is only allowed when spec.redis.adapter is streams",fieldPath=.streams
+// +kubebuilder:validation:XValidation:rule="self.?adapter.orValue('streams') != 'sharded' || self.?external.?mode.orValue('standalone') != 'cluster'",message="spec.redis.adapter cannot be sharded when spec.redis.external.mode is cluster: one subscriber connection cannot follow every shard; use classic or streams",fieldPath=.adapter
+// +kubebuilder:validation:XValidation:rule="!has(self.streams) || self.?adapter.orValue('streams') == 'streams'",message="spec.redis.streams is only allowed when spec.redis.adapter is streams",fieldPath=.streams
 // +kubebuilder:validation:XValidation:rule="!self.?streams.?useShardedPubSub.orValue(false) || self.?external.?mode.orValue('standalone') != 'cluster'",message="spec.redis.streams.useShardedPubSub cannot be true when spec.redis.external.mode is cluster: one subscriber connection cannot follow every shard",fieldPath=.streams.useShardedPubSub
 type RedisSpec struct {
 	// Managed makes the operator run a single Redis instance next to the fleet, with a generated password.
@@ -27,14 +27,15 @@ type RedisSpec struct {
 	// +optional
 	KeyPrefix string `json:"keyPrefix,omitempty"`
 
-	// Adapter is the protocol the runtime pods speak over Redis (redis.adapter in the runtime config): classic
-	// (Pub/Sub, Node's @socket.io/redis-adapter createAdapter), sharded (sharded Pub/Sub, Redis 7 or newer,
-	// createShardedAdapter; not with spec.redis.external.mode cluster) or streams (Redis Streams,
-	// @socket.io/redis-streams-adapter 0.3; the only one with which connection state recovery works across pods).
+	// Adapter is the protocol the runtime pods speak over Redis (redis.adapter in the runtime config): streams (the
+	// default: Redis Streams, @socket.io/redis-streams-adapter 0.3; the only one with which connection state
+	// recovery works across pods, and with which it is on unless spec.runtime.connectionStateRecovery.enabled is
+	// false), classic (Pub/Sub, Node's @socket.io/redis-adapter createAdapter; no recovery) or sharded (sharded
+	// Pub/Sub, Redis 7 or newer, createShardedAdapter; no recovery; not with spec.redis.external.mode cluster).
 	// Every pod, and every Node server sharing the Redis, must use the same adapter: pods on different adapters
 	// do not see each other's broadcasts, which is the case during the rolling update that a change of this
 	// field causes.
-	// +kubebuilder:default=classic
+	// +kubebuilder:default=streams
 	// +optional
 	Adapter RedisAdapter `json:"adapter,omitempty"`
 

@@ -95,22 +95,31 @@ type CORSSpec struct {
 	Credentials bool `json:"credentials,omitempty"`
 }
 
-// ConnectionStateRecoverySpec configures Socket.IO connection state recovery.
+// ConnectionStateRecoverySpec configures Socket.IO connection state recovery: a client that reconnects within
+// MaxDisconnectionDuration, on any pod, gets its socket id, rooms and data back and the broadcasts it missed.
+//
+// Both Enabled and MaxDisconnectionDuration have no schema default on purpose: unset means "derived from the rest
+// of the spec", so that a RealtimeCluster applied with defaults recovers its clients across drains, and changing
+// spec.redis.adapter or spec.drain carries the recovery settings along. The operator writes the values it derived
+// into the runtime config and into status.recovery.
 type ConnectionStateRecoverySpec struct {
-	// Enabled turns connection state recovery on. It is accepted only with spec.redis.adapter: streams, the
-	// one Redis adapter that keeps sessions and packets where every pod can restore them.
-	// +kubebuilder:default=false
+	// Enabled turns connection state recovery on or off. Unset: on when spec.redis.adapter is streams (the
+	// default), off with classic or sharded. true is accepted only with spec.redis.adapter: streams, the one Redis
+	// adapter that keeps sessions and packets where every pod can restore them.
 	// +optional
-	Enabled bool `json:"enabled,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
 
-	// MaxDisconnectionDuration is how long the state of a disconnected client is kept.
-	// +kubebuilder:default="2m"
+	// MaxDisconnectionDuration is how long the state of a disconnected client is kept. Unset: derived from the
+	// drain settings, spec.drain.preStopDelay + spec.drain.window + 30s and never less than 2m, so a client closed
+	// by a drain, even one whose reconnects land on other draining pods for as long as a drain lasts, finds its
+	// session. With recovery on, an explicit value below spec.drain.preStopDelay + spec.drain.window + 30s is
+	// refused.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="spec.runtime.connectionStateRecovery.maxDisconnectionDuration must be at most 24h"
 	// +optional
-	MaxDisconnectionDuration metav1.Duration `json:"maxDisconnectionDuration,omitzero"`
+	MaxDisconnectionDuration *metav1.Duration `json:"maxDisconnectionDuration,omitempty"`
 
 	// SkipMiddlewares skips namespace middlewares when a session is recovered.
 	// +kubebuilder:default=true

@@ -103,7 +103,11 @@ func TestRuntimeRedisAdapter(t *testing.T) {
 		wantAdapter string
 		wantStreams *RuntimeRedisStreamsConfig
 	}{
-		{"default is classic", cluster(nil), "classic", nil},
+		{"default is streams", cluster(nil), "streams", defaultStreams},
+		{"classic", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis.Managed = &realtimev1alpha1.ManagedRedisSpec{}
+			rc.Spec.Redis.Adapter = realtimev1alpha1.RedisAdapterClassic
+		}), "classic", nil},
 		{"sharded", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
 			rc.Spec.Redis.Managed = &realtimev1alpha1.ManagedRedisSpec{}
 			rc.Spec.Redis.Adapter = realtimev1alpha1.RedisAdapterSharded
@@ -144,6 +148,63 @@ func TestRuntimeRedisAdapter(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got.Streams, tc.wantStreams) {
 				t.Errorf("streams = %+v, want %+v", got.Streams, tc.wantStreams)
+			}
+		})
+	}
+}
+
+// TestRuntimeRecovery checks the connectionStateRecovery block of the runtime config where the spec leaves it
+// unset: on with the streams adapter (the default), off with classic and sharded, and maxDisconnectionDuration
+// derived as max(2m, preStopDelay + drain window + 30s).
+func TestRuntimeRecovery(t *testing.T) {
+	adapter := func(a realtimev1alpha1.RedisAdapter) func(*realtimev1alpha1.RealtimeCluster) {
+		return func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis = realtimev1alpha1.RedisSpec{Managed: &realtimev1alpha1.ManagedRedisSpec{}, Adapter: a}
+		}
+	}
+	drain := func(preStop, window time.Duration) func(*realtimev1alpha1.RealtimeCluster) {
+		return func(rc *realtimev1alpha1.RealtimeCluster) {
+			p := dur(preStop)
+			rc.Spec.Drain.PreStopDelay, rc.Spec.Drain.Window = &p, dur(window)
+		}
+	}
+	no, yes := false, true
+	cases := []struct {
+		name        string
+		rc          *realtimev1alpha1.RealtimeCluster
+		wantEnabled bool
+		wantMax     string
+		wantDerived bool
+	}{
+		{"defaults: streams, on, 5s + 60s + 30s below the 2m floor", cluster(nil), true, "2m0s", true},
+		{"classic alone: off", cluster(adapter(realtimev1alpha1.RedisAdapterClassic)), false, "2m0s", true},
+		{"sharded alone: off", cluster(adapter(realtimev1alpha1.RedisAdapterSharded)), false, "2m0s", true},
+		{"streams, explicitly off", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Runtime.ConnectionStateRecovery.Enabled = &no
+		}), false, "2m0s", true},
+		{"streams, explicitly on", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Runtime.ConnectionStateRecovery.Enabled = &yes
+		}), true, "2m0s", true},
+		{"long drain: 10s + 5m + 30s", cluster(drain(10*time.Second, 5*time.Minute)), true, "5m40s", true},
+		{"no preStop: 0s + 100s + 30s", cluster(drain(0, 100*time.Second)), true, "2m10s", true},
+		{"explicit duration", cluster(func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Runtime.ConnectionStateRecovery.MaxDisconnectionDuration = &metav1.Duration{Duration: 10 * time.Minute}
+		}), true, "10m0s", false},
+		{"spec not defaulted by an API server: 5s preStop + 2m + 30s", &realtimev1alpha1.RealtimeCluster{
+			Spec: realtimev1alpha1.RealtimeClusterSpec{
+				Redis: realtimev1alpha1.RedisSpec{Managed: &realtimev1alpha1.ManagedRedisSpec{}},
+				Drain: realtimev1alpha1.DrainSpec{Window: dur(2 * time.Minute)},
+			},
+		}, true, "2m35s", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := BuildRuntimeConfig(tc.rc).ConnectionStateRecovery
+			if got.Enabled != tc.wantEnabled || got.MaxDisconnectionDuration != tc.wantMax {
+				t.Errorf("connectionStateRecovery = %+v, want enabled %v, maxDisconnectionDuration %s", got, tc.wantEnabled, tc.wantMax)
+			}
+			if eff := tc.rc.Spec.EffectiveRecovery(); eff.Derived != tc.wantDerived {
+				t.Errorf("derived = %v, want %v", eff.Derived, tc.wantDerived)
 			}
 		})
 	}

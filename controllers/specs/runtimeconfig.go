@@ -118,6 +118,9 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 	if path == "" {
 		path = realtimev1alpha1.DefaultPath
 	}
+	// Recovery follows the adapter and the drain settings where the spec leaves it unset (see
+	// RealtimeClusterSpec.EffectiveRecovery); the runtime gets the resolved values, status.recovery shows them.
+	recovery := rc.Spec.EffectiveRecovery()
 	return RuntimeConfig{
 		Port:              PublicPort,
 		AdminPort:         AdminPort,
@@ -128,10 +131,9 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 		MaxHTTPBufferSize: buffer,
 		CORS:              RuntimeCORSConfig{Origins: origins, Credentials: rt.CORS.Credentials},
 		ConnectionStateRecovery: RuntimeRecoveryConfig{
-			Enabled: rt.ConnectionStateRecovery.Enabled,
-			MaxDisconnectionDuration: durationOr(rt.ConnectionStateRecovery.MaxDisconnectionDuration,
-				realtimev1alpha1.DefaultMaxDisconnectionPeriod.String()),
-			SkipMiddlewares: rt.ConnectionStateRecovery.SkipMiddlewares == nil || *rt.ConnectionStateRecovery.SkipMiddlewares,
+			Enabled:                  recovery.Enabled,
+			MaxDisconnectionDuration: recovery.MaxDisconnectionDuration.String(),
+			SkipMiddlewares:          rt.ConnectionStateRecovery.SkipMiddlewares == nil || *rt.ConnectionStateRecovery.SkipMiddlewares,
 		},
 		Limits: RuntimeLimitsConfig{MaxConnections: rt.MaxConnectionsPerPod},
 		Drain: RuntimeDrainConfig{

@@ -6,8 +6,9 @@
 // closed at the Engine.IO transport level — never with a Socket.IO
 // DISCONNECT, which would stop the client from reconnecting — in batches at
 // jittered times spread over the first 80% of the window, random sessions in
-// each batch, optionally capped at RatePerSecond closes per second. Done is
-// closed when no session is left or at the deadline, whichever comes first.
+// each batch, optionally capped at RatePerSecond closes per second. Long-polling
+// sessions are closed first, from the start of the drain (see LongPolling). Done
+// is closed when no session is left or at the deadline, whichever comes first.
 //
 // Shed (POST /shed?count=N) closes N random sessions the same way, at a
 // bounded rate, so that their clients reconnect through the load balancer and
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,23 @@ import (
 // transport; the client sees a transport close and reconnects).
 type Session interface {
 	Close()
+}
+
+// LongPolling is implemented by sessions that can tell whether their client is
+// on HTTP long-polling (engineio.Session does). The drain closes those first, as
+// early as the rate allows: a long-polling client sends a new request for every
+// poll, and once the failing readiness takes the pod out of the load balancer,
+// that request lands on another pod, which does not know the session; the
+// client then reconnects before this pod has closed the session, so the session
+// was never stored for connection state recovery. A WebSocket client stays on
+// its connection until it is closed.
+type LongPolling interface {
+	LongPolling() bool
+}
+
+func isLongPolling(s Session) bool {
+	p, ok := s.(LongPolling)
+	return ok && p.LongPolling()
 }
 
 // Clock abstracts time so that tests run on virtual time.
@@ -226,9 +245,12 @@ func (d *Drainer) run(start time.Time) {
 	for i := 0; ; i++ {
 		// Wait for this batch's jittered time within its slot.
 		var at time.Time
-		if i < batches {
+		switch {
+		case i == 0 && slices.ContainsFunc(d.list(), isLongPolling):
+			at = start // long-polling sessions are closed from the start
+		case i < batches:
 			at = start.Add(time.Duration(i)*slot + time.Duration(o.Rand()*float64(slot)))
-		} else {
+		default:
 			at = o.Clock.Now().Add(o.Tick)
 		}
 		if at.After(deadline) {
@@ -241,6 +263,7 @@ func (d *Drainer) run(start time.Time) {
 		}
 		now := o.Clock.Now()
 		open := d.openSessions(closed)
+		polling := longPollingFirst(open)
 		if len(open) == 0 && d.allGone() {
 			o.Logger.Info("drain finished: no sessions left", "closed", len(closed),
 				"elapsed", now.Sub(start).String())
@@ -255,7 +278,7 @@ func (d *Drainer) run(start time.Time) {
 		if i < batches-1 {
 			target = total * (i + 1) / batches
 		}
-		k := target - len(closed)
+		k := max(target-len(closed), polling)
 		if o.RatePerSecond > 0 {
 			budget := int(math.Floor(float64(o.RatePerSecond)*now.Sub(start).Seconds())) + 1 - len(closed)
 			k = min(k, budget)
@@ -264,7 +287,7 @@ func (d *Drainer) run(start time.Time) {
 		if k <= 0 {
 			continue
 		}
-		for _, s := range pick(open, k, o.Rand) {
+		for _, s := range pickFirst(open, polling, k, o.Rand) {
 			closed[s] = struct{}{}
 			s.Close()
 		}
@@ -287,6 +310,30 @@ func (d *Drainer) openSessions(closed map[Session]struct{}) []Session {
 		}
 	}
 	return open
+}
+
+// longPollingFirst moves the long-polling sessions of list to its front and
+// returns how many there are.
+func longPollingFirst(list []Session) int {
+	n := 0
+	for i, s := range list {
+		if isLongPolling(s) {
+			list[n], list[i] = list[i], list[n]
+			n++
+		}
+	}
+	return n
+}
+
+// pickFirst returns k elements of list whose first `first` elements come
+// first: k random ones of them if k <= first, else all of them and k - first
+// random ones of the rest (list is reordered).
+func pickFirst(list []Session, first, k int, rnd func() float64) []Session {
+	if k <= first {
+		return pick(list[:first], k, rnd)
+	}
+	pick(list[first:], k-first, rnd)
+	return list[:k]
 }
 
 // pick returns k random elements of list (list is reordered).

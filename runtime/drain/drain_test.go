@@ -49,13 +49,17 @@ type pool struct {
 	mu     sync.Mutex
 	open   map[*fakeSession]struct{}
 	closes []time.Time
+	order  []*fakeSession // the sessions in the order they were closed
 	sticky bool
 }
 
 type fakeSession struct {
-	p      *pool
-	closed int
+	p       *pool
+	closed  int
+	polling bool
 }
+
+func (s *fakeSession) LongPolling() bool { return s.polling }
 
 func (s *fakeSession) Close() {
 	p := s.p
@@ -63,6 +67,7 @@ func (s *fakeSession) Close() {
 	defer p.mu.Unlock()
 	s.closed++
 	p.closes = append(p.closes, p.clock.Now())
+	p.order = append(p.order, s)
 	if !p.sticky {
 		delete(p.open, s)
 	}
@@ -162,6 +167,50 @@ func TestDrainSpreadsClosesOverTheWindow(t *testing.T) {
 	}
 	if st := d.Stats(); st.ClosedByDrain != 1000 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestDrainClosesLongPollingFirst: the long-polling sessions are closed before any WebSocket one, from the start
+// of the drain (at once without a rate cap, at the rate with one).
+func TestDrainClosesLongPollingFirst(t *testing.T) {
+	cases := []struct {
+		name string
+		rate int
+		last time.Duration // the latest a long-polling session may be closed
+	}{
+		{"no rate cap", 0, 0},
+		// 20 sessions at 50/s: the 20th due at +380ms, in the batch of the next jittered slot (100ms each) at most
+		{"rate cap", 50, 600 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{now: time.Unix(1000, 0)}
+			p := newPool(clock, 200)
+			n := 0
+			for s := range p.open {
+				if n < 20 {
+					s.polling = true
+					n++
+				}
+			}
+			d := newDrainer(t, p, Options{Window: 10 * time.Second, RatePerSecond: tc.rate})
+			start := clock.Now()
+			d.Start()
+			waitDone(t, d)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if len(p.order) != 200 {
+				t.Fatalf("closed %d sessions, want 200", len(p.order))
+			}
+			for i, s := range p.order {
+				if s.polling != (i < 20) {
+					t.Fatalf("close #%d: long-polling %v; want the 20 long-polling sessions closed first", i+1, s.polling)
+				}
+				if s.polling && p.closes[i].Sub(start) > tc.last {
+					t.Errorf("long-polling session closed at +%v, want by +%v", p.closes[i].Sub(start), tc.last)
+				}
+			}
+		})
 	}
 }
 

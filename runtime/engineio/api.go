@@ -64,6 +64,7 @@ package engineio
 //	type Session struct { /* unexported */ }
 //	func (*Session) ID() string
 //	func (*Session) Transport() Transport
+//	func (*Session) LongPolling() bool           // on long-polling (the drain closes those sessions first)
 //	func (*Session) Send(msgs ...*Message) error // queued in order, atomically; ErrSessionClosed after close; bounded queue
 //	func (*Session) Writable() bool              // false when a send would wait (volatile packets are dropped then)
 //	func (*Session) Close()                      // flush what is queued, then close at the transport level ("forced close")

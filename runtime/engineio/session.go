@@ -67,6 +67,10 @@ func (s *Session) Transport() Transport {
 	return s.transport
 }
 
+// LongPolling reports whether the session is on HTTP long-polling (not, or not
+// yet, upgraded to WebSocket).
+func (s *Session) LongPolling() bool { return s.Transport() == Polling }
+
 // Send queues message packets, in order and atomically, and returns at once.
 // It returns ErrSessionClosed once the session is closing, and ErrQueueFull
 // (closing the session) when the client does not keep up.

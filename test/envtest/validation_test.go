@@ -47,6 +47,13 @@ var recoveryWithoutStreams = []string{
 	"set spec.runtime.connectionStateRecovery.enabled to false",
 }
 
+// recoveryShorterThanDrain is what the refusal of a recovery window shorter than a drain must say.
+var recoveryShorterThanDrain = []string{
+	"spec.runtime.connectionStateRecovery.maxDisconnectionDuration: Invalid value",
+	"must be at least spec.drain.preStopDelay + spec.drain.window + 30s",
+	"leave it unset to derive it from spec.drain",
+}
+
 // TestValidationRejectsInvalidSpecs submits one invalid manifest per validation rule (dry run) and expects the
 // API server to refuse it with an error that names the offending field and explains the rule.
 func TestValidationRejectsInvalidSpecs(t *testing.T) {
@@ -118,25 +125,29 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.runtime.cors", "cannot be true when spec.runtime.cors.origins contains \"*\""}},
 		{"recovery window above 24h", "runtime: {connectionStateRecovery: {maxDisconnectionDuration: 25h}}",
 			[]string{"spec.runtime.connectionStateRecovery.maxDisconnectionDuration", "at most 24h"}},
-		{"recovery with the default managed redis", "runtime: {connectionStateRecovery: {enabled: true}}",
-			recoveryWithoutStreams},
-		{"recovery with managed redis", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}}",
-			recoveryWithoutStreams},
 		{"recovery with the classic adapter", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}, adapter: classic}",
 			recoveryWithoutStreams},
 		{"recovery with the sharded adapter", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {managed: {}, adapter: sharded}",
 			recoveryWithoutStreams},
-		{"recovery with external redis", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {addresses: ['r:6379']}}",
+		{"recovery with external redis and the classic adapter", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {adapter: classic, external: {addresses: ['r:6379']}}",
 			recoveryWithoutStreams},
-		{"recovery with external redis cluster", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {mode: cluster, addresses: ['c:7000']}}",
+		{"recovery with external redis cluster and the classic adapter", "runtime: {connectionStateRecovery: {enabled: true}}\nredis: {adapter: classic, external: {mode: cluster, addresses: ['c:7000']}}",
 			recoveryWithoutStreams},
+		{"recovery window shorter than the default drain", "runtime: {connectionStateRecovery: {maxDisconnectionDuration: 1m}}",
+			recoveryShorterThanDrain},
+		{"recovery window 1s short of preStopDelay + window + 30s", "runtime: {connectionStateRecovery: {maxDisconnectionDuration: 94s}}\ndrain: {preStopDelay: 4s, window: 61s}",
+			recoveryShorterThanDrain},
+		{"recovery window shorter than a long drain", "runtime: {connectionStateRecovery: {enabled: true, maxDisconnectionDuration: 10m}}\ndrain: {window: 10m}",
+			recoveryShorterThanDrain},
+		{"recovery window shorter than the drain, explicit streams", "runtime: {connectionStateRecovery: {maxDisconnectionDuration: 30s}}\nredis: {managed: {}, adapter: streams}\ndrain: {preStopDelay: 0s, window: 1s}",
+			recoveryShorterThanDrain},
 		{"unknown adapter", "redis: {managed: {}, adapter: kafka}",
 			[]string{"spec.redis.adapter", `supported values: "classic", "sharded", "streams"`}},
 		{"streams adapter without managed or external", "redis: {adapter: streams}",
 			[]string{"spec.redis", "exactly one of spec.redis.managed or spec.redis.external"}},
 		{"sharded adapter with redis cluster", "redis: {adapter: sharded, external: {mode: cluster, addresses: ['c:7000']}}",
 			[]string{"spec.redis.adapter", "cannot be sharded when spec.redis.external.mode is cluster", "use classic or streams"}},
-		{"streams block with the default adapter", "redis: {managed: {}, streams: {maxLen: 100}}",
+		{"streams block with the classic adapter", "redis: {managed: {}, adapter: classic, streams: {maxLen: 100}}",
 			[]string{"spec.redis.streams", "only allowed when spec.redis.adapter is streams"}},
 		{"streams block with the sharded adapter", "redis: {managed: {}, adapter: sharded, streams: {}}",
 			[]string{"spec.redis.streams", "only allowed when spec.redis.adapter is streams"}},
@@ -196,6 +207,17 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 		"ingress: {enabled: true, hosts: [chat.example.com], gateway: {parentRefs: [{name: gw, namespace: infra}]}}",
 		"runtime: {path: /, transports: [websocket], cors: {origins: ['*']}}",
 		"runtime: {connectionStateRecovery: {enabled: false, maxDisconnectionDuration: 24h, skipMiddlewares: false}}",
+		// recovery follows the adapter when enabled is unset: on with streams (the default), off with classic alone
+		"runtime: {connectionStateRecovery: {enabled: true}}",
+		"runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {addresses: ['r:6379']}}",
+		"redis: {managed: {}, adapter: classic}",
+		"redis: {managed: {}, streams: {maxLen: 100}}",
+		// a recovery window shorter than a drain is refused only while recovery is on
+		"runtime: {connectionStateRecovery: {maxDisconnectionDuration: 1m}}\nredis: {managed: {}, adapter: classic}",
+		"runtime: {connectionStateRecovery: {enabled: false, maxDisconnectionDuration: 1m}}",
+		"runtime: {connectionStateRecovery: {maxDisconnectionDuration: 95s}}\ndrain: {preStopDelay: 4s, window: 61s}",
+		"runtime: {connectionStateRecovery: {maxDisconnectionDuration: 95s}}",
+		"runtime: {connectionStateRecovery: {maxDisconnectionDuration: 31s}}\ndrain: {preStopDelay: 0s, window: 1s}",
 		"redis: {managed: {}, adapter: sharded}",
 		"redis: {adapter: sharded, external: {mode: sentinel, addresses: ['s1:26379'], sentinelMasterName: m}}",
 		"redis: {adapter: classic, external: {mode: cluster, addresses: ['c:7000']}}",
@@ -223,6 +245,9 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 func TestValidationDefaultsMatchGo(t *testing.T) {
 	ns := newNamespace(t)
 	cases := []struct{ name, spec string }{
+		{"empty spec: streams adapter, recovery unset", "{}"},
+		{"classic adapter alone", "redis: {managed: {}, adapter: classic}"},
+		{"recovery block in part", "runtime: {connectionStateRecovery: {skipMiddlewares: false}}"},
 		{"streams block left empty", "redis: {managed: {}, adapter: streams, streams: {}}"},
 		{"streams block in part", "redis: {external: {addresses: ['r:6379']}, adapter: streams, streams: {maxLen: 7}}"},
 		{"sharded adapter", "redis: {external: {mode: sentinel, addresses: ['s:26379'], sentinelMasterName: m}, adapter: sharded}"},

@@ -33,7 +33,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import {
-  ClientFleet, HandshakeRate, Runtime, Ticker, assertNoLoss, post, sleep, startHAProxy, startRedis, startSentinelRedis, startWebhook, tempDir, waitUntil,
+  ClientFleet, HandshakeRate, Runtime, Ticker, assertNoLoss, assertWholeLife, movedBetween, post, sleep, startHAProxy, startRedis,
+  startSentinelRedis, startWebhook, tempDir, waitUntil,
 } from "./lib/fleet.mjs";
 
 const CLIENTS = Number(process.env.FLEET_CLIENTS ?? 2000);
@@ -172,38 +173,14 @@ log:
     return this.clients.life(this.ticker.seq);
   }
 
-  /** moved compares two life records: the clients that reconnected in between, with their reconnects, the
-   * recovered ones among them, their rejoins and the ticks they missed and got twice in between. */
+  /** moved compares two life records (see movedBetween). */
   static moved(before, after) {
-    const m = { clients: 0, reconnects: 0, recovered: 0, rejoins: 0, missed: 0, dups: 0, othersMissed: 0, othersDups: 0 };
-    for (const [id, a] of after.byId) {
-      const b = before.byId.get(id);
-      const reconnects = a.reconnects - b.reconnects;
-      if (reconnects > 0) {
-        m.clients++;
-        m.reconnects += reconnects;
-        m.recovered += a.recovered - b.recovered;
-        m.rejoins += a.joins - b.joins;
-        m.missed += a.missed - b.missed;
-        m.dups += a.dups - b.dups;
-      } else {
-        m.othersMissed += a.missed - b.missed;
-        m.othersDups += a.dups - b.dups;
-      }
-    }
-    return m;
+    return movedBetween(before, after);
   }
 
-  /** assertWholeLife is the streams guarantee so far: over each client's whole life, no tick missed, none
-   * twice, every reconnect recovered (so the only room join is the first one), every client up to date. */
+  /** assertWholeLife is the streams guarantee (see the shared assertWholeLife), with this fleet's residual. */
   assertWholeLife(life, what) {
-    const s = life.sum;
-    assert.equal(s.short, 0, `${what}: ${s.short} clients never got tick ${s.upTo}`);
-    assert.ok(s.missed <= residual(s), `${what}: ${s.missed} ticks missed by ${s.missingClients} clients over their whole life (residual bound ${residual(s)})`);
-    assert.equal(s.dups, 0, `${what}: ${s.dups} ticks delivered twice`);
-    assert.equal(s.notRecovered, 0, `${what}: ${s.notRecovered} of ${s.reconnects} reconnects not recovered`);
-    const rejoined = [...life.byId.values()].filter((c) => c.joins !== 1).length;
-    assert.equal(rejoined, 0, `${what}: ${rejoined} clients joined their room more than once`);
+    assertWholeLife(assert, life, what, residual(life.sum));
   }
 
   /** settle stops emitting, waits for every emit to end (acknowledged or failed) and checks the acknowledged

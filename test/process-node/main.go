@@ -10,8 +10,9 @@
 //     binaries (--image repo=path); image adapters make a binary listen on the pod IP.
 //   - Startup, readiness and liveness probes (httpGet, tcpSocket, exec) run as the kubelet runs them and set
 //     the Ready condition; containers restart per restartPolicy.
-//   - On deletion it does what the kubelet does: not ready at once, preStop hooks, SIGTERM, the rest of the
-//     grace period, SIGKILL, then removes the pod object.
+//   - On deletion it does what the kubelet does: preStop hooks, SIGTERM, the rest of the grace period, SIGKILL,
+//     then removes the pod object; readiness probes keep running meanwhile, so the pod stays Ready (its endpoint
+//     serving and terminating) until its process fails them.
 //   - Services: it listens on every ClusterIP:port and forwards connections to ready endpoints (kube-proxy's
 //     job, in process).
 //

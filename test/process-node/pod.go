@@ -30,12 +30,11 @@ type podRunner struct {
 	startTime  metav1.Time
 	dirty      chan struct{} // a status update is due
 
-	mu          sync.Mutex
-	terminating bool
-	deleting    *corev1.Pod // the pod as seen with its deletionTimestamp
-	terminate   chan struct{}
-	phase       corev1.PodPhase
-	waiting     string // why the containers have not started yet
+	mu        sync.Mutex
+	deleting  *corev1.Pod // the pod as seen with its deletionTimestamp
+	terminate chan struct{}
+	phase     corev1.PodPhase
+	waiting   string // why the containers have not started yet
 }
 
 func newPodRunner(a *Agent, pod *corev1.Pod) *podRunner {
@@ -254,17 +253,15 @@ func (r *podRunner) mounts(spec corev1.Container) [][2]string {
 	return out
 }
 
-// runTermination is the kubelet's sequence for a deleted pod: not ready at once, preStop hooks, SIGTERM,
-// the rest of the grace period, SIGKILL.
+// runTermination is the kubelet's sequence for a deleted pod: preStop hooks, SIGTERM, the rest of the grace
+// period, SIGKILL. As with the kubelet, readiness probes keep running meanwhile: the pod stays Ready until its
+// process fails them or exits, so its EndpointSlice endpoint is serving and terminating (ready: false) while it
+// still answers, which is what ingress controllers use to keep a session's requests on a terminating pod.
 func (r *podRunner) runTermination(ctx context.Context) {
 	grace := time.Duration(ptr.Deref(r.deleting.DeletionGracePeriodSeconds,
 		ptr.Deref(r.pod.Spec.TerminationGracePeriodSeconds, 30))) * time.Second
 	deadline := time.Now().Add(grace)
 	r.log.Info("terminating", "grace", grace)
-	r.mu.Lock()
-	r.terminating = true
-	r.mu.Unlock()
-	r.markDirty()
 
 	var wg sync.WaitGroup
 	for _, c := range r.containers {
@@ -333,7 +330,7 @@ func (r *podRunner) writeStatus(ctx context.Context) error {
 // status computes the pod status from the containers' state.
 func (r *podRunner) status(prev corev1.PodStatus) corev1.PodStatus {
 	r.mu.Lock()
-	phase, waiting, terminating := r.phase, r.waiting, r.terminating
+	phase, waiting := r.phase, r.waiting
 	r.mu.Unlock()
 	st := corev1.PodStatus{
 		Phase: phase, HostIP: "127.0.0.1", HostIPs: []corev1.HostIP{{IP: "127.0.0.1"}},
@@ -354,7 +351,9 @@ func (r *podRunner) status(prev corev1.PodStatus) corev1.PodStatus {
 			})
 		}
 	}
-	ready := allReady && !terminating
+	// A terminating pod stays Ready while its readiness probes pass (the kubelet stops only the liveness and
+	// startup probes of a terminating pod); the EndpointSlice controller marks its endpoint terminating.
+	ready := allReady
 	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
 		s := corev1.ConditionFalse
 		if ok {

@@ -6,8 +6,10 @@
 // recovery) gets its rooms back from the session, so it does not rejoin, and the ticks that keep arriving are
 // the proof its room survived. Each client records over its whole life, across reconnects, every "tick"
 // sequence number it received (missed = the ticks between its first one and the last one published that it
-// never got; duplicates = ticks received more than once), the gaps within one connection, its reconnects
-// and how many of them were recovered. It keeps emitting "work" events with acknowledgements (the client's
+// never got; duplicates = ticks received more than once), the gaps within one connection, its reconnects,
+// how many of them were recovered, how many of those came back with another socket id (a recovered session
+// keeps its id) and how many were not recovered because the client had received no broadcast yet: Socket.IO
+// restores a session from the offset of the last packet received, which such a client does not have. It keeps emitting "work" events with acknowledgements (the client's
 // `retries` + `ackTimeout`, so an emit outlives reconnects; an emit never acknowledged ends as an error and
 // is counted as failed). The runtime's event webhook acknowledges them (the test process is the webhook).
 //
@@ -41,7 +43,8 @@ for (let i = 0; i < count; i++) {
   });
   const c = {
     id, polling, socket,
-    connected: false, connects: 0, recovered: 0, joins: 0, lastSeq: null, ticks: 0,
+    connected: false, connects: 0, recovered: 0, idChanges: 0, id0: null, noOffset: 0, hadOffset: false,
+    joins: 0, lastSeq: null, ticks: 0,
     seen: new Uint8Array(1024), first: null, max: 0, distinct: 0, dups: 0,
     gaps: [], sent: 0, acked: 0, failed: 0, joinErrors: 0, gaveUp: false,
   };
@@ -51,10 +54,14 @@ for (let i = 0; i < count; i++) {
     connectTimes.push(Date.now());
     // Missed packets of a recovered session were delivered just before this event: the sequence check
     // within this connection continues from them.
+    const previousID = c.id0;
+    c.id0 = socket.id;
     if (c.connects > 1 && socket.recovered === true) {
       c.recovered++;
+      if (socket.id !== previousID) c.idChanges++;
       return; // rooms come from the session: no rejoin
     }
+    if (c.connects > 1 && !c.hadOffset) c.noOffset++;
     c.joins++;
     socket.timeout(10000).emit("relay:join", "fleet:all", (err, res) => {
       if (err || !res?.ok) c.joinErrors++;
@@ -62,6 +69,7 @@ for (let i = 0; i < count; i++) {
   });
   socket.on("disconnect", () => {
     c.connected = false;
+    c.hadOffset = c.first !== null; // a tick carries the offset the client sends to recover
     c.lastSeq = null; // a new connection starts a new sequence check
   });
   socket.io.on("reconnect_failed", () => { c.gaveUp = true; });
@@ -93,20 +101,15 @@ function record(c, seq) {
 }
 
 /** life is the client's whole-life record up to tick upTo (the last one published that it should have by
- * now): missed ticks between its first one and upTo, the last of them, duplicates, reconnects, recovered
- * reconnects. */
+ * now): missed ticks between its first one and upTo, duplicates, reconnects, recovered reconnects. */
 function life(c, upTo) {
   let got = 0;
-  let lastMissed = 0;
-  if (c.first !== null) {
-    for (let s = c.first; s <= upTo; s++) {
-      if (s < c.seen.length && c.seen[s]) got++;
-      else lastMissed = s;
-    }
-  }
+  const end = Math.min(upTo, c.seen.length - 1);
+  if (c.first !== null) for (let s = c.first; s <= end; s++) got += c.seen[s];
   const missed = c.first === null ? 0 : Math.max(0, upTo - c.first + 1 - got);
-  // [id, reconnects, recovered reconnects, room joins, first tick, highest tick, missed, duplicates, last missed]
-  return [c.id, Math.max(0, c.connects - 1), c.recovered, c.joins, c.first, c.max, missed, c.dups, lastMissed];
+  // [id, reconnects, recovered reconnects, room joins, first tick, highest tick, missed, duplicates,
+  //  recovered reconnects with another socket id, reconnects not recovered before any tick (no offset)]
+  return [c.id, Math.max(0, c.connects - 1), c.recovered, c.joins, c.first, c.max, missed, c.dups, c.idChanges, c.noOffset];
 }
 
 // Emits are staggered over the interval so the webhook sees a steady load.

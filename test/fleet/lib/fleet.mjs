@@ -398,8 +398,8 @@ export class ClientFleet {
 
   /** life waits (up to limitMs) until every client has received tick upTo, then returns each client's
    * whole-life record up to it (see clients.mjs): a Map id -> {reconnects, recovered, joins, first, max,
-   * missed, dups, lastMissed}, and the sums. A client still short of upTo at the limit counts the ticks it lacks as
-   * missed. */
+   * missed, dups, idChanges, noOffset}, and the sums. A client still short of upTo at the limit counts the ticks it lacks
+   * as missed. */
   async life(upTo, limitMs = 15000) {
     let byId;
     const deadline = Date.now() + limitMs;
@@ -407,20 +407,22 @@ export class ClientFleet {
       const rs = await Promise.all(this.workers.map((w) => w.life(upTo)));
       byId = new Map();
       for (const r of rs) {
-        for (const [id, reconnects, recovered, joins, first, max, missed, dups, lastMissed] of r.clients) {
-          byId.set(id, { reconnects, recovered, joins, first, max, missed, dups, lastMissed });
+        for (const [id, reconnects, recovered, joins, first, max, missed, dups, idChanges, noOffset] of r.clients) {
+          byId.set(id, { reconnects, recovered, joins, first, max, missed, dups, idChanges, noOffset });
         }
       }
       if ([...byId.values()].every((c) => c.max >= upTo) || Date.now() > deadline) break;
       await sleep(500);
     }
-    const sum = { clients: byId.size, upTo, missed: 0, missingClients: 0, dups: 0, reconnects: 0, recovered: 0, notRecovered: 0, short: 0 };
+    const sum = { clients: byId.size, upTo, missed: 0, missingClients: 0, dups: 0, reconnects: 0, recovered: 0, notRecovered: 0, idChanges: 0, noOffset: 0, short: 0 };
     for (const c of byId.values()) {
       sum.missed += c.missed;
       if (c.missed) sum.missingClients++;
       sum.dups += c.dups;
       sum.reconnects += c.reconnects;
       sum.recovered += c.recovered;
+      sum.idChanges += c.idChanges;
+      sum.noOffset += c.noOffset;
       sum.notRecovered += c.reconnects - c.recovered;
       if (c.max < upTo) sum.short++;
     }
@@ -470,6 +472,49 @@ export class HandshakeRate {
     }
     return { peak: Math.round(peak * 10) / 10, accepted: s.length ? s.at(-1).accepted - s[0].accepted : 0 };
   }
+}
+
+/** movedBetween compares two whole-life records (ClientFleet.life): the clients that reconnected in between,
+ * with their reconnects, the recovered ones among them, those that came back with another socket id, those not
+ * recovered because the client had no offset yet, their rejoins and the ticks they missed and got twice in
+ * between; `othersMissed` / `othersDups` are those of the
+ * clients that did not move. */
+export function movedBetween(before, after) {
+  const m = { clients: 0, reconnects: 0, recovered: 0, idChanges: 0, noOffset: 0, rejoins: 0, missed: 0, dups: 0, othersMissed: 0, othersDups: 0 };
+  for (const [id, a] of after.byId) {
+    const b = before.byId.get(id) ?? { reconnects: 0, recovered: 0, idChanges: 0, noOffset: 0, joins: 1, missed: 0, dups: 0 };
+    const reconnects = a.reconnects - b.reconnects;
+    if (reconnects > 0) {
+      m.clients++;
+      m.reconnects += reconnects;
+      m.recovered += a.recovered - b.recovered;
+      m.idChanges += a.idChanges - b.idChanges;
+      m.noOffset += a.noOffset - b.noOffset;
+      m.rejoins += a.joins - b.joins;
+      m.missed += a.missed - b.missed;
+      m.dups += a.dups - b.dups;
+    } else {
+      m.othersMissed += a.missed - b.missed;
+      m.othersDups += a.dups - b.dups;
+    }
+  }
+  return m;
+}
+
+/** assertWholeLife is the guarantee of the streams adapter with connection state recovery, over each client's
+ * whole life across its reconnects: every client up to date, at most `residual` ticks missed, none twice, every
+ * reconnect recovered with the same socket id, so the only room join is the first one. A client moved before it
+ * received its first broadcast has no offset to recover from (Socket.IO's protocol, as in Node): it reconnects as
+ * a new socket and rejoins, having lost nothing; those reconnects (`noOffset`) are reported, not failures. */
+export function assertWholeLife(assert, life, what, residual = 0) {
+  const s = life.sum;
+  assert.equal(s.short, 0, `${what}: ${s.short} clients never got tick ${s.upTo}`);
+  assert.ok(s.missed <= residual, `${what}: ${s.missed} ticks missed by ${s.missingClients} clients over their whole life (residual bound ${residual})`);
+  assert.equal(s.dups, 0, `${what}: ${s.dups} ticks delivered twice`);
+  assert.equal(s.notRecovered - s.noOffset, 0, `${what}: ${s.notRecovered - s.noOffset} of ${s.reconnects} reconnects not recovered (besides ${s.noOffset} of clients that had no broadcast yet)`);
+  assert.equal(s.idChanges, 0, `${what}: ${s.idChanges} recovered reconnects came back with another socket id`);
+  const rejoined = [...life.byId.values()].filter((c) => c.joins !== 1 + c.noOffset).length;
+  assert.equal(rejoined, 0, `${what}: ${rejoined} clients joined their room more than once`);
 }
 
 /** assertNoLoss fails when a client gave up, an acked emit failed after its retries, or a client missed a
