@@ -87,8 +87,9 @@ func TestOperatorGoldenConfigs(t *testing.T) {
 }
 
 // checkOperatorAdapters checks what the runtime makes of the operator's adapter settings in particular
-// goldens: the default (classic, no recovery) and a streams cluster with recovery, whose streams block the
-// operator writes in part (the runtime's defaults fill the rest).
+// goldens: the default (streams with recovery), a cluster that chose classic (no recovery) and a streams
+// cluster with recovery whose streams block the operator writes in part (the runtime's defaults fill the
+// rest).
 func checkOperatorAdapters(t *testing.T, loaded map[string]Config) {
 	defaults := Default().Redis.Streams
 	cases := []struct {
@@ -97,8 +98,9 @@ func checkOperatorAdapters(t *testing.T, loaded map[string]Config) {
 		recovery bool
 		streams  RedisStreams
 	}{
-		{"minimal.yaml", "classic", false, defaults},
-		{"redis-external-cluster.yaml", "classic", false, defaults},
+		{"minimal.yaml", "streams", true, defaults},
+		{"redis-external-cluster.yaml", "streams", true, defaults},
+		{"redis-external-standalone.yaml", "classic", false, defaults},
 		{"redis-streams-recovery.yaml", "streams", true, RedisStreams{
 			StreamName: "chat", StreamCount: 1, MaxLen: 50000, ReadCount: defaults.ReadCount,
 			BlockTime: defaults.BlockTime, SessionKeyPrefix: "chat:session:",

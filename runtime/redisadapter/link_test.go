@@ -98,7 +98,8 @@ func testBroadcastsWaitForRedis(t *testing.T, variant string) {
 	onB.Expect(t, tick(4))
 	onA.ExpectNothing(t)
 	onB.ExpectNothing(t)
-	if got := a.cluster.Outbox(); got != (OutboxStats{Forwarded: 3}) {
-		t.Fatalf("outbox after Redis came back: %+v, want 3 forwarded", got)
+	// Tick 4 may have waited behind the last of them too.
+	if got := a.cluster.Outbox(); got.Waiting != 0 || got.Dropped != 0 || got.Forwarded < 3 {
+		t.Fatalf("outbox after Redis came back: %+v, want 3 or 4 forwarded, none waiting or dropped", got)
 	}
 }
