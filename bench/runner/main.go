@@ -578,7 +578,10 @@ const analysis = `
 - **Streams adapter, what costs what**: a broadcast published on A is one ` + "`XADD`" + ` (A waits for the entry id, which
   becomes the packet's recovery offset, before it delivers locally: Node's ClusterAdapter and the Go adapter both
   do); B's reader gets up to 100 entries per ` + "`XREAD BLOCK`" + ` and fans each out to its own sockets with the
-  offset appended. Redis works per broadcast, not per client (see its CPU in the raw numbers), so the cost per
+  offset appended. On A, Node's ` + "`emit`" + ` returns at once and the ` + "`XADD`" + `s of a loop of emits go out pipelined on
+  one connection, where the Go adapter's broadcast returns once its ` + "`XADD`" + ` has answered: a handler emitting
+  100 broadcasts waits 100 Redis round trips (and, a socket's handlers running one at a time, so does its client's
+  next event). Redis works per broadcast, not per client (see its CPU in the raw numbers), so the cost per
   delivery is B's fan-out: both encode a packet once per broadcast, then Go queues it on every session and writes
   each session's accumulated frames in one system call, where Node's engine writes every frame to every socket on
   its own. The receivers are official clients in Node, which cost more CPU per
