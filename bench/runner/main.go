@@ -585,8 +585,9 @@ const analysis = `
   delivery is B's fan-out: both encode a packet once per broadcast, then Go queues it on every session and writes
   each session's accumulated frames in one system call, where Node's engine writes every frame to every socket on
   its own. The receivers are official clients in Node, which cost more CPU per
-  message than either server: when their CPU in the raw numbers approaches the cores left to them, the Go figure is
-  the clients' limit, not the server's. The latency includes the clients' own queueing: one broadcast reaches every
+  message than either server: when the servers' CPU in the raw numbers is far from the cores and the clients' is
+  near what is left to them (or to their fair share, on a shared machine), the deliveries per second are the
+  clients' limit, not the servers', and the servers' CPU per million deliveries is the comparison that holds. The latency includes the clients' own queueing: one broadcast reaches every
   socket of a client process at once, and that process handles them one after the other.
 - **Recovery after a drain** is, per client, a WebSocket handshake on B and a CONNECT carrying the private session
   id and offset, for which B takes the stored session from Redis (Node: ` + "`GETDEL`" + `; Go: ` + "`GET`+`DEL`" + ` in
@@ -599,7 +600,8 @@ const analysis = `
   ` + "`SET`" + `s without waiting, from the one event-loop task that closes every session, so they reach Redis
   only after the whole loop; a client that reconnects to B sooner finds no session, connects as a new socket
   (` + "`recovered`" + ` false) and leaves its stored session to expire (the "sessions still in Redis" row). The Go
-  drain stores each session from its own goroutine as soon as that session closes.
+  runtime stores each session from its own goroutine as soon as that session's transport is closed, so its window
+  is one ` + "`SET`" + ` round trip, not the whole drain; on a starved machine a client can still win it.
 - **Latencies** are measured on a 2-core machine where the load generator shares the cores with the servers; a
   difference of a millisecond at p99 is within run-to-run noise.
 `

@@ -20,6 +20,7 @@ type streamsResult struct {
 	DeliveriesPerSec      float64
 	CPUSecPerMillion      float64
 	RedisCPUSecPerMillion float64
+	ServerCPUPercent      float64
 	ClientCPUPercent      float64
 	P50, P99              time.Duration
 	LatencySamples        int
@@ -79,7 +80,7 @@ func benchStreams(cfg config, name string) (streamsResult, error) {
 
 	log.Printf("%s streams: broadcasts", name)
 	deliveries := float64(cfg.streamsClients * cfg.streamsBroadcasts)
-	var rates, cpus, redisCPUs, clientPcts []float64
+	var rates, cpus, redisCPUs, serverPcts, clientPcts []float64
 	for range cfg.rounds {
 		if err := clients.all(map[string]any{"cmd": "reset"}, 0); err != nil {
 			return r, err
@@ -92,15 +93,16 @@ func benchStreams(cfg config, name string) (streamsResult, error) {
 		if err != nil {
 			return r, err
 		}
-		elapsed := last.Sub(t0).Seconds()
+		elapsed, cpu := last.Sub(t0).Seconds(), p.cpu()-cpu0
 		rates = append(rates, deliveries/elapsed)
-		cpus = append(cpus, (p.cpu()-cpu0)/(deliveries/1e6))
+		cpus = append(cpus, cpu/(deliveries/1e6))
 		redisCPUs = append(redisCPUs, (redisCPUSeconds(rdb)-redis0)/(deliveries/1e6))
+		serverPcts = append(serverPcts, 100*cpu/elapsed)
 		clientPcts = append(clientPcts, 100*(clients.cpu()-client0)/time.Since(t0).Seconds())
 		time.Sleep(time.Second)
 	}
 	r.DeliveriesPerSec, r.CPUSecPerMillion = median(rates), median(cpus)
-	r.RedisCPUSecPerMillion, r.ClientCPUPercent = median(redisCPUs), median(clientPcts)
+	r.RedisCPUSecPerMillion, r.ServerCPUPercent, r.ClientCPUPercent = median(redisCPUs), median(serverPcts), median(clientPcts)
 
 	log.Printf("%s streams: broadcast latency", name)
 	if r.P50, r.P99, r.LatencySamples, err = streamsLatency(cfg, clients, publisher); err != nil {
@@ -283,6 +285,7 @@ func streamsReport(b *strings.Builder, cfg config, node, gosrv streamsResult, ro
 // streamsRaw writes the streams section's raw rows.
 func streamsRaw(b *strings.Builder, node, gosrv streamsResult) {
 	fmt.Fprintf(b, "| streams: Redis CPU seconds per million deliveries | %.2f | %.2f |\n", node.RedisCPUSecPerMillion, gosrv.RedisCPUSecPerMillion)
+	fmt.Fprintf(b, "| streams: both servers' CPU during the broadcasts (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent)
 	fmt.Fprintf(b, "| streams: official clients' CPU during the broadcasts (%% of one core, all processes) | %.0f | %.0f |\n", node.ClientCPUPercent, gosrv.ClientCPUPercent)
 	fmt.Fprintf(b, "| streams: latency samples | %d | %d |\n", node.LatencySamples, gosrv.LatencySamples)
 	fmt.Fprintf(b, "| streams recovery: clients reconnected / failed reconnection attempts | %d / %d | %d / %d |\n", node.Reconnected, node.Failures, gosrv.Reconnected, gosrv.Failures)
