@@ -110,7 +110,7 @@ fleet-results: ## Run test/fleet and record its numbers in bench/FLEET.md (bench
 	FLEET_RESULTS=$(CURDIR)/bench/FLEET.md test/fleet/run.sh
 
 .PHONY: bench
-bench: ## Benchmarks against Node socket.io 4.8 on the same machine and load; writes bench/RESULTS.md (~5 min).
+bench: ## Benchmarks against Node socket.io 4.8 on the same machine and load; writes bench/RESULTS.md (~7 min).
 	cd bench && npm ci --no-audit --no-fund --loglevel=error
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/bench-goserver ./bench/goserver
 	$(GO) run ./bench/runner $(BENCH_FLAGS)

@@ -5,7 +5,14 @@
 //	"blast" ({count,payload})  emits "m" payload to room "all" count times, then acks
 //
 // Every socket joins room "all" on connection. With -redis the server joins
-// a cluster through runtime/redisadapter (classic protocol).
+// a cluster through runtime/redisadapter: the classic protocol, or with
+// -adapter streams the streams adapter (@socket.io/redis-streams-adapter
+// 0.3) with connection state recovery on (runtime/config's
+// redis.adapter: streams with connectionStateRecovery.enabled). Then
+// POST /drain closes every session at the transport level with the
+// runtime's drainer (runtime/drain, the mechanism of the runtime's SIGTERM
+// and admin POST /drain) over -drain-window, which keeps the sessions
+// recoverable on another server.
 package main
 
 import (
@@ -20,9 +27,11 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/socketfleet/socketfleet/runtime/drain"
 	"github.com/socketfleet/socketfleet/runtime/redisadapter"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
@@ -32,6 +41,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
 	memProfile := flag.String("memprofile", "", "write a heap profile to this file at SIGTERM")
 	redisAddr := flag.String("redis", "", "join a cluster through the Redis adapter at this host:port")
+	adapter := flag.String("adapter", "classic", "with -redis: classic, or streams (with connection state recovery)")
+	drainWindow := flag.Duration("drain-window", 100*time.Millisecond, "window of the drain started by POST /drain")
 	flag.Parse()
 	if *cpuProfile != "" || *memProfile != "" {
 		stop := profile(*cpuProfile, *memProfile)
@@ -45,9 +56,19 @@ func main() {
 	}
 
 	opts := socketio.Options{}
-	if *redisAddr != "" {
+	switch {
+	case *redisAddr == "":
+	case *adapter == "streams":
+		// The runtime's defaults: runtime/config's connectionStateRecovery
+		// block and redis.streams block left empty.
+		cluster := redisadapter.NewStreams(redis.NewClient(&redis.Options{Addr: *redisAddr}), redisadapter.StreamsOptions{})
+		opts.Adapter = cluster.Adapter
+		opts.Recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: 2 * time.Minute, SkipMiddlewares: true}
+	case *adapter == "classic":
 		cluster := redisadapter.New(redis.NewClient(&redis.Options{Addr: *redisAddr}), redisadapter.Options{})
 		opts.Adapter = cluster.Adapter
+	default:
+		log.Fatalf("unknown -adapter %q", *adapter)
 	}
 	srv := socketio.NewServer(opts)
 	nsp := srv.Of("/")
@@ -80,7 +101,27 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("listening %s", ln.Addr())
-	log.Fatal(http.Serve(ln, srv))
+	log.Fatal(http.Serve(ln, withDrain(srv, *drainWindow)))
+}
+
+// withDrain answers POST /drain by starting a drain of srv's sessions with
+// the runtime's drainer (as runtime/app does), and serves everything else
+// with srv.
+func withDrain(srv *socketio.Server, window time.Duration) http.Handler {
+	list := func() (out []drain.Session) {
+		for _, s := range srv.Engine().Sessions() {
+			out = append(out, s)
+		}
+		return out
+	}
+	drainer := drain.New(list, drain.Options{Window: window})
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
+		drainer.Start()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	return mux
 }
 
 // profile starts the requested profiles and returns the function that

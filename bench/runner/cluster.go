@@ -27,25 +27,12 @@ type clusterResult struct {
 // delivery latency at every client.
 func benchCluster(cfg config, name string) (clusterResult, error) {
 	var r clusterResult
-	startCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	redis, err := redisserver.Run(startCtx, redisserver.Options{})
-	cancel()
+	p, err := startPair(cfg, name, false)
 	if err != nil {
 		return r, err
 	}
-	defer redis.Stop()
-	redisAddr := redis.Addr
-
-	var servers []*server
-	for range 2 {
-		s, err := startServer(cfg, name, redisAddr)
-		if err != nil {
-			return r, err
-		}
-		defer s.stop()
-		servers = append(servers, s)
-	}
-	time.Sleep(time.Second) // subscriptions settle
+	defer p.stop()
+	servers := p.servers[:]
 
 	ctx := context.Background()
 	received := new(atomic.Int64)
@@ -70,8 +57,7 @@ func benchCluster(cfg config, name string) (clusterResult, error) {
 
 	log.Printf("%s cluster: broadcasts", name)
 	want := int64(len(clients) * cfg.clusterBroadcasts)
-	pids := []int{servers[0].cmd.Process.Pid, servers[1].cmd.Process.Pid}
-	cpu := func() float64 { return cpuSeconds(pids[0]) + cpuSeconds(pids[1]) }
+	cpu := p.cpu
 	var rates, cpus []float64
 	for range cfg.rounds {
 		received.Store(0)
@@ -115,4 +101,45 @@ func benchCluster(cfg config, name string) (clusterResult, error) {
 	slices.Sort(samples)
 	r.P50, r.P99, r.LatencySamples = samples[len(samples)/2], samples[len(samples)*99/100], len(samples)
 	return r, nil
+}
+
+// pair is two servers of one kind on one redis-server of their own.
+type pair struct {
+	redis   *redisserver.Server
+	servers [2]*server
+}
+
+// startPair starts redis-server and two servers on it, with the streams
+// adapter (and connection state recovery) or the classic one.
+func startPair(cfg config, name string, streams bool) (*pair, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	rs, err := redisserver.Run(ctx, redisserver.Options{})
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	p := &pair{redis: rs}
+	for i := range p.servers {
+		if p.servers[i], err = startServer(cfg, name, rs.Addr, streams); err != nil {
+			p.stop()
+			return nil, err
+		}
+	}
+	time.Sleep(time.Second) // subscriptions and stream readers settle
+	return p, nil
+}
+
+// stop stops the servers, then redis-server.
+func (p *pair) stop() {
+	for _, s := range p.servers {
+		if s != nil {
+			s.stop()
+		}
+	}
+	p.redis.Stop()
+}
+
+// cpu is the CPU time of both servers so far, in seconds.
+func (p *pair) cpu() float64 {
+	return cpuSeconds(p.servers[0].cmd.Process.Pid) + cpuSeconds(p.servers[1].cmd.Process.Pid)
 }

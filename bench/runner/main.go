@@ -10,10 +10,16 @@
 //   - broadcast deliveries per second to -clients sockets in one room, and
 //     the server's CPU seconds per million deliveries;
 //   - emit→ack round trip p50/p99 with -active clients each emitting -rate
-//     times per second.
+//     times per second;
+//   - two servers on one redis-server with the classic Redis adapter
+//     (cluster.go) and with the streams adapter and connection state
+//     recovery (streams.go), the latter with official socket.io-client
+//     sockets and a drain whose clients recover on the other server.
 //
-// The load generator is this process (a minimal protocol client in Go); its
-// own CPU time is reported so that a saturated generator is visible.
+// The load generator is this process (a minimal protocol client in Go) and,
+// for the streams adapter, Node processes running the official client
+// (bench/node/clients.mjs); their CPU time is reported so that a saturated
+// generator is visible.
 package main
 
 import (
@@ -45,6 +51,12 @@ type config struct {
 	goServer, nodeDir, out, only string
 	// The two-server Redis cluster test.
 	clusterClients, clusterBroadcasts, clusterRate int
+	// The streams adapter test (official clients in clientProcs Node
+	// processes).
+	streamsClients, streamsBroadcasts, streamsRate  int
+	recoveryClients, clientProcs                    int
+	recoveryTimeout, reconnectionDelay, drainWindow time.Duration
+	sections                                        string
 }
 
 // result is what one server scored.
@@ -61,6 +73,7 @@ type result struct {
 	P50, P99                time.Duration
 	AckSamples              int
 	Cluster                 clusterResult
+	Streams                 streamsResult
 }
 
 func main() {
@@ -76,6 +89,15 @@ func main() {
 	flag.IntVar(&cfg.clusterClients, "cluster-clients", 4000, "clients split over the two servers of the Redis cluster test")
 	flag.IntVar(&cfg.clusterBroadcasts, "cluster-broadcasts", 50, "messages per cross-server broadcast round")
 	flag.IntVar(&cfg.clusterRate, "cluster-rate", 20, "broadcasts per second in the cross-server latency test")
+	flag.IntVar(&cfg.streamsClients, "streams-clients", 2000, "official clients on server B of the streams adapter test")
+	flag.IntVar(&cfg.streamsBroadcasts, "streams-broadcasts", 100, "messages per broadcast round of the streams adapter test")
+	flag.IntVar(&cfg.streamsRate, "streams-rate", 10, "broadcasts per second in the streams adapter latency test")
+	flag.IntVar(&cfg.recoveryClients, "recovery-clients", 1000, "official clients drained from server A to B with connection state recovery")
+	flag.DurationVar(&cfg.recoveryTimeout, "recovery-timeout", time.Minute, "how long the recovered clients may take to reconnect")
+	flag.DurationVar(&cfg.reconnectionDelay, "reconnection-delay", 100*time.Millisecond, "the official clients' reconnectionDelay (randomizationFactor 0.5)")
+	flag.DurationVar(&cfg.drainWindow, "drain-window", 100*time.Millisecond, "window of the Go server's drain in the recovery test")
+	flag.IntVar(&cfg.clientProcs, "client-procs", 2, "Node processes sharing the official clients")
+	flag.StringVar(&cfg.sections, "sections", allSections, "sections to run (the results file is written only with all of them)")
 	flag.StringVar(&cfg.goServer, "go-server", "bin/bench-goserver", "Go server binary")
 	flag.StringVar(&cfg.nodeDir, "node-dir", "bench", "directory with node_modules and node/server.mjs")
 	flag.StringVar(&cfg.out, "out", "bench/RESULTS.md", "results file")
@@ -94,7 +116,7 @@ func main() {
 		log.Printf("%s: %+v", name, r)
 		results = append(results, r)
 	}
-	if len(results) != 2 {
+	if len(results) != 2 || cfg.sections != allSections {
 		return
 	}
 	out := report(cfg, results[0], results[1])
@@ -114,7 +136,9 @@ type server struct {
 	addr string
 }
 
-func startServer(cfg config, name, redisAddr string) (*server, error) {
+// startServer starts a server of kind name (go or node), alone or in a
+// cluster on the Redis at redisAddr with the classic or the streams adapter.
+func startServer(cfg config, name, redisAddr string, streams bool) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -126,14 +150,22 @@ func startServer(cfg config, name, redisAddr string) (*server, error) {
 		if redisAddr != "" {
 			cmd.Args = append(cmd.Args, "-redis", redisAddr)
 		}
+		if streams {
+			cmd.Args = append(cmd.Args, "-adapter", "streams", "-drain-window", cfg.drainWindow.String())
+		}
 	case "node":
 		cmd = exec.Command("node", filepath.Join(cfg.nodeDir, "node", "server.mjs"))
 		cmd.Env = append(os.Environ(), "ADDR="+addr)
 		if redisAddr != "" {
 			cmd.Env = append(cmd.Env, "REDIS_URL=redis://"+redisAddr)
 		}
+		if streams {
+			cmd.Env = append(cmd.Env, "ADAPTER=streams")
+		}
 	}
 	cmd.Stderr = os.Stderr
+	// Dies with the runner even when the runner is killed before its cleanups.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -170,21 +202,57 @@ func startServer(cfg config, name, redisAddr string) (*server, error) {
 
 func (s *server) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	waitOrKill(s.cmd)
+}
+
+// waitOrKill waits for a process asked to exit, and kills it if it has not
+// exited within 5 seconds.
+func waitOrKill(cmd *exec.Cmd) {
 	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		<-done
 	}
 }
 
+// benchServer runs the sections of cfg.sections against one server kind.
 func benchServer(cfg config, name string) (result, error) {
 	r := result{Name: name}
-	srv, err := startServer(cfg, name, "")
+	var err error
+	if cfg.runs("single") {
+		if err = benchSingle(cfg, &r); err != nil {
+			return r, err
+		}
+	}
+	if cfg.runs("cluster") {
+		if r.Cluster, err = benchCluster(cfg, name); err != nil {
+			return r, err
+		}
+	}
+	if cfg.runs("streams") {
+		r.Streams, err = benchStreams(cfg, name)
+	}
+	return r, err
+}
+
+// runs reports whether section is in cfg.sections.
+func (cfg config) runs(section string) bool {
+	return slices.Contains(strings.Split(cfg.sections, ","), section)
+}
+
+// allSections is the default of -sections: a results file needs them all.
+const allSections = "single,cluster,streams"
+
+// benchSingle measures one server alone: handshakes, idle memory,
+// broadcast fan-out and ack round trips.
+func benchSingle(cfg config, r *result) error {
+	name := r.Name
+	srv, err := startServer(cfg, name, "", false)
 	if err != nil {
-		return r, err
+		return err
 	}
 	defer srv.stop()
 	pid := srv.cmd.Process.Pid
@@ -198,13 +266,13 @@ func benchServer(cfg config, name string) (result, error) {
 		}
 		return err
 	}); err != nil {
-		return r, fmt.Errorf("websocket handshakes: %w", err)
+		return fmt.Errorf("websocket handshakes: %w", err)
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.handshakeWorkers * 2}}
 	if r.PollingHandshakesPerSec, err = handshakeRate(cfg, func() error {
 		return pollingHandshake(ctx, hc, srv.addr)
 	}); err != nil {
-		return r, fmt.Errorf("polling handshakes: %w", err)
+		return fmt.Errorf("polling handshakes: %w", err)
 	}
 	hc.CloseIdleConnections()
 	time.Sleep(2 * time.Second)
@@ -219,7 +287,7 @@ func benchServer(cfg config, name string) (result, error) {
 		}
 	}()
 	if err != nil {
-		return r, err
+		return err
 	}
 	time.Sleep(3 * time.Second)
 	r.LoadedRSSKB = rssKB(pid)
@@ -232,12 +300,12 @@ func benchServer(cfg config, name string) (result, error) {
 		received.Store(0)
 		cpu0, gen0, t0 := cpuSeconds(pid), selfCPUSeconds(), time.Now()
 		if err := clients[0].emitWithAck("blast", fmt.Sprintf(`{"count":%d,"payload":{"type":"tick","n":42,"text":"hello"}}`, cfg.broadcasts)); err != nil {
-			return r, err
+			return err
 		}
 		deadline := time.Now().Add(5 * time.Minute)
 		for received.Load() < want {
 			if time.Now().After(deadline) {
-				return r, fmt.Errorf("broadcast: %d of %d deliveries", received.Load(), want)
+				return fmt.Errorf("broadcast: %d of %d deliveries", received.Load(), want)
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -259,11 +327,9 @@ func benchServer(cfg config, name string) (result, error) {
 
 	log.Printf("%s: ack round trips", name)
 	if r.P50, r.P99, r.AckSamples, err = ackLatency(ctx, cfg, srv.addr); err != nil {
-		return r, err
+		return err
 	}
-	srv.stop()
-	r.Cluster, err = benchCluster(cfg, name)
-	return r, err
+	return nil
 }
 
 // handshakeRate runs cfg.handshakes calls of one with cfg.handshakeWorkers
@@ -441,8 +507,9 @@ func report(cfg config, node, gosrv result) string {
 	}
 	nodeVersion, _ := exec.Command("node", "--version").Output()
 	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (bench/runner) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "## Machine\n\n- CPU: %s, %d logical cores (server, load generator and OS share them)\n- Go %s, Node %s- socket.io (Node) %s with its defaults: `ws` engine, in-memory adapter, no compression\n\n",
-		cpuModel, runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), string(nodeVersion), nodeSocketIOVersion(cfg))
+	fmt.Fprintf(&b, "## Machine\n\n- CPU: %s, %d logical cores (server, load generator and OS share them)\n- Go %s, Node %s- socket.io (Node) %s with its defaults: `ws` engine, in-memory adapter, no compression\n- @socket.io/redis-adapter %s, @socket.io/redis-streams-adapter %s, socket.io-client %s (Node)\n\n",
+		cpuModel, runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), string(nodeVersion), nodeModuleVersion(cfg, "socket.io"),
+		nodeModuleVersion(cfg, "@socket.io/redis-adapter"), nodeModuleVersion(cfg, "@socket.io/redis-streams-adapter"), nodeModuleVersion(cfg, "socket.io-client"))
 	fmt.Fprintf(&b, "## Commands\n\n```sh\nmake bench   # = go build -o bin/bench-goserver ./bench/goserver && go run ./bench/runner %s\n```\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(&b, "Both servers run the same application (bench/goserver/main.go, bench/node/server.mjs): every socket joins room `all`; `echo` acks its arguments; `blast` emits `m` to room `all` `count` times. The load generator (bench/runner) is one Go process speaking the protocol over WebSocket; Node runs first, then Go, with the same parameters.\n\n")
 	fmt.Fprintf(&b, "## Results\n\n| measure | Node socket.io | Go runtime | Go / Node |\n|---|---:|---:|---:|\n")
@@ -461,19 +528,22 @@ func report(cfg config, node, gosrv result) string {
 	row("CPU seconds of both servers per million deliveries", "s", node.Cluster.CPUSecPerMillion, gosrv.Cluster.CPUSecPerMillion, "lower")
 	row(fmt.Sprintf("broadcast latency p50, sender to every client (%d broadcasts/s for %s)", cfg.clusterRate, cfg.duration), "ms", ms(node.Cluster.P50), ms(gosrv.Cluster.P50), "lower")
 	row("broadcast latency p99", "ms", ms(node.Cluster.P99), ms(gosrv.Cluster.P99), "lower")
+	streamsReport(&b, cfg, node.Streams, gosrv.Streams, row)
 	fmt.Fprintf(&b, "\n## Raw numbers\n\n| | Node | Go |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| RSS before clients (KiB) | %d | %d |\n| RSS with clients (KiB) | %d | %d |\n", node.BaseRSSKB, gosrv.BaseRSSKB, node.LoadedRSSKB, gosrv.LoadedRSSKB)
 	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)
 	fmt.Fprintf(&b, "| ack samples | %d | %d |\n", node.AckSamples, gosrv.AckSamples)
 	fmt.Fprintf(&b, "| cross-server latency samples | %d | %d |\n", node.Cluster.LatencySamples, gosrv.Cluster.LatencySamples)
+	streamsRaw(&b, node.Streams, gosrv.Streams)
 	b.WriteString(analysis)
 	return b.String()
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func nodeSocketIOVersion(cfg config) string {
-	b, err := os.ReadFile(filepath.Join(cfg.nodeDir, "node_modules", "socket.io", "package.json"))
+// nodeModuleVersion is the version of an installed npm package of the bench.
+func nodeModuleVersion(cfg config, pkg string) string {
+	b, err := os.ReadFile(filepath.Join(cfg.nodeDir, "node_modules", pkg, "package.json"))
 	if err != nil {
 		return "unknown"
 	}
@@ -505,6 +575,33 @@ const analysis = `
   every client of both servers). When that load is above what a pair of servers can deliver, the latency is the
   queueing delay of the backlog: at the defaults (20/s × 4,000 clients = 80,000 deliveries/s) the two Node servers,
   which deliver about 60,000/s, fall behind; the Go pair does not.
+- **Streams adapter, what costs what**: a broadcast published on A is one ` + "`XADD`" + ` (A waits for the entry id, which
+  becomes the packet's recovery offset, before it delivers locally: Node's ClusterAdapter and the Go adapter both
+  do); B's reader gets up to 100 entries per ` + "`XREAD BLOCK`" + ` and fans each out to its own sockets with the
+  offset appended. On A, Node's ` + "`emit`" + ` returns at once and the ` + "`XADD`" + `s of a loop of emits go out pipelined on
+  one connection, where the Go adapter's broadcast returns once its ` + "`XADD`" + ` has answered: a handler emitting
+  100 broadcasts waits 100 Redis round trips (and, a socket's handlers running one at a time, so does its client's
+  next event). Redis works per broadcast, not per client (see its CPU in the raw numbers), so the cost per
+  delivery is B's fan-out: both encode a packet once per broadcast, then Go queues it on every session and writes
+  each session's accumulated frames in one system call, where Node's engine writes every frame to every socket on
+  its own. The receivers are official clients in Node, which cost more CPU per
+  message than either server: when the servers' CPU in the raw numbers is far from the cores and the clients' is
+  near what is left to them (or to their fair share, on a shared machine), the deliveries per second are the
+  clients' limit, not the servers', and the servers' CPU per million deliveries is the comparison that holds. The latency includes the clients' own queueing: one broadcast reaches every
+  socket of a client process at once, and that process handles them one after the other.
+- **Recovery after a drain** is, per client, a WebSocket handshake on B and a CONNECT carrying the private session
+  id and offset, for which B takes the stored session from Redis (Node: ` + "`GETDEL`" + `; Go: ` + "`GET`+`DEL`" + ` in
+  one transaction), checks the offset is still in the stream and reads the entries after it (` + "`XRANGE`" + `),
+  then answers with the old socket id. With a short reconnection delay the reconnects come as one burst, and the
+  time to the last one is set by whichever is slower to work through it: B, or the client processes, which share
+  the cores and handle every close and reconnect of their sockets in one event loop each. The servers' CPU per
+  client is the steadier comparison of the servers. Both servers close the transport first and store
+  the session in Redis after (the client's close frame is on its way before the ` + "`SET`" + `): Node issues the
+  ` + "`SET`" + `s without waiting, from the one event-loop task that closes every session, so they reach Redis
+  only after the whole loop; a client that reconnects to B sooner finds no session, connects as a new socket
+  (` + "`recovered`" + ` false) and leaves its stored session to expire (the "sessions still in Redis" row). The Go
+  runtime stores each session from its own goroutine as soon as that session's transport is closed, so its window
+  is one ` + "`SET`" + ` round trip, not the whole drain; on a starved machine a client can still win it.
 - **Latencies** are measured on a 2-core machine where the load generator shares the cores with the servers; a
   difference of a millisecond at p99 is within run-to-run noise.
 `
