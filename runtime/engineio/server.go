@@ -200,7 +200,10 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 	}{sid, srv.opts.upgrades(transport), srv.opts.PingInterval.Milliseconds(), srv.opts.PingTimeout.Milliseconds(), srv.opts.MaxBufferSize})
 	s.queue = []*Message{controlPacket(packetOpen, open)}
 	s.heartbeat = time.AfterFunc(srv.opts.PingInterval, s.onHeartbeat)
-	s.handler = srv.onSession(s, r)
+	h := srv.onSession(s, r)
+	s.mu.Lock() // the handler may close the session from a timer of its own (Close reads it)
+	s.handler = h
+	s.mu.Unlock()
 
 	srv.mu.Lock()
 	if srv.closed {

@@ -16,6 +16,15 @@ type SessionHandler interface {
 	OnClose(reason string)
 }
 
+// ClosingHandler is implemented by a SessionHandler that acts before the
+// server closes the session's transport with Close (a drain, a shed): it
+// gets OnServerClose first, synchronously, before the client can see the
+// close and reconnect elsewhere — e.g. to store the state the client will
+// recover on another server. OnClose still comes at the end.
+type ClosingHandler interface {
+	OnServerClose()
+}
+
 type sessionState int
 
 const (
@@ -109,9 +118,19 @@ func (s *Session) Writable() bool {
 
 // Close closes the session at the transport level after writing what is
 // queued: a long-polling client gets a close packet, a WebSocket client a
-// close frame. The client sees a transport close and reconnects. The handler
-// gets OnClose(ReasonForcedClose).
-func (s *Session) Close() { s.closeGracefully(ReasonForcedClose) }
+// close frame. The client sees a transport close and reconnects. A handler
+// that is a ClosingHandler gets OnServerClose before; every handler gets
+// OnClose(ReasonForcedClose).
+func (s *Session) Close() {
+	s.mu.Lock()
+	h, ok := s.handler.(ClosingHandler)
+	open := s.state == stateOpen
+	s.mu.Unlock()
+	if ok && open {
+		h.OnServerClose()
+	}
+	s.closeGracefully(ReasonForcedClose)
+}
 
 // closeGracefully flushes the queue, then closes with reason.
 func (s *Session) closeGracefully(reason string) {

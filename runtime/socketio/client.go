@@ -82,6 +82,22 @@ func (c *client) OnClose(reason string) {
 	}
 }
 
+// OnServerClose stores the recoverable state of the session's sockets
+// before the server closes the transport (engineio.ClosingHandler): a client
+// the drain or a shed moves may reconnect to another server before OnClose
+// would store it, and must find its session there.
+func (c *client) OnServerClose() {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.persistSession()
+	}
+}
+
 // onParseError reports a protocol violation to the sockets and closes the
 // Engine.IO session, as the reference server does.
 func (c *client) onParseError(err error) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1005,4 +1006,55 @@ func TestPathPrefix(t *testing.T) {
 	}
 	c := dial(t, base+"/rt/")
 	connect(t, c, "/", "")
+}
+
+// persistCounter counts the sessions the adapter was asked to store.
+type persistCounter struct {
+	socketio.Adapter
+	n atomic.Int32
+}
+
+func (a *persistCounter) PersistSession(ctx context.Context, st *socketio.SessionState) error {
+	a.n.Add(1)
+	return a.Adapter.PersistSession(ctx, st)
+}
+
+// TestServerCloseStoresTheSessionFirst: when the server closes a session's
+// transport (a drain, a shed), the sockets' recoverable state is stored
+// before the close, so a client that reconnects to another server at once
+// finds it; it is stored once.
+func TestServerCloseStoresTheSessionFirst(t *testing.T) {
+	var adapter *persistCounter
+	srv, url := newServer(t, socketio.Options{
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
+		Adapter: func(nsp *socketio.Namespace) socketio.Adapter {
+			adapter = &persistCounter{Adapter: socketio.NewMemoryAdapter(nsp)}
+			return adapter
+		},
+	})
+	disconnected := make(chan string, 1)
+	srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		s.OnDisconnect(func(reason string) { disconnected <- reason })
+	})
+	c := dial(t, url)
+	connect(t, c, "/", "")
+	sessions := srv.Engine().Sessions()
+	if len(sessions) != 1 {
+		t.Fatalf("%d engine sessions", len(sessions))
+	}
+	sessions[0].Close()
+	if n := adapter.n.Load(); n != 1 {
+		t.Fatalf("%d sessions stored when Close returned, want 1 (before the client sees the close)", n)
+	}
+	select {
+	case reason := <-disconnected:
+		if reason != engineio.ReasonForcedClose {
+			t.Fatalf("disconnect reason %q", reason)
+		}
+	case <-time.After(wait):
+		t.Fatal("no disconnect")
+	}
+	if n := adapter.n.Load(); n != 1 {
+		t.Fatalf("%d sessions stored in all, want 1", n)
+	}
 }

@@ -56,6 +56,8 @@ type Socket struct {
 	// replay is not sent yet: broadcasts go to held (under mu).
 	holding atomic.Bool
 	held    []heldBroadcast
+	// persisted is set once the session was stored for recovery.
+	persisted atomic.Bool
 
 	mu              sync.Mutex
 	state           socketState
@@ -608,6 +610,19 @@ func (s *Socket) abort() {
 	s.cancel()
 }
 
+// persistSession stores what a recovering client gets back (id, rooms,
+// data) when connection state recovery is on, once: before the server
+// closes the transport (client.OnServerClose), or at the disconnect.
+func (s *Socket) persistSession() {
+	if s.nsp.srv.opts.Recovery == nil || s.persisted.Swap(true) {
+		return
+	}
+	session := &SessionState{ID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
+	if err := s.nsp.adapter.PersistSession(s.ctx, session); err != nil {
+		s.nsp.srv.log.Warn("socketio: persist session", "namespace", s.nsp.name, "err", err)
+	}
+}
+
 // onClose disconnects the socket for reason (once): disconnecting handlers,
 // session persistence, room cleanup, disconnect handlers.
 func (s *Socket) onClose(reason string) {
@@ -623,11 +638,8 @@ func (s *Socket) onClose(reason string) {
 	for _, h := range disconnecting {
 		h(reason)
 	}
-	if s.nsp.srv.opts.Recovery != nil && recoverableReason(reason) {
-		session := &SessionState{ID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
-		if err := s.nsp.adapter.PersistSession(s.ctx, session); err != nil {
-			s.nsp.srv.log.Warn("socketio: persist session", "namespace", s.nsp.name, "err", err)
-		}
+	if recoverableReason(reason) && !s.persisted.Load() {
+		s.persistSession()
 	}
 
 	s.mu.Lock()
