@@ -108,7 +108,7 @@ func (r *RealtimeClusterReconciler) now() metav1.Time {
 }
 
 // Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
-// managed Redis Secret, read the runtime pods' connection counts (fleet view), decide what the fleet needs
+// managed Redis Secret and the admin token Secret, read the runtime pods' connection counts (fleet view), decide what the fleet needs
 // (the native autoscaler's spec.replicas, the connection-aware scale-down's Deployment replicas and pods to
 // go first, the sheds of a rebalancing round), carry those decisions out, apply every child, remove children
 // the spec no longer asks for, then write the status computed from what the children report and what the
@@ -138,6 +138,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, specs.Desired, *Observed) error
 	}{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
+		{"ensure admin token secret", r.ensureAdminToken},
 		{"observe fleet", r.observeFleet},
 		{"report fleet view", r.reportFleetView},
 		{"autoscale", r.decideAutoscale},

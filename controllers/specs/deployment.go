@@ -237,6 +237,8 @@ func runtimeVolumes(rc *realtimev1alpha1.RealtimeCluster) ([]corev1.Volume, []co
 		{Name: "config", MountPath: ConfigDir, ReadOnly: true},
 		{Name: "tmp", MountPath: "/tmp"},
 	}
+	tokenVolume, tokenMount := adminTokenVolume(rc, &readOnly)
+	volumes, mounts = append(volumes, tokenVolume), append(mounts, tokenMount)
 
 	var password *corev1.SecretKeySelector
 	switch r := rc.Spec.Redis; {

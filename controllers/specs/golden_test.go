@@ -129,6 +129,7 @@ func TestGoldenChildren(t *testing.T) {
 			if rc.Spec.Redis.Managed != nil {
 				objs = append(objs, BuildRedisSecret(rc, "fixed-test-password"))
 			}
+			objs = append(objs, BuildAdminTokenSecret(rc, "fixed-test-admin-token"))
 			compareGolden(t, name, renderYAML(t, objs))
 		})
 	}
