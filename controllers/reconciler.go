@@ -71,6 +71,7 @@ func (r *RealtimeClusterReconciler) SetupWithManager(mgr ctrl.Manager, maxConcur
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent})
@@ -323,6 +324,12 @@ func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *real
 	}
 	if d.HPA == nil {
 		obsolete = append(obsolete, candidate{autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), specs.HPAName(rc)})
+	}
+	if d.NetworkPolicy == nil {
+		obsolete = append(obsolete, candidate{networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"), names.NetworkPolicy})
+	}
+	if d.RedisNetworkPolicy == nil {
+		obsolete = append(obsolete, candidate{networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"), names.RedisNetworkPolicy})
 	}
 	if rc.Spec.Redis.Managed == nil {
 		obsolete = append(obsolete,

@@ -11,6 +11,7 @@
 //	--watch-namespaces            comma-separated namespaces to watch (default: all namespaces)
 //	--runtime-image               runtime image for RealtimeClusters that do not set spec.image
 //	--max-concurrent-reconciles   RealtimeClusters reconciled in parallel (default 2)
+//	--operator-namespace          namespace admitted to the runtime pods' admin port by their NetworkPolicy (default: $POD_NAMESPACE)
 //	--zap-*                       logging flags (--zap-log-level, --zap-devel, --zap-encoder, ...)
 package main
 
@@ -52,6 +53,7 @@ type config struct {
 	runtimeImage            string
 	maxConcurrentReconciles int
 	fleetPollInterval       time.Duration
+	operatorNamespace       string
 }
 
 func parseFlags(args []string) (config, zap.Options, error) {
@@ -66,6 +68,8 @@ func parseFlags(args []string) (config, zap.Options, error) {
 	fs.StringVar(&cfg.runtimeImage, "runtime-image", DefaultRuntimeImage, "runtime image for RealtimeClusters that do not set spec.image")
 	fs.IntVar(&cfg.maxConcurrentReconciles, "max-concurrent-reconciles", 2, "number of RealtimeClusters reconciled in parallel")
 	fs.DurationVar(&cfg.fleetPollInterval, "fleet-poll-interval", 15*time.Second, "how often the /stats of each cluster's ready runtime pods are read (fleet view, autoscaling)")
+	fs.StringVar(&cfg.operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"),
+		"namespace admitted to the runtime pods' admin port by their NetworkPolicy (default: $POD_NAMESPACE; empty: none, only spec.networkPolicy.adminFrom)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -145,7 +149,7 @@ func run(args []string) error {
 	reconciler := &controllers.RealtimeClusterReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder(specs.ManagerName),
-		Options:  specs.BuildOptions{DefaultImage: cfg.runtimeImage},
+		Options:  specs.BuildOptions{DefaultImage: cfg.runtimeImage, OperatorNamespace: cfg.operatorNamespace},
 		Fleet:    controllers.FleetOptions{PollInterval: cfg.fleetPollInterval},
 	}
 	if err := reconciler.SetupWithManager(mgr, cfg.maxConcurrentReconciles); err != nil {
@@ -158,7 +162,8 @@ func run(args []string) error {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
 	ctrl.Log.WithName("setup").Info("starting socketfleet-operator", "runtimeImage", cfg.runtimeImage,
-		"leaderElect", cfg.leaderElect, "watchNamespaces", cfg.watchNamespaces)
+		"leaderElect", cfg.leaderElect, "watchNamespaces", cfg.watchNamespaces,
+		"operatorNamespace", cfg.operatorNamespace)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}

@@ -16,6 +16,9 @@ import (
 type BuildOptions struct {
 	// DefaultImage is the runtime image used when spec.image is empty.
 	DefaultImage string
+	// OperatorNamespace is the operator's own namespace, admitted to the runtime pods' admin port by their
+	// NetworkPolicy ("" when the operator runs outside the cluster).
+	OperatorNamespace string
 }
 
 // Runtime pod security identity: the distroless "nonroot" user.

@@ -67,23 +67,27 @@ type Names struct {
 	RedisSecret     string
 	// AdminTokenSecret holds the bearer token of the runtime pods' admin port.
 	AdminTokenSecret string
+	// NetworkPolicy guards the runtime pods, RedisNetworkPolicy the managed Redis.
+	NetworkPolicy, RedisNetworkPolicy string
 }
 
 // NamesFor returns the child object names of rc.
 func NamesFor(rc *realtimev1alpha1.RealtimeCluster) Names {
 	n := rc.Name
 	return Names{
-		Deployment:       n,
-		ConfigMap:        n + "-config",
-		Service:          n,
-		HeadlessService:  n + "-headless",
-		ServiceAccount:   n,
-		PDB:              n,
-		Ingress:          n,
-		HTTPRoute:        n,
-		Redis:            n + "-redis",
-		RedisSecret:      n + "-redis",
-		AdminTokenSecret: n + "-admin-token",
+		Deployment:         n,
+		ConfigMap:          n + "-config",
+		Service:            n,
+		HeadlessService:    n + "-headless",
+		ServiceAccount:     n,
+		PDB:                n,
+		Ingress:            n,
+		HTTPRoute:          n,
+		Redis:              n + "-redis",
+		RedisSecret:        n + "-redis",
+		AdminTokenSecret:   n + "-admin-token",
+		NetworkPolicy:      n,
+		RedisNetworkPolicy: n + "-redis",
 	}
 }
 
