@@ -224,7 +224,8 @@ func generatedRoleRules(t *testing.T) []any {
 func operatorRoleRules(t *testing.T, objs []*unstructured.Unstructured) []any {
 	t.Helper()
 	for _, cr := range find(objs, "ClusterRole") {
-		if strings.HasSuffix(cr.GetName(), "-editor") || strings.HasSuffix(cr.GetName(), "-viewer") {
+		if strings.HasSuffix(cr.GetName(), "-editor") || strings.HasSuffix(cr.GetName(), "-viewer") ||
+			strings.HasSuffix(cr.GetName(), "-metrics-reader") {
 			continue
 		}
 		rules, _, _ := unstructured.NestedSlice(cr.Object, "rules")
@@ -257,8 +258,9 @@ func TestHelmChart(t *testing.T) {
 		{
 			name:   "defaults",
 			values: nil,
-			wantArgs: []string{"--leader-elect=true", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081",
-				"--runtime-image=ghcr.io/socketfleet/socketfleet-runtime:v0.1.0", "--max-concurrent-reconciles=2"},
+			wantArgs: []string{"--leader-elect=true", "--metrics-bind-address=:8443", "--metrics-secure=true",
+				"--health-probe-bind-address=:8081", "--runtime-image=ghcr.io/socketfleet/socketfleet-runtime:v0.1.0",
+				"--max-concurrent-reconciles=2", "--operator-namespace=socketfleet-system"},
 			wantKinds: []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
 				"RoleBinding", "Deployment", "Service"},
 		},
@@ -283,6 +285,12 @@ func TestHelmChart(t *testing.T) {
 				"--watch-namespaces=team-a,team-b", "--max-concurrent-reconciles=4", "--zap-log-level=debug"},
 			wantKinds: []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"},
 		},
+		{
+			name:      "metrics certificate",
+			values:    map[string]any{"metrics": map[string]any{"certSecretName": "operator-metrics-tls"}},
+			wantArgs:  []string{"--metrics-secure=true", "--metrics-cert-path=/var/run/socketfleet/metrics-certs"},
+			wantKinds: []string{"Deployment", "Service", "ClusterRole"},
+		},
 	}
 	const namespace = "socketfleet-system"
 	ensureNamespace(t, namespace)
@@ -296,6 +304,13 @@ func TestHelmChart(t *testing.T) {
 			}
 			if tc.name == "custom" && len(find(objs, "Service")) != 0 {
 				t.Error("metrics Service rendered although metrics are disabled")
+			}
+			hasReader := false
+			for _, cr := range find(objs, "ClusterRole") {
+				hasReader = hasReader || strings.HasSuffix(cr.GetName(), "-metrics-reader")
+			}
+			if hasReader != (tc.name != "custom") {
+				t.Errorf("metrics-reader ClusterRole rendered: %v, want it exactly when secure metrics are on", hasReader)
 			}
 
 			crds := find(objs, "CustomResourceDefinition")
