@@ -19,6 +19,6 @@ package controllers
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 //
-// The secure metrics endpoint (--metrics-secure) authenticates and authorizes each scrape with the API server:
-// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
-// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+// Every rule above is namespaced, so the same rules serve as a Role per watched namespace (the chart's
+// rbac.namespaced, config/namespaced). The secure metrics endpoint (--metrics-secure) also creates
+// TokenReviews and SubjectAccessReviews, which are cluster-scoped: config/rbac/metrics_auth_role.yaml.
