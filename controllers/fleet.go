@@ -198,6 +198,8 @@ type FleetObservation struct {
 	DeploymentReplicas *int32
 	// RequeueAfter is when the fleet is to be polled again (0: no pod to poll).
 	RequeueAfter time.Duration
+	// AdminToken is the cluster's admin token, sent on every admin call (/stats, /shed).
+	AdminToken string
 }
 
 // fleetKey identifies a RealtimeCluster in the in-memory fleet state.
@@ -232,9 +234,9 @@ func adminBaseURL(pod *corev1.Pod) string {
 	return runtimeadmin.BaseURL(pod.Status.PodIP, adminPort(pod))
 }
 
-// admin is the client of the runtime pods' admin API.
-func (r *RealtimeClusterReconciler) admin() *runtimeadmin.Client {
-	return &runtimeadmin.Client{HTTP: r.Fleet.HTTPClient}
+// admin is the client of the runtime pods' admin API, sending the cluster's admin token.
+func (r *RealtimeClusterReconciler) admin(token string) *runtimeadmin.Client {
+	return &runtimeadmin.Client{HTTP: r.Fleet.HTTPClient, Token: token}
 }
 
 // StatsTargets returns the /stats targets, sorted by name: the ready pods with an IP, and the terminating
@@ -256,7 +258,7 @@ func StatsTargets(pods []corev1.Pod) []fleetview.Target {
 // observeFleet lists the runtime pods, reads the stored Deployment's replicas and the ready pods' /stats (or
 // reuses the cached poll).
 func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
-	fo := &FleetObservation{}
+	fo := &FleetObservation{AdminToken: obs.AdminToken}
 	obs.Fleet = fo
 	if d.Deployment != nil {
 		dep := &appsv1.Deployment{}
@@ -292,7 +294,7 @@ func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realti
 	}
 	pollCtx, cancel := context.WithTimeout(ctx, r.Fleet.pollDeadline())
 	defer cancel()
-	poller := &fleetview.Poller{Admin: r.admin(), Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
+	poller := &fleetview.Poller{Admin: r.admin(fo.AdminToken), Concurrency: r.Fleet.Concurrency, RequestTimeout: r.Fleet.RequestTimeout}
 	pods := poller.Poll(pollCtx, targets)
 	fo.View = fleetview.View{At: r.now().Time, Fingerprint: fp, Pods: pods}
 	fo.FreshPoll = true

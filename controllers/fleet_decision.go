@@ -235,7 +235,7 @@ func (r *RealtimeClusterReconciler) applyFleetDecision(ctx context.Context, rc *
 		r.record(rc, s.Events)
 	}
 	if b := fd.Rebalance; b != nil && b.Round != nil {
-		r.sendSheds(ctx, rc, fo.Pods, b)
+		r.sendSheds(ctx, rc, fo, b)
 		r.fleet.rememberRebalance(key, *b.Round)
 	}
 	return nil

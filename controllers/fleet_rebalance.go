@@ -122,7 +122,8 @@ func planRebalance(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, p
 
 // sendSheds sends the round's requests, records each one's outcome in the round and the events that report
 // them.
-func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, pods []corev1.Pod, d *RebalanceDecision) {
+func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, d *RebalanceDecision) {
+	pods := fo.Pods
 	byName := map[string]*corev1.Pod{}
 	for i := range pods {
 		byName[pods[i].Name] = &pods[i]
@@ -131,7 +132,7 @@ func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev
 	d.Round.Pods = nil
 	for _, s := range d.Sheds {
 		ps := realtimev1alpha1.PodShed{Name: s.Pod, Sessions: s.Sessions}
-		if err := r.requestShed(ctx, byName[s.Pod], s.Sessions); err != nil {
+		if err := r.requestShed(ctx, fo.AdminToken, byName[s.Pod], s.Sessions); err != nil {
 			ps.Error = err.Error()
 			failed = append(failed, fmt.Sprintf("%s: %v", s.Pod, err))
 		} else {
@@ -182,11 +183,11 @@ func settling(fo *FleetObservation, scaleDown *realtimev1alpha1.ScaleDownStatus,
 }
 
 // requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port.
-func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, pod *corev1.Pod, n int64) error {
+func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, token string, pod *corev1.Pod, n int64) error {
 	if pod == nil || pod.Status.PodIP == "" {
 		return fmt.Errorf("pod has no IP")
 	}
 	ctx, cancel := context.WithTimeout(ctx, shedRequestTimeout)
 	defer cancel()
-	return r.admin().Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n)
+	return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n)
 }

@@ -71,6 +71,7 @@ func (r *RealtimeClusterReconciler) SetupWithManager(mgr ctrl.Manager, maxConcur
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent})
@@ -108,7 +109,7 @@ func (r *RealtimeClusterReconciler) now() metav1.Time {
 }
 
 // Reconcile runs the ordered reconcile steps for one RealtimeCluster: build the desired children, ensure the
-// managed Redis Secret, read the runtime pods' connection counts (fleet view), decide what the fleet needs
+// managed Redis Secret and the admin token Secret, read the runtime pods' connection counts (fleet view), decide what the fleet needs
 // (the native autoscaler's spec.replicas, the connection-aware scale-down's Deployment replicas and pods to
 // go first, the sheds of a rebalancing round), carry those decisions out, apply every child, remove children
 // the spec no longer asks for, then write the status computed from what the children report and what the
@@ -138,6 +139,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, specs.Desired, *Observed) error
 	}{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
+		{"ensure admin token secret", r.ensureAdminToken},
 		{"observe fleet", r.observeFleet},
 		{"report fleet view", r.reportFleetView},
 		{"autoscale", r.decideAutoscale},
@@ -322,6 +324,12 @@ func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *real
 	}
 	if d.HPA == nil {
 		obsolete = append(obsolete, candidate{autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), specs.HPAName(rc)})
+	}
+	if d.NetworkPolicy == nil {
+		obsolete = append(obsolete, candidate{networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"), names.NetworkPolicy})
+	}
+	if d.RedisNetworkPolicy == nil {
+		obsolete = append(obsolete, candidate{networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"), names.RedisNetworkPolicy})
 	}
 	if rc.Spec.Redis.Managed == nil {
 		obsolete = append(obsolete,

@@ -2,14 +2,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers/specs"
@@ -21,36 +13,10 @@ func (r *RealtimeClusterReconciler) ensureRedisSecret(ctx context.Context, rc *r
 	if rc.Spec.Redis.Managed == nil {
 		return nil
 	}
-	key := types.NamespacedName{Namespace: rc.Namespace, Name: specs.NamesFor(rc).RedisSecret}
-	existing := &corev1.Secret{}
-	err := r.Client.Get(ctx, key, existing)
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get secret %s: %w", key, err)
-	}
-	password, err := GenerateRedisPassword()
-	if err != nil {
-		return err
-	}
-	secret := specs.BuildRedisSecret(rc, password)
-	if err := r.Client.Create(ctx, secret, client.FieldOwner(specs.ManagerName)); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			// Created concurrently, or present without the operator's labels (outside the cache): keep it.
-			return nil
-		}
-		return fmt.Errorf("create secret %s: %w", key, err)
-	}
-	r.event(rc, secret, corev1.EventTypeNormal, EventCreated, "Create", "Created Secret "+secret.Name+" with a generated Redis password")
-	return nil
+	// A Secret created concurrently, or present without the operator's labels (outside the cache), is kept.
+	_, err := r.ensureGeneratedSecret(ctx, rc, specs.NamesFor(rc).RedisSecret, specs.BuildRedisSecret, "a generated Redis password")
+	return err
 }
 
 // GenerateRedisPassword returns a new random password for a managed Redis (32 random bytes, hex encoded).
-func GenerateRedisPassword() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate redis password: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
+func GenerateRedisPassword() (string, error) { return GenerateToken() }

@@ -50,6 +50,8 @@ type Observed struct {
 	Fleet *FleetObservation
 	// Decision is what the fleet steps decided (and applyFleetDecision carried out).
 	Decision FleetDecision
+	// AdminToken is the token of the runtime pods' admin port, read from (or just written to) its Secret.
+	AdminToken string
 }
 
 // ComputeStatus derives the status of rc from the observed children, the fleet observation and the fleet

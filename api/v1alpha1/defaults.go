@@ -59,6 +59,10 @@ func (in *RealtimeCluster) SetDefaults() {
 		s.Autoscaling.setDefaults()
 	}
 	s.Rebalance.setDefaults()
+	if s.NetworkPolicy.Enabled == nil {
+		yes := true
+		s.NetworkPolicy.Enabled = &yes
+	}
 	if s.Rollout.MaxSurge == nil {
 		m := intstr.FromString(DefaultMaxSurge)
 		s.Rollout.MaxSurge = &m

@@ -88,6 +88,11 @@ type RealtimeClusterSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Rollout RolloutSpec `json:"rollout,omitzero"`
+
+	// NetworkPolicy restricts who reaches the runtime pods' admin port and the managed Redis. On by default.
+	// +kubebuilder:default={}
+	// +optional
+	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitzero"`
 }
 
 // DurationPattern is the regular expression every duration field of this API must match: a Go duration string

@@ -3,7 +3,12 @@
 //
 // Flags:
 //
-//	--metrics-bind-address        address of the Prometheus /metrics endpoint (default ":8080"; "0" disables it)
+//	--metrics-bind-address        address of the Prometheus /metrics endpoint (default ":8443"; "0" disables it)
+//	--metrics-secure              serve /metrics over HTTPS, callers authenticated (TokenReview) and authorized
+//	                              (SubjectAccessReview on GET /metrics) (default true)
+//	--metrics-cert-path           directory of the metrics certificate (default: a self-signed one made at start)
+//	--metrics-cert-name, --metrics-cert-key   file names in --metrics-cert-path (default tls.crt, tls.key)
+//	--enable-http2                serve the metrics over HTTP/2 too (default false: HTTP/1.1 only)
 //	--health-probe-bind-address   address of /healthz and /readyz (default ":8081")
 //	--leader-elect                elect a leader so only one replica reconciles (default true)
 //	--leader-election-namespace   namespace of the leader-election Lease (default: the pod's namespace)
@@ -11,10 +16,12 @@
 //	--watch-namespaces            comma-separated namespaces to watch (default: all namespaces)
 //	--runtime-image               runtime image for RealtimeClusters that do not set spec.image
 //	--max-concurrent-reconciles   RealtimeClusters reconciled in parallel (default 2)
+//	--operator-namespace          namespace admitted to the runtime pods' admin port by their NetworkPolicy (default: $POD_NAMESPACE)
 //	--zap-*                       logging flags (--zap-log-level, --zap-devel, --zap-encoder, ...)
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
@@ -52,12 +60,25 @@ type config struct {
 	runtimeImage            string
 	maxConcurrentReconciles int
 	fleetPollInterval       time.Duration
+	operatorNamespace       string
+	secureMetrics           bool
+	metricsCertPath         string
+	metricsCertName         string
+	metricsCertKey          string
+	enableHTTP2             bool
 }
 
 func parseFlags(args []string) (config, zap.Options, error) {
 	var cfg config
 	fs := flag.NewFlagSet("socketfleet-operator", flag.ContinueOnError)
-	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus /metrics endpoint; "0" disables it`)
+	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8443", `address of the Prometheus /metrics endpoint; "0" disables it`)
+	fs.BoolVar(&cfg.secureMetrics, "metrics-secure", true,
+		"serve /metrics over HTTPS with authentication (TokenReview) and authorization (SubjectAccessReview); false: plain HTTP, no checks")
+	fs.StringVar(&cfg.metricsCertPath, "metrics-cert-path", "", "directory holding the metrics server's certificate and key (default: a self-signed certificate generated at start)")
+	fs.StringVar(&cfg.metricsCertName, "metrics-cert-name", "tls.crt", "certificate file name in --metrics-cert-path")
+	fs.StringVar(&cfg.metricsCertKey, "metrics-cert-key", "tls.key", "key file name in --metrics-cert-path")
+	fs.BoolVar(&cfg.enableHTTP2, "enable-http2", false,
+		"serve the metrics over HTTP/2 as well (off: HTTP/2 Rapid Reset and Stream Cancellation vulnerabilities, CVE-2023-44487 and CVE-2023-39325)")
 	fs.StringVar(&cfg.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.BoolVar(&cfg.leaderElect, "leader-elect", true, "elect a leader so only one operator replica reconciles at a time")
 	fs.StringVar(&cfg.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
@@ -66,6 +87,8 @@ func parseFlags(args []string) (config, zap.Options, error) {
 	fs.StringVar(&cfg.runtimeImage, "runtime-image", DefaultRuntimeImage, "runtime image for RealtimeClusters that do not set spec.image")
 	fs.IntVar(&cfg.maxConcurrentReconciles, "max-concurrent-reconciles", 2, "number of RealtimeClusters reconciled in parallel")
 	fs.DurationVar(&cfg.fleetPollInterval, "fleet-poll-interval", 15*time.Second, "how often the /stats of each cluster's ready runtime pods are read (fleet view, autoscaling)")
+	fs.StringVar(&cfg.operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"),
+		"namespace admitted to the runtime pods' admin port by their NetworkPolicy (default: $POD_NAMESPACE; empty: none, only spec.networkPolicy.adminFrom)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +104,24 @@ func parseFlags(args []string) (config, zap.Options, error) {
 		return cfg, zapOpts, errors.New("--runtime-image must not be empty")
 	}
 	return cfg, zapOpts, nil
+}
+
+// metricsOptions configures the operator's metrics server the way kubebuilder scaffolds it: with --metrics-secure,
+// HTTPS (the certificate from --metrics-cert-path, reloaded when it changes, or a self-signed one) and every request
+// authenticated with a TokenReview and authorized with a SubjectAccessReview for GET /metrics (the caller needs the
+// socketfleet-metrics-reader ClusterRole); HTTP/1.1 only unless --enable-http2.
+func metricsOptions(cfg config) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: cfg.metricsAddr, SecureServing: cfg.secureMetrics}
+	if !cfg.enableHTTP2 {
+		opts.TLSOpts = append(opts.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	if cfg.secureMetrics {
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		if cfg.metricsCertPath != "" {
+			opts.CertDir, opts.CertName, opts.KeyName = cfg.metricsCertPath, cfg.metricsCertName, cfg.metricsCertKey
+		}
+	}
+	return opts
 }
 
 // newScheme registers the built-in kinds and the RealtimeCluster API.
@@ -131,7 +172,7 @@ func run(args []string) error {
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: cfg.metricsAddr},
+		Metrics:                       metricsOptions(cfg),
 		HealthProbeBindAddress:        cfg.probeAddr,
 		LeaderElection:                cfg.leaderElect,
 		LeaderElectionID:              cfg.leaderElectionID,
@@ -145,7 +186,7 @@ func run(args []string) error {
 	reconciler := &controllers.RealtimeClusterReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder(specs.ManagerName),
-		Options:  specs.BuildOptions{DefaultImage: cfg.runtimeImage},
+		Options:  specs.BuildOptions{DefaultImage: cfg.runtimeImage, OperatorNamespace: cfg.operatorNamespace},
 		Fleet:    controllers.FleetOptions{PollInterval: cfg.fleetPollInterval},
 	}
 	if err := reconciler.SetupWithManager(mgr, cfg.maxConcurrentReconciles); err != nil {
@@ -158,7 +199,8 @@ func run(args []string) error {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
 	ctrl.Log.WithName("setup").Info("starting socketfleet-operator", "runtimeImage", cfg.runtimeImage,
-		"leaderElect", cfg.leaderElect, "watchNamespaces", cfg.watchNamespaces)
+		"leaderElect", cfg.leaderElect, "watchNamespaces", cfg.watchNamespaces,
+		"operatorNamespace", cfg.operatorNamespace)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}

@@ -1,7 +1,8 @@
 // Package runtimeadmin is the operator's client of the runtime pods' admin API (the admin port, never exposed
 // by a Service): GET /stats, POST /shed?count=N and POST /drain. Each method takes the URL of the endpoint it
 // calls, built from a pod's admin base URL with StatsURL, ShedURL or DrainURL; the caller's context bounds
-// each request.
+// each request. Every request carries the cluster's admin token (Client.Token) as a bearer token: the runtime
+// requires it on POST /drain and POST /shed, and on GET /stats with admin.protectReads.
 package runtimeadmin
 
 import (
@@ -50,6 +51,32 @@ func DrainURL(base string) string { return base + DrainPath }
 type Client struct {
 	// HTTP sends the requests; nil means http.DefaultClient.
 	HTTP *http.Client
+	// Token is sent as Authorization: Bearer <Token> on every request; empty: no header.
+	Token string
+}
+
+// FirstToken returns the token a client sends from the content of a token file or Secret key: its first
+// non-blank line, trimmed ("" when there is none). The runtime accepts every line of its file, so a rotation
+// lists the new token second while the pods learn it, then alone.
+func FirstToken(data []byte) string {
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			return line
+		}
+	}
+	return ""
+}
+
+// newRequest builds a request carrying the token.
+func (c *Client) newRequest(ctx context.Context, method, target string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s: %w", target, err)
+	}
+	if c != nil && c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
 }
 
 // Stats is the part of the runtime's /stats document the operator reads.
@@ -89,9 +116,9 @@ type statsDocument struct {
 
 // Stats reads GET statsURL. A document without connectedClients.total, or with a negative one, is an error.
 func (c *Client) Stats(ctx context.Context, statsURL string) (Stats, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, statsURL, nil)
+	req, err := c.newRequest(ctx, http.MethodGet, statsURL)
 	if err != nil {
-		return Stats{}, fmt.Errorf("build request for %s: %w", statsURL, err)
+		return Stats{}, err
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
@@ -143,9 +170,9 @@ func (c *Client) Drain(ctx context.Context, drainURL string) error {
 
 // post sends an empty POST to target and accepts any 2xx answer.
 func (c *Client) post(ctx context.Context, target string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	req, err := c.newRequest(ctx, http.MethodPost, target)
 	if err != nil {
-		return fmt.Errorf("build request %s: %w", target, err)
+		return err
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {

@@ -15,6 +15,9 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/drain"
 )
 
+// testToken is the admin token of the fake runtime.
+const testToken = "t0ken"
+
 // fakeRuntime is the state behind the runtime's real admin handler.
 type fakeRuntime struct {
 	mu       sync.Mutex
@@ -59,10 +62,21 @@ func serve(t *testing.T, rt *fakeRuntime) string {
 			return n
 		},
 		MaxShed: 50,
+		// As the operator configures the pods: every admin call, reads included, needs the token.
+		Tokens:       admin.StaticTokens(testToken),
+		ProtectReads: true,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+func TestFirstToken(t *testing.T) {
+	for in, want := range map[string]string{"abc": "abc", "\n  new \r\nold\n": "new", " \n": "", "": ""} {
+		if got := FirstToken([]byte(in)); got != want {
+			t.Errorf("FirstToken(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestURLs(t *testing.T) {
@@ -82,8 +96,24 @@ func TestURLs(t *testing.T) {
 func TestAgainstRuntimeHandler(t *testing.T) {
 	rt := &fakeRuntime{clients: 42}
 	base := serve(t, rt)
-	c := &Client{}
+	c := &Client{Token: testToken}
 	ctx := context.Background()
+
+	// Without the token (or with another one) every call fails with the runtime's 401 and nothing happens.
+	for _, bad := range []*Client{{}, {Token: "other"}} {
+		if _, err := bad.Stats(ctx, StatsURL(base)); err == nil || !strings.Contains(err.Error(), "status 401") {
+			t.Errorf("Stats with token %q: err = %v, want status 401", bad.Token, err)
+		}
+		if err := bad.Shed(ctx, ShedURL(base), 5); err == nil || !strings.Contains(err.Error(), "status 401") {
+			t.Errorf("Shed with token %q: err = %v, want status 401", bad.Token, err)
+		}
+		if err := bad.Drain(ctx, DrainURL(base)); err == nil || !strings.Contains(err.Error(), "status 401") {
+			t.Errorf("Drain with token %q: err = %v, want status 401", bad.Token, err)
+		}
+	}
+	if rt.draining || len(rt.shed) != 0 {
+		t.Fatalf("refused calls acted: draining %v, shed %v", rt.draining, rt.shed)
+	}
 
 	st, err := c.Stats(ctx, StatsURL(base))
 	if err != nil || st != (Stats{Connections: 42}) {

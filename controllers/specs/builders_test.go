@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
@@ -267,7 +268,8 @@ func TestObjectsSkipAbsentChildren(t *testing.T) {
 	for _, o := range d.Objects() {
 		kinds[o.GetObjectKind().GroupVersionKind().Kind]++
 	}
-	want := map[string]int{"ConfigMap": 1, "ServiceAccount": 1, "Deployment": 1, "Service": 2, "PodDisruptionBudget": 1}
+	want := map[string]int{"ConfigMap": 1, "ServiceAccount": 1, "Deployment": 1, "Service": 2, "PodDisruptionBudget": 1,
+		"NetworkPolicy": 1}
 	if len(kinds) != len(want) {
 		t.Errorf("kinds = %v, want %v", kinds, want)
 	}
@@ -275,5 +277,58 @@ func TestObjectsSkipAbsentChildren(t *testing.T) {
 		if kinds[k] != n {
 			t.Errorf("%d %s objects, want %d", kinds[k], k, n)
 		}
+	}
+}
+
+func TestNetworkPolicies(t *testing.T) {
+	monitoring := networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{
+		MatchLabels: map[string]string{LabelNamespaceName: "monitoring"}}}
+	cases := []struct {
+		name        string
+		mutate      func(*realtimev1alpha1.RealtimeCluster)
+		opts        BuildOptions
+		wantRuntime bool
+		wantAdmin   int // peers admitted to the admin port (0: no admin rule at all)
+		wantRedis   bool
+	}{
+		{"defaults: on, operator namespace admitted", nil, testOptions, true, 1, true},
+		{"adminFrom adds peers", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.NetworkPolicy.AdminFrom = []networkingv1.NetworkPolicyPeer{monitoring}
+		}, testOptions, true, 2, true},
+		{"operator outside the cluster, no adminFrom: no admin rule", nil, BuildOptions{}, true, 0, true},
+		{"external Redis: no Redis policy", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Redis = realtimev1alpha1.RedisSpec{External: &realtimev1alpha1.ExternalRedisSpec{Addresses: []string{"r:6379"}}}
+		}, testOptions, true, 1, false},
+		{"disabled", func(rc *realtimev1alpha1.RealtimeCluster) {
+			no := false
+			rc.Spec.NetworkPolicy.Enabled = &no
+		}, testOptions, false, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := cluster(tc.mutate)
+			rt, redis := BuildRuntimeNetworkPolicy(rc, tc.opts), BuildRedisNetworkPolicy(rc)
+			if (rt != nil) != tc.wantRuntime || (redis != nil) != tc.wantRedis {
+				t.Fatalf("runtime policy %v, Redis policy %v; want %v, %v", rt != nil, redis != nil, tc.wantRuntime, tc.wantRedis)
+			}
+			if rt == nil {
+				return
+			}
+			public := rt.Spec.Ingress[0]
+			if len(public.From) != 0 || public.Ports[0].Port.IntVal != PublicPort {
+				t.Errorf("public rule %+v, want port %d from anywhere", public, PublicPort)
+			}
+			admin := 0
+			if len(rt.Spec.Ingress) > 1 {
+				rule := rt.Spec.Ingress[1]
+				if rule.Ports[0].Port.IntVal != AdminPort || len(rule.From) == 0 {
+					t.Errorf("admin rule %+v", rule)
+				}
+				admin = len(rule.From)
+			}
+			if admin != tc.wantAdmin {
+				t.Errorf("admin port admits %d peers, want %d", admin, tc.wantAdmin)
+			}
+		})
 	}
 }

@@ -16,6 +16,9 @@ import (
 type BuildOptions struct {
 	// DefaultImage is the runtime image used when spec.image is empty.
 	DefaultImage string
+	// OperatorNamespace is the operator's own namespace, admitted to the runtime pods' admin port by their
+	// NetworkPolicy ("" when the operator runs outside the cluster).
+	OperatorNamespace string
 }
 
 // Runtime pod security identity: the distroless "nonroot" user.
@@ -237,6 +240,8 @@ func runtimeVolumes(rc *realtimev1alpha1.RealtimeCluster) ([]corev1.Volume, []co
 		{Name: "config", MountPath: ConfigDir, ReadOnly: true},
 		{Name: "tmp", MountPath: "/tmp"},
 	}
+	tokenVolume, tokenMount := adminTokenVolume(rc, &readOnly)
+	volumes, mounts = append(volumes, tokenVolume), append(mounts, tokenMount)
 
 	var password *corev1.SecretKeySelector
 	switch r := rc.Spec.Redis; {

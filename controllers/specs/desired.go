@@ -31,6 +31,8 @@ type Desired struct {
 	HTTPRoute        *unstructured.Unstructured
 	// HPA is the HorizontalPodAutoscaler of spec.autoscaling.mode hpa.
 	HPA *autoscalingv2.HorizontalPodAutoscaler
+	// NetworkPolicy and RedisNetworkPolicy guard the runtime pods and the managed Redis (spec.networkPolicy).
+	NetworkPolicy, RedisNetworkPolicy *networkingv1.NetworkPolicy
 }
 
 // Object is a built child: object metadata plus a kind. It has the method set of controller-runtime's
@@ -47,23 +49,25 @@ func BuildDesired(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions) (Desi
 		return Desired{}, fmt.Errorf("build runtime config map: %w", err)
 	}
 	return Desired{
-		ConfigMap:        cm,
-		ConfigHash:       hash,
-		ServiceAccount:   BuildServiceAccount(rc),
-		Service:          BuildService(rc),
-		HeadlessService:  BuildHeadlessService(rc),
-		Deployment:       BuildDeployment(rc, opts, hash),
-		PDB:              BuildPodDisruptionBudget(rc),
-		RedisService:     BuildRedisService(rc),
-		RedisStatefulSet: BuildRedisStatefulSet(rc),
-		Ingress:          BuildIngress(rc),
-		HTTPRoute:        BuildHTTPRoute(rc),
-		HPA:              BuildHorizontalPodAutoscaler(rc),
+		ConfigMap:          cm,
+		ConfigHash:         hash,
+		ServiceAccount:     BuildServiceAccount(rc),
+		Service:            BuildService(rc),
+		HeadlessService:    BuildHeadlessService(rc),
+		Deployment:         BuildDeployment(rc, opts, hash),
+		PDB:                BuildPodDisruptionBudget(rc),
+		RedisService:       BuildRedisService(rc),
+		RedisStatefulSet:   BuildRedisStatefulSet(rc),
+		Ingress:            BuildIngress(rc),
+		HTTPRoute:          BuildHTTPRoute(rc),
+		HPA:                BuildHorizontalPodAutoscaler(rc),
+		NetworkPolicy:      BuildRuntimeNetworkPolicy(rc, opts),
+		RedisNetworkPolicy: BuildRedisNetworkPolicy(rc),
 	}, nil
 }
 
-// Objects lists the non-nil desired children in apply order: configuration and identity first, then the
-// Redis the pods connect to, then the pods, then what routes traffic to them.
+// Objects lists the non-nil desired children in apply order: configuration, identity and network policies
+// first, then the Redis the pods connect to, then the pods, then what routes traffic to them.
 func (d Desired) Objects() []Object {
 	var out []Object
 	add := func(o Object, present bool) {
@@ -73,6 +77,8 @@ func (d Desired) Objects() []Object {
 	}
 	add(d.ConfigMap, d.ConfigMap != nil)
 	add(d.ServiceAccount, d.ServiceAccount != nil)
+	add(d.NetworkPolicy, d.NetworkPolicy != nil)
+	add(d.RedisNetworkPolicy, d.RedisNetworkPolicy != nil)
 	add(d.RedisService, d.RedisService != nil)
 	add(d.RedisStatefulSet, d.RedisStatefulSet != nil)
 	add(d.Deployment, d.Deployment != nil)

@@ -19,7 +19,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // testOptions are the operator settings the golden files were rendered with.
-var testOptions = BuildOptions{DefaultImage: "ghcr.io/socketfleet/socketfleet-runtime:v0.1.0"}
+var testOptions = BuildOptions{DefaultImage: "ghcr.io/socketfleet/socketfleet-runtime:v0.1.0", OperatorNamespace: "socketfleet-system"}
 
 // loadFixture reads testdata/fixtures/<name>.yaml and applies the API defaults, as the API server would.
 func loadFixture(t *testing.T, name string) *realtimev1alpha1.RealtimeCluster {
@@ -129,6 +129,7 @@ func TestGoldenChildren(t *testing.T) {
 			if rc.Spec.Redis.Managed != nil {
 				objs = append(objs, BuildRedisSecret(rc, "fixed-test-password"))
 			}
+			objs = append(objs, BuildAdminTokenSecret(rc, "fixed-test-admin-token"))
 			compareGolden(t, name, renderYAML(t, objs))
 		})
 	}

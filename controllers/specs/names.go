@@ -44,6 +44,10 @@ const (
 	RedisTLSDir = "/var/run/socketfleet/redis-tls"
 	// RedisPasswordKey is the key of the managed Redis Secret that holds the password.
 	RedisPasswordKey = "password"
+	// AdminTokenDir holds the admin token file ("token") the runtime reads (admin.tokenFile).
+	AdminTokenDir = "/var/run/socketfleet/admin"
+	// AdminTokenKey is the key of the admin token Secret, and the file name under AdminTokenDir.
+	AdminTokenKey = "token"
 
 	// GracePeriodMargin is added to preStopDelay + drain window to get the pod grace period.
 	GracePeriodMarginSeconds = int64(10)
@@ -61,22 +65,29 @@ type Names struct {
 	HTTPRoute       string
 	Redis           string
 	RedisSecret     string
+	// AdminTokenSecret holds the bearer token of the runtime pods' admin port.
+	AdminTokenSecret string
+	// NetworkPolicy guards the runtime pods, RedisNetworkPolicy the managed Redis.
+	NetworkPolicy, RedisNetworkPolicy string
 }
 
 // NamesFor returns the child object names of rc.
 func NamesFor(rc *realtimev1alpha1.RealtimeCluster) Names {
 	n := rc.Name
 	return Names{
-		Deployment:      n,
-		ConfigMap:       n + "-config",
-		Service:         n,
-		HeadlessService: n + "-headless",
-		ServiceAccount:  n,
-		PDB:             n,
-		Ingress:         n,
-		HTTPRoute:       n,
-		Redis:           n + "-redis",
-		RedisSecret:     n + "-redis",
+		Deployment:         n,
+		ConfigMap:          n + "-config",
+		Service:            n,
+		HeadlessService:    n + "-headless",
+		ServiceAccount:     n,
+		PDB:                n,
+		Ingress:            n,
+		HTTPRoute:          n,
+		Redis:              n + "-redis",
+		RedisSecret:        n + "-redis",
+		AdminTokenSecret:   n + "-admin-token",
+		NetworkPolicy:      n,
+		RedisNetworkPolicy: n + "-redis",
 	}
 }
 

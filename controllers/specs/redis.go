@@ -15,12 +15,7 @@ const redisUID = int64(999)
 // BuildRedisSecret renders the Secret holding the managed Redis password. The operator creates it once and
 // never rewrites it.
 func BuildRedisSecret(rc *realtimev1alpha1.RealtimeCluster, password string) *corev1.Secret {
-	return &corev1.Secret{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: childMeta(rc, NamesFor(rc).RedisSecret, ComponentRedis),
-		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{RedisPasswordKey: []byte(password)},
-	}
+	return opaqueSecret(rc, NamesFor(rc).RedisSecret, ComponentRedis, RedisPasswordKey, password)
 }
 
 // BuildRedisService renders the ClusterIP Service of the managed Redis, or nil when Redis is external.

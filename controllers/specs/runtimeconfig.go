@@ -28,6 +28,7 @@ type RuntimeConfig struct {
 	ConnectionStateRecovery RuntimeRecoveryConfig `json:"connectionStateRecovery"`
 	Limits                  RuntimeLimitsConfig   `json:"limits"`
 	Drain                   RuntimeDrainConfig    `json:"drain"`
+	Admin                   RuntimeAdminConfig    `json:"admin"`
 	Redis                   *RuntimeRedisConfig   `json:"redis,omitempty"`
 }
 
@@ -55,6 +56,12 @@ type RuntimeDrainConfig struct {
 	RatePerSecond int32  `json:"ratePerSecond"`
 	// StickyCookie is the Ingress's sticky cookie name: refused handshakes expire it so retries rebalance.
 	StickyCookie string `json:"stickyCookie,omitempty"`
+}
+
+// RuntimeAdminConfig is the admin block of the runtime config file: the token file mounted from the admin token
+// Secret, which POST /drain and POST /shed require (the fleet view sends it on GET /stats too).
+type RuntimeAdminConfig struct {
+	TokenFile string `json:"tokenFile"`
 }
 
 // RuntimeRedisConfig is the redis block of the runtime config file. Adapter (spec.redis.adapter) is always
@@ -141,6 +148,7 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 			RatePerSecond: rc.Spec.Drain.RatePerSecond,
 			StickyCookie:  runtimeStickyCookie(rc),
 		},
+		Admin: RuntimeAdminConfig{TokenFile: AdminTokenDir + "/" + AdminTokenKey},
 		Redis: buildRuntimeRedisConfig(rc),
 	}
 }

@@ -7,13 +7,23 @@
 //	GET  /stats            JSON: connected clients, drain state, start time, ...
 //	POST /drain            start the graceful drain (the process exits when it is done)
 //	POST /shed?count=N     close N sessions at the transport level, at a bounded rate
+//
+// /healthz and /readyz are always open (the kubelet probes them). POST
+// /drain, POST /shed and the Extra handlers (the publish API) act on the
+// process: they need a bearer token from Tokens (Authorization: Bearer
+// <token>); without Tokens they answer 403 unless AllowUnauthenticated.
+// /metrics and /stats need the token too with ProtectReads. A missing or
+// wrong token gets 401 with WWW-Authenticate: Bearer and no side effect; it
+// is counted (OnUnauthorized) and logged at most once per 10 seconds.
 package admin
 
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,8 +47,25 @@ type Options struct {
 	// MaxShed bounds count (default 100000).
 	MaxShed int
 	// Extra handlers mounted on the admin mux (pattern → handler), e.g. the
-	// publish API.
+	// publish API; they are guarded like POST /drain.
 	Extra map[string]http.Handler
+
+	// Tokens are the bearer tokens the guarded endpoints accept; nil: none
+	// configured.
+	Tokens Tokens
+	// AllowUnauthenticated serves the mutating endpoints without a token
+	// when Tokens is nil (a loopback listener, or an explicit choice).
+	AllowUnauthenticated bool
+	// ProtectReads requires the token on /metrics and /stats too.
+	ProtectReads bool
+	// OnUnauthorized is called with the endpoint's path for every refused
+	// request (socketfleet_admin_unauthorized_total).
+	OnUnauthorized func(path string)
+	// Logger receives the rate-limited lines about refused requests; nil:
+	// not logged.
+	Logger *slog.Logger
+
+	refusals *refusalLog
 }
 
 // Handler returns the admin mux.
@@ -46,30 +73,38 @@ func Handler(opts Options) http.Handler {
 	if opts.MaxShed <= 0 {
 		opts.MaxShed = 100000
 	}
+	opts.refusals = &refusalLog{}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	handle := func(pattern string, class access, h http.Handler) {
+		path := pattern
+		if _, p, ok := strings.Cut(pattern, " "); ok {
+			path = p
+		}
+		mux.Handle(pattern, opts.guard(path, class, h))
+	}
+	handle("GET /healthz", open, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	handle("GET /readyz", open, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := opts.Ready(); err != nil {
 			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 			return
 		}
 		writeText(w, http.StatusOK, "ok")
-	})
-	mux.Handle("GET /metrics", opts.Metrics)
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	handle("GET /metrics", read, opts.Metrics)
+	handle("GET /stats", read, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, opts.Stats())
-	})
-	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	handle("POST /drain", mutating, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		started := opts.Drain()
 		code := http.StatusAccepted
 		if !started {
 			code = http.StatusOK
 		}
 		writeJSON(w, code, map[string]any{"draining": true, "alreadyDraining": !started, "deadline": opts.Deadline()})
-	})
-	mux.HandleFunc("POST /shed", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	handle("POST /shed", mutating, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("count"))
 		if err != nil || n < 1 || n > opts.MaxShed {
 			writeJSON(w, http.StatusBadRequest, map[string]string{
@@ -82,9 +117,9 @@ func Handler(opts Options) http.Handler {
 		}
 		pending := opts.Shed(n)
 		writeJSON(w, http.StatusAccepted, map[string]int{"scheduled": n, "pending": pending})
-	})
+	}))
 	for pattern, h := range opts.Extra {
-		mux.Handle(pattern, h)
+		handle(pattern, mutating, h)
 	}
 	return mux
 }

@@ -30,6 +30,8 @@ func TestEndpoints(t *testing.T) {
 		Shed:     func(n int) int { shed = append(shed, n); return n },
 		MaxShed:  50,
 		Extra:    map[string]http.Handler{"POST /v1/emit": http.NotFoundHandler()},
+		// The behaviour of each endpoint; authentication is auth_test.go's.
+		AllowUnauthenticated: true,
 	})
 	steps := []struct {
 		method, target string

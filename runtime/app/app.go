@@ -119,6 +119,10 @@ type App struct {
 
 	publicLn, adminLn net.Listener
 	public, admin     *http.Server
+	// adminAuth says how the admin port's mutating endpoints are guarded:
+	// token, loopback (no token, loopback listener), none
+	// (admin.allowUnauthenticated) or refused (no token configured).
+	adminAuth string
 
 	drainOnce    sync.Once
 	drainStarted chan struct{}
@@ -493,23 +497,66 @@ func (a *App) listen(public http.Handler) error {
 		}
 		extra = map[string]http.Handler{publish.Path: h}
 	}
-	adminHandler := admin.Handler(admin.Options{
-		Ready:    a.ready,
-		Metrics:  a.metrics.Handler(),
-		Stats:    func() any { return a.Stats() },
-		Drain:    a.startDrain,
-		Deadline: a.drainer.Deadline,
-		Draining: a.drainer.Draining,
-		Shed:     a.drainer.Shed,
-		Extra:    extra,
-	})
+	var tokens admin.Tokens
+	if cfg.Admin.TokenFile != "" {
+		ft, err := admin.NewFileTokens(cfg.Admin.TokenFile)
+		if err != nil {
+			return fmt.Errorf("config: admin.tokenFile: %w", err)
+		}
+		var lastErr string
+		ft.OnReloadError = func(err error) {
+			// Called under the file's lock: one line per distinct failure.
+			if err.Error() != lastErr {
+				lastErr = err.Error()
+				a.log.Warn("admin.tokenFile changed but cannot be used: keeping the previous tokens", "err", err)
+			}
+		}
+		tokens = ft
+	}
+	adminHost := cfg.Host
+	if cfg.Admin.BindAddress != "" {
+		adminHost = cfg.Admin.BindAddress
+	}
 	var err error
 	if a.publicLn, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))); err != nil {
 		return fmt.Errorf("listen on public port: %w", err)
 	}
-	if a.adminLn, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.AdminPort))); err != nil {
+	if a.adminLn, err = net.Listen("tcp", net.JoinHostPort(adminHost, fmt.Sprint(cfg.AdminPort))); err != nil {
 		return fmt.Errorf("listen on admin port: %w", err)
 	}
+	// A loopback admin listener is reachable from this host only: without a token its mutating endpoints stay
+	// open, so the binary alone (and the process tests) keep working.
+	loopback := false
+	if addr, ok := a.adminLn.Addr().(*net.TCPAddr); ok {
+		loopback = addr.IP.IsLoopback()
+	}
+	allowUnauthenticated := tokens == nil && (cfg.Admin.AllowUnauthenticated || loopback)
+	switch {
+	case tokens != nil:
+		a.adminAuth = "token"
+	case allowUnauthenticated && loopback:
+		a.adminAuth = "loopback"
+	case allowUnauthenticated:
+		a.adminAuth = "none"
+		a.log.Warn("admin: POST /drain, POST /shed and the admin publish API need no token (admin.allowUnauthenticated)")
+	default:
+		a.adminAuth = "refused"
+	}
+	adminHandler := admin.Handler(admin.Options{
+		Ready:                a.ready,
+		Metrics:              a.metrics.Handler(),
+		Stats:                func() any { return a.Stats() },
+		Drain:                a.startDrain,
+		Deadline:             a.drainer.Deadline,
+		Draining:             a.drainer.Draining,
+		Shed:                 a.drainer.Shed,
+		Extra:                extra,
+		Tokens:               tokens,
+		AllowUnauthenticated: allowUnauthenticated,
+		ProtectReads:         cfg.Admin.ProtectReads,
+		OnUnauthorized:       func(path string) { a.metrics.AdminUnauthorized.WithLabelValues(path).Inc() },
+		Logger:               a.log.With("component", "admin"),
+	})
 	a.publicLn = a.metrics.CountBytes(a.publicLn, "public")
 	a.adminLn = a.metrics.CountBytes(a.adminLn, "admin")
 	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
@@ -607,7 +654,11 @@ func (a *App) Run(ctx context.Context) error {
 		"path", a.cfg.Path, "namespaces", a.cfg.Namespaces, "adapter", adapterName,
 		"recovery", a.cfg.ConnectionStateRecovery.Enabled, "config", a.info.File,
 		"relay", a.cfg.Relay.Enabled, "publish", a.cfg.Publish.Enabled, "webhook", a.cfg.Webhook.URL != "",
-		"demo", a.cfg.Demo.Enabled)
+		"demo", a.cfg.Demo.Enabled, "adminAuth", a.adminAuth)
+	if a.adminAuth == "refused" {
+		a.log.Info("admin: POST /drain and POST /shed answer 403 until admin.tokenFile is set " +
+			"(or admin.bindAddress is a loopback address, or admin.allowUnauthenticated is true); SIGTERM still drains")
+	}
 	if a.cfg.Demo.Enabled {
 		port := a.publicLn.Addr().(*net.TCPAddr).Port
 		a.log.Info(fmt.Sprintf("chat demo: open http://localhost:%d/ in two browser tabs", port))

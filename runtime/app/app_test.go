@@ -344,6 +344,46 @@ func TestPublishOnAdmin(t *testing.T) {
 	}
 }
 
+// TestAdminTokenGuardsPublishAndReads: with admin.tokenFile the admin publish API needs the token, and with
+// admin.protectReads /stats and /metrics do too; the probes never do. A missing token file stops New.
+func TestAdminTokenGuardsPublishAndReads(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("adm1n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "publish: {enabled: true, listener: admin}\nadmin: {protectReads: true, tokenFile: "+file+"}")
+	for _, tc := range []struct {
+		method, path, auth, body string
+		code                     int
+	}{
+		{"POST", "/v1/emit", "", `{"event":"x"}`, 401},
+		{"POST", "/v1/emit", "Bearer adm1n", `{"event":"x"}`, 200},
+		{"GET", "/stats", "", "", 401},
+		{"GET", "/stats", "Bearer adm1n", "", 200},
+		{"GET", "/metrics", "Bearer nope", "", 401},
+		{"GET", "/metrics", "Bearer adm1n", "", 200},
+		{"GET", "/healthz", "", "", 200},
+		{"GET", "/readyz", "", "", 200},
+	} {
+		if code, _, body := do(t, tc.method, r.admin+tc.path, tc.auth, tc.body); code != tc.code {
+			t.Errorf("%s %s with %q = %d %s, want %d", tc.method, tc.path, tc.auth, code, body, tc.code)
+		}
+	}
+	_, _, metrics := do(t, "GET", r.admin+"/metrics", "Bearer adm1n", "")
+	if !strings.Contains(metrics, `socketfleet_admin_unauthorized_total{path="/v1/emit"} 1`) {
+		t.Errorf("/metrics lacks the refused publish:\n%s", grep(metrics, "admin_unauthorized"))
+	}
+
+	cfg, err := config.Parse([]byte("host: 127.0.0.1\nport: 0\nadminPort: 0\nadmin: {tokenFile: " + file + ".missing}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.New(context.Background(), app.Options{Config: config.Loaded{Config: cfg}, Logger: slog.New(slog.DiscardHandler)}); err == nil ||
+		!strings.Contains(err.Error(), "admin.tokenFile") {
+		t.Errorf("New with a missing token file: %v, want an error naming admin.tokenFile", err)
+	}
+}
+
 func TestDemoPageAndClientBundle(t *testing.T) {
 	dir := t.TempDir()
 	bundle := filepath.Join(dir, "socket.io.min.js")

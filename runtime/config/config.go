@@ -58,6 +58,8 @@ type Config struct {
 	Limits Limits `json:"limits"`
 	// Drain configures graceful shutdown and shedding.
 	Drain Drain `json:"drain"`
+	// Admin secures the admin listener.
+	Admin Admin `json:"admin"`
 	// Redis configures the Redis adapter; empty means the in-memory adapter.
 	Redis Redis `json:"redis"`
 	// Log configures logging.
@@ -113,6 +115,20 @@ type Drain struct {
 	RatePerSecond int `json:"ratePerSecond" doc:"upper bound on transport closes per second for drain and shed (0: sessions / window for drain, 100/s for shed)"`
 	// StickyCookie is the load balancer's sticky-session cookie name.
 	StickyCookie string `json:"stickyCookie" doc:"name of the load balancer's sticky-session cookie: handshakes refused while draining, shedding or over a limit expire it, so the client's retry is balanced to another pod"`
+}
+
+// Admin secures the admin listener (see runtime/admin): a bearer token for
+// the endpoints that act on the process, optionally for the reads too.
+type Admin struct {
+	// TokenFile holds the accepted bearer tokens, one per line; re-read when
+	// it changes.
+	TokenFile string `json:"tokenFile" doc:"file holding the admin bearer token (one per line: any line is accepted, so a token can be rotated without a restart; re-read when the file changes); required by POST /drain, POST /shed and the publish API on the admin listener"`
+	// BindAddress is the admin listener's host.
+	BindAddress string `json:"bindAddress" doc:"listen host of the admin listener (empty: host); bound to loopback, the mutating endpoints need no token when tokenFile is empty"`
+	// ProtectReads requires the token on /metrics and /stats too.
+	ProtectReads bool `json:"protectReads" doc:"require the token on GET /metrics and GET /stats too (/healthz and /readyz always stay open); needs tokenFile"`
+	// AllowUnauthenticated serves the mutating endpoints without a token.
+	AllowUnauthenticated bool `json:"allowUnauthenticated" doc:"serve POST /drain, POST /shed and the admin publish API without a token on a non-loopback admin listener (not with tokenFile); otherwise they answer 403 until tokenFile is set"`
 }
 
 // Redis configures the Redis adapter (the operator's contract).

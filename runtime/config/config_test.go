@@ -175,6 +175,17 @@ func TestPrecedence(t *testing.T) {
 			},
 		},
 		{
+			name: "admin keys",
+			env:  map[string]string{"SOCKETFLEET_ADMIN_TOKEN_FILE": "/var/run/socketfleet/admin/token", "SOCKETFLEET_ADMIN_BIND_ADDRESS": "::1"},
+			args: []string{"--admin-protect-reads"},
+			check: func(t *testing.T, c Config) {
+				want := Admin{TokenFile: "/var/run/socketfleet/admin/token", BindAddress: "::1", ProtectReads: true}
+				if c.Admin != want {
+					t.Errorf("admin %+v, want %+v", c.Admin, want)
+				}
+			},
+		},
+		{
 			name: "redis url env implies standalone",
 			env:  map[string]string{"SOCKETFLEET_REDIS_URL": "rediss://r.example:6380/1"},
 			check: func(t *testing.T, c Config) {
@@ -252,6 +263,12 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "jwt hs256 secret", yaml: "auth:\n  jwt:\n    algorithm: HS256", want: `config: auth.jwt.secret: HS256 needs exactly one of secret or secretFile`},
 		{name: "jwt rs256 key", yaml: "auth:\n  jwt:\n    algorithm: RS256", want: `config: auth.jwt.publicKeyFile: RS256 needs a PEM public key file`},
 		{name: "log level", yaml: "log:\n  level: loud", want: `config: log.level: unknown level "loud"`},
+		{name: "admin bind address with port", yaml: "admin:\n  bindAddress: 127.0.0.1:8081", want: `config: admin.bindAddress: "127.0.0.1:8081" is not a host`},
+		{name: "admin bind address url", args: []string{"--admin-bind-address=http://x"}, want: `config: admin.bindAddress: "http://x" is not a host`},
+		{name: "admin token and unauthenticated", yaml: "admin:\n  tokenFile: /t\n  allowUnauthenticated: true", want: `config: admin.allowUnauthenticated: cannot be true with admin.tokenFile`},
+		{name: "admin protect reads without token", env: map[string]string{"SOCKETFLEET_ADMIN_PROTECT_READS": "true"}, want: `config: admin.protectReads: needs admin.tokenFile`},
+		{name: "admin unknown key", yaml: "admin:\n  token: x", want: `config: admin.token: unknown key`},
+		{name: "publish token with admin token", yaml: "admin:\n  tokenFile: /t\npublish:\n  enabled: true\n  listener: admin\n  token: p", want: `config: publish.token: not used with publish.listener: admin when admin.tokenFile is set`},
 		{name: "env duration", env: map[string]string{"SOCKETFLEET_PING_INTERVAL": "soon"}, want: `config: pingInterval (env SOCKETFLEET_PING_INTERVAL): invalid duration "soon"`},
 		{name: "env int", env: map[string]string{"SOCKETFLEET_ADMIN_PORT": "x"}, want: `config: adminPort (env SOCKETFLEET_ADMIN_PORT): invalid integer "x"`},
 		{name: "env bool", env: map[string]string{"SOCKETFLEET_RELAY_ENABLED": "maybe"}, want: `config: relay.enabled (env SOCKETFLEET_RELAY_ENABLED): invalid boolean "maybe"`},

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -96,6 +97,7 @@ func (c *Config) Validate() error {
 			v.add("drain.stickyCookie", "%q is not a valid cookie name", n)
 		}
 	}
+	c.validateAdmin(v)
 	c.validateRedis(v)
 	if !slices.Contains([]string{"auto", "json", "text"}, c.Log.Format) {
 		v.add("log.format", "unknown format %q (want auto, json or text)", c.Log.Format)
@@ -140,6 +142,25 @@ func (c *Config) Validate() error {
 		v.positive("auth.webhook.timeout", c.Auth.Webhook.Timeout)
 	}
 	return v.err()
+}
+
+// validateAdmin checks the admin listener's security keys.
+func (c *Config) validateAdmin(v *validator) {
+	a := c.Admin
+	if h := a.BindAddress; h != "" && net.ParseIP(h) == nil {
+		if _, _, err := net.SplitHostPort(h); err == nil || strings.ContainsAny(h, ":/ ") {
+			v.add("admin.bindAddress", "%q is not a host (an IP address or a name, without a port: adminPort sets the port)", h)
+		}
+	}
+	if a.TokenFile != "" && a.AllowUnauthenticated {
+		v.add("admin.allowUnauthenticated", "cannot be true with admin.tokenFile (the token would not be required)")
+	}
+	if a.ProtectReads && a.TokenFile == "" {
+		v.add("admin.protectReads", "needs admin.tokenFile (the token that protects the reads)")
+	}
+	if a.TokenFile != "" && c.Publish.Enabled && c.Publish.Listener == "admin" && (c.Publish.Token != "" || c.Publish.TokenFile != "") {
+		v.add("publish.token", "not used with publish.listener: admin when admin.tokenFile is set: the admin token guards the publish API there")
+	}
 }
 
 func (c *Config) validateRedis(v *validator) {

@@ -78,6 +78,9 @@ type Metrics struct {
 	// PublishPartial counts publish API requests answered with a partial
 	// delivery (the cluster adapter's link was down).
 	PublishPartial prometheus.Counter
+	// AdminUnauthorized counts admin requests refused for want of a valid
+	// token, by endpoint path.
+	AdminUnauthorized *prometheus.CounterVec
 }
 
 // New creates and registers the metrics.
@@ -151,11 +154,15 @@ func New(src Source) *Metrics {
 			Name: "socketfleet_publish_partial_total",
 			Help: "HTTP publish API requests delivered to this process's clients only because the cluster adapter's link (Redis) was down (answered with \"partial\": true).",
 		}),
+		AdminUnauthorized: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socketfleet_admin_unauthorized_total",
+			Help: "Admin port requests refused without side effect: no bearer token, a wrong one, or none configured (by endpoint path).",
+		}, []string{"path"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Handshakes, m.Connections, m.ConnectErrors, m.EventsReceived, m.Broadcasts, m.BytesReceived,
 		m.BytesSent, m.UpgradeFailures, m.AckTimeouts, m.DrainClosed, m.Webhook, m.WebhookDuration, m.Auth,
-		m.Relay, m.Publish, m.PublishPartial,
+		m.Relay, m.Publish, m.PublishPartial, m.AdminUnauthorized,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{src: src},

@@ -2,9 +2,10 @@ package redisadapter
 
 import (
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/internal/logthrottle"
 )
 
 // dropLogInterval is the least time between two log lines about dropped
@@ -21,24 +22,21 @@ type droppedMessages struct {
 	what  string // the log message (default: cannot decode)
 	total atomic.Uint64
 
-	mu       sync.Mutex
-	loggedAt time.Time
-	unlogged uint64
+	throttle logthrottle.Throttle
+	now      func() time.Time // nil: time.Now (tests move it)
 }
 
 // record counts one dropped message.
 func (d *droppedMessages) record(channel string, err error) {
 	d.total.Add(1)
-	d.mu.Lock()
-	now := time.Now()
-	if !d.loggedAt.IsZero() && now.Sub(d.loggedAt) < dropLogInterval {
-		d.unlogged++
-		d.mu.Unlock()
+	now := time.Now
+	if d.now != nil {
+		now = d.now
+	}
+	ok, unlogged := d.throttle.Allow(now(), dropLogInterval)
+	if !ok {
 		return
 	}
-	unlogged := d.unlogged
-	d.loggedAt, d.unlogged = now, 0
-	d.mu.Unlock()
 	what := d.what
 	if what == "" {
 		what = "redisadapter: message dropped: cannot decode"

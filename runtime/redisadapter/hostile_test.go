@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // issue11Message is the 63-byte broadcast a fuzzer found: an array header
@@ -107,7 +108,8 @@ func TestDroppedMessagesLogOncePerInterval(t *testing.T) {
 		t.Fatalf("log line %s (%v)", lines[0], err)
 	}
 	// The next interval's first drop is logged with the count it stood for.
-	d.loggedAt = d.loggedAt.Add(-dropLogInterval)
+	later := time.Now().Add(dropLogInterval)
+	d.now = func() time.Time { return later }
 	d.record("socket.io-request#/#", errMalformed)
 	lines = strings.Split(strings.TrimSpace(logs.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], `"droppedSinceLastLog":999`) {

@@ -113,13 +113,13 @@ func renderChart(t *testing.T, namespace string, values map[string]any) []*unstr
 	return decodeObjects(t, rel.Manifest)
 }
 
-// renderKustomize builds config/default like `kustomize build config/default`.
-func renderKustomize(t *testing.T) []*unstructured.Unstructured {
+// renderKustomize builds config/<dir> like `kustomize build config/<dir>`.
+func renderKustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resMap, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(), "config", "default"))
+	resMap, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(), "config", dir))
 	if err != nil {
-		t.Fatalf("kustomize build config/default: %v", err)
+		t.Fatalf("kustomize build config/%s: %v", dir, err)
 	}
 	out, err := resMap.AsYaml()
 	if err != nil {
@@ -224,7 +224,8 @@ func generatedRoleRules(t *testing.T) []any {
 func operatorRoleRules(t *testing.T, objs []*unstructured.Unstructured) []any {
 	t.Helper()
 	for _, cr := range find(objs, "ClusterRole") {
-		if strings.HasSuffix(cr.GetName(), "-editor") || strings.HasSuffix(cr.GetName(), "-viewer") {
+		if strings.HasSuffix(cr.GetName(), "-editor") || strings.HasSuffix(cr.GetName(), "-viewer") ||
+			strings.HasSuffix(cr.GetName(), "-metrics-reader") {
 			continue
 		}
 		rules, _, _ := unstructured.NestedSlice(cr.Object, "rules")
@@ -257,8 +258,9 @@ func TestHelmChart(t *testing.T) {
 		{
 			name:   "defaults",
 			values: nil,
-			wantArgs: []string{"--leader-elect=true", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081",
-				"--runtime-image=ghcr.io/socketfleet/socketfleet-runtime:v0.1.0", "--max-concurrent-reconciles=2"},
+			wantArgs: []string{"--leader-elect=true", "--metrics-bind-address=:8443", "--metrics-secure=true",
+				"--health-probe-bind-address=:8081", "--runtime-image=ghcr.io/socketfleet/socketfleet-runtime:v0.1.0",
+				"--max-concurrent-reconciles=2", "--operator-namespace=socketfleet-system"},
 			wantKinds: []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
 				"RoleBinding", "Deployment", "Service"},
 		},
@@ -283,6 +285,19 @@ func TestHelmChart(t *testing.T) {
 				"--watch-namespaces=team-a,team-b", "--max-concurrent-reconciles=4", "--zap-log-level=debug"},
 			wantKinds: []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"},
 		},
+		{
+			name: "namespaced",
+			values: map[string]any{"rbac": map[string]any{"namespaced": true},
+				"watchNamespaces": []any{"team-a", "team-b"}},
+			wantArgs:  []string{"--watch-namespaces=team-a,team-b"},
+			wantKinds: []string{"Role", "RoleBinding", "Deployment"},
+		},
+		{
+			name:      "metrics certificate",
+			values:    map[string]any{"metrics": map[string]any{"certSecretName": "operator-metrics-tls"}},
+			wantArgs:  []string{"--metrics-secure=true", "--metrics-cert-path=/var/run/socketfleet/metrics-certs"},
+			wantKinds: []string{"Deployment", "Service", "ClusterRole"},
+		},
 	}
 	const namespace = "socketfleet-system"
 	ensureNamespace(t, namespace)
@@ -297,6 +312,13 @@ func TestHelmChart(t *testing.T) {
 			if tc.name == "custom" && len(find(objs, "Service")) != 0 {
 				t.Error("metrics Service rendered although metrics are disabled")
 			}
+			hasReader := false
+			for _, cr := range find(objs, "ClusterRole") {
+				hasReader = hasReader || strings.HasSuffix(cr.GetName(), "-metrics-reader")
+			}
+			if hasReader != (tc.name != "custom") {
+				t.Errorf("metrics-reader ClusterRole rendered: %v, want it exactly when secure metrics are on", hasReader)
+			}
 
 			crds := find(objs, "CustomResourceDefinition")
 			if len(crds) != 1 {
@@ -305,7 +327,9 @@ func TestHelmChart(t *testing.T) {
 			if !reflect.DeepEqual(crds[0].Object, generatedCRD(t).Object) {
 				t.Error("charts/socketfleet/crds differs from config/crd/bases: run `make manifests`")
 			}
-			if !reflect.DeepEqual(operatorRoleRules(t, objs), generatedRoleRules(t)) {
+			if tc.name == "namespaced" {
+				checkNamespacedRBAC(t, objs, "socketfleet-operator", "team-a", "team-b")
+			} else if !reflect.DeepEqual(operatorRoleRules(t, objs), generatedRoleRules(t)) {
 				t.Error("chart ClusterRole rules differ from config/rbac/role.yaml: run `make manifests`")
 			}
 			args := containerArgs(t, objs)
@@ -327,9 +351,63 @@ func TestHelmChart(t *testing.T) {
 	}
 }
 
+// checkNamespacedRBAC checks that the operator's rules are granted by a Role named name in each of namespaces (bound
+// to its ServiceAccount) and by no ClusterRole, and creates the namespaces for the dry run.
+func checkNamespacedRBAC(t *testing.T, objs []*unstructured.Unstructured, name string, namespaces ...string) {
+	t.Helper()
+	for _, cr := range find(objs, "ClusterRole") {
+		if cr.GetName() == name {
+			t.Errorf("namespaced RBAC still renders ClusterRole %s", name)
+		}
+	}
+	for _, ns := range namespaces {
+		ensureNamespace(t, ns)
+		found := false
+		for _, r := range find(objs, "Role") {
+			if r.GetName() == name && r.GetNamespace() == ns {
+				found = true
+				rules, _, _ := unstructured.NestedSlice(r.Object, "rules")
+				if !reflect.DeepEqual(rules, generatedRoleRules(t)) {
+					t.Errorf("Role %s/%s rules differ from config/rbac/role.yaml", ns, name)
+				}
+			}
+		}
+		bound := false
+		for _, b := range find(objs, "RoleBinding") {
+			kind, _, _ := unstructured.NestedString(b.Object, "roleRef", "kind")
+			bound = bound || (b.GetName() == name && b.GetNamespace() == ns && kind == "Role")
+		}
+		if !found || !bound {
+			t.Errorf("namespace %s: Role %v, RoleBinding to it %v", ns, found, bound)
+		}
+	}
+}
+
+// TestKustomizeNamespaced builds config/namespaced (the operator confined to namespace apps) and dry-runs it.
+func TestKustomizeNamespaced(t *testing.T) {
+	objs := renderKustomize(t, "namespaced")
+	checkNamespacedRBAC(t, objs, "socketfleet-operator", "apps")
+	deps := find(objs, "Deployment")
+	if len(deps) != 1 {
+		t.Fatalf("%d Deployments", len(deps))
+	}
+	containers, _, _ := unstructured.NestedSlice(deps[0].Object, "spec", "template", "spec", "containers")
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	if !slices.Contains(args, "--watch-namespaces=apps") {
+		t.Errorf("operator args %v lack --watch-namespaces=apps", args)
+	}
+	for _, ns := range find(objs, "Namespace") {
+		ensureNamespace(t, ns.GetName())
+	}
+	for _, crd := range find(objs, "CustomResourceDefinition") {
+		installCRD(t, crd)
+	}
+	dryRunApply(t, objs)
+}
+
 // TestKustomizeDefault builds config/default and dry-runs every object against the API server.
 func TestKustomizeDefault(t *testing.T) {
-	objs := renderKustomize(t)
+	objs := renderKustomize(t, "default")
 	for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
 		"ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"} {
 		if len(find(objs, kind)) == 0 {

@@ -30,6 +30,10 @@ type fakeRuntime struct {
 	clients  atomic.Int64
 	draining atomic.Bool
 	shed     atomic.Int64
+	// token, when set, is the bearer token every request must carry (401 otherwise, like the runtime with
+	// admin.protectReads); unauthorized counts the requests refused.
+	token        atomic.Pointer[string]
+	unauthorized atomic.Int64
 }
 
 func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
@@ -51,7 +55,15 @@ func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
 		f.shed.Add(n)
 		fmt.Fprintf(w, `{"pending":%d}`, n)
 	})
-	f.srv = httptest.NewServer(mux)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if want := f.token.Load(); want != nil && r.Header.Get("Authorization") != "Bearer "+*want {
+			f.unauthorized.Add(1)
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(f.srv.Close)
 	return f
 }

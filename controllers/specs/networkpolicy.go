@@ -1,0 +1,73 @@
+package specs
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+)
+
+// LabelNamespaceName is the label the API server sets on every namespace to its name.
+const LabelNamespaceName = "kubernetes.io/metadata.name"
+
+// BuildRuntimeNetworkPolicy renders the ingress NetworkPolicy of the runtime pods, or nil when
+// spec.networkPolicy.enabled is false: the public port from spec.networkPolicy.publicFrom (any source when
+// empty), the admin port from the operator's namespace (BuildOptions.OperatorNamespace) and adminFrom. With
+// neither, nothing but the node (the kubelet's probes, which network plugins let through) reaches the admin port.
+func BuildRuntimeNetworkPolicy(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions) *networkingv1.NetworkPolicy {
+	np := rc.Spec.NetworkPolicy
+	if !rc.Spec.NetworkPolicyEnabled() {
+		return nil
+	}
+	rules := []networkingv1.NetworkPolicyIngressRule{{
+		Ports: tcpPorts(PublicPort),
+		From:  append([]networkingv1.NetworkPolicyPeer(nil), np.PublicFrom...),
+	}}
+	var admin []networkingv1.NetworkPolicyPeer
+	if opts.OperatorNamespace != "" {
+		admin = append(admin, networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{
+			MatchLabels: map[string]string{LabelNamespaceName: opts.OperatorNamespace}}})
+	}
+	admin = append(admin, np.AdminFrom...)
+	// An ingress rule without peers admits every source: without any peer, the admin port gets no rule.
+	if len(admin) > 0 {
+		rules = append(rules, networkingv1.NetworkPolicyIngressRule{Ports: tcpPorts(AdminPort), From: admin})
+	}
+	return networkPolicy(rc, NamesFor(rc).NetworkPolicy, ComponentRuntime, rules)
+}
+
+// BuildRedisNetworkPolicy renders the ingress NetworkPolicy of the managed Redis, or nil when Redis is
+// external or spec.networkPolicy.enabled is false: connections only from this cluster's runtime pods, its own
+// Redis pods (replication) and spec.networkPolicy.redisFrom, on any port of the Redis pods.
+func BuildRedisNetworkPolicy(rc *realtimev1alpha1.RealtimeCluster) *networkingv1.NetworkPolicy {
+	if rc.Spec.Redis.Managed == nil || !rc.Spec.NetworkPolicyEnabled() {
+		return nil
+	}
+	from := []networkingv1.NetworkPolicyPeer{
+		{PodSelector: &metav1.LabelSelector{MatchLabels: SelectorLabels(rc, ComponentRuntime)}},
+		{PodSelector: &metav1.LabelSelector{MatchLabels: SelectorLabels(rc, ComponentRedis)}},
+	}
+	from = append(from, rc.Spec.NetworkPolicy.RedisFrom...)
+	return networkPolicy(rc, NamesFor(rc).RedisNetworkPolicy, ComponentRedis,
+		[]networkingv1.NetworkPolicyIngressRule{{From: from}})
+}
+
+func networkPolicy(rc *realtimev1alpha1.RealtimeCluster, name, component string, rules []networkingv1.NetworkPolicyIngressRule) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: childMeta(rc, name, component),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: SelectorLabels(rc, component)},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     rules,
+		},
+	}
+}
+
+func tcpPorts(port int32) []networkingv1.NetworkPolicyPort {
+	tcp := corev1.ProtocolTCP
+	p := intstr.FromInt32(port)
+	return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &p}}
+}
