@@ -421,13 +421,15 @@ func TestClientNamespaceDisconnect(t *testing.T) {
 func TestServerDisconnect(t *testing.T) {
 	srv, url := newServer(t, socketio.Options{})
 	reasons := make(chan string, 4)
-	main := connected(srv.Of("/"))
-	other := connected(srv.Of("/other"))
+	// The disconnect handlers first: a socket reaches main or other (and the
+	// test disconnects it) as soon as the handler after them has run.
 	for _, n := range []string{"/", "/other"} {
 		srv.Of(n).OnConnection(func(s *socketio.Socket) {
 			s.OnDisconnect(func(reason string) { reasons <- s.Namespace().Name() + " " + reason })
 		})
 	}
+	main := connected(srv.Of("/"))
+	other := connected(srv.Of("/other"))
 	c := dial(t, url)
 	connect(t, c, "/", "")
 	connect(t, c, "/other", "")
