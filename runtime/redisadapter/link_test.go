@@ -6,6 +6,10 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketfleet/socketfleet/internal/redisserver"
 )
 
 // TestPublishSkipsWhileTheLinkIsDown: after a failed publish, the next
@@ -45,5 +49,37 @@ func TestPublishSkipsWhileTheLinkIsDown(t *testing.T) {
 		if calls != s.wantCalls {
 			t.Fatalf("%s: Redis called %d times, want %d", s.name, calls, s.wantCalls)
 		}
+	}
+}
+
+// TestPingChecksTheSubscription: Ping fails with ErrNotSubscribed while
+// Redis answers but has no subscriber on the link's probe channel (as after
+// a failover, until go-redis has subscribed again on the new primary), and
+// succeeds once the subscription is there.
+func TestPingChecksTheSubscription(t *testing.T) {
+	r := redisserver.Start(t, "")
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	for _, sharded := range []bool{false, true} {
+		l := newLink[*Adapter](rdb, slog.New(slog.DiscardHandler), time.Second)
+		l.probe, l.shardedProbe = probePrefix+newID(), sharded
+		if err := l.Ping(ctx); !errors.Is(err, ErrNotSubscribed) {
+			t.Fatalf("sharded=%v: Ping without the subscription = %v, want ErrNotSubscribed", sharded, err)
+		}
+		var sub *redis.PubSub
+		if sharded {
+			sub = rdb.SSubscribe(ctx, l.probe)
+		} else {
+			sub = rdb.Subscribe(ctx, l.probe)
+		}
+		if err := l.Ping(ctx); err != nil {
+			t.Fatalf("sharded=%v: Ping with the subscription = %v", sharded, err)
+		}
+		_ = sub.Close()
+	}
+	r.Stop()
+	if err := (&link[*Adapter]{client: rdb}).Ping(ctx); err == nil {
+		t.Fatal("Ping succeeds with Redis down")
 	}
 }
