@@ -23,6 +23,8 @@ const (
 	ComponentRuntime = "runtime"
 	// ComponentRedis labels the managed Redis objects.
 	ComponentRedis = "redis"
+	// ComponentSentinel labels the Sentinels of a managed Redis with replicas.
+	ComponentSentinel = "redis-sentinel"
 
 	// AnnotationConfigHash on the pod template carries the hash of the runtime configuration, so a change of
 	// configuration rolls the pods.
@@ -33,6 +35,12 @@ const (
 	AdminPort  = int32(8081)
 	// RedisPort is the port of the managed Redis.
 	RedisPort = int32(6379)
+	// SentinelPort is the port of the Sentinels of a managed Redis with replicas.
+	SentinelPort = int32(26379)
+	// SentinelCount is the number of Sentinels of a managed Redis with replicas, SentinelQuorum the number
+	// of them that must agree that the primary is down.
+	SentinelCount  = int32(3)
+	SentinelQuorum = 2
 
 	// ConfigFileName is the key of the runtime ConfigMap and the file name the runtime reads.
 	ConfigFileName = "config.yaml"
@@ -44,6 +52,10 @@ const (
 	RedisTLSDir = "/var/run/socketfleet/redis-tls"
 	// RedisPasswordKey is the key of the managed Redis Secret that holds the password.
 	RedisPasswordKey = "password"
+	// RedisAuthConfKey is the key of the managed Redis Secret that holds the password as Redis configuration
+	// (requirepass and masterauth), which redis-server includes: the password never appears in an environment
+	// variable or on a command line.
+	RedisAuthConfKey = "auth.conf"
 
 	// GracePeriodMargin is added to preStopDelay + drain window to get the pod grace period.
 	GracePeriodMarginSeconds = int64(10)
@@ -61,6 +73,12 @@ type Names struct {
 	HTTPRoute       string
 	Redis           string
 	RedisSecret     string
+	// RedisPDB is the PodDisruptionBudget of the Redis pods (replicas above 1 only).
+	RedisPDB string
+	// Sentinel names the Sentinel StatefulSet, its headless Service and its PodDisruptionBudget.
+	Sentinel string
+	// SentinelMaster is the name the Sentinels monitor the primary under (redis.sentinelMaster).
+	SentinelMaster string
 }
 
 // NamesFor returns the child object names of rc.
@@ -77,6 +95,9 @@ func NamesFor(rc *realtimev1alpha1.RealtimeCluster) Names {
 		HTTPRoute:       n,
 		Redis:           n + "-redis",
 		RedisSecret:     n + "-redis",
+		RedisPDB:        n + "-redis",
+		Sentinel:        n + "-redis-sentinel",
+		SentinelMaster:  n + "-redis",
 	}
 }
 
