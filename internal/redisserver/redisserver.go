@@ -13,9 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // startGuard bounds how long Start waits for the server to accept
@@ -43,6 +46,7 @@ type Server struct {
 	Addr     string
 	password string
 	cmd      *exec.Cmd
+	dir      string // removed by Stop ("" for a Sentinel, whose directory the caller owns)
 }
 
 // Run starts redis-server and waits until it accepts connections or ctx
@@ -52,18 +56,30 @@ func Run(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+	// A directory of its own: a replica writes the primary's snapshot there.
+	dir, err := os.MkdirTemp("", "redisserver-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
 	if opts.Password != "" {
 		args = append(args, "--requirepass", opts.Password, "--masterauth", opts.Password)
 	}
 	if opts.ReplicaOf != "" {
 		host, masterPort, err := net.SplitHostPort(opts.ReplicaOf)
 		if err != nil {
+			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("replica of %q: %w", opts.ReplicaOf, err)
 		}
 		args = append(args, "--replicaof", host, masterPort)
 	}
-	return run(ctx, port, opts.Password, append(args, opts.Args...))
+	s, err := run(ctx, port, opts.Password, append(args, opts.Args...))
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s.dir = dir
+	return s, nil
 }
 
 // freePort returns port, or a free one when it is empty.
@@ -199,10 +215,90 @@ func (s *Server) URL() string {
 	return u.String()
 }
 
-// Stop kills the process (idempotent).
+// Stop kills the process (SIGKILL; idempotent) and removes its directory.
 func (s *Server) Stop() {
 	if s.cmd.ProcessState == nil {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
 	}
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+// Failover is a primary with one replica and three Sentinels (quorum 2)
+// monitoring it, all with one password: what a test needs to kill the
+// primary and watch the Sentinels promote the replica.
+type Failover struct {
+	Primary, Replica *Server
+	// Sentinels are the Sentinels' host:port addresses.
+	Sentinels []string
+	// MasterName is the name the Sentinels monitor the primary under.
+	MasterName string
+	password   string
+}
+
+// StartFailover starts a Failover for a test, with the Sentinels'
+// down-after-milliseconds set to downAfter, and returns once each Sentinel
+// knows the two others and the replica (a failover needs both; Sentinels
+// meet through the primary every 2 s). Everything stops when the test ends.
+func StartFailover(t testing.TB, masterName, password string, downAfter time.Duration) *Failover {
+	t.Helper()
+	f := &Failover{MasterName: masterName, password: password}
+	f.Primary = StartWith(t, Options{Password: password})
+	f.Replica = StartWith(t, Options{Password: password, ReplicaOf: f.Primary.Addr})
+	dir := t.TempDir()
+	for range 3 {
+		s := StartSentinel(t, SentinelOptions{Dir: dir, Password: password, MasterName: masterName,
+			Master: f.Primary.Addr, Quorum: 2, DownAfter: downAfter, FailoverTimeout: 10 * time.Second})
+		f.Sentinels = append(f.Sentinels, s.Addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), failoverSetupGuard)
+	defer cancel()
+	for _, addr := range f.Sentinels {
+		s := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password})
+		for {
+			others, err := s.Sentinels(ctx, masterName).Result()
+			replicas, rerr := s.Replicas(ctx, masterName).Result()
+			if err == nil && rerr == nil && len(others) == 2 && len(replicas) == 1 {
+				break
+			}
+			if ctx.Err() != nil {
+				_ = s.Close()
+				t.Fatalf("Sentinel %s does not know the two others and the replica after %v", addr, failoverSetupGuard)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = s.Close()
+	}
+	return f
+}
+
+// failoverSetupGuard bounds StartFailover's wait for the Sentinels to meet;
+// a failure guard, not a speed assertion.
+const failoverSetupGuard = 60 * time.Second
+
+// Client returns a client of one server of f; the caller closes it.
+func (f *Failover) Client(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: f.password})
+}
+
+// Replicated waits until the replica acknowledged everything the primary
+// wrote so far (WAIT 1), so that a failover keeps it.
+func (f *Failover) Replicated(t testing.TB) {
+	t.Helper()
+	p := f.Client(f.Primary.Addr)
+	defer p.Close()
+	n, err := p.Do(context.Background(), "WAIT", 1, failoverSetupGuard.Milliseconds()).Int()
+	if err != nil || n != 1 {
+		t.Fatalf("WAIT 1 = %d, %v: the replica did not acknowledge the writes", n, err)
+	}
+}
+
+// Promoted reports whether the replica is the primary now.
+func (f *Failover) Promoted() bool {
+	r := f.Client(f.Replica.Addr)
+	defer r.Close()
+	info, err := r.Info(context.Background(), "replication").Result()
+	return err == nil && strings.Contains(info, "role:master")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,74 +25,15 @@ const (
 	failoverMaster   = "mymaster"
 )
 
-// sentinelSetup is a primary with one replica and three Sentinels, all with
-// a password.
-type sentinelSetup struct {
-	primary, replica *redisserver.Server
-	sentinels        []string
-}
-
-func startSentinelSetup(t *testing.T) *sentinelSetup {
-	t.Helper()
-	st := &sentinelSetup{}
-	st.primary = redisserver.StartWith(t, redisserver.Options{Password: failoverPassword})
-	st.replica = redisserver.StartWith(t, redisserver.Options{Password: failoverPassword, ReplicaOf: st.primary.Addr})
-	direct := st.direct(st.replica.Addr)
-	defer direct.Close()
-	waitfor.True(t, "replica in sync", func() bool {
-		info, err := direct.Info(context.Background(), "replication").Result()
-		return err == nil && strings.Contains(info, "master_link_status:up")
-	})
-	dir := t.TempDir()
-	for range 3 {
-		s := redisserver.StartSentinel(t, redisserver.SentinelOptions{Dir: dir, Password: failoverPassword,
-			MasterName: failoverMaster, Master: st.primary.Addr, Quorum: 2,
-			DownAfter: time.Second, FailoverTimeout: 10 * time.Second})
-		st.sentinels = append(st.sentinels, s.Addr)
-	}
-	// A failover needs each Sentinel to know the others (they meet through
-	// the primary every 2 s) and the replica.
-	for _, addr := range st.sentinels {
-		s := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: failoverPassword})
-		t.Cleanup(func() { _ = s.Close() })
-		waitfor.Poll{Timeout: failoverGuard}.True(t, "Sentinel "+addr+" knows the others and the replica", func() bool {
-			ctx := context.Background()
-			others, err := s.Sentinels(ctx, failoverMaster).Result()
-			if err != nil || len(others) != 2 {
-				return false
-			}
-			replicas, err := s.Replicas(ctx, failoverMaster).Result()
-			return err == nil && len(replicas) == 1
-		})
-	}
-	return st
-}
-
-// direct is a client of one server; the caller closes it.
-func (st *sentinelSetup) direct(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, Password: failoverPassword})
-}
-
-// client is a failover client as the runtime builds it for redis.mode
-// sentinel (cmd/runtime/redis.go): the primary found through the Sentinels.
-func (st *sentinelSetup) client() redis.UniversalClient {
+// failoverClient is a failover client as the runtime builds it for
+// redis.mode sentinel (cmd/runtime/redis.go): the primary found through the
+// Sentinels.
+func failoverClient(f *redisserver.Failover) redis.UniversalClient {
 	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs: st.sentinels, MasterName: failoverMaster,
+		Addrs: f.Sentinels, MasterName: f.MasterName,
 		Password: failoverPassword, SentinelPassword: failoverPassword,
 		MaxRetries: 1, DialTimeout: time.Second,
 	})
-}
-
-// replicated waits until the replica acknowledged everything the primary
-// wrote so far (WAIT), so that a failover keeps it.
-func (st *sentinelSetup) replicated(t *testing.T) {
-	t.Helper()
-	p := st.direct(st.primary.Addr)
-	defer p.Close()
-	n, err := p.Do(context.Background(), "WAIT", 1, failoverGuard.Milliseconds()).Int()
-	if err != nil || n != 1 {
-		t.Fatalf("WAIT 1 = %d, %v: the replica did not acknowledge the writes", n, err)
-	}
 }
 
 // TestSentinelFailover: two servers on a primary with a replica and three
@@ -112,13 +52,13 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 func testSentinelFailover(t *testing.T, variant string) {
-	st := startSentinelSetup(t)
+	st := redisserver.StartFailover(t, failoverMaster, failoverPassword, time.Second)
 	opts := socketio.Options{}
 	if variant == "streams" {
 		opts = recovery
 	}
-	a := startNodeOn(t, variant, st.client(), opts, nil)
-	b := startNodeOn(t, variant, st.client(), opts, nil)
+	a := startNodeOn(t, variant, failoverClient(st), opts, nil)
+	b := startNodeOn(t, variant, failoverClient(st), opts, nil)
 	ctx := context.Background()
 	waitfor.True(t, "both servers subscribed", func() bool {
 		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
@@ -151,16 +91,16 @@ func testSentinelFailover(t *testing.T, variant string) {
 		}
 		offset = offsetOf(t, next(t, away))
 		away.Close()
-		p := st.direct(st.primary.Addr)
+		p := st.Client(st.Primary.Addr)
 		waitfor.True(t, "session stored", func() bool {
 			n, err := p.Exists(ctx, "sio:session:"+away.PID).Result()
 			return err == nil && n == 1
 		})
 		_ = p.Close()
 	}
-	st.replicated(t)
+	st.Replicated(t)
 
-	st.primary.Stop() // SIGKILL
+	st.Primary.Stop() // SIGKILL
 	killed := time.Now()
 	ab := crossDelivery(t, a, "b", onB)
 	ba := crossDelivery(t, b, "a", onA)
@@ -169,10 +109,8 @@ func testSentinelFailover(t *testing.T, variant string) {
 
 	// The replica is the primary now, and both links report up: Redis
 	// answers and each subscription is registered on the new primary.
-	promoted := st.direct(st.replica.Addr)
-	defer promoted.Close()
-	if info := promoted.Info(ctx, "replication").Val(); !strings.Contains(info, "role:master") {
-		t.Fatalf("the replica was not promoted:\n%s", info)
+	if !st.Promoted() {
+		t.Fatal("the replica was not promoted")
 	}
 	for _, n := range []*node{a, b} {
 		waitfor.Poll{Timeout: failoverGuard}.NoError(t, "Ping after the failover", func() error { return n.cluster.Ping(ctx) })
