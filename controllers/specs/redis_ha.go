@@ -79,22 +79,52 @@ func shellHosts(rc *realtimev1alpha1.RealtimeCluster, svc string, count int32) s
 	return strings.Join(hosts, " ")
 }
 
-// redisScriptCommon are the shell functions both start scripts use. ask runs redis-cli with the password in
-// REDISCLI_AUTH, read from the mounted file for that one command (never on a command line), bounded by
-// timeout, and prints nothing when the server does not answer; ours accepts only the DNS name of a Redis pod
-// of this cluster (an error reply is not an address); primary_of_redis prints the Redis pod other than self
-// that reports role:master.
+// redisScriptCommon are the shell functions of the start scripts and of the Redis pods' preStop hook. ask runs
+// redis-cli with the password in REDISCLI_AUTH, read from the mounted file for that one command (never on a
+// command line), bounded by timeout, and prints nothing when the server does not answer; ours accepts only the
+// DNS name of a Redis pod of this cluster (an error reply is not an address); primary_of_redis prints the
+// Redis pod other than self that reports role:master; master_from_sentinels the primary the first Sentinel
+// that answers names; hand_over asks the Sentinels to promote a replica in place of self and waits up to $1
+// seconds for them to name another primary, which it prints.
 const redisScriptCommon = `set -eu
+self="$(hostname).%[8]s.%[2]s.svc"
 ask() { timeout 3 sh -c 'REDISCLI_AUTH="$(cat ` + RedisPasswordDir + "/" + RedisPasswordKey + `)" redis-cli --raw "$@"' ask "$@" 2>/dev/null || true; }
 ours() { case "$1" in *.%[1]s.%[2]s.svc) return 0;; esac; return 1; }
 primary_of_redis() {
   for h in %[3]s; do
-    [ "$h" = "${self:-}" ] && continue
+    [ "$h" = "$self" ] && continue
     case "$(ask -h "$h" -p %[4]d info replication)" in *role:master*) echo "$h"; return 0;; esac
   done
   return 1
 }
+master_from_sentinels() {
+  for s in %[5]s; do
+    a="$(ask -h "$s" -p %[6]d sentinel get-master-addr-by-name %[7]s | head -n 1)"
+    if ours "$a"; then echo "$a"; return 0; fi
+  done
+  return 1
+}
+hand_over() {
+  for s in %[5]s; do
+    case "$(ask -h "$s" -p %[6]d sentinel failover %[7]s)" in OK|*INPROG*) break;; esac
+  done
+  i=0
+  while [ "$i" -lt "$1" ]; do
+    sleep 1
+    i=$((i + 1))
+    p="$(master_from_sentinels)" || continue
+    if [ "$p" != "$self" ]; then echo "$p"; return 0; fi
+  done
+  return 1
+}
 `
+
+// redisScript is redisScriptCommon for the pods of the headless Service selfService, followed by body.
+func redisScript(rc *realtimev1alpha1.RealtimeCluster, selfService, body string) string {
+	names := NamesFor(rc)
+	return fmt.Sprintf(redisScriptCommon, names.Redis, rc.Namespace, shellHosts(rc, names.Redis, RedisReplicas(rc)),
+		RedisPort, shellHosts(rc, names.Sentinel, SentinelCount), SentinelPort, names.SentinelMaster, selfService) + body
+}
 
 // redisStartScript writes the configuration of a Redis pod of a managed Redis with replicas and execs
 // redis-server (see the comment at the top of this file).
@@ -104,60 +134,51 @@ func redisStartScript(rc *realtimev1alpha1.RealtimeCluster) string {
 	if rc.Spec.Redis.Managed.Storage != nil {
 		appendonly = "yes"
 	}
-	common := fmt.Sprintf(redisScriptCommon, names.Redis, rc.Namespace, shellHosts(rc, names.Redis, RedisReplicas(rc)), RedisPort)
-	return common + fmt.Sprintf(`self="$(hostname).%[1]s.%[2]s.svc"
-master_from_sentinels() {
-  for s in %[3]s; do
-    a="$(ask -h "$s" -p %[4]d sentinel get-master-addr-by-name %[5]s | head -n 1)"
-    if ours "$a"; then echo "$a"; return 0; fi
-  done
-  return 1
-}
-primary="$(master_from_sentinels)" || primary="$(primary_of_redis)" || primary=%[6]s
+	return redisScript(rc, names.Redis, fmt.Sprintf(`primary="$(master_from_sentinels)" || primary="$(primary_of_redis)" || primary=%[1]s
 if [ "$primary" = "$self" ]; then
   # The Sentinels name this pod as the primary although it is only starting: its previous process is gone
   # and no failover happened yet. Coming back as an empty primary would make the replicas drop their data,
   # so when the Sentinels know a replica, ask them to promote it and become its replica.
   known=0
-  for s in %[3]s; do
-    n="$(ask -h "$s" -p %[4]d sentinel master %[5]s | awk 'p == "num-slaves" { print; exit } { p = $0 }')"
+  for s in %[2]s; do
+    n="$(ask -h "$s" -p %[3]d sentinel master %[4]s | awk 'p == "num-slaves" { print; exit } { p = $0 }')"
     case "$n" in ''|*[!0-9]*) continue;; esac
     known="$n"
     break
   done
   if [ "$known" -gt 0 ]; then
     echo "the Sentinels still name this pod as the primary: asking them for a failover to a replica"
-    for s in %[3]s; do
-      case "$(ask -h "$s" -p %[4]d sentinel failover %[5]s)" in OK|*INPROG*) break;; esac
-    done
-    i=0
-    while [ "$i" -lt 30 ]; do
-      sleep 1
-      i=$((i + 1))
-      p="$(master_from_sentinels)" || continue
-      if [ "$p" != "$self" ]; then primary="$p"; break; fi
-    done
+    primary="$(hand_over 30)" || primary="$self"
   fi
 fi
-conf=%[7]s/redis.conf
+conf=%[5]s/redis.conf
 cat > "$conf" <<EOF
-include %[8]s
-port %[9]d
+include %[6]s
+port %[7]d
 dir /data
 save ""
-appendonly %[10]s
+appendonly %[8]s
 replica-announce-ip $self
-replica-announce-port %[9]d
+replica-announce-port %[7]d
 EOF
 if [ "$primary" = "$self" ]; then
   echo "starting as the primary"
 else
   echo "starting as a replica of $primary"
-  echo "replicaof $primary %[9]d" >> "$conf"
+  echo "replicaof $primary %[7]d" >> "$conf"
 fi
 exec redis-server "$conf"
-`, names.Redis, rc.Namespace, shellHosts(rc, names.Sentinel, SentinelCount), SentinelPort, names.SentinelMaster,
-		podHost(rc, names.Redis, 0), redisConfDir, RedisPasswordDir+"/"+RedisAuthConfKey, RedisPort, appendonly)
+`, podHost(rc, names.Redis, 0), shellHosts(rc, names.Sentinel, SentinelCount), SentinelPort, names.SentinelMaster,
+		redisConfDir, RedisPasswordDir+"/"+RedisAuthConfKey, RedisPort, appendonly))
+}
+
+// redisPreStopScript hands the primary role over before the primary's pod stops (a rolling update, a node
+// drain, a deletion): the Sentinels promote a replica at once, instead of after down-after of silence.
+// Replicas, and a primary no replica can replace, stop at once.
+func redisPreStopScript(rc *realtimev1alpha1.RealtimeCluster) string {
+	return redisScript(rc, NamesFor(rc).Redis, `[ "$(master_from_sentinels)" = "$self" ] || exit 0
+hand_over 20 >/dev/null || true
+`)
 }
 
 // sentinelStartScript writes the configuration of a Sentinel, unless a previous run of the container left
@@ -166,17 +187,9 @@ exec redis-server "$conf"
 // Sentinel then follows the failovers by itself.
 func sentinelStartScript(rc *realtimev1alpha1.RealtimeCluster) string {
 	names := NamesFor(rc)
-	common := fmt.Sprintf(redisScriptCommon, names.Redis, rc.Namespace, shellHosts(rc, names.Redis, RedisReplicas(rc)), RedisPort)
-	return common + fmt.Sprintf(`self="$(hostname).%[1]s.%[2]s.svc"
-conf=%[3]s/sentinel.conf
+	return redisScript(rc, names.Sentinel, fmt.Sprintf(`conf=%[1]s/sentinel.conf
 if [ ! -s "$conf" ]; then
-  primary=""
-  for s in %[4]s; do
-    [ "$s" = "$self" ] && continue
-    a="$(ask -h "$s" -p %[5]d sentinel get-master-addr-by-name %[6]s | head -n 1)"
-    if ours "$a"; then primary="$a"; break; fi
-  done
-  [ -n "$primary" ] || primary="$(primary_of_redis)" || primary=%[7]s
+  primary="$(master_from_sentinels)" || primary="$(primary_of_redis)" || primary=%[2]s
   # Sentinel refuses a primary whose name does not resolve yet (its pod is not scheduled).
   i=0
   until getent hosts "$primary" >/dev/null 2>&1 || nslookup "$primary" >/dev/null 2>&1; do
@@ -185,27 +198,27 @@ if [ ! -s "$conf" ]; then
     sleep 1
   done
   echo "monitoring $primary"
-  pw="$(cat %[8]s)"
+  pw="$(cat %[3]s)"
   cat > "$conf.tmp" <<EOF
-port %[5]d
-dir %[3]s
+port %[4]d
+dir %[1]s
 sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip $self
-sentinel announce-port %[5]d
+sentinel announce-port %[4]d
 requirepass "$pw"
-sentinel monitor %[6]s $primary %[9]d %[10]d
-sentinel auth-pass %[6]s "$pw"
-sentinel down-after-milliseconds %[6]s %[11]d
-sentinel failover-timeout %[6]s %[12]d
-sentinel parallel-syncs %[6]s 1
+sentinel monitor %[5]s $primary %[6]d %[7]d
+sentinel auth-pass %[5]s "$pw"
+sentinel down-after-milliseconds %[5]s %[8]d
+sentinel failover-timeout %[5]s %[9]d
+sentinel parallel-syncs %[5]s 1
 EOF
   mv "$conf.tmp" "$conf"
 fi
 exec redis-server "$conf" --sentinel
-`, names.Sentinel, rc.Namespace, sentinelDir, shellHosts(rc, names.Sentinel, SentinelCount), SentinelPort,
-		names.SentinelMaster, podHost(rc, names.Redis, 0), RedisPasswordDir+"/"+RedisPasswordKey, RedisPort,
-		SentinelQuorum, sentinelDownAfter(rc).Milliseconds(), sentinelFailoverTimeout(rc).Milliseconds())
+`, sentinelDir, podHost(rc, names.Redis, 0), RedisPasswordDir+"/"+RedisPasswordKey, SentinelPort,
+		names.SentinelMaster, RedisPort, SentinelQuorum, sentinelDownAfter(rc).Milliseconds(),
+		sentinelFailoverTimeout(rc).Milliseconds()))
 }
 
 // preferredAntiAffinity spreads the pods of component over nodes when the scheduler can.
@@ -225,6 +238,9 @@ func preferredAntiAffinity(rc *realtimev1alpha1.RealtimeCluster, component strin
 func buildRedisHAStatefulSet(rc *realtimev1alpha1.RealtimeCluster) *appsv1.StatefulSet {
 	container := redisContainer(rc)
 	container.Command = []string{"sh", "-c", redisStartScript(rc)}
+	container.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+		Command: []string{"sh", "-c", redisPreStopScript(rc)},
+	}}}
 	container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "conf", MountPath: redisConfDir})
 	// Ready: the primary, or a replica whose link to the primary is up (not while it syncs).
 	container.ReadinessProbe = &corev1.Probe{

@@ -49,6 +49,9 @@ func TestManagedRedisTopology(t *testing.T) {
 			if cfg.Mode != tc.mode || (RedisURL(rc) == "") != tc.ha || cfg.PasswordFile != RedisPasswordDir+"/"+RedisPasswordKey {
 				t.Errorf("runtime redis config %+v, url %q", cfg, RedisURL(rc))
 			}
+			if hook := d.RedisStatefulSet.Spec.Template.Spec.Containers[0].Lifecycle; (hook != nil && hook.PreStop != nil) != tc.ha {
+				t.Errorf("preStop hand-over present = %v, want %v", hook != nil, tc.ha)
+			}
 			if tc.ha && (cfg.SentinelMaster != "chat-redis" || len(cfg.Addresses) != 3 ||
 				cfg.Addresses[2] != "chat-redis-sentinel-2.chat-redis-sentinel.apps.svc:26379") {
 				t.Errorf("sentinel config %+v", cfg)
