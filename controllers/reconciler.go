@@ -240,6 +240,9 @@ func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alp
 	if err != nil {
 		return err
 	}
+	if current, err = r.replaceIfImmutable(ctx, rc, current, u); err != nil {
+		return err
+	}
 
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(specs.ManagerName), client.ForceOwnership); err != nil {
@@ -252,6 +255,28 @@ func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alp
 		r.event(rc, u, corev1.EventTypeNormal, EventUpdated, "Apply", fmt.Sprintf("Updated %s %s", gvk.Kind, key.Name))
 	}
 	return nil
+}
+
+// replaceIfImmutable deletes current when the desired object changes a field the API server does not let an
+// update change, and returns nil then, so that the apply creates it anew. The one case: the managed Redis
+// Service is ClusterIP for a single instance and headless with replicas (spec.clusterIP is immutable), and it
+// keeps its name because it is the StatefulSet's serviceName (immutable too). Only a Service rc controls is
+// replaced.
+func (r *RealtimeClusterReconciler) replaceIfImmutable(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, current client.Object, desired *unstructured.Unstructured) (client.Object, error) {
+	svc, ok := current.(*corev1.Service)
+	if !ok || !metav1.IsControlledBy(svc, rc) {
+		return current, nil
+	}
+	want, _, _ := unstructured.NestedString(desired.Object, "spec", "clusterIP")
+	if (svc.Spec.ClusterIP == corev1.ClusterIPNone) == (want == corev1.ClusterIPNone) {
+		return current, nil
+	}
+	if err := r.Client.Delete(ctx, svc, client.Preconditions{UID: &svc.UID}); client.IgnoreNotFound(err) != nil {
+		return nil, fmt.Errorf("delete service %s to recreate it: %w", svc.Name, err)
+	}
+	r.event(rc, svc, corev1.EventTypeNormal, EventDeleted, "Delete",
+		fmt.Sprintf("Deleted Service %s to recreate it as %s (spec.clusterIP cannot change)", svc.Name, map[bool]string{true: "headless", false: "ClusterIP"}[want == corev1.ClusterIPNone]))
+	return nil, nil
 }
 
 // appliedChange reports whether the operator's apply changed the object: its server-side apply entry in
@@ -338,6 +363,16 @@ func (r *RealtimeClusterReconciler) removeObsolete(ctx context.Context, rc *real
 			candidate{corev1.SchemeGroupVersion.WithKind("Secret"), names.RedisSecret},
 		)
 	}
+	if d.SentinelStatefulSet == nil {
+		obsolete = append(obsolete,
+			candidate{appsv1.SchemeGroupVersion.WithKind("StatefulSet"), names.Sentinel},
+			candidate{corev1.SchemeGroupVersion.WithKind("Service"), names.Sentinel},
+			candidate{policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), names.Sentinel},
+		)
+	}
+	if d.RedisPDB == nil {
+		obsolete = append(obsolete, candidate{policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), names.RedisPDB})
+	}
 	for _, c := range obsolete {
 		key := types.NamespacedName{Namespace: rc.Namespace, Name: c.name}
 		current, err := r.currentObject(ctx, c.gvk, key)
@@ -371,6 +406,14 @@ func (r *RealtimeClusterReconciler) observe(ctx context.Context, rc *realtimev1a
 			obs.Redis = sts
 		} else if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("get redis statefulset: %w", err)
+		}
+	}
+	if specs.RedisHA(rc) {
+		sts := &appsv1.StatefulSet{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: names.Sentinel}, sts); err == nil {
+			obs.Sentinel = sts
+		} else if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get sentinel statefulset: %w", err)
 		}
 	}
 	return nil

@@ -39,6 +39,9 @@ type Observed struct {
 	Deployment *appsv1.Deployment
 	// Redis is the managed Redis StatefulSet as stored (nil when missing or external).
 	Redis *appsv1.StatefulSet
+	// Sentinel is the Sentinel StatefulSet of a managed Redis with replicas as stored (nil when missing or
+	// not needed).
+	Sentinel *appsv1.StatefulSet
 	// ConfigHash is the hash of the configuration the desired pod template carries.
 	ConfigHash string
 	// ReconcileError is the error of the last reconcile step, if any.
@@ -91,8 +94,22 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 	case obs.Redis == nil:
 		redisReady = false
 		set(realtimev1alpha1.ConditionRedisReady, metav1.ConditionFalse, ReasonCreating, "managed Redis StatefulSet does not exist yet")
-	case obs.Redis.Status.ObservedGeneration >= obs.Redis.Generation && obs.Redis.Status.ReadyReplicas >= 1 &&
-		obs.Redis.Status.UpdatedReplicas >= 1:
+	case specs.RedisHA(rc) && obs.Sentinel == nil:
+		redisReady = false
+		set(realtimev1alpha1.ConditionRedisReady, metav1.ConditionFalse, ReasonCreating, "managed Redis Sentinel StatefulSet does not exist yet")
+	case specs.RedisHA(rc):
+		// A Redis pod is ready when it is the primary or a replica linked to one, so one ready pod means a
+		// working primary; failing over needs a quorum of Sentinels.
+		ready := stsReady(obs.Redis, 1) && stsReady(obs.Sentinel, specs.SentinelQuorum)
+		status, reason := metav1.ConditionTrue, ReasonAvailable
+		if !ready {
+			redisReady = false
+			status, reason = metav1.ConditionFalse, ReasonRedisNotReady
+		}
+		set(realtimev1alpha1.ConditionRedisReady, status, reason,
+			fmt.Sprintf("managed Redis: %d of %d Redis pods ready (the primary or a linked replica), %d of %d Sentinels ready (%d needed to fail over)",
+				obs.Redis.Status.ReadyReplicas, specs.RedisReplicas(rc), obs.Sentinel.Status.ReadyReplicas, specs.SentinelCount, specs.SentinelQuorum))
+	case stsReady(obs.Redis, 1):
 		set(realtimev1alpha1.ConditionRedisReady, metav1.ConditionTrue, ReasonAvailable, "managed Redis is ready")
 	default:
 		redisReady = false
@@ -180,6 +197,12 @@ func recoveryStatus(rc *realtimev1alpha1.RealtimeCluster) *realtimev1alpha1.Reco
 		st.MaxDisconnectionDuration, st.Derived = eff.MaxDisconnectionDuration.String(), eff.Derived
 	}
 	return st
+}
+
+// stsReady reports whether sts has observed its current spec and has at least n ready pods on its current
+// revision.
+func stsReady(sts *appsv1.StatefulSet, n int32) bool {
+	return sts.Status.ObservedGeneration >= sts.Generation && sts.Status.ReadyReplicas >= n && sts.Status.UpdatedReplicas >= n
 }
 
 func modeOrStandalone(m realtimev1alpha1.RedisMode) realtimev1alpha1.RedisMode {

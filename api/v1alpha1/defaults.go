@@ -26,6 +26,9 @@ const (
 	DefaultRedisStreamCount        = int32(1)
 	DefaultRedisStreamMaxLen       = int32(10000)
 	DefaultRedisSessionKeyPrefix   = "sio:session:"
+	DefaultRedisReplicas           = int32(1)
+	DefaultSentinelDownAfter       = 5 * time.Second
+	DefaultSentinelFailoverTimeout = 60 * time.Second
 	DefaultStickyCookieName        = "socketfleet-route"
 	DefaultStickyCookieMaxAge      = time.Hour
 	DefaultIngressTimeout          = time.Hour
@@ -103,8 +106,17 @@ func (r *RedisSpec) setDefaults() {
 	if r.Streams != nil {
 		r.Streams.setDefaults()
 	}
-	if r.Managed != nil && r.Managed.Image == "" {
-		r.Managed.Image = DefaultRedisImage
+	if r.Managed != nil {
+		if r.Managed.Image == "" {
+			r.Managed.Image = DefaultRedisImage
+		}
+		if r.Managed.Replicas == 0 {
+			r.Managed.Replicas = DefaultRedisReplicas
+		}
+		if s := r.Managed.Sentinel; s != nil {
+			defaultDuration(&s.DownAfter, DefaultSentinelDownAfter)
+			defaultDuration(&s.FailoverTimeout, DefaultSentinelFailoverTimeout)
+		}
 	}
 	if r.External != nil {
 		if r.External.Mode == "" {

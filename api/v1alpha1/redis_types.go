@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // RedisSpec configures the Redis the runtime pods use as their Socket.IO adapter backend.
@@ -12,7 +13,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.streams) || self.?adapter.orValue('streams') == 'streams'",message="spec.redis.streams is only allowed when spec.redis.adapter is streams",fieldPath=.streams
 // +kubebuilder:validation:XValidation:rule="!self.?streams.?useShardedPubSub.orValue(false) || self.?external.?mode.orValue('standalone') != 'cluster'",message="spec.redis.streams.useShardedPubSub cannot be true when spec.redis.external.mode is cluster: one subscriber connection cannot follow every shard",fieldPath=.streams.useShardedPubSub
 type RedisSpec struct {
-	// Managed makes the operator run a single Redis instance next to the fleet, with a generated password.
+	// Managed makes the operator run Redis next to the fleet, with a generated password: a single instance, or
+	// a primary with replicas and Sentinels (managed.replicas).
 	// +optional
 	Managed *ManagedRedisSpec `json:"managed,omitempty"`
 
@@ -106,7 +108,16 @@ type RedisStreamsSpec struct {
 	UseShardedPubSub bool `json:"useShardedPubSub,omitempty"`
 }
 
-// ManagedRedisSpec describes the Redis instance the operator runs.
+// ManagedRedisSpec describes the Redis the operator runs: a single instance (replicas 1, the default) or a
+// primary with replicas watched by three Sentinels that fail over (replicas 2 to 5).
+//
+// Why a replica count rather than a mode: one number says both whether there is failover and how many copies
+// of the data exist, and the Sentinels, which decide the failover, are always three (a majority of two
+// survives the loss of any one), so their quorum never depends on the number of Redis pods. Two Redis pods
+// are therefore a valid choice (one replica); three (the usual one) keep a replica while a failed primary
+// comes back.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.sentinel) || self.?replicas.orValue(1) > 1",message="spec.redis.managed.sentinel is only allowed when spec.redis.managed.replicas is greater than 1: a single Redis instance has no replica to fail over to",fieldPath=.sentinel
 type ManagedRedisSpec struct {
 	// Image of the Redis container (Redis 7 or newer).
 	// +kubebuilder:default="redis:7.4-alpine"
@@ -122,9 +133,55 @@ type ManagedRedisSpec struct {
 	// Storage gives Redis a PersistentVolumeClaim and turns on its append-only file. Without it Redis keeps its
 	// data in memory only, which is enough for the classic and sharded adapters (they keep nothing in Redis);
 	// with the streams adapter a restart of the Redis pod then loses the stream and the sessions kept for
-	// connection state recovery.
+	// connection state recovery. With replicas above 1 every Redis pod gets a claim of its own.
 	// +optional
 	Storage *RedisStorageSpec `json:"storage,omitempty"`
+
+	// Replicas is the number of Redis pods. 1 runs a single instance: no failover, and a restart of its pod
+	// pauses cross-pod delivery until it is back. 2 to 5 run one primary and replicas that replicate from
+	// it, plus three Sentinels that promote a replica when the primary stops answering; the runtime pods find
+	// the primary through the Sentinels. Changing between 1 and more than 1 restarts the Redis pods (the
+	// first one keeps its data when storage is set).
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// Sentinel tunes the three Sentinels of a managed Redis with replicas above 1 (only allowed then);
+	// without it they run with the defaults of its fields.
+	// +optional
+	Sentinel *ManagedSentinelSpec `json:"sentinel,omitempty"`
+}
+
+// ManagedSentinelSpec tunes the Sentinels of a managed Redis. There are always three of them, with a quorum of
+// two: two Sentinels must agree that the primary is down before one of them, elected by a majority, promotes
+// a replica.
+type ManagedSentinelSpec struct {
+	// DownAfter is how long the primary must fail to answer before a Sentinel considers it down
+	// (down-after-milliseconds). It is most of the time a failover takes; shorter detects a dead primary
+	// sooner, but a primary that stalls longer than this (a slow fork, a long command) is failed over.
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="spec.redis.managed.sentinel.downAfter must be between 1s and 10m"
+	// +optional
+	DownAfter metav1.Duration `json:"downAfter,omitzero"`
+
+	// FailoverTimeout bounds one failover attempt (failover-timeout): a failover that has not completed in
+	// this time is abandoned, and the same primary is not failed over again before twice this time.
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('1h')",message="spec.redis.managed.sentinel.failoverTimeout must be between 10s and 1h"
+	// +optional
+	FailoverTimeout metav1.Duration `json:"failoverTimeout,omitzero"`
+
+	// Resources of each Sentinel container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 }
 
 // RedisStorageSpec describes the PersistentVolumeClaim of a managed Redis.

@@ -223,3 +223,49 @@ func TestEveryAdapterAgainstRedis(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryAdapterThroughSentinels builds each redis.adapter in sentinel
+// mode, the way the operator configures a managed Redis with replicas
+// (addresses are the Sentinels, the password file serves Redis and the
+// Sentinels): the primary is found through a real Sentinel and the link is
+// up, subscription included. A wrong password is refused.
+func TestEveryAdapterThroughSentinels(t *testing.T) {
+	const password = "s3cret"
+	primary := redisserver.StartWith(t, redisserver.Options{Password: password})
+	sentinel := redisserver.StartSentinel(t, redisserver.SentinelOptions{Dir: t.TempDir(), Password: password,
+		MasterName: "chat-redis", Master: primary.Addr, Quorum: 1, DownAfter: 5 * time.Second, FailoverTimeout: time.Minute})
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	_ = os.WriteFile(good, []byte(password+"\n"), 0o600)
+	_ = os.WriteFile(bad, []byte("nope\n"), 0o600)
+	logger := slog.New(slog.DiscardHandler)
+	cfg := config.Default().Redis
+	cfg.Mode, cfg.Addresses, cfg.SentinelMaster, cfg.PasswordFile = "sentinel", []string{sentinel.Addr}, "chat-redis", good
+	for _, adapter := range []string{"classic", "sharded", "streams"} {
+		t.Run(adapter, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cfg := cfg
+			cfg.Adapter = adapter
+			a, err := redisAdapter(ctx, cfg, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitfor.NoError(t, "link up through the Sentinel", func() error { return a.Ping(ctx) })
+			if err := a.Close(ctx); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg.PasswordFile = bad
+	a, err := redisAdapter(ctx, cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	if err := a.Ping(ctx); err == nil {
+		t.Error("Ping with a wrong password succeeds")
+	}
+}

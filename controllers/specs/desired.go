@@ -27,8 +27,13 @@ type Desired struct {
 	PDB              *policyv1.PodDisruptionBudget
 	RedisService     *corev1.Service
 	RedisStatefulSet *appsv1.StatefulSet
-	Ingress          *networkingv1.Ingress
-	HTTPRoute        *unstructured.Unstructured
+	// The Sentinels and the PodDisruptionBudgets of a managed Redis with replicas.
+	SentinelService     *corev1.Service
+	SentinelStatefulSet *appsv1.StatefulSet
+	RedisPDB            *policyv1.PodDisruptionBudget
+	SentinelPDB         *policyv1.PodDisruptionBudget
+	Ingress             *networkingv1.Ingress
+	HTTPRoute           *unstructured.Unstructured
 	// HPA is the HorizontalPodAutoscaler of spec.autoscaling.mode hpa.
 	HPA *autoscalingv2.HorizontalPodAutoscaler
 	// NetworkPolicy and RedisNetworkPolicy guard the runtime pods and the managed Redis (spec.networkPolicy).
@@ -48,21 +53,26 @@ func BuildDesired(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions) (Desi
 	if err != nil {
 		return Desired{}, fmt.Errorf("build runtime config map: %w", err)
 	}
+	redisPDB, sentinelPDB := BuildRedisPodDisruptionBudgets(rc)
 	return Desired{
-		ConfigMap:          cm,
-		ConfigHash:         hash,
-		ServiceAccount:     BuildServiceAccount(rc),
-		Service:            BuildService(rc),
-		HeadlessService:    BuildHeadlessService(rc),
-		Deployment:         BuildDeployment(rc, opts, hash),
-		PDB:                BuildPodDisruptionBudget(rc),
-		RedisService:       BuildRedisService(rc),
-		RedisStatefulSet:   BuildRedisStatefulSet(rc),
-		Ingress:            BuildIngress(rc),
-		HTTPRoute:          BuildHTTPRoute(rc),
-		HPA:                BuildHorizontalPodAutoscaler(rc),
-		NetworkPolicy:      BuildRuntimeNetworkPolicy(rc, opts),
-		RedisNetworkPolicy: BuildRedisNetworkPolicy(rc),
+		ConfigMap:           cm,
+		ConfigHash:          hash,
+		ServiceAccount:      BuildServiceAccount(rc),
+		Service:             BuildService(rc),
+		HeadlessService:     BuildHeadlessService(rc),
+		Deployment:          BuildDeployment(rc, opts, hash),
+		PDB:                 BuildPodDisruptionBudget(rc),
+		RedisService:        BuildRedisService(rc),
+		RedisStatefulSet:    BuildRedisStatefulSet(rc),
+		Ingress:             BuildIngress(rc),
+		HTTPRoute:           BuildHTTPRoute(rc),
+		HPA:                 BuildHorizontalPodAutoscaler(rc),
+		NetworkPolicy:       BuildRuntimeNetworkPolicy(rc, opts),
+		RedisNetworkPolicy:  BuildRedisNetworkPolicy(rc),
+		SentinelService:     BuildSentinelService(rc),
+		SentinelStatefulSet: BuildSentinelStatefulSet(rc),
+		RedisPDB:            redisPDB,
+		SentinelPDB:         sentinelPDB,
 	}, nil
 }
 
@@ -81,6 +91,10 @@ func (d Desired) Objects() []Object {
 	add(d.RedisNetworkPolicy, d.RedisNetworkPolicy != nil)
 	add(d.RedisService, d.RedisService != nil)
 	add(d.RedisStatefulSet, d.RedisStatefulSet != nil)
+	add(d.SentinelService, d.SentinelService != nil)
+	add(d.SentinelStatefulSet, d.SentinelStatefulSet != nil)
+	add(d.RedisPDB, d.RedisPDB != nil)
+	add(d.SentinelPDB, d.SentinelPDB != nil)
 	add(d.Deployment, d.Deployment != nil)
 	add(d.Service, d.Service != nil)
 	add(d.HeadlessService, d.HeadlessService != nil)

@@ -114,6 +114,7 @@ func TestGoldenChildren(t *testing.T) {
 		"redis-external-sentinel",
 		"redis-external-cluster",
 		"redis-streams-recovery",
+		"redis-managed-ha",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

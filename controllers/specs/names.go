@@ -23,6 +23,8 @@ const (
 	ComponentRuntime = "runtime"
 	// ComponentRedis labels the managed Redis objects.
 	ComponentRedis = "redis"
+	// ComponentSentinel labels the Sentinels of a managed Redis with replicas.
+	ComponentSentinel = "redis-sentinel"
 
 	// AnnotationConfigHash on the pod template carries the hash of the runtime configuration, so a change of
 	// configuration rolls the pods.
@@ -33,6 +35,12 @@ const (
 	AdminPort  = int32(8081)
 	// RedisPort is the port of the managed Redis.
 	RedisPort = int32(6379)
+	// SentinelPort is the port of the Sentinels of a managed Redis with replicas.
+	SentinelPort = int32(26379)
+	// SentinelCount is the number of Sentinels of a managed Redis with replicas, SentinelQuorum the number
+	// of them that must agree that the primary is down.
+	SentinelCount  = int32(3)
+	SentinelQuorum = 2
 
 	// ConfigFileName is the key of the runtime ConfigMap and the file name the runtime reads.
 	ConfigFileName = "config.yaml"
@@ -48,6 +56,10 @@ const (
 	AdminTokenDir = "/var/run/socketfleet/admin"
 	// AdminTokenKey is the key of the admin token Secret, and the file name under AdminTokenDir.
 	AdminTokenKey = "token"
+	// RedisAuthConfKey is the key of the managed Redis Secret that holds the password as Redis configuration
+	// (requirepass and masterauth), which redis-server includes: the password never appears in an environment
+	// variable or on a command line.
+	RedisAuthConfKey = "auth.conf"
 
 	// GracePeriodMargin is added to preStopDelay + drain window to get the pod grace period.
 	GracePeriodMarginSeconds = int64(10)
@@ -69,6 +81,12 @@ type Names struct {
 	AdminTokenSecret string
 	// NetworkPolicy guards the runtime pods, RedisNetworkPolicy the managed Redis.
 	NetworkPolicy, RedisNetworkPolicy string
+	// RedisPDB is the PodDisruptionBudget of the Redis pods (replicas above 1 only).
+	RedisPDB string
+	// Sentinel names the Sentinel StatefulSet, its headless Service and its PodDisruptionBudget.
+	Sentinel string
+	// SentinelMaster is the name the Sentinels monitor the primary under (redis.sentinelMaster).
+	SentinelMaster string
 }
 
 // NamesFor returns the child object names of rc.
@@ -88,6 +106,9 @@ func NamesFor(rc *realtimev1alpha1.RealtimeCluster) Names {
 		AdminTokenSecret:   n + "-admin-token",
 		NetworkPolicy:      n,
 		RedisNetworkPolicy: n + "-redis",
+		RedisPDB:           n + "-redis",
+		Sentinel:           n + "-redis-sentinel",
+		SentinelMaster:     n + "-redis",
 	}
 }
 

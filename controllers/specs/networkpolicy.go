@@ -38,20 +38,36 @@ func BuildRuntimeNetworkPolicy(rc *realtimev1alpha1.RealtimeCluster, opts BuildO
 	return networkPolicy(rc, NamesFor(rc).NetworkPolicy, ComponentRuntime, rules)
 }
 
-// BuildRedisNetworkPolicy renders the ingress NetworkPolicy of the managed Redis, or nil when Redis is
-// external or spec.networkPolicy.enabled is false: connections only from this cluster's runtime pods, its own
-// Redis pods (replication) and spec.networkPolicy.redisFrom, on any port of the Redis pods.
+// BuildRedisNetworkPolicy renders the ingress NetworkPolicy of the managed Redis and its Sentinels, or nil
+// when Redis is external or spec.networkPolicy.enabled is false: connections only from this cluster's runtime
+// pods, its own Redis and Sentinel pods (replication, monitoring, failover) and spec.networkPolicy.redisFrom,
+// on any of their ports.
 func BuildRedisNetworkPolicy(rc *realtimev1alpha1.RealtimeCluster) *networkingv1.NetworkPolicy {
 	if rc.Spec.Redis.Managed == nil || !rc.Spec.NetworkPolicyEnabled() {
 		return nil
 	}
 	from := []networkingv1.NetworkPolicyPeer{
 		{PodSelector: &metav1.LabelSelector{MatchLabels: SelectorLabels(rc, ComponentRuntime)}},
-		{PodSelector: &metav1.LabelSelector{MatchLabels: SelectorLabels(rc, ComponentRedis)}},
+		{PodSelector: redisPods(rc)},
 	}
 	from = append(from, rc.Spec.NetworkPolicy.RedisFrom...)
-	return networkPolicy(rc, NamesFor(rc).RedisNetworkPolicy, ComponentRedis,
+	np := networkPolicy(rc, NamesFor(rc).RedisNetworkPolicy, ComponentRedis,
 		[]networkingv1.NetworkPolicyIngressRule{{From: from}})
+	np.Spec.PodSelector = *redisPods(rc)
+	return np
+}
+
+// redisPods selects the managed Redis pods and, with replicas, its Sentinels: they talk to each other, and
+// the runtime pods talk to both.
+func redisPods(rc *realtimev1alpha1.RealtimeCluster) *metav1.LabelSelector {
+	labels := SelectorLabels(rc, "")
+	delete(labels, LabelComponent)
+	return &metav1.LabelSelector{
+		MatchLabels: labels,
+		MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: LabelComponent, Operator: metav1.LabelSelectorOpIn, Values: []string{ComponentRedis, ComponentSentinel},
+		}},
+	}
 }
 
 func networkPolicy(rc *realtimev1alpha1.RealtimeCluster, name, component string, rules []networkingv1.NetworkPolicyIngressRule) *networkingv1.NetworkPolicy {

@@ -167,8 +167,9 @@ func redisServiceHost(rc *realtimev1alpha1.RealtimeCluster) string {
 	return fmt.Sprintf("%s.%s.svc", NamesFor(rc).Redis, rc.Namespace)
 }
 
-// RedisURL is the SOCKETFLEET_REDIS_URL of rc: set in standalone mode only (managed or external), never
-// carrying the password. It returns "" for Sentinel and Cluster modes.
+// RedisURL is the SOCKETFLEET_REDIS_URL of rc: set in standalone mode only (managed single instance or
+// external), never carrying the password. It returns "" for Sentinel (a managed Redis with replicas
+// included) and Cluster modes.
 func RedisURL(rc *realtimev1alpha1.RealtimeCluster) string {
 	r := rc.Spec.Redis
 	switch {
@@ -182,7 +183,7 @@ func RedisURL(rc *realtimev1alpha1.RealtimeCluster) string {
 			scheme = "rediss"
 		}
 		return fmt.Sprintf("%s://%s/%d", scheme, ext.Addresses[0], ext.Database)
-	case r.Managed != nil:
+	case r.Managed != nil && !RedisHA(rc):
 		return fmt.Sprintf("redis://%s/0", net.JoinHostPort(redisServiceHost(rc), strconv.Itoa(int(RedisPort))))
 	default:
 		return ""
@@ -264,6 +265,16 @@ func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedis
 			}
 		}
 		return cfg
+	case r.Managed != nil && RedisHA(rc):
+		return &RuntimeRedisConfig{
+			Mode:           string(realtimev1alpha1.RedisModeSentinel),
+			Addresses:      SentinelAddresses(rc),
+			SentinelMaster: NamesFor(rc).SentinelMaster,
+			PasswordFile:   RedisPasswordDir + "/" + RedisPasswordKey,
+			KeyPrefix:      prefix,
+			Adapter:        adapter,
+			Streams:        streams,
+		}
 	case r.Managed != nil:
 		return &RuntimeRedisConfig{
 			Mode:         string(realtimev1alpha1.RedisModeStandalone),

@@ -64,8 +64,10 @@ type AdapterMonitorOptions struct {
 // AdapterMonitor follows the health of a cluster adapter's link: one
 // goroutine per process pings on an interval (Run), and the adapter reports
 // the outcome of every publish (RecordPublish) so a failure shows at once.
-// It only reports: readiness does not depend on it. It is safe for
-// concurrent use.
+// The link is up again when a ping succeeds, or a publish when no ping
+// failed since (the ping also checks the subscription, which a publish
+// does not). It only reports: readiness does not depend on it. It is safe
+// for concurrent use.
 type AdapterMonitor struct {
 	opts AdapterMonitorOptions
 
@@ -78,6 +80,11 @@ type AdapterMonitor struct {
 	lastErr         string
 	publishErrors   uint64
 	downTransitions uint64
+	// pingFailing is set while the last ping failed: a publish that
+	// succeeds meanwhile does not end the outage (Redis may take commands
+	// again before this process's subscription is back), the next ping
+	// that succeeds does.
+	pingFailing bool
 }
 
 // NewAdapterMonitor returns a monitor that considers the link up until a
@@ -139,6 +146,9 @@ func (m *AdapterMonitor) record(err error, publish bool) {
 	m.mu.Lock()
 	wasUp := m.up
 	var downFor time.Duration
+	if !publish {
+		m.pingFailing = err != nil
+	}
 	if err == nil {
 		m.lastOK = now
 		if publish {
@@ -146,7 +156,7 @@ func (m *AdapterMonitor) record(err error, publish bool) {
 		} else {
 			m.lastPingOK = now
 		}
-		if !m.up {
+		if !m.up && !m.pingFailing {
 			downFor = now.Sub(m.downSince)
 			m.up, m.downSince = true, time.Time{}
 		}

@@ -44,6 +44,10 @@ func TestAdapterMonitor(t *testing.T) {
 			[]string{"down", "up again"}},
 		{"two outages", []step{ping(refused), ping(nil), pub(refused), ping(nil)}, true, -1, 1, 2, false,
 			[]string{"down", "up again", "down", "up again"}},
+		{"a publish does not end an outage a failed ping reported", []step{ping(refused), pub(nil)}, false, 0, 0, 1, true,
+			[]string{"down"}},
+		{"the next ping does", []step{ping(refused), pub(nil), ping(nil)}, true, -1, 0, 1, true,
+			[]string{"down", "up again"}},
 		{"outage starts at its first failure", []step{ping(nil), ping(refused), pub(refused), ping(refused)}, false, 1, 1, 1, false,
 			[]string{"down"}},
 	}

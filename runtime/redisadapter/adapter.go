@@ -76,7 +76,7 @@ func New(client redis.UniversalClient, opts Options) *Cluster {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Cluster{link: newLink[*Adapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, pubSubResubscribeGrace), opts: opts}
-	c.sub = client.Subscribe(context.Background())
+	c.subscribe(false)
 	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
 	return c
 }

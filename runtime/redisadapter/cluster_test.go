@@ -50,7 +50,12 @@ func startNode(t *testing.T, variant, redisAddr string, setup func(*socketio.Ser
 // here).
 func startNodeWith(t *testing.T, variant, redisAddr string, opts socketio.Options, setup func(*socketio.Server)) *node {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: 1, DialTimeout: time.Second})
+	return startNodeOn(t, variant, redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: 1, DialTimeout: time.Second}), opts, setup)
+}
+
+// startNodeOn starts a node on a client of its own, which it closes.
+func startNodeOn(t *testing.T, variant string, rdb redis.UniversalClient, opts socketio.Options, setup func(*socketio.Server)) *node {
+	t.Helper()
 	var c linked
 	switch variant {
 	case "classic":

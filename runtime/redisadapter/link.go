@@ -21,7 +21,12 @@ type link[A any] struct {
 	log     *slog.Logger
 	timeout time.Duration // RequestsTimeout
 	sub     *redis.PubSub
-	dropped droppedMessages // undecodable messages from Redis
+	// probe is a channel only this link subscribes to (with SSUBSCRIBE
+	// when shardedProbe), so that Ping can tell whether the subscription
+	// is registered on the server the publishes go to.
+	probe        string
+	shardedProbe bool
+	dropped      droppedMessages // undecodable messages from Redis
 	// unforwarded are the broadcasts that did not reach Redis.
 	unforwarded droppedMessages
 	// failedAt is when the last publish failed (Unix nanoseconds), 0 once
@@ -49,13 +54,61 @@ func newLink[A any](client redis.UniversalClient, logger *slog.Logger, timeout t
 	}
 }
 
-// Ping reports whether Redis answers; an answer lets the next publish
-// through at once, even within a second of a failed one.
+// probePrefix starts the probe channel of every link: no adapter channel
+// starts with it, and nothing is ever published on it.
+const probePrefix = "socketfleet-probe#"
+
+// ErrNotSubscribed is returned by Ping while Redis answers but this
+// process's subscription is not registered on the server yet: after a
+// restart of Redis or a Sentinel failover, until go-redis has reconnected
+// the subscriber connection and subscribed again, broadcasts from the other
+// servers do not arrive.
+var ErrNotSubscribed = errors.New("redisadapter: Redis answers but the subscription is not re-established on it yet")
+
+// subscribe opens the process's subscriber connection, subscribed to the
+// link's probe channel (with SSUBSCRIBE when sharded). A Redis that does
+// not answer only delays it: go-redis subscribes when it connects.
+func (l *link[A]) subscribe(sharded bool) {
+	l.probe, l.shardedProbe = probePrefix+newID()+newID(), sharded
+	ctx, cancel := l.opCtx()
+	defer cancel()
+	if sharded {
+		l.sub = l.client.SSubscribe(ctx, l.probe)
+	} else {
+		l.sub = l.client.Subscribe(ctx, l.probe)
+	}
+}
+
+// Ping reports whether Redis answers and, but with Redis Cluster (whose
+// nodes count only their own subscribers), whether this process's
+// subscription is registered on the server that the client sends its
+// commands to: PUBSUB NUMSUB (SHARDNUMSUB) of the probe channel must count
+// it. A PING alone says nothing of the subscriber connection, which
+// go-redis reconnects on its own, after the command connections: after a
+// failover, the publishes reach the new primary before this process hears
+// anything from it. An answer lets the next publish through at once, even
+// within a second of a failed one, whatever the subscription.
 func (l *link[A]) Ping(ctx context.Context) error {
 	if err := l.client.Ping(ctx).Err(); err != nil {
 		return err
 	}
 	l.failedAt.Store(0)
+	if _, cluster := l.client.(*redis.ClusterClient); cluster || l.probe == "" {
+		return nil
+	}
+	var counts map[string]int64
+	var err error
+	if l.shardedProbe {
+		counts, err = l.client.PubSubShardNumSub(ctx, l.probe).Result()
+	} else {
+		counts, err = l.client.PubSubNumSub(ctx, l.probe).Result()
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("count subscribers: %w", err)
+	case counts[l.probe] == 0:
+		return ErrNotSubscribed
+	}
 	return nil
 }
 

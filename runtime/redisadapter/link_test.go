@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/socketfleet/socketfleet/internal/redisserver"
 	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/internal/waitfor"
@@ -101,5 +103,37 @@ func testBroadcastsWaitForRedis(t *testing.T, variant string) {
 	// Tick 4 may have waited behind the last of them too.
 	if got := a.cluster.Outbox(); got.Waiting != 0 || got.Dropped != 0 || got.Forwarded < 3 {
 		t.Fatalf("outbox after Redis came back: %+v, want 3 or 4 forwarded, none waiting or dropped", got)
+	}
+}
+
+// TestPingChecksTheSubscription: Ping fails with ErrNotSubscribed while
+// Redis answers but has no subscriber on the link's probe channel (as after
+// a failover, until go-redis has subscribed again on the new primary), and
+// succeeds once the subscription is there.
+func TestPingChecksTheSubscription(t *testing.T) {
+	r := redisserver.Start(t, "")
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	for _, sharded := range []bool{false, true} {
+		l := newLink[*Adapter](rdb, slog.New(slog.DiscardHandler), time.Second, OutboxOptions{}, 0)
+		l.probe, l.shardedProbe = probePrefix+newID(), sharded
+		if err := l.Ping(ctx); !errors.Is(err, ErrNotSubscribed) {
+			t.Fatalf("sharded=%v: Ping without the subscription = %v, want ErrNotSubscribed", sharded, err)
+		}
+		var sub *redis.PubSub
+		if sharded {
+			sub = rdb.SSubscribe(ctx, l.probe)
+		} else {
+			sub = rdb.Subscribe(ctx, l.probe)
+		}
+		if err := l.Ping(ctx); err != nil {
+			t.Fatalf("sharded=%v: Ping with the subscription = %v", sharded, err)
+		}
+		_ = sub.Close()
+	}
+	r.Stop()
+	if err := (&link[*Adapter]{client: rdb}).Ping(ctx); err == nil {
+		t.Fatal("Ping succeeds with Redis down")
 	}
 }

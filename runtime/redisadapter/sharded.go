@@ -74,7 +74,7 @@ func NewSharded(client redis.UniversalClient, opts ShardedOptions) *ShardedClust
 	}
 	c := &ShardedCluster{link: newLink[*ShardedAdapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, pubSubResubscribeGrace), opts: opts,
 		roomOps: make(chan roomOp, 1024)}
-	c.sub = client.SSubscribe(context.Background())
+	c.subscribe(true)
 	go c.dispatchByNamespace(c.sub.Channel(redis.WithChannelSize(4096)), c.opts.ChannelPrefix+"#", c.handleMessage)
 	go c.applyRoomOps()
 	return c

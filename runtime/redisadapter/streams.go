@@ -117,11 +117,7 @@ func NewStreams(client redis.UniversalClient, opts StreamsOptions) *StreamsClust
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &StreamsCluster{link: newLink[*StreamsAdapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, 0), opts: opts}
-	if opts.UseShardedPubSub {
-		c.sub = client.SSubscribe(context.Background())
-	} else {
-		c.sub = client.Subscribe(context.Background())
-	}
+	c.subscribe(opts.UseShardedPubSub)
 	go c.dispatchByNamespace(c.sub.Channel(redis.WithChannelSize(4096)), c.opts.ChannelPrefix+"#", c.handleMessage)
 	ctx, stop := context.WithCancel(context.Background())
 	c.stop = stop
@@ -166,14 +162,16 @@ func readerClient(client redis.UniversalClient) (redis.UniversalClient, func() e
 
 // lastEntry is the id of the stream's last entry, where the reader starts:
 // unlike Node's "$" it does not miss the entries added before the first
-// XREAD blocks. "$" when Redis does not answer.
+// XREAD blocks. "" when Redis does not answer: the reader asks again before
+// its first XREAD (a "$" there would skip what is added between two XREADs
+// for as long as none returns an entry).
 func (c *StreamsCluster) lastEntry(rc redis.UniversalClient, stream string) string {
 	ctx, cancel := c.opCtx()
 	defer cancel()
 	last, err := rc.XRevRangeN(ctx, stream, "+", "-", 1).Result()
 	switch {
 	case err != nil:
-		return "$"
+		return ""
 	case len(last) == 0:
 		return "0-0"
 	}
@@ -194,15 +192,27 @@ func (c *StreamsCluster) Close() error {
 
 func (c *StreamsCluster) channel(nsp string) string { return c.opts.ChannelPrefix + "#" + nsp + "#" }
 
-// read follows one stream from the entry after last and dispatches every
-// entry to its namespace; Redis errors are retried with a bounded backoff.
+// read follows one stream from the entry after last ("": after the last
+// entry when Redis first answers) and dispatches every entry to its
+// namespace; Redis errors are retried with a bounded backoff, from the same
+// entry: after a reconnection, or a Sentinel failover to a replica that had
+// the entries, nothing added meanwhile is skipped.
 func (c *StreamsCluster) read(ctx context.Context, rc redis.UniversalClient, stream, last string) {
 	defer c.readers.Done()
 	backoff := 50 * time.Millisecond
 	failing := false
 	for ctx.Err() == nil {
-		res, err := rc.XRead(ctx, &redis.XReadArgs{Streams: []string{stream, last}, Count: c.opts.ReadCount,
-			Block: c.opts.BlockTime}).Result()
+		var res []redis.XStream
+		var err error
+		if last == "" {
+			if last = c.lastEntry(rc, stream); last == "" {
+				err = errors.New("the stream's last entry is unknown: Redis does not answer")
+			}
+		}
+		if err == nil {
+			res, err = rc.XRead(ctx, &redis.XReadArgs{Streams: []string{stream, last}, Count: c.opts.ReadCount,
+				Block: c.opts.BlockTime}).Result()
+		}
 		if errors.Is(err, redis.Nil) {
 			continue
 		}

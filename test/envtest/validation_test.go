@@ -105,6 +105,18 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.redis.external.database", "must be 0 when spec.redis.external.mode is cluster"}},
 		{"redis address without port", "redis: {external: {addresses: [redis.example.com]}}",
 			[]string{"spec.redis.external.addresses[0]"}},
+		{"no redis pods", "redis: {managed: {replicas: 0}}",
+			[]string{"spec.redis.managed.replicas", "greater than or equal to 1"}},
+		{"too many redis pods", "redis: {managed: {replicas: 6}}",
+			[]string{"spec.redis.managed.replicas", "less than or equal to 5"}},
+		{"sentinel settings for a single redis", "redis: {managed: {sentinel: {downAfter: 3s}}}",
+			[]string{"spec.redis.managed.sentinel", "only allowed when spec.redis.managed.replicas is greater than 1", "no replica to fail over to"}},
+		{"sentinel settings with one explicit replica", "redis: {managed: {replicas: 1, sentinel: {}}}",
+			[]string{"spec.redis.managed.sentinel", "only allowed when spec.redis.managed.replicas is greater than 1"}},
+		{"sentinel down-after below 1s", "redis: {managed: {replicas: 3, sentinel: {downAfter: 500ms}}}",
+			[]string{"spec.redis.managed.sentinel.downAfter", "between 1s and 10m"}},
+		{"sentinel failover timeout below 10s", "redis: {managed: {replicas: 3, sentinel: {failoverTimeout: 5s}}}",
+			[]string{"spec.redis.managed.sentinel.failoverTimeout", "between 10s and 1h"}},
 		{"empty storage size", "redis: {managed: {storage: {size: '0'}}}",
 			[]string{"spec.redis.managed.storage.size", "must be greater than zero"}},
 		{"path without slashes", "runtime: {path: socket.io}",
@@ -229,6 +241,9 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 			"redis: {adapter: streams, external: {mode: cluster, addresses: ['c:7000']}, streams: {streamCount: 64}}",
 		"runtime: {connectionStateRecovery: {enabled: true}}\n" +
 			"redis: {adapter: streams, external: {addresses: ['r:6379']}, streams: {useShardedPubSub: true}}",
+		"redis: {managed: {replicas: 2}}",
+		"redis: {managed: {replicas: 5, storage: {size: 1Gi}, sentinel: {downAfter: 1s, failoverTimeout: 1h}}}",
+		"runtime: {connectionStateRecovery: {enabled: true}}\nredis: {adapter: streams, managed: {replicas: 3, sentinel: {downAfter: 10m, failoverTimeout: 10s}}}",
 		"rollout: {maxSurge: 100%}",
 		"rollout: {maxSurge: 3}",
 		"replicas: 0",
@@ -251,6 +266,8 @@ func TestValidationDefaultsMatchGo(t *testing.T) {
 		{"streams block left empty", "redis: {managed: {}, adapter: streams, streams: {}}"},
 		{"streams block in part", "redis: {external: {addresses: ['r:6379']}, adapter: streams, streams: {maxLen: 7}}"},
 		{"sharded adapter", "redis: {external: {mode: sentinel, addresses: ['s:26379'], sentinelMasterName: m}, adapter: sharded}"},
+		{"managed redis with replicas, sentinel block left empty", "redis: {managed: {replicas: 3, sentinel: {}}}"},
+		{"managed redis with replicas, no sentinel block", "redis: {managed: {replicas: 2}}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

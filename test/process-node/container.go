@@ -178,19 +178,10 @@ func (c *container) start() error {
 		return err
 	}
 	defer logf.Close()
-	self, err := os.Executable()
+	cmd, err := c.inContainer(context.Background(), c.argv)
 	if err != nil {
-		return fmt.Errorf("find the process-node binary: %w", err)
+		return err
 	}
-	// A private mount namespace per container process; run-container (runcontainer.go) mounts and execs.
-	args := []string{"--mount", "--propagation", "private", "--", self, runContainerCommand, "--hosts", filepath.Join(c.r.dir, "hosts")}
-	for _, m := range c.r.mounts(c.spec) {
-		args = append(args, "--mount", m[0]+"="+m[1])
-	}
-	args = append(args, "--")
-	args = append(args, c.argv...)
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = c.env
 	cmd.Dir = c.spec.WorkingDir
 	if cmd.Dir == "" {
 		cmd.Dir = c.r.dir
@@ -226,6 +217,33 @@ func (c *container) start() error {
 		close(exited)
 	}()
 	return nil
+}
+
+// inContainer is the command that runs argv as a process of the container: in a private mount namespace of
+// its own where run-container (runcontainer.go) bind-mounts the pod's hosts file and the container's volumes,
+// then execs argv, with the container's environment. The container's processes and its exec probes and hooks
+// see the same files, as in a real container.
+func (c *container) inContainer(ctx context.Context, argv []string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the process-node binary: %w", err)
+	}
+	args := []string{"--mount", "--propagation", "private", "--", self, runContainerCommand, "--hosts", filepath.Join(c.r.dir, "hosts")}
+	for _, m := range c.r.mounts(c.spec) {
+		args = append(args, "--mount", m[0]+"="+m[1])
+	}
+	args = append(args, "--")
+	if !strings.Contains(argv[0], "/") { // an exec probe's "sh": run-container opens a path
+		path, err := exec.LookPath(argv[0])
+		if err != nil {
+			return nil, err
+		}
+		argv = append([]string{path}, argv[1:]...)
+	}
+	args = append(args, argv...)
+	cmd := exec.CommandContext(ctx, "unshare", args...)
+	cmd.Env = c.env
+	return cmd, nil
 }
 
 // stop sends SIGTERM, waits up to grace, then SIGKILL, and waits for the exit.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"time"
 
@@ -132,13 +131,16 @@ func (c *container) runProbe(ctx context.Context, h corev1.ProbeHandler) error {
 	return fmt.Errorf("unsupported probe handler")
 }
 
-// execIn runs a command with the container's environment (on the host: the pod's processes share it).
+// execIn runs a command in the container (its environment, volumes and hosts file; the network is the
+// host's, which the pod's processes share).
 func (c *container) execIn(ctx context.Context, argv []string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("empty command")
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = c.env
+	cmd, err := c.inContainer(ctx, argv)
+	if err != nil {
+		return err
+	}
 	cmd.Dir = c.r.dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%v: %w: %s", argv, err, out)

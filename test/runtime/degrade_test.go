@@ -51,6 +51,57 @@ func publishOn(t *testing.T, p *proc, body string) publishResponse {
 	return r
 }
 
+// startPublishPair starts two runtimes with the Redis settings in env, the
+// publish API (token s3cret) and the relay on rooms order:*.
+func startPublishPair(t *testing.T, env ...string) (a, b *proc) {
+	t.Helper()
+	env = append(env, "SOCKETFLEET_PUBLISH_TOKEN=s3cret")
+	args := []string{"--publish-enabled", "--relay-enabled", "--relay-rooms", "order:*", "--drain-window", "1s"}
+	return startRuntime(t, env, args...), startRuntime(t, env, args...)
+}
+
+// roomClients returns a function that starts three official clients of p
+// that join room and wait for event.
+func roomClients(t *testing.T) func(p *proc, room, event string) *node {
+	return func(p *proc, room, event string) *node {
+		return startNode(t, "clients.mjs", fmt.Sprintf(`{"url":%q,"count":3,"mode":"room","room":%q,"event":%q,"timeoutMs":90000}`,
+			p.public, room, event))
+	}
+}
+
+// publishUntilSummary publishes body on from every interval until the
+// clients of to (room mode) print their summary, and returns it with the
+// number of publishes. Publishes made while the link between the pods is
+// still down are lost (nothing is queued), hence the repetition; limit is a
+// failure guard.
+func publishUntilSummary(t *testing.T, from *proc, body string, to *node, every, limit time.Duration) (map[string]any, int) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	attempt := 0
+	for {
+		attempt++
+		if time.Now().After(deadline) {
+			t.Fatalf("the clients got nothing after %d publishes in %v", attempt-1, limit)
+		}
+		publishOn(t, from, body)
+		wait := time.After(every)
+		for {
+			select {
+			case rec, ok := <-to.lines:
+				if !ok {
+					t.Fatalf("clients exited (%v) before a summary", to.err)
+				}
+				if rec["type"] == "summary" {
+					return rec, attempt
+				}
+				continue
+			case <-wait:
+			}
+			break
+		}
+	}
+}
+
 // TestRedisOutageDegradesAndRecovers: two runtimes on one redis-server with
 // real clients. When Redis stops, both stay ready and serve their own
 // clients, /stats and /metrics say the adapter is down, and the publish API
@@ -59,14 +110,8 @@ func publishOn(t *testing.T, p *proc, body string) publishResponse {
 // a's publish of the outage reaches the clients of b (the outbox).
 func TestRedisOutageDegradesAndRecovers(t *testing.T) {
 	srv := redisserver.Start(t, "")
-	env := []string{"SOCKETFLEET_REDIS_URL=" + srv.URL(), "SOCKETFLEET_PUBLISH_TOKEN=s3cret"}
-	args := []string{"--publish-enabled", "--relay-enabled", "--relay-rooms", "order:*", "--drain-window", "1s"}
-	a := startRuntime(t, env, args...)
-	b := startRuntime(t, env, args...)
-	clients := func(p *proc, room, event string) *node {
-		return startNode(t, "clients.mjs", fmt.Sprintf(`{"url":%q,"count":3,"mode":"room","room":%q,"event":%q,"timeoutMs":90000}`,
-			p.public, room, event))
-	}
+	a, b := startPublishPair(t, "SOCKETFLEET_REDIS_URL="+srv.URL())
+	clients := roomClients(t)
 	// a1 gets a's publish during the outage, a2 b's publish after it; b1 is
 	// in a1's room on the other pod, cut off during the outage.
 	a1, a2, b1 := clients(a, "order:1", "during"), clients(a, "order:2", "after"), clients(b, "order:1", "during")
@@ -109,31 +154,7 @@ func TestRedisOutageDegradesAndRecovers(t *testing.T) {
 	}
 	// The subscriptions come back on their own schedule: publish on b until
 	// a's clients get it (each attempt waits for them a little).
-	deadline := time.Now().Add(30 * time.Second)
-	var sum map[string]any
-	attempt := 0
-	for sum == nil {
-		attempt++
-		if time.Now().After(deadline) {
-			t.Fatalf("clients of a got nothing from b after %d publishes since Redis came back", attempt-1)
-		}
-		publishOn(t, b, `{"rooms":["order:2"],"event":"after","args":["from b"]}`)
-		wait := time.After(time.Second)
-	lines:
-		for sum == nil {
-			select {
-			case rec, ok := <-a2.lines:
-				if !ok {
-					t.Fatalf("clients of a exited (%v) before a summary", a2.err)
-				}
-				if rec["type"] == "summary" {
-					sum = rec
-				}
-			case <-wait:
-				break lines
-			}
-		}
-	}
+	sum, attempt := publishUntilSummary(t, b, `{"rooms":["order:2"],"event":"after","args":["from b"]}`, a2, time.Second, 30*time.Second)
 	if sum["ok"] != true || sum["received"] != float64(3) {
 		t.Errorf("clients of a after the outage: %v", sum)
 	}
