@@ -3,6 +3,7 @@ package envtest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -31,7 +32,11 @@ func TestNetworkPoliciesFollowTheSpec(t *testing.T) {
 	})
 	assertOwned(t, runtimePolicy, rc)
 	redisPolicy := waitFor(t, &networkingv1.NetworkPolicy{}, ns, "chat-redis", func(np *networkingv1.NetworkPolicy) error {
-		if np.Spec.PodSelector.MatchLabels[specs.LabelComponent] != specs.ComponentRedis || len(np.Spec.Ingress) != 1 ||
+		// The managed Redis pods and their Sentinels, from the runtime pods (and each other).
+		sel := np.Spec.PodSelector
+		if len(sel.MatchExpressions) != 1 || sel.MatchExpressions[0].Key != specs.LabelComponent ||
+			!slices.Equal(sel.MatchExpressions[0].Values, []string{specs.ComponentRedis, specs.ComponentSentinel}) ||
+			len(np.Spec.Ingress) != 1 ||
 			np.Spec.Ingress[0].From[0].PodSelector.MatchLabels[specs.LabelComponent] != specs.ComponentRuntime {
 			return fmt.Errorf("spec %+v", np.Spec)
 		}
