@@ -23,6 +23,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
@@ -92,15 +93,41 @@ function manifest(webhookURL) {
   });
 }
 
-/** The broadcasts go through the publish API of whichever ready pod the Service's ClusterIP picks. */
+/** The broadcasts go through the publish API of whichever ready pod the Service's ClusterIP picks, as a
+ * backend's would: each on a new connection (a kept-alive one may belong to a pod that has just exited, and a
+ * request lost on it may or may not have been handled), retried when the connection is refused (a pod that
+ * exited before its endpoint left the Service: nothing was sent, so a retry cannot deliver twice). */
 async function publishVia(seq) {
   const svc = await getJSON("service", "chat", "-n", NS);
-  const res = await fetch(`http://${svc.spec.clusterIP}:3000/v1/emit`, {
-    method: "POST", signal: AbortSignal.timeout(5000),
-    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
-    body: JSON.stringify({ rooms: ["fleet:all"], event: "tick", args: [seq] }),
+  const body = JSON.stringify({ rooms: ["fleet:all"], event: "tick", args: [seq] });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { status, text } = await postOnce(`http://${svc.spec.clusterIP}:3000/v1/emit`, body);
+      if (status !== 200) throw new Error(`publish: ${status} ${text}`);
+      return;
+    } catch (err) {
+      if (err.code !== "ECONNREFUSED" || attempt === 3) throw err;
+    }
+  }
+}
+
+/** postOnce POSTs body on a connection of its own and resolves with the status and the answer. */
+function postOnce(url, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: "POST", agent: false, timeout: 5000,
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => { text += d; });
+      res.on("end", () => resolve({ status: res.statusCode, text }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("publish: timed out")));
+    req.on("error", reject);
+    req.end(body);
   });
-  if (!res.ok) throw new Error(`publish: ${res.status} ${await res.text()}`);
 }
 
 function assertE2ENoLoss(r, what) {
