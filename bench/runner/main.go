@@ -595,13 +595,12 @@ const analysis = `
   then answers with the old socket id. With a short reconnection delay the reconnects come as one burst, and the
   time to the last one is set by whichever is slower to work through it: B, or the client processes, which share
   the cores and handle every close and reconnect of their sockets in one event loop each. The servers' CPU per
-  client is the steadier comparison of the servers. Both servers close the transport first and store
-  the session in Redis after (the client's close frame is on its way before the ` + "`SET`" + `): Node issues the
-  ` + "`SET`" + `s without waiting, from the one event-loop task that closes every session, so they reach Redis
-  only after the whole loop; a client that reconnects to B sooner finds no session, connects as a new socket
-  (` + "`recovered`" + ` false) and leaves its stored session to expire (the "sessions still in Redis" row). The Go
-  runtime stores each session from its own goroutine as soon as that session's transport is closed, so its window
-  is one ` + "`SET`" + ` round trip, not the whole drain; on a starved machine a client can still win it.
+  client is the steadier comparison of the servers. Node closes the transport first and stores the session in
+  Redis after (the client's close frame is on its way before the ` + "`SET`" + `), issuing the ` + "`SET`" + `s without
+  waiting, from the one event-loop task that closes every session, so they reach Redis only after the whole loop;
+  a client that reconnects to B sooner finds no session, connects as a new socket (` + "`recovered`" + ` false) and
+  leaves its stored session to expire (the "sessions still in Redis" row). The Go runtime stores a session before
+  it closes the transport (` + "`engineio.ClosingHandler`" + `), so no reconnect can come before it.
 - **Latencies** are measured on a 2-core machine where the load generator shares the cores with the servers; a
   difference of a millisecond at p99 is within run-to-run noise.
 `
