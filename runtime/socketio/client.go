@@ -72,10 +72,7 @@ func (c *client) OnClose(reason string) {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
 	}
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := c.socketsLocked()
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.onClose(reason)
@@ -87,13 +84,7 @@ func (c *client) OnClose(reason string) {
 // the drain or a shed moves may reconnect to another server before OnClose
 // would store it, and must find its session there.
 func (c *client) OnServerClose() {
-	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
-	c.mu.Unlock()
-	for _, s := range socks {
+	for _, s := range c.socketList() {
 		s.persistSession()
 	}
 }
@@ -101,13 +92,7 @@ func (c *client) OnServerClose() {
 // onParseError reports a protocol violation to the sockets and closes the
 // Engine.IO session, as the reference server does.
 func (c *client) onParseError(err error) {
-	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
-	c.mu.Unlock()
-	for _, s := range socks {
+	for _, s := range c.socketList() {
 		s.emitError(err)
 	}
 	c.sess.Close()
@@ -178,13 +163,7 @@ func (c *client) isClosed() bool {
 // disconnectAll sends DISCONNECT on every namespace, closes the sockets
 // ("server namespace disconnect") and then the Engine.IO session.
 func (c *client) disconnectAll() {
-	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
-	c.mu.Unlock()
-	for _, s := range socks {
+	for _, s := range c.socketList() {
 		s.Disconnect(false)
 	}
 	c.sess.Close()
@@ -199,4 +178,20 @@ func (c *client) send(msgs []*engineio.Message) {
 	if err := c.sess.Send(msgs...); err != nil && !errors.Is(err, engineio.ErrSessionClosed) {
 		c.srv.log.Debug("socketio: send", "session", c.sess.ID(), "err", err)
 	}
+}
+
+// socketsLocked returns the sockets of the session (a copy). c.mu is held.
+func (c *client) socketsLocked() []*Socket {
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	return socks
+}
+
+// socketList returns the sockets of the session (a copy).
+func (c *client) socketList() []*Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.socketsLocked()
 }
