@@ -196,6 +196,20 @@ func testTwoServers(t *testing.T, variant string) {
 	onB2.Expect(t, "disconnected")
 }
 
+// twoLinkedNodes starts a redis-server and two nodes of variant on it, waits
+// until both are subscribed, and connects a client to each.
+func twoLinkedNodes(t *testing.T, variant string) (r *redisserver.Server, a, b *node, onA, onB *sioclient.Client) {
+	t.Helper()
+	r = redisserver.Start(t, "")
+	a = startNode(t, variant, r.Addr, nil)
+	b = startNode(t, variant, r.Addr, nil)
+	waitfor.True(t, "both servers subscribed", func() bool {
+		n, err := a.srv.Of("/").Adapter().ServerCount(context.Background())
+		return err == nil && n == 2
+	})
+	return r, a, b, sioclient.Connect(t, a.http.URL, ""), sioclient.Connect(t, b.http.URL, "")
+}
+
 func TestRedisOutage(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v, func(t *testing.T) { testRedisOutage(t, v) })
@@ -203,16 +217,8 @@ func TestRedisOutage(t *testing.T) {
 }
 
 func testRedisOutage(t *testing.T, variant string) {
-	r := redisserver.Start(t, "")
-	a := startNode(t, variant, r.Addr, nil)
-	b := startNode(t, variant, r.Addr, nil)
+	r, a, _, onA, onB := twoLinkedNodes(t, variant)
 	ctx := context.Background()
-	waitfor.True(t, "both servers subscribed", func() bool {
-		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
-		return err == nil && n == 2
-	})
-	onA := sioclient.Connect(t, a.http.URL, "")
-	onB := sioclient.Connect(t, b.http.URL, "")
 
 	r.Stop()
 	if a.cluster.Ping(ctx) == nil {

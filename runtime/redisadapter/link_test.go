@@ -11,8 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/socketfleet/socketfleet/internal/redisserver"
-	"github.com/socketfleet/socketfleet/internal/sioclient"
-	"github.com/socketfleet/socketfleet/internal/waitfor"
 )
 
 // TestPublishSkipsWhileTheLinkIsDown: after a failed publish, the next
@@ -65,16 +63,7 @@ func TestBroadcastsWaitForRedis(t *testing.T) {
 }
 
 func testBroadcastsWaitForRedis(t *testing.T, variant string) {
-	r := redisserver.Start(t, "")
-	a := startNode(t, variant, r.Addr, nil)
-	b := startNode(t, variant, r.Addr, nil)
-	ctx := context.Background()
-	waitfor.True(t, "both servers subscribed", func() bool {
-		n, err := a.srv.Of("/").Adapter().ServerCount(ctx)
-		return err == nil && n == 2
-	})
-	onA := sioclient.Connect(t, a.http.URL, "")
-	onB := sioclient.Connect(t, b.http.URL, "")
+	r, a, _, onA, onB := twoLinkedNodes(t, variant)
 	tick := func(n int) string { return fmt.Sprintf(`42["tick",%d]`, n) }
 
 	r.Stop()
