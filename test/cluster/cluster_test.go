@@ -238,6 +238,17 @@ func testMixedCluster(t *testing.T, mode string) {
 		waitfor.True(t, "the Go socket to join purple", func() bool {
 			return nsp.Adapter().(interface{ HasRoom(string) bool }).HasRoom("purple")
 		})
+		if mode == "sharded" {
+			// A room's own channel is subscribed asynchronously by both servers (as Node does): a broadcast
+			// published before Node's SSUBSCRIBE reaches no Node socket.
+			rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+			defer func() { _ = rdb.Close() }()
+			waitfor.True(t, "both servers subscribed to purple's channel", func() bool {
+				ch := "socket.io#/#purple#"
+				n, err := rdb.PubSubShardNumSub(ctx, ch).Result()
+				return err == nil && n[ch] == 2
+			})
+		}
 		if err := nsp.To("purple").Emit("purple"); err != nil {
 			t.Fatal(err)
 		}
