@@ -56,7 +56,7 @@ test-fuzz: ## Run every Go fuzz target for 100,000 executions (decoders of untru
 
 FUZZTIME ?= 5m
 .PHONY: fuzz
-fuzz: ## A fuzzing campaign: every Go fuzz target for FUZZTIME (default 5m; e.g. make fuzz FUZZTIME=30m).
+fuzz: ## A fuzzing campaign: every Go fuzz target for FUZZTIME (default 5m; e.g. make fuzz FUZZTIME=30m FUZZPARALLEL=1).
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: test-compat

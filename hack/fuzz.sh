@@ -11,12 +11,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-100000x}"
+# FUZZPARALLEL bounds the fuzzing worker processes (go test -parallel; default:
+# one per CPU), e.g. to leave a core free during a long campaign.
+parallel=()
+if [[ -n "${FUZZPARALLEL:-}" ]]; then parallel=(-parallel "$FUZZPARALLEL"); fi
 targets=0
 while IFS=: read -r file line; do
 	pkg="./$(dirname "$file")"
 	name="$(sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(.*/\1/' <<<"$line")"
 	echo "fuzz: $pkg $name ($fuzztime)"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg"
 	targets=$((targets + 1))
 done < <(git ls-files -co --exclude-standard -- '*_test.go' | xargs grep -H '^func Fuzz' | sort)
 if ((targets == 0)); then
