@@ -562,6 +562,9 @@ func (a *App) listen(public http.Handler) error {
 	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
 	// No write timeout: long-polling requests wait up to pingInterval.
 	a.public = &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	// The requests of a polling session are handled in arrival order, as the
+	// reference server does (outermost wrapper: the order is the socket's).
+	a.publicLn = a.srv.Engine().OrderRequests(a.public, a.publicLn)
 	a.admin = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -547,4 +549,35 @@ func grepLines(s string, prefixes ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestWebSocketReadByThePoller: the public listener's wrappers (byte
+// counting, request ordering) keep the socket reachable, so an idle
+// WebSocket client has no reading goroutine (Linux), and the bytes the
+// poller reads are still counted.
+func TestWebSocketReadByThePoller(t *testing.T) {
+	r := start(t, "")
+	received := func() float64 {
+		t.Helper()
+		_, _, body := get(t, r.admin+"/metrics")
+		line := grepLines(body, `socketfleet_received_bytes_total{listener="public"}`)
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("socketfleet_received_bytes_total: %q: %v", line, err)
+		}
+		return v
+	}
+	c := connect(t, r.public, "/", nil)
+	want := 0
+	if goruntime.GOOS == "linux" {
+		want = 1
+	}
+	if got := r.a.Server().Engine().Stats().ReadByPoller; got != want {
+		t.Errorf("WebSocket connections read by the poller = %d, want %d", got, want)
+	}
+	before := received()
+	if err := c.Emit("note", strings.Repeat("x", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.True(t, "the emitted frame counted as received", func() bool { return received() >= before+1000 })
 }

@@ -71,7 +71,9 @@ type harness struct {
 	sessions chan *recorder
 }
 
-func newHarness(t *testing.T, opts Options) *harness {
+// newHarness starts a server whose requests are ordered as in the runtime
+// (OrderRequests); configure runs before it serves.
+func newHarness(t *testing.T, opts Options, configure ...func(*Server)) *harness {
 	t.Helper()
 	h := &harness{sessions: make(chan *recorder, 16)}
 	h.srv = NewServer(opts, func(s *Session, _ *http.Request) SessionHandler {
@@ -79,7 +81,12 @@ func newHarness(t *testing.T, opts Options) *harness {
 		h.sessions <- r
 		return r
 	})
-	h.http = httptest.NewServer(h.srv)
+	for _, f := range configure {
+		f(h.srv)
+	}
+	h.http = httptest.NewUnstartedServer(h.srv)
+	h.http.Listener = h.srv.OrderRequests(h.http.Config, h.http.Listener)
+	h.http.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()

@@ -181,5 +181,8 @@ func (c *wsConn) readNow(buf []byte) (int, error) {
 	case n == 0:
 		return 0, errPeerClosed
 	}
+	if rc, ok := c.raw.(ReadCounter); ok {
+		rc.CountRead(n)
+	}
 	return n, nil
 }

@@ -7,11 +7,13 @@ import (
 	"strconv"
 )
 
-// servePolling handles a long-polling request of an open session.
-func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
+// servePolling handles a long-polling request of an open session; t is its
+// place in the session's arrival order (nil when not ordered), which the
+// caller ends when the request is done.
+func (s *Session) servePolling(w http.ResponseWriter, r *http.Request, t *turn) {
 	switch r.Method {
 	case http.MethodGet:
-		s.servePoll(w, r)
+		s.servePoll(w, r, t)
 	case http.MethodPost:
 		s.servePost(w, r)
 	default:
@@ -20,8 +22,9 @@ func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
 }
 
 // servePoll answers a GET: it waits until packets are queued (or the session
-// ends) and writes them as one payload.
-func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+// ends) and writes them as one payload. Once it is the pending poll, the
+// session's later requests may go on (t ends).
+func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 	s.mu.Lock()
 	if s.pollWaiting {
 		// A second concurrent GET: the reference server kills the session.
@@ -31,6 +34,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.pollWaiting = true
+	t.end()
 	for s.state != stateClosed && len(s.queue) == 0 && !s.noopPending && s.state != stateClosing {
 		s.mu.Unlock()
 		select {

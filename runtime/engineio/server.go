@@ -27,6 +27,11 @@ type Server struct {
 	// upgradeCheckEvery is how often an upgrading session answers its
 	// pending poll with a noop (the reference server's 100 ms check).
 	upgradeCheckEvery time.Duration
+	// arrivals orders the requests of a polling session (OrderRequests).
+	arrivals *arrivals
+	// beforeTurn and onTurnWait are test hooks: called when a request has
+	// taken its arrival stamp, and when it starts waiting for earlier ones.
+	beforeTurn, onTurnWait func(*http.Request)
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -53,6 +58,10 @@ type Server struct {
 type Stats struct {
 	Polling   int
 	WebSocket int
+	// ReadByPoller counts the WebSocket connections (probes included) read
+	// through the epoll poller, i.e. with no goroutine of their own while
+	// idle (Linux, plain sockets, no compression).
+	ReadByPoller int
 }
 
 // NewServer returns a server that hands every new session and its handshake
@@ -69,6 +78,7 @@ func NewServer(opts Options, onSession func(*Session, *http.Request) SessionHand
 		sessions:  make(map[string]*Session),
 
 		upgradeCheckEvery: 100 * time.Millisecond,
+		arrivals:          newArrivals(),
 	}
 	srv.flushers = newFlushPool(&srv.wg)
 	srv.readBuffers.New = func() any {
@@ -106,6 +116,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.handshake(w, r, transport, isUpgrade, q.Get("EIO"))
 		return
 	}
+	t := srv.takeTurn(r, sid)
+	defer t.end()
 	s := srv.session(sid)
 	if s == nil {
 		protocolError(CodeUnknownSID).write(w)
@@ -113,9 +125,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case transport == WebSocket && isUpgrade:
+		t.end()
 		srv.serveUpgrade(w, r, s)
 	case transport == Polling && !isUpgrade && s.Transport() == Polling:
-		s.servePolling(w, r)
+		s.servePolling(w, r, t)
 	default:
 		protocolError(CodeBadRequest).write(w)
 	}
@@ -178,7 +191,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 	if c := srv.cookie(sid); c != nil {
 		http.SetCookie(w, c)
 	}
-	s.servePoll(w, r)
+	s.servePoll(w, r, nil)
 }
 
 // open registers a new session with its open packet queued. It reports false
@@ -302,6 +315,12 @@ func (srv *Server) Stats() Stats {
 		} else {
 			st.Polling++
 		}
+	}
+	srv.mu.Lock()
+	p := srv.poller
+	srv.mu.Unlock()
+	if p != nil {
+		st.ReadByPoller = p.watching()
 	}
 	return st
 }

@@ -17,6 +17,15 @@ const writeWait = 10 * time.Second
 // maxPooledBuffer is the largest write buffer kept for reuse.
 const maxPooledBuffer = 64 << 10
 
+// ReadCounter is implemented by a connection that counts the bytes read from
+// it (a metrics wrapper): a WebSocket read through the poller reads the
+// socket directly, past the connection's Read, and reports the count here. A
+// wrapper must also implement syscall.Conn for its connections to be read
+// through the poller.
+type ReadCounter interface {
+	CountRead(n int)
+}
+
 // wsConn is a WebSocket connection.
 //
 // Reading: without compression the server parses the client's frames itself

@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"errors"
 	"net"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -38,6 +40,20 @@ func (c *countingConn) Read(p []byte) (int, error) {
 		c.l.in.Add(float64(n))
 	}
 	return n, err
+}
+
+// CountRead counts bytes read from the socket past Read (the WebSocket read
+// poller reads the descriptor directly).
+func (c *countingConn) CountRead(n int) { c.l.in.Add(float64(n)) }
+
+// SyscallConn exposes the socket, so that the WebSocket read poller can
+// watch it.
+func (c *countingConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("metrics: connection has no file descriptor")
+	}
+	return sc.SyscallConn()
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
