@@ -288,6 +288,10 @@ func (r *RealtimeClusterReconciler) replaceIfImmutable(ctx context.Context, rc *
 		if claimsSignature(cur.Spec.VolumeClaimTemplates) == unstructuredClaimsSignature(want) {
 			return current, nil
 		}
+		if cur.DeletionTimestamp != nil {
+			// The garbage collector is orphaning its pods; the next reconcile creates the new one.
+			return nil, fmt.Errorf("statefulset %s is being deleted to be recreated with other volume claims; waiting until it is gone", cur.Name)
+		}
 		if err := r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}, client.PropagationPolicy(metav1.DeletePropagationOrphan)); client.IgnoreNotFound(err) != nil {
 			return nil, fmt.Errorf("delete statefulset %s to recreate it: %w", cur.Name, err)
 		}
