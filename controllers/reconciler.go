@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -258,25 +260,72 @@ func (r *RealtimeClusterReconciler) apply(ctx context.Context, rc *realtimev1alp
 }
 
 // replaceIfImmutable deletes current when the desired object changes a field the API server does not let an
-// update change, and returns nil then, so that the apply creates it anew. The one case: the managed Redis
-// Service is ClusterIP for a single instance and headless with replicas (spec.clusterIP is immutable), and it
-// keeps its name because it is the StatefulSet's serviceName (immutable too). Only a Service rc controls is
-// replaced.
+// update change, and returns nil then, so that the apply creates it anew. Two cases, both of the managed Redis
+// and only for objects rc controls:
+//   - its Service is ClusterIP for a single instance and headless with replicas (spec.clusterIP is immutable),
+//     and it keeps its name because it is the StatefulSet's serviceName (immutable too);
+//   - its StatefulSet gains or loses volume claims (persistence turned on or off; volumeClaimTemplates are
+//     immutable): the StatefulSet is deleted with its pods orphaned, so Redis keeps serving, and the new one
+//     adopts them and replaces them one at a time with pods that have the claims.
 func (r *RealtimeClusterReconciler) replaceIfImmutable(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, current client.Object, desired *unstructured.Unstructured) (client.Object, error) {
-	svc, ok := current.(*corev1.Service)
-	if !ok || !metav1.IsControlledBy(svc, rc) {
+	if current == nil || !metav1.IsControlledBy(current, rc) {
 		return current, nil
 	}
-	want, _, _ := unstructured.NestedString(desired.Object, "spec", "clusterIP")
-	if (svc.Spec.ClusterIP == corev1.ClusterIPNone) == (want == corev1.ClusterIPNone) {
-		return current, nil
+	switch cur := current.(type) {
+	case *corev1.Service:
+		want, _, _ := unstructured.NestedString(desired.Object, "spec", "clusterIP")
+		if (cur.Spec.ClusterIP == corev1.ClusterIPNone) == (want == corev1.ClusterIPNone) {
+			return current, nil
+		}
+		if err := r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("delete service %s to recreate it: %w", cur.Name, err)
+		}
+		r.event(rc, cur, corev1.EventTypeNormal, EventDeleted, "Delete",
+			fmt.Sprintf("Deleted Service %s to recreate it as %s (spec.clusterIP cannot change)", cur.Name, map[bool]string{true: "headless", false: "ClusterIP"}[want == corev1.ClusterIPNone]))
+		return nil, nil
+	case *appsv1.StatefulSet:
+		want, _, _ := unstructured.NestedSlice(desired.Object, "spec", "volumeClaimTemplates")
+		if claimsSignature(cur.Spec.VolumeClaimTemplates) == unstructuredClaimsSignature(want) {
+			return current, nil
+		}
+		if cur.DeletionTimestamp != nil {
+			// The garbage collector is orphaning its pods; the next reconcile creates the new one.
+			return nil, fmt.Errorf("statefulset %s is being deleted to be recreated with other volume claims; waiting until it is gone", cur.Name)
+		}
+		if err := r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}, client.PropagationPolicy(metav1.DeletePropagationOrphan)); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("delete statefulset %s to recreate it: %w", cur.Name, err)
+		}
+		r.event(rc, cur, corev1.EventTypeNormal, EventDeleted, "Delete",
+			fmt.Sprintf("Deleted StatefulSet %s (its pods kept) to recreate it with %d volume claims (volumeClaimTemplates cannot change)", cur.Name, len(want)))
+		return nil, nil
 	}
-	if err := r.Client.Delete(ctx, svc, client.Preconditions{UID: &svc.UID}); client.IgnoreNotFound(err) != nil {
-		return nil, fmt.Errorf("delete service %s to recreate it: %w", svc.Name, err)
+	return current, nil
+}
+
+// claimsSignature summarises what the operator sets in volume claim templates: name, size and storage class.
+func claimsSignature(claims []corev1.PersistentVolumeClaim) string {
+	var b strings.Builder
+	for _, c := range claims {
+		size := c.Spec.Resources.Requests[corev1.ResourceStorage]
+		fmt.Fprintf(&b, "%s/%s/%s;", c.Name, size.String(), ptr.Deref(c.Spec.StorageClassName, ""))
 	}
-	r.event(rc, svc, corev1.EventTypeNormal, EventDeleted, "Delete",
-		fmt.Sprintf("Deleted Service %s to recreate it as %s (spec.clusterIP cannot change)", svc.Name, map[bool]string{true: "headless", false: "ClusterIP"}[want == corev1.ClusterIPNone]))
-	return nil, nil
+	return b.String()
+}
+
+// unstructuredClaimsSignature is claimsSignature of the volumeClaimTemplates of a desired object.
+func unstructuredClaimsSignature(claims []any) string {
+	typed := make([]corev1.PersistentVolumeClaim, 0, len(claims))
+	for _, c := range claims {
+		m, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		var pvc corev1.PersistentVolumeClaim
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &pvc); err == nil {
+			typed = append(typed, pvc)
+		}
+	}
+	return claimsSignature(typed)
 }
 
 // appliedChange reports whether the operator's apply changed the object: its server-side apply entry in

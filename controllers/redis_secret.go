@@ -11,13 +11,17 @@ import (
 	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
-// ensureRedisSecret creates the managed Redis password Secret once. Its password is never changed, so it is
+// ensureRedisSecret creates the managed Redis password Secret once (and, for TLS without a certificateSecretRef,
+// the certificate Secret: ensureRedisTLSSecret). Its password is never changed, so it is
 // stable across reconciles and operator restarts; the auth.conf key, the same password as Redis configuration,
 // is added to a Secret that lacks it or does not match the password (one created by an operator version that
 // did not write it).
 func (r *RealtimeClusterReconciler) ensureRedisSecret(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ specs.Desired, _ *Observed) error {
 	if rc.Spec.Redis.Managed == nil {
 		return nil
+	}
+	if err := r.ensureRedisTLSSecret(ctx, rc); err != nil {
+		return err
 	}
 	secret, err := r.ensureGeneratedSecret(ctx, rc, specs.NamesFor(rc).RedisSecret, specs.BuildRedisSecret, "a generated Redis password")
 	if err != nil || secret == nil {

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -27,6 +28,7 @@ const (
 	DefaultRedisStreamMaxLen       = int32(10000)
 	DefaultRedisSessionKeyPrefix   = "sio:session:"
 	DefaultRedisReplicas           = int32(1)
+	DefaultRedisPersistenceSize    = "1Gi"
 	DefaultSentinelDownAfter       = 5 * time.Second
 	DefaultSentinelFailoverTimeout = 60 * time.Second
 	DefaultStickyCookieName        = "socketfleet-route"
@@ -112,6 +114,13 @@ func (r *RedisSpec) setDefaults() {
 		}
 		if r.Managed.Replicas == 0 {
 			r.Managed.Replicas = DefaultRedisReplicas
+		}
+		if r.Managed.Persistence == nil {
+			r.Managed.Persistence = &RedisPersistenceSpec{}
+		}
+		if r.Managed.Persistence.Size == nil {
+			size := resource.MustParse(DefaultRedisPersistenceSize)
+			r.Managed.Persistence.Size = &size
 		}
 		if s := r.Managed.Sentinel; s != nil {
 			defaultDuration(&s.DownAfter, DefaultSentinelDownAfter)

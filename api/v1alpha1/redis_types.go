@@ -130,12 +130,19 @@ type ManagedRedisSpec struct {
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
-	// Storage gives Redis a PersistentVolumeClaim and turns on its append-only file. Without it Redis keeps its
-	// data in memory only, which is enough for the classic and sharded adapters (they keep nothing in Redis);
-	// with the streams adapter a restart of the Redis pod then loses the stream and the sessions kept for
-	// connection state recovery. With replicas above 1 every Redis pod gets a claim of its own.
+	// Persistence gives every Redis pod a PersistentVolumeClaim and turns on Redis's append-only file. It is on
+	// by default when connection state recovery across pods needs what Redis keeps (spec.redis.adapter streams
+	// with recovery on, the default): without it a restart of a Redis pod that no replica takes over from
+	// loses the stream and the sessions, so the clients of a drain that spans it reconnect as new sockets. The
+	// classic and sharded adapters keep nothing in Redis, and persistence is off by default with them.
+	// +kubebuilder:default={}
 	// +optional
-	Storage *RedisStorageSpec `json:"storage,omitempty"`
+	Persistence *RedisPersistenceSpec `json:"persistence,omitempty"`
+
+	// TLS serves the managed Redis, and its Sentinels, over TLS only (no plaintext port); the runtime pods
+	// verify the server certificate against the CA of the certificate Secret.
+	// +optional
+	TLS *ManagedRedisTLSSpec `json:"tls,omitempty"`
 
 	// Replicas is the number of Redis pods. 1 runs a single instance: no failover, and a restart of its pod
 	// pauses cross-pod delivery until it is back. 2 to 5 run one primary and replicas that replicate from
@@ -184,16 +191,43 @@ type ManagedSentinelSpec struct {
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 }
 
-// RedisStorageSpec describes the PersistentVolumeClaim of a managed Redis.
-type RedisStorageSpec struct {
-	// Size of the volume.
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.redis.managed.storage.size must be greater than zero"
-	Size resource.Quantity `json:"size"`
+// RedisPersistenceSpec describes the volumes of a managed Redis.
+//
+// +kubebuilder:validation:XValidation:rule="self.?enabled.orValue(true) || !has(self.storageClass)",message="spec.redis.managed.persistence.storageClass is only allowed when spec.redis.managed.persistence.enabled is not false",fieldPath=.storageClass
+type RedisPersistenceSpec struct {
+	// Enabled turns persistence on or off. Unset, the operator decides: on when spec.redis.adapter is streams
+	// and connection state recovery is on (the defaults), off otherwise. Changing the outcome recreates the
+	// Redis StatefulSet (its volume claims cannot change) and restarts its pods one at a time.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
 
-	// StorageClassName of the claim; empty uses the cluster default.
+	// Size of each Redis pod's volume.
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.redis.managed.persistence.size must be greater than zero"
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// StorageClass of the claims; unset uses the cluster's default StorageClass.
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
-	StorageClassName *string `json:"storageClassName,omitempty"`
+	StorageClass *string `json:"storageClass,omitempty"`
+}
+
+// ManagedRedisTLSSpec configures TLS for a managed Redis.
+//
+// +kubebuilder:validation:XValidation:rule="self.enabled || !has(self.certificateSecretRef)",message="spec.redis.managed.tls.certificateSecretRef is only allowed when spec.redis.managed.tls.enabled is true",fieldPath=.certificateSecretRef
+type ManagedRedisTLSSpec struct {
+	// Enabled serves Redis and the Sentinels on TLS ports only (tls-port, port 0, tls-replication).
+	Enabled bool `json:"enabled"`
+
+	// CertificateSecretRef names a kubernetes.io/tls Secret in the same namespace with tls.crt, tls.key and
+	// ca.crt (what cert-manager writes), whose certificate is valid for the Redis and Sentinel pod names
+	// (*.<name>-redis.<namespace>.svc, *.<name>-redis-sentinel.<namespace>.svc) and the Service name
+	// <name>-redis.<namespace>.svc. Unset, the operator generates a CA and a server certificate once, into a
+	// Secret <name>-redis-tls it owns (valid 10 years, not rotated).
+	// +optional
+	CertificateSecretRef *corev1.LocalObjectReference `json:"certificateSecretRef,omitempty"`
 }
 
 // RedisMode is the topology of an external Redis.

@@ -262,11 +262,18 @@ func runtimeVolumes(rc *realtimev1alpha1.RealtimeCluster) ([]corev1.Volume, []co
 			}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-password", MountPath: RedisPasswordDir, ReadOnly: true})
 	}
+	var ca *corev1.SecretKeySelector
 	if ext := rc.Spec.Redis.External; ext != nil && ext.TLS != nil && ext.TLS.CASecretKeyRef != nil {
+		ca = ext.TLS.CASecretKeyRef
+	}
+	if RedisTLS(rc) {
+		ca = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: RedisTLSSecretName(rc)}, Key: RedisTLSCAKey}
+	}
+	if ca != nil {
 		volumes = append(volumes, corev1.Volume{Name: "redis-tls", VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{
-				SecretName:  ext.TLS.CASecretKeyRef.Name,
-				Items:       []corev1.KeyToPath{{Key: ext.TLS.CASecretKeyRef.Key, Path: "ca.crt"}},
+				SecretName:  ca.Name,
+				Items:       []corev1.KeyToPath{{Key: ca.Key, Path: RedisTLSCAKey}},
 				DefaultMode: &readOnly,
 			}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tls", MountPath: RedisTLSDir, ReadOnly: true})

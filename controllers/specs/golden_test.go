@@ -115,6 +115,7 @@ func TestGoldenChildren(t *testing.T) {
 		"redis-external-cluster",
 		"redis-streams-recovery",
 		"redis-managed-ha",
+		"redis-managed-tls",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

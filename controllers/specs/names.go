@@ -48,7 +48,8 @@ const (
 	ConfigDir = "/etc/socketfleet"
 	// RedisPasswordDir holds the Redis password file ("password").
 	RedisPasswordDir = "/var/run/socketfleet/redis"
-	// RedisTLSDir holds the Redis CA bundle ("ca.crt").
+	// RedisTLSDir holds the Redis CA bundle ("ca.crt"); in the pods of a managed Redis with TLS, also the server
+	// certificate and key (tls.crt, tls.key).
 	RedisTLSDir = "/var/run/socketfleet/redis-tls"
 	// RedisPasswordKey is the key of the managed Redis Secret that holds the password.
 	RedisPasswordKey = "password"
@@ -77,6 +78,9 @@ type Names struct {
 	HTTPRoute       string
 	Redis           string
 	RedisSecret     string
+	// RedisTLSSecret is the Secret of the CA and server certificate the operator generates for a managed Redis
+	// with TLS and no certificateSecretRef.
+	RedisTLSSecret string
 	// AdminTokenSecret holds the bearer token of the runtime pods' admin port.
 	AdminTokenSecret string
 	// NetworkPolicy guards the runtime pods, RedisNetworkPolicy the managed Redis.
@@ -103,6 +107,7 @@ func NamesFor(rc *realtimev1alpha1.RealtimeCluster) Names {
 		HTTPRoute:          n,
 		Redis:              n + "-redis",
 		RedisSecret:        n + "-redis",
+		RedisTLSSecret:     n + "-redis-tls",
 		AdminTokenSecret:   n + "-admin-token",
 		NetworkPolicy:      n,
 		RedisNetworkPolicy: n + "-redis",

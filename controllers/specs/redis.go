@@ -100,38 +100,38 @@ func redisSecretVolume(rc *realtimev1alpha1.RealtimeCluster) corev1.Volume {
 	}}}
 }
 
-// redisCLIAuth runs redis-cli with the password read from the mounted file into REDISCLI_AUTH (never -a,
-// which would put it on a command line), for the probes and start scripts.
-const redisCLIAuth = `REDISCLI_AUTH="$(cat ` + RedisPasswordDir + "/" + RedisPasswordKey + `)" redis-cli`
-
 // BuildRedisStatefulSet renders the managed Redis StatefulSet, or nil when Redis is external: a single
 // instance, or with spec.redis.managed.replicas above 1 a primary and its replicas (BuildRedisHAStatefulSet).
-// Without spec.redis.managed.storage Redis keeps data in memory only (the pub/sub adapters need no
-// persistence).
+// Without persistence (EffectivePersistence) Redis keeps its data in memory only (the pub/sub adapters need
+// none).
 func BuildRedisStatefulSet(rc *realtimev1alpha1.RealtimeCluster) *appsv1.StatefulSet {
-	managed := rc.Spec.Redis.Managed
-	if managed == nil {
+	if rc.Spec.Redis.Managed == nil {
 		return nil
 	}
 	if RedisHA(rc) {
 		return buildRedisHAStatefulSet(rc)
 	}
-	args := []string{"--include", RedisPasswordDir + "/" + RedisAuthConfKey, "--dir", "/data", "--save", ""}
-	if managed.Storage != nil {
-		args = append(args, "--appendonly", "yes")
-	} else {
-		args = append(args, "--appendonly", "no")
-	}
+	args := []string{"--include", RedisPasswordDir + "/" + RedisAuthConfKey, "--dir", "/data", "--save", "",
+		"--appendonly", appendOnly(rc)}
+	args = append(args, redisTLSArgs(rc, RedisPort)...)
 	container := redisContainer(rc)
 	container.Command = []string{"redis-server"}
 	container.Args = args
 	container.ReadinessProbe = &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{
-			"sh", "-c", redisCLIAuth + ` ping | grep -q PONG`,
+			"sh", "-c", redisCLI(rc) + ` ping | grep -q PONG`,
 		}}},
 		PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2,
 	}
 	return redisStatefulSet(rc, container, 1)
+}
+
+// appendOnly is redis-server's appendonly setting: yes with persistence.
+func appendOnly(rc *realtimev1alpha1.RealtimeCluster) string {
+	if rc.Spec.EffectivePersistence().Enabled {
+		return "yes"
+	}
+	return "no"
 }
 
 // redisImage is spec.redis.managed.image, or the default.
@@ -144,7 +144,7 @@ func redisImage(rc *realtimev1alpha1.RealtimeCluster) string {
 
 // redisContainer is the Redis container without its command and readiness probe.
 func redisContainer(rc *realtimev1alpha1.RealtimeCluster) corev1.Container {
-	return corev1.Container{
+	c := corev1.Container{
 		Name:            "redis",
 		Image:           redisImage(rc),
 		ImagePullPolicy: corev1.PullIfNotPresent,
@@ -161,26 +161,32 @@ func redisContainer(rc *realtimev1alpha1.RealtimeCluster) corev1.Container {
 		SecurityContext:          containerSecurityContext(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+	if RedisTLS(rc) {
+		c.VolumeMounts = append(c.VolumeMounts, redisTLSMount)
+	}
+	return c
 }
 
 // redisStatefulSet wraps the Redis container into the StatefulSet of replicas pods, with a data volume per
-// pod: a PersistentVolumeClaim with spec.redis.managed.storage, an emptyDir otherwise.
+// pod: a PersistentVolumeClaim with persistence (EffectivePersistence), an emptyDir otherwise.
 func redisStatefulSet(rc *realtimev1alpha1.RealtimeCluster, container corev1.Container, replicas int32, extraVolumes ...corev1.Volume) *appsv1.StatefulSet {
-	managed := rc.Spec.Redis.Managed
-	sts := managedStatefulSet(rc, NamesFor(rc).Redis, ComponentRedis, replicas, container,
-		append([]corev1.Volume{redisSecretVolume(rc)}, extraVolumes...))
+	volumes := []corev1.Volume{redisSecretVolume(rc)}
+	if RedisTLS(rc) {
+		volumes = append(volumes, redisTLSVolume(rc))
+	}
+	sts := managedStatefulSet(rc, NamesFor(rc).Redis, ComponentRedis, replicas, container, append(volumes, extraVolumes...))
 	sts.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
 		WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 	}
-	if managed.Storage != nil {
+	if p := rc.Spec.EffectivePersistence(); p.Enabled {
 		claim := corev1.PersistentVolumeClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: ObjectLabels(rc, ComponentRedis)},
 			Spec: corev1.PersistentVolumeClaimSpec{
 				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				StorageClassName: managed.Storage.StorageClassName,
+				StorageClassName: p.StorageClass,
 				Resources: corev1.VolumeResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceStorage: managed.Storage.Size},
+					Requests: corev1.ResourceList{corev1.ResourceStorage: p.Size},
 				},
 			},
 		}

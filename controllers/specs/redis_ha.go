@@ -81,14 +81,14 @@ func shellHosts(rc *realtimev1alpha1.RealtimeCluster, svc string, count int32) s
 
 // redisScriptCommon are the shell functions of the start scripts and of the Redis pods' preStop hook. ask runs
 // redis-cli with the password in REDISCLI_AUTH, read from the mounted file for that one command (never on a
-// command line), bounded by timeout, and prints nothing when the server does not answer; ours accepts only the
+// command line; with TLS, verifying the server with the mounted CA), bounded by timeout, and prints nothing when the server does not answer; ours accepts only the
 // DNS name of a Redis pod of this cluster (an error reply is not an address); primary_of_redis prints the
 // Redis pod other than self that reports role:master; master_from_sentinels the primary the first Sentinel
 // that answers names; hand_over asks the Sentinels to promote a replica in place of self and waits up to $1
 // seconds for them to name another primary, which it prints.
 const redisScriptCommon = `set -eu
 self="$(hostname).%[8]s.%[2]s.svc"
-ask() { timeout 3 sh -c 'REDISCLI_AUTH="$(cat ` + RedisPasswordDir + "/" + RedisPasswordKey + `)" redis-cli --raw "$@"' ask "$@" 2>/dev/null || true; }
+ask() { timeout 3 sh -c '%[9]s --raw "$@"' ask "$@" 2>/dev/null || true; }
 ours() { case "$1" in *.%[1]s.%[2]s.svc) return 0;; esac; return 1; }
 primary_of_redis() {
   for h in %[3]s; do
@@ -123,17 +123,14 @@ hand_over() {
 func redisScript(rc *realtimev1alpha1.RealtimeCluster, selfService, body string) string {
 	names := NamesFor(rc)
 	return fmt.Sprintf(redisScriptCommon, names.Redis, rc.Namespace, shellHosts(rc, names.Redis, RedisReplicas(rc)),
-		RedisPort, shellHosts(rc, names.Sentinel, SentinelCount), SentinelPort, names.SentinelMaster, selfService) + body
+		RedisPort, shellHosts(rc, names.Sentinel, SentinelCount), SentinelPort, names.SentinelMaster, selfService,
+		redisCLI(rc)) + body
 }
 
 // redisStartScript writes the configuration of a Redis pod of a managed Redis with replicas and execs
 // redis-server (see the comment at the top of this file).
 func redisStartScript(rc *realtimev1alpha1.RealtimeCluster) string {
 	names := NamesFor(rc)
-	appendonly := "no"
-	if rc.Spec.Redis.Managed.Storage != nil {
-		appendonly = "yes"
-	}
 	return redisScript(rc, names.Redis, fmt.Sprintf(`primary="$(master_from_sentinels)" || primary="$(primary_of_redis)" || primary=%[1]s
 if [ "$primary" = "$self" ]; then
   # The Sentinels name this pod as the primary although it is only starting: its previous process is gone
@@ -154,7 +151,7 @@ fi
 conf=%[5]s/redis.conf
 cat > "$conf" <<EOF
 include %[6]s
-port %[7]d
+%[9]s
 dir /data
 save ""
 appendonly %[8]s
@@ -169,7 +166,8 @@ else
 fi
 exec redis-server "$conf"
 `, podHost(rc, names.Redis, 0), shellHosts(rc, names.Sentinel, SentinelCount), SentinelPort, names.SentinelMaster,
-		redisConfDir, RedisPasswordDir+"/"+RedisAuthConfKey, RedisPort, appendonly))
+		redisConfDir, RedisPasswordDir+"/"+RedisAuthConfKey, RedisPort, appendOnly(rc),
+		strings.Join(redisTLSDirectives(rc, RedisPort), "\n")))
 }
 
 // redisPreStopScript hands the primary role over before the primary's pod stops (a rolling update, a node
@@ -200,7 +198,7 @@ if [ ! -s "$conf" ]; then
   echo "monitoring $primary"
   pw="$(cat %[3]s)"
   cat > "$conf.tmp" <<EOF
-port %[4]d
+%[10]s
 dir %[1]s
 sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
@@ -218,7 +216,7 @@ fi
 exec redis-server "$conf" --sentinel
 `, sentinelDir, podHost(rc, names.Redis, 0), RedisPasswordDir+"/"+RedisPasswordKey, SentinelPort,
 		names.SentinelMaster, RedisPort, SentinelQuorum, sentinelDownAfter(rc).Milliseconds(),
-		sentinelFailoverTimeout(rc).Milliseconds()))
+		sentinelFailoverTimeout(rc).Milliseconds(), strings.Join(redisTLSDirectives(rc, SentinelPort), "\n")))
 }
 
 // preferredAntiAffinity spreads the pods of component over nodes when the scheduler can.
@@ -245,7 +243,7 @@ func buildRedisHAStatefulSet(rc *realtimev1alpha1.RealtimeCluster) *appsv1.State
 	// Ready: the primary, or a replica whose link to the primary is up (not while it syncs).
 	container.ReadinessProbe = &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{
-			"sh", "-c", `i="$(` + redisCLIAuth + ` info replication)" && case "$i" in *role:master*|*master_link_status:up*) exit 0;; esac; exit 1`,
+			"sh", "-c", `i="$(` + redisCLI(rc) + ` info replication)" && case "$i" in *role:master*|*master_link_status:up*) exit 0;; esac; exit 1`,
 		}}},
 		PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2,
 	}
@@ -285,7 +283,7 @@ func BuildSentinelStatefulSet(rc *realtimev1alpha1.RealtimeCluster) *appsv1.Stat
 		Resources:       resources,
 		ReadinessProbe: &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{
-				"sh", "-c", redisCLIAuth + ` -p ` + strconv.Itoa(int(SentinelPort)) + ` ping | grep -q PONG`,
+				"sh", "-c", redisCLI(rc) + ` -p ` + strconv.Itoa(int(SentinelPort)) + ` ping | grep -q PONG`,
 			}}},
 			PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2,
 		},
@@ -300,10 +298,15 @@ func BuildSentinelStatefulSet(rc *realtimev1alpha1.RealtimeCluster) *appsv1.Stat
 		SecurityContext:          containerSecurityContext(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	sts := managedStatefulSet(rc, names.Sentinel, ComponentSentinel, SentinelCount, container, []corev1.Volume{
+	volumes := []corev1.Volume{
 		{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &dataLimit}}},
 		redisSecretVolume(rc),
-	})
+	}
+	if RedisTLS(rc) {
+		container.VolumeMounts = append(container.VolumeMounts, redisTLSMount)
+		volumes = append(volumes, redisTLSVolume(rc))
+	}
+	sts := managedStatefulSet(rc, names.Sentinel, ComponentSentinel, SentinelCount, container, volumes)
 	sts.Spec.Template.Spec.Affinity = preferredAntiAffinity(rc, ComponentSentinel)
 	return sts
 }

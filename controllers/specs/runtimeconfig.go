@@ -184,7 +184,11 @@ func RedisURL(rc *realtimev1alpha1.RealtimeCluster) string {
 		}
 		return fmt.Sprintf("%s://%s/%d", scheme, ext.Addresses[0], ext.Database)
 	case r.Managed != nil && !RedisHA(rc):
-		return fmt.Sprintf("redis://%s/0", net.JoinHostPort(redisServiceHost(rc), strconv.Itoa(int(RedisPort))))
+		scheme := "redis"
+		if RedisTLS(rc) {
+			scheme = "rediss"
+		}
+		return fmt.Sprintf("%s://%s/0", scheme, net.JoinHostPort(redisServiceHost(rc), strconv.Itoa(int(RedisPort))))
 	default:
 		return ""
 	}
@@ -274,6 +278,7 @@ func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedis
 			KeyPrefix:      prefix,
 			Adapter:        adapter,
 			Streams:        streams,
+			TLS:            managedRedisTLSConfig(rc),
 		}
 	case r.Managed != nil:
 		return &RuntimeRedisConfig{
@@ -284,6 +289,7 @@ func buildRuntimeRedisConfig(rc *realtimev1alpha1.RealtimeCluster) *RuntimeRedis
 			KeyPrefix:    prefix,
 			Adapter:      adapter,
 			Streams:      streams,
+			TLS:          managedRedisTLSConfig(rc),
 		}
 	default:
 		return nil
@@ -304,4 +310,14 @@ func BuildConfigMap(rc *realtimev1alpha1.RealtimeCluster) (*corev1.ConfigMap, st
 		Data:       map[string]string{ConfigFileName: string(data)},
 	}
 	return cm, hash, nil
+}
+
+// managedRedisTLSConfig is the redis.tls block for a managed Redis: with TLS, the CA of its certificate Secret
+// (mounted at RedisTLSDir) verifies the name the runtime dials (the Service, or the Sentinels and the primary
+// they announce, all in the certificate).
+func managedRedisTLSConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeRedisTLSConfig {
+	if !RedisTLS(rc) {
+		return RuntimeRedisTLSConfig{}
+	}
+	return RuntimeRedisTLSConfig{Enabled: true, CAFile: RedisTLSDir + "/" + RedisTLSCAKey}
 }

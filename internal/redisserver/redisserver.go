@@ -7,6 +7,8 @@ package redisserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
@@ -38,6 +40,26 @@ type Options struct {
 	// ReplicaOf makes the server a replica of this host:port, authenticating
 	// to it with Password.
 	ReplicaOf string
+	// TLS, when its files are set, serves TLS only on the port (no plaintext
+	// port) and replicates over TLS.
+	TLS TLSFiles
+}
+
+// TLSFiles are the PEM files of a server that serves TLS: its certificate
+// and key, and the CA it verifies its primary (or a Sentinel its servers)
+// with. Clients are not asked for certificates.
+type TLSFiles struct {
+	Cert, Key, CA string
+}
+
+// directives are the redis-server configuration lines that serve port:
+// plaintext, or TLS only when the files are set.
+func (f TLSFiles) directives(port string) []string {
+	if f.Cert == "" {
+		return []string{"port " + port}
+	}
+	return []string{"port 0", "tls-port " + port, "tls-cert-file " + f.Cert, "tls-key-file " + f.Key,
+		"tls-ca-cert-file " + f.CA, "tls-auth-clients no", "tls-replication yes"}
 }
 
 // Server is a redis-server process on a loopback port.
@@ -61,7 +83,12 @@ func Run(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
+	var args []string
+	for _, d := range opts.TLS.directives(port) {
+		name, value, _ := strings.Cut(d, " ")
+		args = append(args, "--"+name, value)
+	}
+	args = append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
 	if opts.Password != "" {
 		args = append(args, "--requirepass", opts.Password, "--masterauth", opts.Password)
 	}
@@ -138,6 +165,9 @@ type SentinelOptions struct {
 	// DownAfter and FailoverTimeout are down-after-milliseconds and
 	// failover-timeout.
 	DownAfter, FailoverTimeout time.Duration
+	// TLS serves the Sentinel over TLS only and makes it reach the servers
+	// over TLS.
+	TLS TLSFiles
 }
 
 // StartSentinel runs a Sentinel on a free port for a test, fails the test
@@ -172,9 +202,9 @@ func RunSentinel(ctx context.Context, opts SentinelOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master %q: %w", opts.Master, err)
 	}
-	conf := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s %d\n"+
+	conf := fmt.Sprintf("%s\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s %d\n"+
 		"sentinel down-after-milliseconds %s %d\nsentinel failover-timeout %s %d\nsentinel parallel-syncs %s 1\n",
-		port, opts.Dir, opts.MasterName, host, masterPort, opts.Quorum,
+		strings.Join(opts.TLS.directives(port), "\n"), opts.Dir, opts.MasterName, host, masterPort, opts.Quorum,
 		opts.MasterName, opts.DownAfter.Milliseconds(), opts.MasterName, opts.FailoverTimeout.Milliseconds(), opts.MasterName)
 	if opts.Password != "" {
 		conf += fmt.Sprintf("requirepass %q\nsentinel auth-pass %s %q\n", opts.Password, opts.MasterName, opts.Password)
@@ -197,6 +227,20 @@ func Start(t testing.TB, port string) *Server {
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	return startFor(t, func(ctx context.Context) (*Server, error) { return Run(ctx, opts) })
+}
+
+// Client returns a client of the server at addr, over TLS verified with the
+// PEM CA file ca when it is not empty; the caller closes it.
+func Client(addr, password, ca string) *redis.Client {
+	opts := &redis.Options{Addr: addr, Password: password}
+	if ca != "" {
+		pool := x509.NewCertPool()
+		if pem, err := os.ReadFile(ca); err == nil {
+			pool.AppendCertsFromPEM(pem)
+		}
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: "localhost"}
+	}
+	return redis.NewClient(opts)
 }
 
 // Port returns the port of Addr.

@@ -116,6 +116,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch endpointslices: %w", err)
 	}
+	if err := a.watchLocalVolumes(ctx); err != nil {
+		return err
+	}
 	a.factory.Start(ctx.Done())
 	a.factory.WaitForCacheSync(ctx.Done())
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -70,28 +71,47 @@ func TestHostsResolveServices(t *testing.T) {
 	tbl.upsertService(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "apps"},
 		Spec: corev1.ServiceSpec{ClusterIP: "None"}})
 	defer tbl.close()
-	got := string(tbl.hosts("10.244.0.5", "chat-abc", "apps"))
+	host := func(s string) *string { return &s }
+	tbl.upsertService(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "chat-redis-sentinel", Namespace: "apps"},
+		Spec: corev1.ServiceSpec{ClusterIP: "None"}})
+	tbl.upsertSlice(&discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "s1", Namespace: "apps", Labels: map[string]string{discoveryv1.LabelServiceName: "chat-redis-sentinel"}},
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{"10.244.0.7"}, Hostname: host("chat-redis-sentinel-0")},
+			{Addresses: []string{"10.244.0.8"}, Hostname: host("chat-redis-sentinel-1")},
+			{Addresses: []string{"10.244.0.9"}}, // no hostname: no name
+		},
+	})
+	got := string(tbl.hosts("10.244.0.5", "chat-abc", "", "apps"))
 	for _, want := range []string{
 		"127.0.0.1\tlocalhost\n",
 		"10.244.0.5\tchat-abc\n",
 		"10.96.0.20\tchat-redis.apps.svc.cluster.local chat-redis.apps.svc chat-redis.apps chat-redis\n",
 		"10.96.0.30\tother.kube-system.svc.cluster.local other.kube-system.svc other.kube-system\n",
+		"10.244.0.7\tchat-redis-sentinel-0.chat-redis-sentinel.apps.svc chat-redis-sentinel-0.chat-redis-sentinel.apps.svc.cluster.local\n",
+		"10.244.0.8\tchat-redis-sentinel-1.chat-redis-sentinel.apps.svc chat-redis-sentinel-1.chat-redis-sentinel.apps.svc.cluster.local\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("hosts lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "headless") {
-		t.Errorf("a headless Service has no ClusterIP entry:\n%s", got)
+	if strings.Contains(got, "headless") || strings.Contains(got, "10.244.0.9") {
+		t.Errorf("a headless Service has no ClusterIP entry, an endpoint without hostname no name:\n%s", got)
+	}
+	// A StatefulSet pod resolves its own FQDN to its IP, whatever the slices still say.
+	self := string(tbl.hosts("10.244.0.11", "chat-redis-sentinel-1", "chat-redis-sentinel", "apps"))
+	if !strings.Contains(self, "10.244.0.11\tchat-redis-sentinel-1.chat-redis-sentinel.apps.svc.cluster.local chat-redis-sentinel-1.chat-redis-sentinel.apps.svc chat-redis-sentinel-1\n") ||
+		strings.Contains(self, "10.244.0.8") {
+		t.Errorf("the pod's own name:\n%s", self)
 	}
 }
 
 func TestParseRunContainer(t *testing.T) {
-	s, err := parseRunContainer([]string{"--hosts", "/p/hosts", "--mount", "/p/v/tmp=/tmp", "--mount", "/p/v/cfg=/etc/app", "--", "/bin/app", "-x"})
+	s, err := parseRunContainer([]string{"--hosts", "/p/hosts", "--hostname", "chat-redis-0", "--mount", "/p/v/tmp=/tmp", "--mount", "/p/v/cfg=/etc/app", "--", "/bin/app", "-x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.hosts != "/p/hosts" || len(s.mounts) != 2 || s.mounts[0] != [2]string{"/p/v/tmp", "/tmp"} || strings.Join(s.argv, " ") != "/bin/app -x" {
+	if s.hosts != "/p/hosts" || s.hostname != "chat-redis-0" || len(s.mounts) != 2 || s.mounts[0] != [2]string{"/p/v/tmp", "/tmp"} || strings.Join(s.argv, " ") != "/bin/app -x" {
 		t.Errorf("parsed %+v", s)
 	}
 	for _, bad := range [][]string{

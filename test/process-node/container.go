@@ -48,6 +48,10 @@ type imageAdapter struct {
 	args func(podIP string) []string
 	// probeCommand rewrites an exec probe's command.
 	probeCommand func(podIP string, cmd []string) []string
+	// shims are the wrapper scripts (name -> content) put first on the PATH of a container that runs its own
+	// command (a shell script of the image) rather than the image's binary: they make the image's tools bind
+	// or talk to the pod IP when the script runs them.
+	shims func(podIP, binary string) map[string]string
 }
 
 // adapterFor returns the adapter of a binary: socketfleet-runtime listens on SOCKETFLEET_HOST; redis-server
@@ -59,6 +63,15 @@ func adapterFor(binary string) imageAdapter {
 	case "redis-server":
 		return imageAdapter{
 			args: func(ip string) []string { return []string{"--bind", ip} },
+			// A start script's redis-server (or redis-server --sentinel) binds the pod IP; its redis-cli talks
+			// to the pod IP unless the script names a host (a later -h wins).
+			shims: func(ip, binary string) map[string]string {
+				dir := filepath.Dir(binary)
+				return map[string]string{
+					"redis-server": "#!/bin/sh\nexec " + binary + ` "$@" --bind ` + ip + "\n",
+					"redis-cli":    "#!/bin/sh\nexec " + filepath.Join(dir, "redis-cli") + " -h " + ip + ` "$@"` + "\n",
+				}
+			},
 			probeCommand: func(ip string, cmd []string) []string {
 				out := make([]string, len(cmd))
 				for i, s := range cmd {
@@ -88,19 +101,62 @@ func newContainer(r *podRunner, spec corev1.Container) (*container, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	c.argv = []string{binary}
-	if len(spec.Command) > 1 {
-		c.argv = append(c.argv, expandAll(spec.Command[1:], vars)...)
-	}
-	c.argv = append(c.argv, expandAll(spec.Args, vars)...)
-	if c.adapter.args != nil {
-		c.argv = append(c.argv, c.adapter.args(r.ip.String())...)
+	if len(spec.Command) > 0 && filepath.Base(spec.Command[0]) != filepath.Base(binary) {
+		// The container runs a command of its own, e.g. `sh -c <script>` that ends by exec'ing the image's
+		// binary: run it as it is (the host's sh, awk, timeout...), with the image's tools first on the PATH
+		// through the adapter's shims.
+		c.argv = append(expandAll(spec.Command, vars), expandAll(spec.Args, vars)...)
+		if c.adapter.shims != nil {
+			shimDir := filepath.Join(r.dir, "shims", spec.Name)
+			if err := writeShims(shimDir, c.adapter.shims(r.ip.String(), binary)); err != nil {
+				return nil, fmt.Errorf("shims of %s: %w", spec.Name, err)
+			}
+			env = prependPath(env, shimDir)
+		}
+	} else {
+		c.argv = []string{binary}
+		if len(spec.Command) > 1 {
+			c.argv = append(c.argv, expandAll(spec.Command[1:], vars)...)
+		}
+		c.argv = append(c.argv, expandAll(spec.Args, vars)...)
+		if c.adapter.args != nil {
+			c.argv = append(c.argv, c.adapter.args(r.ip.String())...)
+		}
 	}
 	if c.adapter.env != nil {
 		env = append(env, c.adapter.env(r.ip.String())...)
 	}
 	c.env = env
 	return c, nil
+}
+
+// writeShims writes each shim as an executable file of dir.
+func writeShims(dir string, shims map[string]string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, content := range shims {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prependPath puts dir first on the PATH of env.
+func prependPath(env []string, dir string) []string {
+	out := make([]string, 0, len(env)+1)
+	found := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok && !found {
+			kv, found = "PATH="+dir+":"+v, true
+		}
+		out = append(out, kv)
+	}
+	if !found {
+		out = append(out, "PATH="+dir+":/usr/local/bin:/usr/bin:/bin")
+	}
+	return out
 }
 
 // expandAll expands $(VAR) references as the kubelet does ($$ escapes; unknown references stay as written).
@@ -228,13 +284,14 @@ func (c *container) inContainer(ctx context.Context, argv []string) (*exec.Cmd, 
 	if err != nil {
 		return nil, fmt.Errorf("find the process-node binary: %w", err)
 	}
-	args := []string{"--mount", "--propagation", "private", "--", self, runContainerCommand, "--hosts", filepath.Join(c.r.dir, "hosts")}
+	args := []string{"--mount", "--uts", "--propagation", "private", "--", self, runContainerCommand,
+		"--hosts", filepath.Join(c.r.dir, "hosts"), "--hostname", c.r.hostname()}
 	for _, m := range c.r.mounts(c.spec) {
 		args = append(args, "--mount", m[0]+"="+m[1])
 	}
 	args = append(args, "--")
 	if !strings.Contains(argv[0], "/") { // an exec probe's "sh": run-container opens a path
-		path, err := exec.LookPath(argv[0])
+		path, err := lookPath(argv[0], c.env)
 		if err != nil {
 			return nil, err
 		}
@@ -244,6 +301,21 @@ func (c *container) inContainer(ctx context.Context, argv []string) (*exec.Cmd, 
 	cmd := exec.CommandContext(ctx, "unshare", args...)
 	cmd.Env = c.env
 	return cmd, nil
+}
+
+// lookPath finds name on the PATH of env (the container's), else on the agent's.
+func lookPath(name string, env []string) (string, error) {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			for _, dir := range filepath.SplitList(v) {
+				p := filepath.Join(dir, name)
+				if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+					return p, nil
+				}
+			}
+		}
+	}
+	return exec.LookPath(name)
 }
 
 // stop sends SIGTERM, waits up to grace, then SIGKILL, and waits for the exit.

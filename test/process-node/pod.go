@@ -30,6 +30,9 @@ type podRunner struct {
 	startTime  metav1.Time
 	dirty      chan struct{} // a status update is due
 
+	// claims maps a pod volume backed by a PersistentVolumeClaim to the directory of its volume.
+	claims map[string]string
+
 	mu        sync.Mutex
 	deleting  *corev1.Pod // the pod as seen with its deletionTimestamp
 	terminate chan struct{}
@@ -163,10 +166,11 @@ func (r *podRunner) writeHosts() {
 		return
 	}
 	defer f.Close()
-	_, _ = f.Write(r.a.services.hosts(r.ip.String(), r.pod.Name, r.pod.Namespace))
+	_, _ = f.Write(r.a.services.hosts(r.ip.String(), r.hostname(), r.pod.Spec.Subdomain, r.pod.Namespace))
 }
 
-// writeVolumes materialises ConfigMap, Secret, emptyDir and projected volumes under dir/volumes/<name>.
+// writeVolumes materialises ConfigMap, Secret, emptyDir and projected volumes under dir/volumes/<name>, and
+// finds the directories of PersistentVolumeClaims (localvolumes.go).
 func (r *podRunner) writeVolumes(ctx context.Context) error {
 	for _, v := range r.pod.Spec.Volumes {
 		dst := filepath.Join(r.dir, "volumes", v.Name)
@@ -205,6 +209,15 @@ func (r *podRunner) writeVolumes(ctx context.Context) error {
 			}
 		case v.HostPath != nil:
 			// Mounted from its host path directly (see mounts).
+		case v.PersistentVolumeClaim != nil:
+			path, err := r.claimPath(ctx, v.PersistentVolumeClaim.ClaimName)
+			if err != nil {
+				return err
+			}
+			if r.claims == nil {
+				r.claims = map[string]string{}
+			}
+			r.claims[v.Name] = path
 		default:
 			// emptyDir, and kinds this agent does not fill (projected tokens, downward API): an empty directory.
 		}
@@ -244,6 +257,9 @@ func (r *podRunner) mounts(spec corev1.Container) [][2]string {
 			if v.Name == m.Name && v.HostPath != nil {
 				src = v.HostPath.Path
 			}
+		}
+		if p, ok := r.claims[m.Name]; ok {
+			src = p
 		}
 		if m.SubPath != "" {
 			src = filepath.Join(src, filepath.Clean("/"+m.SubPath))
@@ -385,6 +401,14 @@ func (a *Agent) deletePodObject(ctx context.Context, pod *corev1.Pod) {
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		a.log.Warn("delete pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 	}
+}
+
+// hostname is the pod's hostname: spec.hostname (a StatefulSet's pods), else its name.
+func (r *podRunner) hostname() string {
+	if r.pod.Spec.Hostname != "" {
+		return r.pod.Spec.Hostname
+	}
+	return r.pod.Name
 }
 
 // imageRepo strips the tag and digest of an image reference.

@@ -12,18 +12,20 @@ import (
 // runContainerCommand is the hidden subcommand a container process starts as, inside the pod's private
 // mount namespace (created by `unshare --mount --propagation private`):
 //
-//	process-node run-container --hosts FILE [--mount SRC=DST]... -- BINARY ARGS...
+//	process-node run-container --hosts FILE [--hostname NAME] [--mount SRC=DST]... -- BINARY ARGS...
 //
-// It bind-mounts the hosts file over /etc/hosts and each volume at its mountPath, then execs the binary.
+// It bind-mounts the hosts file over /etc/hosts and each volume at its mountPath, sets the hostname (the pod's,
+// in the container's own UTS namespace, as a container runtime does), then execs the binary.
 // Every path is opened before the first mount and mounted or executed through /proc/self/fd, because a mount
 // may cover the others: an emptyDir on /tmp hides a state directory or a binary that lives under /tmp.
 const runContainerCommand = "run-container"
 
 // containerSpec is what run-container does.
 type containerSpec struct {
-	hosts  string
-	mounts [][2]string // source, target
-	argv   []string
+	hosts    string
+	hostname string
+	mounts   [][2]string // source, target
+	argv     []string
 }
 
 func parseRunContainer(args []string) (containerSpec, error) {
@@ -41,6 +43,8 @@ func parseRunContainer(args []string) (containerSpec, error) {
 			return s, nil
 		case a == "--hosts" && len(args) > 1:
 			s.hosts, args = args[1], args[2:]
+		case a == "--hostname" && len(args) > 1:
+			s.hostname, args = args[1], args[2:]
 		case a == "--mount" && len(args) > 1:
 			src, dst, ok := strings.Cut(args[1], "=")
 			if !ok || src == "" || !filepath.IsAbs(dst) {
@@ -101,6 +105,11 @@ func runContainer(args []string) error {
 		}
 		if err := syscall.Mount(fdPath(s.f), s.dst, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind %s: %w", s.dst, err)
+		}
+	}
+	if spec.hostname != "" {
+		if err := syscall.Sethostname([]byte(spec.hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
 		}
 	}
 	return syscall.Exec(fdPath(bin), spec.argv, os.Environ())

@@ -60,18 +60,33 @@ func (t *serviceTable) upsertSlice(s *discoveryv1.EndpointSlice) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	k := key(s.Namespace, svc)
 	if t.slices[k] == nil {
 		t.slices[k] = map[string]*discoveryv1.EndpointSlice{}
 	}
 	t.slices[k][s.Name] = s
+	headless := t.headlessLocked(k)
+	t.mu.Unlock()
+	if headless { // its pods' DNS names are in the hosts files
+		t.changed()
+	}
 }
 
 func (t *serviceTable) deleteSlice(s *discoveryv1.EndpointSlice) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.slices[key(s.Namespace, s.Labels[discoveryv1.LabelServiceName])], s.Name)
+	k := key(s.Namespace, s.Labels[discoveryv1.LabelServiceName])
+	delete(t.slices[k], s.Name)
+	headless := t.headlessLocked(k)
+	t.mu.Unlock()
+	if headless {
+		t.changed()
+	}
+}
+
+// headlessLocked reports whether the Service svcKey is headless.
+func (t *serviceTable) headlessLocked(svcKey string) bool {
+	s, ok := t.services[svcKey]
+	return ok && s.Spec.ClusterIP == corev1.ClusterIPNone
 }
 
 // clusterIP returns the Service's ClusterIP when it is in the range this table serves.
@@ -191,14 +206,21 @@ func ptrString(s *string) string {
 	return *s
 }
 
-// hosts renders /etc/hosts for a pod: localhost, the pod itself and every Service with a ClusterIP under its
-// qualified names, and its short name for Services of the pod's namespace (what cluster DNS would answer).
-func (t *serviceTable) hosts(podIP, podName, podNamespace string) []byte {
+// hosts renders /etc/hosts for a pod: localhost, the pod itself (with its FQDN when it has a subdomain, as
+// the kubelet writes it), every Service with a ClusterIP under its qualified names, and its short name for
+// Services of the pod's namespace, and the pods of headless Services under
+// <hostname>.<service>.<namespace>.svc (what cluster DNS would answer).
+func (t *serviceTable) hosts(podIP, hostname, subdomain, podNamespace string) []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var b strings.Builder
 	b.WriteString("127.0.0.1\tlocalhost\n")
-	fmt.Fprintf(&b, "%s\t%s\n", podIP, podName)
+	if subdomain != "" {
+		fqdn := hostname + "." + subdomain + "." + podNamespace + ".svc"
+		fmt.Fprintf(&b, "%s\t%s.cluster.local %s %s\n", podIP, fqdn, fqdn, hostname)
+	} else {
+		fmt.Fprintf(&b, "%s\t%s\n", podIP, hostname)
+	}
 	keys := make([]string, 0, len(t.services))
 	for k := range t.services {
 		keys = append(keys, k)
@@ -216,6 +238,29 @@ func (t *serviceTable) hosts(podIP, podName, podNamespace string) []byte {
 			b.WriteString(" " + n)
 		}
 		b.WriteString("\n")
+	}
+	for _, k := range keys {
+		if !t.headlessLocked(k) {
+			continue
+		}
+		s := t.services[k]
+		var lines []string
+		for _, slice := range t.slices[k] {
+			for _, e := range slice.Endpoints {
+				if e.Hostname == nil || len(e.Addresses) == 0 {
+					continue
+				}
+				fqdn := *e.Hostname + "." + s.Name + "." + s.Namespace + ".svc"
+				if fqdn == hostname+"."+subdomain+"."+podNamespace+".svc" {
+					continue // the pod itself, written above with its current IP
+				}
+				lines = append(lines, fmt.Sprintf("%s\t%s %s.cluster.local\n", e.Addresses[0], fqdn, fqdn))
+			}
+		}
+		slices.Sort(lines)
+		for _, l := range lines {
+			b.WriteString(l)
+		}
 	}
 	return []byte(b.String())
 }
