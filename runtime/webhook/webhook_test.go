@@ -54,7 +54,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p.Event {
 	case "order:create":
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"orderId":42,"echo":`+string(p.Args[0])+`}`)
+		_, _ = io.WriteString(w, `{"orderId":42,"echo":`+argJSON(p.Args[0])+`}`)
 	case "order:text":
 		_, _ = io.WriteString(w, "accepted")
 	case "order:empty":
@@ -161,7 +161,7 @@ func TestAckRoundTrip(t *testing.T) {
 	defer be.mu.Unlock()
 	p := be.payloads[0]
 	if p.Namespace != "/" || p.Event != "order:create" || p.SocketID != c.ID || string(p.Auth) != `{"token":"t1"}` ||
-		len(p.Args) != 1 || string(p.Args[0]) != `{"item":"tea"}` || p.Address == "" {
+		len(p.Args) != 1 || argJSON(p.Args[0]) != `{"item":"tea"}` || p.Address == "" {
 		t.Errorf("payload %+v", p)
 	}
 	if data, _ := json.Marshal(p.Data); string(data) != `{"user":"ada"}` {
@@ -331,4 +331,13 @@ func TestResendsOnStaleKeepAlive(t *testing.T) {
 	if n != 3 {
 		t.Errorf("%d distinct Idempotency-Keys for 3 calls", n)
 	}
+}
+
+// argJSON is an argument in the webhook's binary JSON encoding.
+func argJSON(a socketio.Arg) string {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "marshal error: " + err.Error()
+	}
+	return string(b)
 }
