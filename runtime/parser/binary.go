@@ -234,16 +234,54 @@ func appendArg(buf []byte, a Arg, attachments *[][]byte) ([]byte, error) {
 // cannot travel next to binary parts (the client would read it as one) and is
 // refused.
 func ParseBinaryJSON(data []byte) (Arg, error) {
+	a, placeholder, err := parseBinaryJSON(data)
+	if err == nil && a.attachments != nil && placeholder {
+		err = errPlaceholderData
+	}
+	return a, err
+}
+
+// ParseBinaryJSONArgs reads a list of arguments as ParseBinaryJSON does; a
+// data object with "_placeholder": true is refused when any argument holds
+// binary (they travel in one packet). Errors name the argument.
+func ParseBinaryJSONArgs(list []json.RawMessage) (ArgList, error) {
+	out := make(ArgList, len(list))
+	binary, placeholder := -1, -1
+	for i, raw := range list {
+		a, ph, err := parseBinaryJSON(raw)
+		if err != nil {
+			return nil, fmt.Errorf("args[%d]: %w", i, err)
+		}
+		if a.attachments != nil && binary < 0 {
+			binary = i
+		}
+		if ph && placeholder < 0 {
+			placeholder = i
+		}
+		out[i] = a
+	}
+	if binary >= 0 && placeholder >= 0 {
+		return nil, fmt.Errorf("args[%d]: %w", placeholder, errPlaceholderData)
+	}
+	return out, nil
+}
+
+var errPlaceholderData = fmt.Errorf("binary JSON: an object with \"_placeholder\": true cannot be sent along with binary data")
+
+// parseBinaryJSON is ParseBinaryJSON without the placeholder check; it
+// reports whether the data holds an object with "_placeholder": true.
+func parseBinaryJSON(data []byte) (Arg, bool, error) {
 	data = bytes.TrimSpace(data)
 	if !json.Valid(data) {
-		return Arg{}, fmt.Errorf("binary JSON: not valid JSON")
+		return Arg{}, false, fmt.Errorf("binary JSON: not valid JSON")
 	}
-	if !bytes.Contains(data, markerBinary) && !bytes.Contains(data, markerLiteral) {
-		return Arg{raw: json.RawMessage(data)}, nil
+	hasMarker := bytes.Contains(data, markerBinary) || bytes.Contains(data, markerLiteral)
+	if !hasMarker && !bytes.Contains(data, placeholderKey) {
+		return Arg{raw: json.RawMessage(data)}, false, nil
 	}
 	objs, err := scanObjects(data)
 	if err != nil {
-		return Arg{}, err
+		return Arg{}, false, err
 	}
 	var (
 		edits       []edit
@@ -260,11 +298,11 @@ func ParseBinaryJSON(data []byte) (Arg, error) {
 		case o.members == 1 && o.key == "$binary":
 			var s string
 			if err := json.Unmarshal(data[o.valStart:o.valEnd], &s); err != nil {
-				return Arg{}, fmt.Errorf("binary JSON: $binary at offset %d needs a base64 string", o.start)
+				return Arg{}, false, fmt.Errorf("binary JSON: $binary at offset %d needs a base64 string", o.start)
 			}
 			b, err := base64.StdEncoding.DecodeString(s)
 			if err != nil {
-				return Arg{}, fmt.Errorf("binary JSON: $binary at offset %d: %w", o.start, err)
+				return Arg{}, false, fmt.Errorf("binary JSON: $binary at offset %d: %w", o.start, err)
 			}
 			attachments = append(attachments, b)
 			n := len(attachments) - 1
@@ -275,7 +313,7 @@ func ParseBinaryJSON(data []byte) (Arg, error) {
 			}})
 		case o.members == 1 && o.key == "$literal":
 			if data[o.valStart] != '{' {
-				return Arg{}, fmt.Errorf("binary JSON: $literal at offset %d needs an object", o.start)
+				return Arg{}, false, fmt.Errorf("binary JSON: $literal at offset %d needs an object", o.start)
 			}
 			literal[o.valStart] = true
 			edits = append(edits,
@@ -285,14 +323,11 @@ func ParseBinaryJSON(data []byte) (Arg, error) {
 			placeholder = placeholder || o.placeholder
 		}
 	}
-	if len(attachments) > 0 && placeholder {
-		return Arg{}, fmt.Errorf("binary JSON: an object with \"_placeholder\": true cannot be sent along with binary data")
-	}
 	a := Arg{raw: json.RawMessage(applyEdits(data, edits))}
 	if len(attachments) > 0 {
 		a.attachments = attachments
 	}
-	return a, nil
+	return a, placeholder, nil
 }
 
 var (

@@ -80,13 +80,13 @@ type Options struct {
 
 // Payload is the JSON body POSTed for each event.
 type Payload struct {
-	Namespace string            `json:"namespace"`
-	Event     string            `json:"event"`
-	Args      socketio.ArgList  `json:"args"`
-	SocketID  string            `json:"socketId"`
-	Auth      json.RawMessage   `json:"auth"`
-	Data      any               `json:"data,omitempty"`
-	Address   string            `json:"address,omitempty"`
+	Namespace string           `json:"namespace"`
+	Event     string           `json:"event"`
+	Args      socketio.ArgList `json:"args"`
+	SocketID  string           `json:"socketId"`
+	Auth      json.RawMessage  `json:"auth"`
+	Data      any              `json:"data,omitempty"`
+	Address   string           `json:"address,omitempty"`
 }
 
 // ErrorAck is the acknowledgement of a failed call.
