@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 var placeholderKey = []byte(`"_placeholder"`)
@@ -72,13 +73,19 @@ func appendValue(buf []byte, v any, attachments *[][]byte) ([]byte, error) {
 		if !containsBinary(x) {
 			break
 		}
+		// Keys in sorted order, as encoding/json writes maps: the packet
+		// (and its placeholder numbering) does not depend on map order.
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
 		buf = append(buf, '{')
-		first := true
-		for k, e := range x {
-			if !first {
+		for i, k := range keys {
+			e := x[k]
+			if i > 0 {
 				buf = append(buf, ',')
 			}
-			first = false
 			key, _ := json.Marshal(k)
 			buf = append(buf, key...)
 			buf = append(buf, ':')

@@ -223,3 +223,16 @@ func BenchmarkEncodeArgsPlain(b *testing.B) {
 		}
 	}
 }
+
+func TestEncodeArgsMapWithBinaryIsDeterministic(t *testing.T) {
+	for range 20 {
+		data, atts, err := EncodeArgs(map[string]any{"z": []byte{1}, "a": []byte{2}, "m": 3, "b": []any{[]byte{4}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `[{"a":{"_placeholder":true,"num":0},"b":[{"_placeholder":true,"num":1}],"m":3,"z":{"_placeholder":true,"num":2}}]`
+		if string(data) != want || !reflect.DeepEqual(atts, [][]byte{{2}, {4}, {1}}) {
+			t.Fatalf("got %s %v, want %s", data, atts, want)
+		}
+	}
+}
