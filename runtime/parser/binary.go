@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -434,10 +435,8 @@ type frame struct {
 // scanObjects lists every object of a valid JSON text, sorted by start, in
 // one linear pass (no recursion, whatever the nesting).
 func scanObjects(data []byte) ([]object, error) {
-	var (
-		stack []frame
-		out   []object
-	)
+	stack := make([]frame, 0, 8)
+	out := make([]object, 0, 4)
 	// memberValue records a finished member value data[start:end] of the
 	// innermost open object.
 	memberValue := func(start, end int) {
@@ -504,7 +503,8 @@ func scanObjects(data []byte) ([]object, error) {
 	if len(stack) != 0 {
 		return nil, fmt.Errorf("unbalanced JSON: %w", ErrInvalidPacket)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].start < out[j].start })
+	// Objects were appended as they closed; order them by start.
+	slices.SortFunc(out, func(x, y object) int { return x.start - y.start })
 	return out, nil
 }
 

@@ -236,3 +236,13 @@ func TestEncodeArgsMapWithBinaryIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkEncodeArgsBinaryMap(b *testing.B) {
+	args := []any{"ev", map[string]any{"user": "u", "file": make([]byte, 1024)}, make([]byte, 64)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := EncodeArgs(args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
