@@ -58,7 +58,7 @@ func TestArgsReEncodeReproducesPacket(t *testing.T) {
 				if !reflect.DeepEqual(atts, [][]byte{{8}, {9}}) {
 					t.Fatalf("attachments %v, want them renumbered in text order", atts)
 				}
-			} else if !reflect.DeepEqual(atts, tt.attachments) && !(len(atts) == 0 && len(tt.attachments) == 0) {
+			} else if !reflect.DeepEqual(atts, tt.attachments) && (len(atts) != 0 || len(tt.attachments) != 0) {
 				t.Fatalf("attachments %v, want %v", atts, tt.attachments)
 			}
 			if string(text) != want {
