@@ -309,6 +309,20 @@ func (c *Client) EmitWithAckPacket(ctx context.Context, event string, args ...an
 	}
 }
 
+// Check reports how the event differs from the wire text and attachments
+// wanted (nil when it does not).
+func (e Event) Check(wire string, attachments ...string) error {
+	if e.Wire != wire || len(e.Attachments) != len(attachments) {
+		return fmt.Errorf("got %s %q, want %s %q", e.Wire, e.Attachments, wire, attachments)
+	}
+	for i, a := range attachments {
+		if string(e.Attachments[i]) != a {
+			return fmt.Errorf("attachment %d = %q, want %q", i, e.Attachments[i], a)
+		}
+	}
+	return nil
+}
+
 // Next returns the next event received, or an error when ctx ends or the
 // connection closed with nothing left to read.
 func (c *Client) Next(ctx context.Context) (Event, error) {

@@ -25,6 +25,17 @@ func decodeOne(t *testing.T, text string, attachments ...[]byte) *Packet {
 	return p
 }
 
+// decodeArgs decodes a complete packet and splits its arguments.
+func decodeArgs(t *testing.T, text string, attachments ...[]byte) ArgList {
+	t.Helper()
+	p := decodeOne(t, text, attachments...)
+	args, err := SplitArgs(p.Data, p.Attachments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return args
+}
+
 func TestArgsReEncodeReproducesPacket(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -40,11 +51,7 @@ func TestArgsReEncodeReproducesPacket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := decodeOne(t, tt.text, tt.attachments...)
-			args, err := SplitArgs(p.Data, p.Attachments)
-			if err != nil {
-				t.Fatal(err)
-			}
+			args := decodeArgs(t, tt.text, tt.attachments...)
 			data, atts, err := EncodeArgs(args.Any()...)
 			if err != nil {
 				t.Fatal(err)
@@ -143,11 +150,7 @@ func TestBinaryJSONRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := decodeOne(t, tt.text, tt.attachments...)
-			args, err := SplitArgs(p.Data, p.Attachments)
-			if err != nil {
-				t.Fatal(err)
-			}
+			args := decodeArgs(t, tt.text, tt.attachments...)
 			got, err := json.Marshal(args[1])
 			if err != nil || string(got) != tt.json {
 				t.Fatalf("MarshalJSON = %s, %v; want %s", got, err, tt.json)

@@ -200,13 +200,8 @@ func TestBinaryArguments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ev.Wire != tt.wire || len(ev.Attachments) != len(tt.attachments) {
-				t.Fatalf("got %s %q, want %s %q", ev.Wire, ev.Attachments, tt.wire, tt.attachments)
-			}
-			for i, a := range tt.attachments {
-				if string(ev.Attachments[i]) != a {
-					t.Fatalf("attachment %d = %q, want %q", i, ev.Attachments[i], a)
-				}
+			if err := ev.Check(tt.wire, tt.attachments...); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

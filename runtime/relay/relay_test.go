@@ -167,13 +167,8 @@ func TestRelayKeepsBinary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ev.Wire != tt.wire || len(ev.Attachments) != len(tt.attachments) {
-				t.Fatalf("b received %s %q, want %s %q", ev.Wire, ev.Attachments, tt.wire, tt.attachments)
-			}
-			for i, want := range tt.attachments {
-				if string(ev.Attachments[i]) != want {
-					t.Fatalf("attachment %d = %q, want %q", i, ev.Attachments[i], want)
-				}
+			if err := ev.Check(tt.wire, tt.attachments...); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
