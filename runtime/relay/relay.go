@@ -11,8 +11,8 @@
 // Room patterns use path.Match syntax ("chat:*", "orders/[0-9]*"; * does not
 // match /). A socket may not join the private room of another socket (its
 // id), may emit only to rooms it is in, and only events matching the event
-// patterns (any non-reserved event when none are configured). Binary
-// arguments are relayed as base64 strings.
+// patterns (any non-reserved event when none are configured). Arguments are
+// relayed as received: binary ones stay binary (attachments).
 package relay
 
 import (
