@@ -57,7 +57,7 @@ type Client struct {
 
 	mu               sync.Mutex
 	nextID           uint64
-	acks             map[uint64]chan []json.RawMessage
+	acks             map[uint64]chan *parser.Packet
 	answer           func(Event) []any
 	serverDisconnect bool
 }
@@ -98,7 +98,7 @@ func connect(ctx context.Context, rawURL string, opts Options, answerID bool) (*
 		return nil, err
 	}
 	c := &Client{conn: conn, nsp: nsp, events: newQueue[Event](), closed: make(chan struct{}),
-		acks: map[uint64]chan []json.RawMessage{}, answer: opts.AnswerAcks}
+		acks: map[uint64]chan *parser.Packet{}, answer: opts.AnswerAcks}
 	early, err := c.handshake(ctx, opts.Auth)
 	if err != nil {
 		conn.Close()
@@ -190,13 +190,12 @@ func (c *Client) readLoop() {
 		case parser.Event, parser.BinaryEvent:
 			c.onEvent(p, wire)
 		case parser.Ack, parser.BinaryAck:
-			args, _ := parser.Args(p.Data, p.Attachments)
 			c.mu.Lock()
 			ch := c.acks[p.ID]
 			delete(c.acks, p.ID)
 			c.mu.Unlock()
 			if ch != nil {
-				ch <- args
+				ch <- p
 			}
 		case parser.Disconnect:
 			c.mu.Lock()
@@ -270,13 +269,27 @@ func (c *Client) Emit(event string, args ...any) error {
 	return c.conn.SendPacket(p)
 }
 
-// EmitWithAck sends an event and waits for its acknowledgement's arguments.
+// EmitWithAck sends an event and waits for its acknowledgement's arguments
+// (binary ones as base64 JSON strings).
 func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
+	ack, err := c.EmitWithAckPacket(ctx, event, args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(ack.Data) == 0 {
+		return nil, nil // an acknowledgement without arguments
+	}
+	return parser.Args(ack.Data, ack.Attachments)
+}
+
+// EmitWithAckPacket sends an event and returns its acknowledgement packet as
+// received (placeholders and attachments).
+func (c *Client) EmitWithAckPacket(ctx context.Context, event string, args ...any) (*parser.Packet, error) {
 	p, err := c.eventPacket(event, args)
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan []json.RawMessage, 1)
+	ch := make(chan *parser.Packet, 1)
 	c.mu.Lock()
 	id := c.nextID
 	c.nextID++
@@ -287,13 +300,27 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		return nil, err
 	}
 	select {
-	case args := <-ch:
-		return args, nil
+	case ack := <-ch:
+		return ack, nil
 	case <-c.closed:
 		return nil, fmt.Errorf("ack of %q: connection closed: %v", event, c.Err())
 	case <-ctx.Done():
 		return nil, fmt.Errorf("ack of %q: %w", event, ctx.Err())
 	}
+}
+
+// Check reports how the event differs from the wire text and attachments
+// wanted (nil when it does not).
+func (e Event) Check(wire string, attachments ...string) error {
+	if e.Wire != wire || len(e.Attachments) != len(attachments) {
+		return fmt.Errorf("got %s %q, want %s %q", e.Wire, e.Attachments, wire, attachments)
+	}
+	for i, a := range attachments {
+		if string(e.Attachments[i]) != a {
+			return fmt.Errorf("attachment %d = %q, want %q", i, e.Attachments[i], a)
+		}
+	}
+	return nil
 }
 
 // Next returns the next event received, or an error when ctx ends or the

@@ -5,14 +5,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 var placeholderKey = []byte(`"_placeholder"`)
 
 // EncodeArgs builds an event or ack payload array from Go values. []byte
 // values, at the top level or inside []any and map[string]any values, become
-// attachments and {"_placeholder":true,"num":n} markers; json.RawMessage
-// values are inserted as they are; anything else goes through encoding/json.
+// attachments and {"_placeholder":true,"num":n} markers; an Arg keeps its
+// binary parts as attachments (renumbered in order); json.RawMessage values
+// are inserted as they are; anything else goes through encoding/json.
 func EncodeArgs(args ...any) (json.RawMessage, [][]byte, error) {
 	var attachments [][]byte
 	buf := make([]byte, 0, 64)
@@ -35,6 +37,13 @@ func EncodeArgs(args ...any) (json.RawMessage, [][]byte, error) {
 // placeholders.
 func appendValue(buf []byte, v any, attachments *[][]byte) ([]byte, error) {
 	switch x := v.(type) {
+	case Arg:
+		return appendArg(buf, x, attachments)
+	case *Arg:
+		if x == nil {
+			return append(buf, "null"...), nil
+		}
+		return appendArg(buf, *x, attachments)
 	case []byte:
 		*attachments = append(*attachments, x)
 		buf = append(buf, `{"_placeholder":true,"num":`...)
@@ -64,13 +73,19 @@ func appendValue(buf []byte, v any, attachments *[][]byte) ([]byte, error) {
 		if !containsBinary(x) {
 			break
 		}
+		// Keys in sorted order, as encoding/json writes maps: the packet
+		// (and its placeholder numbering) does not depend on map order.
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
 		buf = append(buf, '{')
-		first := true
-		for k, e := range x {
-			if !first {
+		for i, k := range keys {
+			e := x[k]
+			if i > 0 {
 				buf = append(buf, ',')
 			}
-			first = false
 			key, _ := json.Marshal(k)
 			buf = append(buf, key...)
 			buf = append(buf, ':')
@@ -94,6 +109,8 @@ func containsBinary(v any) bool {
 	switch x := v.(type) {
 	case []byte:
 		return true
+	case Arg, *Arg:
+		return true // written by appendArg, never by MarshalJSON
 	case []any:
 		for _, e := range x {
 			if containsBinary(e) {

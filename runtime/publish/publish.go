@@ -10,6 +10,10 @@
 //	 "args": [{"status": "shipped"}], "volatile": false, "ackTimeout": "5s"}
 //
 // namespace defaults to "/"; no rooms means every socket of the namespace.
+// Binary arguments are written {"$binary":"<standard base64>"} anywhere in
+// args and reach the clients as binary (a Buffer in Node, an ArrayBuffer in
+// the browser); an object whose only member is "$binary" or "$literal" is
+// sent as data when wrapped as {"$literal":{...}} (docs/binary.md).
 // The emit goes through the namespace's adapter, so with the Redis adapter it
 // reaches the clients of every server. Answers:
 //
@@ -37,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
@@ -78,7 +83,8 @@ type Request struct {
 	Except []string `json:"except"`
 	// Event is the event name.
 	Event string `json:"event"`
-	// Args are the event arguments, sent as given.
+	// Args are the event arguments, sent as given but for the binary JSON
+	// encoding: {"$binary":"<base64>"} is sent as a binary attachment.
 	Args []json.RawMessage `json:"args"`
 	// Volatile drops the event for clients that cannot take it now.
 	Volatile bool `json:"volatile"`
@@ -158,10 +164,11 @@ func (h *handler) serve(r *http.Request) (int, any) {
 	if req.Volatile {
 		op = op.Volatile()
 	}
-	args := make([]any, len(req.Args))
-	for i, a := range req.Args {
-		args[i] = a
+	list, err := parser.ParseBinaryJSONArgs(req.Args)
+	if err != nil {
+		return http.StatusBadRequest, errorBody(err.Error())
 	}
+	args := list.Any()
 	var timeout time.Duration
 	if req.AckTimeout != "" {
 		var err error

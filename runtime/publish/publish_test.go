@@ -176,6 +176,42 @@ func TestDeliveryToARoom(t *testing.T) {
 	}
 }
 
+func TestBinaryArguments(t *testing.T) {
+	f := start(t, "s3cret")
+	c := f.client(t, "files")
+	tests := []struct {
+		name, args, wire string
+		attachments      []string
+	}{
+		{"top level", `[{"$binary":"AQID/w=="}]`, `451-["file",{"_placeholder":true,"num":0}]`, []string{"\x01\x02\x03\xff"}},
+		{"nested and empty", `[{"name":"a","parts":[{"$binary":""},{"$binary":"Bw=="}]}]`,
+			`452-["file",{"name":"a","parts":[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]}]`, []string{"", "\x07"}},
+		{"escaped data", `[{"$literal":{"$binary":"not binary"}}]`, `42["file",{"$binary":"not binary"}]`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := post(t, f.api, "POST", "Bearer s3cret", `{"rooms":["files"],"event":"file","args":`+tt.args+`}`)
+			if code != 200 {
+				t.Fatalf("got %d %s", code, body)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ev, err := c.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ev.Check(tt.wire, tt.attachments...); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	for _, bad := range []string{`[{"$binary":"%%"}]`, `[{"$binary":"AQ=="},{"_placeholder":true,"num":0}]`} {
+		if code, body := post(t, f.api, "POST", "Bearer s3cret", `{"event":"file","args":`+bad+`}`); code != 400 || !strings.Contains(body, "args[") {
+			t.Errorf("%s: got %d %s, want 400 naming the argument", bad, code, body)
+		}
+	}
+}
+
 func TestAckRoundTripAndTimeout(t *testing.T) {
 	f := start(t, "s3cret")
 	answering := f.client(t, "poll")

@@ -11,13 +11,12 @@
 // Room patterns use path.Match syntax ("chat:*", "orders/[0-9]*"; * does not
 // match /). A socket may not join the private room of another socket (its
 // id), may emit only to rooms it is in, and only events matching the event
-// patterns (any non-reserved event when none are configured). Binary
-// arguments are relayed as base64 strings.
+// patterns (any non-reserved event when none are configured). Arguments are
+// relayed as received: binary ones stay binary (attachments).
 package relay
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 
@@ -117,7 +116,7 @@ func (r *Relay) Attach(s *socketio.Socket) {
 			return
 		}
 		var event string
-		if len(args) < 2 || json.Unmarshal(args[1], &event) != nil || event == "" {
+		if len(args) < 2 || args[1].Decode(&event) != nil || event == "" {
 			r.fail(ev, "emit", ResultInvalid, "relay:emit needs (room, event, ...args)")
 			return
 		}
@@ -129,11 +128,7 @@ func (r *Relay) Attach(s *socketio.Socket) {
 			r.fail(ev, "emit", ResultDenied, fmt.Sprintf("not in room %q", room))
 			return
 		}
-		out := make([]any, len(args)-2)
-		for i, a := range args[2:] {
-			out[i] = a
-		}
-		if err := s.To(room).Emit(event, out...); err != nil {
+		if err := s.To(room).Emit(event, args[2:].Any()...); err != nil {
 			r.fail(ev, "emit", ResultInvalid, err.Error())
 			return
 		}
@@ -152,7 +147,7 @@ func inRoom(s *socketio.Socket, room string) bool {
 
 func roomArg(ev *socketio.Event) (string, error) {
 	var room string
-	if len(ev.Args()) == 0 || json.Unmarshal(ev.Args()[0], &room) != nil || room == "" {
+	if len(ev.Args()) == 0 || ev.Args()[0].Decode(&room) != nil || room == "" {
 		return "", fmt.Errorf("%s needs a room name (a non-empty string) as first argument", ev.Name)
 	}
 	return room, nil

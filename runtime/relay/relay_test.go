@@ -137,6 +137,43 @@ func TestRelayPermissions(t *testing.T) {
 	}
 }
 
+func TestRelayKeepsBinary(t *testing.T) {
+	url := start(t, relay.Options{Rooms: []string{"files"}, Events: []string{"file"}})
+	a, b := connect(t, url), connect(t, url)
+	for _, c := range []*sioclient.Client{a, b} {
+		if got := ack(t, c, relay.EventJoin, "files"); got != `{"ok":true}` {
+			t.Fatalf("join %s", got)
+		}
+	}
+	tests := []struct {
+		name        string
+		args        []any
+		wire        string
+		attachments []string
+	}{
+		{"top level", []any{[]byte{1, 2, 3, 0xff}}, `451-["file",{"_placeholder":true,"num":0}]`, []string{"\x01\x02\x03\xff"}},
+		{"nested after text", []any{"x", map[string]any{"part": []byte{}}, []any{[]byte("b")}},
+			`452-["file","x",{"part":{"_placeholder":true,"num":0}},[{"_placeholder":true,"num":1}]]`, []string{"", "b"}},
+		{"text only", []any{map[string]any{"$binary": "AQ=="}}, `42["file",{"$binary":"AQ=="}]`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ack(t, a, relay.EventEmit, append([]any{"files", "file"}, tt.args...)...); got != `{"ok":true}` {
+				t.Fatalf("emit ack %s", got)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ev, err := b.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ev.Check(tt.wire, tt.attachments...); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestEventAllowed(t *testing.T) {
 	r := relay.New(relay.Options{Rooms: []string{"*"}})
 	for event, want := range map[string]bool{"chat": true, "disconnect": false, "connect": false, "x:y": true} {

@@ -53,11 +53,15 @@
 // On, OnAny and Use run on the Engine.IO session's goroutine, one packet at a
 // time and in order, so a socket's handlers never run concurrently with each
 // other; there is no goroutine per socket. Event.Args returns the arguments
-// as JSON (binary attachments as base64 strings), Event.Bind decodes them,
-// Event.Ack answers (from any goroutine, once).
+// with their binary attachments (ArgList), Event.Bind decodes them (binary
+// into []byte), Event.Ack answers (from any goroutine, once); emitting
+// ev.Args().Any()... sends them again as they came, binary as binary.
 //
-// Emit arguments are encoded with encoding/json; []byte values become binary
-// attachments; json.RawMessage is sent as is. EmitWithAck waits for the
+// Emit arguments are encoded with encoding/json; []byte values (top level, or
+// in []any and map[string]any) become binary attachments, an Arg keeps its
+// own; json.RawMessage is sent as is. Acknowledgement arguments that Go code
+// receives (EmitWithAck) are JSON, binary ones as base64 strings (they decode
+// into []byte). EmitWithAck waits for the
 // client's answer until ctx ends (ErrAckTimeout on a deadline); since it
 // blocks, call it from a goroutine or use EmitWithAckFunc inside a handler.
 //

@@ -4,7 +4,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/socketfleet/socketfleet/runtime/parser"
 )
+
+// Arg is one argument of an event as received: its JSON text and its binary
+// parts. Decode it with Decode (binary parts as []byte, also in struct
+// fields), Value (plain Go values, binary parts as []byte) or Bytes; pass it
+// to Emit, Ack or a broadcast to send it again with its binary parts as
+// binary. json.Marshal writes it in the binary JSON encoding of the publish
+// API and the webhook ({"$binary":"<base64>"}, see docs/binary.md).
+type Arg = parser.Arg
+
+// ArgList is an event's argument list; ArgList.Any spreads it into Emit:
+// s.Emit("echo", ev.Args().Any()...) sends the same packet back.
+type ArgList = parser.ArgList
 
 // Event is one incoming event: from a client (Socket.On, OnAny) or from
 // another server (Namespace.OnServerSideEmit).
@@ -13,7 +27,7 @@ type Event struct {
 	// numeric name is given as its JSON text).
 	Name string
 
-	args      []json.RawMessage
+	args      ArgList
 	socket    *Socket
 	id        uint64
 	wantsAck  bool
@@ -21,13 +35,16 @@ type Event struct {
 	serverAck func(arg json.RawMessage)
 }
 
-// Args returns the event's arguments as JSON values; binary attachments
-// appear as base64 JSON strings (so they decode into []byte).
-func (e *Event) Args() []json.RawMessage { return e.args }
+// Args returns the event's arguments (the event name excluded). Binary
+// attachments stay binary wherever they are in an argument: Arg.Decode and
+// Bind give them as []byte, and emitting the arguments again (Args().Any()...,
+// or a sub-slice of them) sends them as attachments.
+func (e *Event) Args() ArgList { return e.args }
 
 // Bind decodes the arguments into dst positionally with encoding/json
-// (dst[i] receives argument i). Extra destinations are left untouched; a nil
-// destination skips its argument.
+// (dst[i] receives argument i, see Arg.Decode: binary parts decode into
+// []byte fields and values, a *any receives []byte for them). Extra
+// destinations are left untouched; a nil destination skips its argument.
 func (e *Event) Bind(dst ...any) error {
 	for i, d := range dst {
 		if i >= len(e.args) {
@@ -36,7 +53,7 @@ func (e *Event) Bind(dst ...any) error {
 		if d == nil {
 			continue
 		}
-		if err := json.Unmarshal(e.args[i], d); err != nil {
+		if err := e.args[i].Decode(d); err != nil {
 			return fmt.Errorf("bind argument %d of %q: %w", i, e.Name, err)
 		}
 	}

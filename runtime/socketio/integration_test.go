@@ -211,7 +211,7 @@ func TestEventsAndAcks(t *testing.T) {
 	srv, url := newServer(t, socketio.Options{})
 	type got struct {
 		name string
-		args []json.RawMessage
+		args socketio.ArgList
 		a    string
 		b    int
 	}
@@ -372,6 +372,26 @@ func TestBinary(t *testing.T) {
 		s.On("download", func(ctx context.Context, ev *socketio.Event) {
 			_ = s.Emit("file", []byte{1, 2, 3}, map[string]any{"inner": []byte{4}})
 		})
+		s.On("echo", func(ctx context.Context, ev *socketio.Event) {
+			_ = s.Emit("echo", ev.Args().Any()...)
+		})
+		s.On("tail", func(ctx context.Context, ev *socketio.Event) {
+			_ = s.Broadcast().Emit("never", 1) // nobody else: only checks it does not disturb
+			_ = ev.Ack(ev.Args()[1:].Any()...)
+		})
+		s.On("struct", func(ctx context.Context, ev *socketio.Event) {
+			var doc struct {
+				Name string `json:"name"`
+				File []byte `json:"file"`
+			}
+			var whole any
+			if err := ev.Bind(&doc, &whole); err != nil {
+				t.Errorf("bind struct: %v", err)
+			}
+			inner, _ := whole.(map[string]any)["deep"].([]any)
+			b, _ := inner[0].([]byte)
+			_ = ev.Ack(doc.Name, doc.File, b)
+		})
 	})
 	c := dial(t, url)
 	connect(t, c, "/", "")
@@ -390,9 +410,43 @@ func TestBinary(t *testing.T) {
 
 	send(t, c, `2["download"]`)
 	c.Expect(t, `52-["file",{"_placeholder":true,"num":0},{"inner":{"_placeholder":true,"num":1}}]`)
-	for _, want := range []string{"\x01\x02\x03", "\x04"} {
-		if m, err := c.Next(within(t, wait)); err != nil || !m.Binary || string(m.Data) != want {
-			t.Fatalf("attachment = %v %v", m, err)
+	expectAttachments(t, c, "\x01\x02\x03", "\x04")
+
+	// A Go handler's echo reproduces the packet: placeholders and attachments
+	// (numbered in text order, as every socket.io-parser writes them).
+	echo := `52-["echo",{"b":{"_placeholder":true,"num":0},"n":12345678901234567890},{"_placeholder":true,"num":1},"x"]`
+	send(t, c, echo)
+	sendBinary(t, c, "\x00\xff", "\x07")
+	c.Expect(t, echo)
+	expectAttachments(t, c, "\x00\xff", "\x07")
+
+	// A sub-slice is renumbered in order.
+	send(t, c, `52-4["tail",{"_placeholder":true,"num":0},[{"_placeholder":true,"num":1}]]`)
+	sendBinary(t, c, "A", "B")
+	c.Expect(t, `61-4[[{"_placeholder":true,"num":0}]]`)
+	expectAttachments(t, c, "B")
+
+	// Structs with []byte fields and *any (binary as []byte, nested).
+	send(t, c, `52-5["struct",{"name":"n","file":{"_placeholder":true,"num":0}},{"deep":[{"_placeholder":true,"num":1}]}]`)
+	sendBinary(t, c, "F", "D")
+	c.Expect(t, `62-5["n",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
+	expectAttachments(t, c, "F", "D")
+}
+
+func sendBinary(t *testing.T, c *sioclient.Conn, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if err := c.SendBinary([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func expectAttachments(t *testing.T, c *sioclient.Conn, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if m, err := c.Next(within(t, wait)); err != nil || !m.Binary || string(m.Data) != w {
+			t.Fatalf("attachment = %v %v, want %q", m, err, w)
 		}
 	}
 }

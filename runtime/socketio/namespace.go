@@ -237,7 +237,11 @@ func (n *Namespace) HandleServerSideEmit(ctx context.Context, event string, args
 	n.mu.RLock()
 	handlers := n.serverSide[event]
 	n.mu.RUnlock()
-	ev := &Event{Name: event, args: args, wantsAck: ack != nil}
+	list := make(ArgList, len(args))
+	for i, a := range args {
+		list[i] = parser.JSONArg(a)
+	}
+	ev := &Event{Name: event, args: list, wantsAck: ack != nil}
 	if ack != nil {
 		ev.serverAck = ack
 	}

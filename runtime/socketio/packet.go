@@ -92,3 +92,14 @@ func splitEvent(all []json.RawMessage) (string, []json.RawMessage, error) {
 	}
 	return string(first), all[1:], nil
 }
+
+// splitEventArgs returns the event name and the arguments of an event's
+// argument list, named as splitEvent does.
+func splitEventArgs(all ArgList) (string, ArgList, error) {
+	if len(all) == 0 {
+		return "", nil, fmt.Errorf("event payload: %w", parser.ErrInvalidPacket)
+	}
+	first, _ := all[0].Raw()
+	name, _, err := splitEvent([]json.RawMessage{first})
+	return name, all[1:], err
+}

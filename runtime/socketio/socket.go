@@ -523,12 +523,12 @@ func (s *Socket) onPacket(pkt *parser.Packet) {
 }
 
 func (s *Socket) onEvent(pkt *parser.Packet) {
-	all, err := parser.Args(pkt.Data, pkt.Attachments)
+	all, err := parser.SplitArgs(pkt.Data, pkt.Attachments)
 	if err != nil {
 		s.emitError(fmt.Errorf("decode event: %w", err))
 		return
 	}
-	name, args, err := splitEvent(all)
+	name, args, err := splitEventArgs(all)
 	if err != nil {
 		s.emitError(err)
 		return

@@ -10,10 +10,15 @@
 //	 "auth":{...handshake auth...},"data":{...socket data, e.g. JWT claims...},
 //	 "address":"10.0.0.7"}
 //
+// Binary parts of the arguments (a client's Buffer, ArrayBuffer or Blob) are
+// written as {"$binary":"<base64>"}, and a JSON answer is read the same way,
+// so the client receives binary as binary (docs/binary.md).
+//
 // Acknowledgement sent to the client when it asked for one:
 //
 //	2xx, empty body        ack()
-//	2xx, JSON body         ack(body)
+//	2xx, JSON body         ack(body), {"$binary":...} as binary
+//	2xx, bad $binary       ack({"error":"webhook answer: ..."})
 //	2xx, other body        ack("body text")
 //	non-2xx                ack({"error":"webhook answered 422","status":422,"response":<JSON body, if any>})
 //	timeout                ack({"error":"webhook timed out"})
@@ -38,6 +43,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
 
@@ -74,13 +80,13 @@ type Options struct {
 
 // Payload is the JSON body POSTed for each event.
 type Payload struct {
-	Namespace string            `json:"namespace"`
-	Event     string            `json:"event"`
-	Args      []json.RawMessage `json:"args"`
-	SocketID  string            `json:"socketId"`
-	Auth      json.RawMessage   `json:"auth"`
-	Data      any               `json:"data,omitempty"`
-	Address   string            `json:"address,omitempty"`
+	Namespace string           `json:"namespace"`
+	Event     string           `json:"event"`
+	Args      socketio.ArgList `json:"args"`
+	SocketID  string           `json:"socketId"`
+	Auth      json.RawMessage  `json:"auth"`
+	Data      any              `json:"data,omitempty"`
+	Address   string           `json:"address,omitempty"`
 }
 
 // ErrorAck is the acknowledgement of a failed call.
@@ -169,7 +175,7 @@ func (f *Forwarder) forward(s *socketio.Socket, ev *socketio.Event) {
 		Address:   hs.Address,
 	}
 	if p.Args == nil {
-		p.Args = []json.RawMessage{}
+		p.Args = socketio.ArgList{}
 	}
 	f.wg.Add(1)
 	go func() {
@@ -235,6 +241,13 @@ func (f *Forwarder) call(p Payload, ev *socketio.Event) {
 		f.done(ev, begin, ResultErrorStatus, e, fmt.Errorf("status %d", resp.StatusCode))
 		return
 	}
+	var answer parser.Arg
+	if len(data) > 0 && json.Valid(data) {
+		if answer, err = parser.ParseBinaryJSON(data); err != nil {
+			f.done(ev, begin, ResultFailed, ErrorAck{Error: "webhook answer: " + err.Error()}, err)
+			return
+		}
+	}
 	f.opts.OnResult(ResultOK, time.Since(begin))
 	if !ev.WantsAck() {
 		return
@@ -243,7 +256,7 @@ func (f *Forwarder) call(p Payload, ev *socketio.Event) {
 	case len(data) == 0:
 		_ = ev.Ack()
 	case json.Valid(data):
-		_ = ev.Ack(json.RawMessage(data))
+		_ = ev.Ack(answer)
 	default:
 		_ = ev.Ack(string(data))
 	}

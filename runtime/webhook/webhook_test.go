@@ -54,7 +54,13 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p.Event {
 	case "order:create":
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"orderId":42,"echo":`+string(p.Args[0])+`}`)
+		_, _ = io.WriteString(w, `{"orderId":42,"echo":`+argJSON(p.Args[0])+`}`)
+	case "order:binary":
+		// Answers with the argument as received and one more binary part.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"echo":`+argJSON(p.Args[0])+`,"extra":{"$binary":"/wA="}}`)
+	case "order:badbinary":
+		_, _ = io.WriteString(w, `{"$binary":"%%%"}`)
 	case "order:text":
 		_, _ = io.WriteString(w, "accepted")
 	case "order:empty":
@@ -124,6 +130,45 @@ func start(t *testing.T, opts webhook.Options) (*sioclient.Client, *backend, *re
 	return c, be, res
 }
 
+func TestBinaryBothWays(t *testing.T) {
+	c, be, res := start(t, webhook.Options{Events: []string{"order:*"}, Timeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := c.EmitWithAckPacket(ctx, "order:binary", map[string]any{"file": []byte{1, 2, 3}, "name": "f"}, map[string]any{"$binary": "data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ack.Data) != `[{"echo":{"file":{"_placeholder":true,"num":0},"name":"f"},"extra":{"_placeholder":true,"num":1}}]` ||
+		len(ack.Attachments) != 2 || string(ack.Attachments[0]) != "\x01\x02\x03" || string(ack.Attachments[1]) != "\xff\x00" {
+		t.Fatalf("ack %s %q", ack.Data, ack.Attachments)
+	}
+	be.mu.Lock()
+	p := be.payloads[0]
+	be.mu.Unlock()
+	if len(p.Args) != 2 || argJSON(p.Args[0]) != `{"file":{"$binary":"AQID"},"name":"f"}` || argJSON(p.Args[1]) != `{"$literal":{"$binary":"data"}}` {
+		t.Fatalf("webhook args %s", argsJSON(p.Args))
+	}
+	if v, _ := p.Args[1].Value(); v.(map[string]any)["$binary"] != "data" {
+		t.Fatalf("the escaped object did not read back as data: %#v", v)
+	}
+
+	args, err := c.EmitWithAck(ctx, "order:badbinary")
+	if err != nil || len(args) != 1 || !strings.Contains(string(args[0]), "webhook answer: binary JSON") {
+		t.Fatalf("bad $binary answer: %s %v", args, err)
+	}
+	if got := res.String(); got != "ok failed" {
+		t.Errorf("results %q", got)
+	}
+}
+
+func argsJSON(l socketio.ArgList) string {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
 func TestAckRoundTrip(t *testing.T) {
 	c, be, res := start(t, webhook.Options{Events: []string{"order:*"}, Timeout: 300 * time.Millisecond, Token: "hook-token"})
 	tests := []struct {
@@ -161,7 +206,7 @@ func TestAckRoundTrip(t *testing.T) {
 	defer be.mu.Unlock()
 	p := be.payloads[0]
 	if p.Namespace != "/" || p.Event != "order:create" || p.SocketID != c.ID || string(p.Auth) != `{"token":"t1"}` ||
-		len(p.Args) != 1 || string(p.Args[0]) != `{"item":"tea"}` || p.Address == "" {
+		len(p.Args) != 1 || argJSON(p.Args[0]) != `{"item":"tea"}` || p.Address == "" {
 		t.Errorf("payload %+v", p)
 	}
 	if data, _ := json.Marshal(p.Data); string(data) != `{"user":"ada"}` {
@@ -331,4 +376,13 @@ func TestResendsOnStaleKeepAlive(t *testing.T) {
 	if n != 3 {
 		t.Errorf("%d distinct Idempotency-Keys for 3 calls", n)
 	}
+}
+
+// argJSON is an argument in the webhook's binary JSON encoding.
+func argJSON(a socketio.Arg) string {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "marshal error: " + err.Error()
+	}
+	return string(b)
 }

@@ -104,6 +104,15 @@ func startGoServer(t *testing.T, redisAddr, mode string, recovery bool) *socketi
 			s.Join(room)
 		}
 	})
+	nsp.OnConnection(func(s *socketio.Socket) {
+		// As node-server.mjs: the client's arguments relayed as received.
+		s.On("to-room", func(_ context.Context, ev *socketio.Event) {
+			var room string
+			if ev.Bind(&room) == nil {
+				_ = s.To(room).Emit("room-msg", ev.Args()[1:].Any()...)
+			}
+		})
+	})
 	nsp.OnServerSideEmit("ping-go", func(_ context.Context, ev *socketio.Event) {
 		var n int
 		_ = ev.Bind(&n)
@@ -192,6 +201,24 @@ func testMixedCluster(t *testing.T, mode string) {
 		nodeRed.Expect(t, `42["not-blue"]`)
 		goRed.Expect(t, `42["not-blue"]`)
 		nodeBlue.ExpectNothing(t)
+	})
+
+	t.Run("a client's binary relayed by a handler crosses both ways", func(t *testing.T) {
+		const wire = `452-["room-msg",{"f":{"_placeholder":true,"num":0},"n":1},{"_placeholder":true,"num":1}]`
+		for _, from := range []*sioclient.Client{goRed, nodeRed} {
+			if err := from.Emit("to-room", "blue", map[string]any{"f": []byte{1, 2}, "n": 1}, []byte{0xff}); err != nil {
+				t.Fatal(err)
+			}
+			for _, to := range []*sioclient.Client{goBlue, nodeBlue} {
+				ctx, cancel := context.WithTimeout(ctx, guard)
+				ev, err := to.Next(ctx)
+				cancel()
+				if err != nil || ev.Wire != wire || len(ev.Attachments) != 2 ||
+					string(ev.Attachments[0]) != "\x01\x02" || string(ev.Attachments[1]) != "\xff" {
+					t.Fatalf("received %q %q (%v), want %s", ev.Wire, ev.Attachments, err, wire)
+				}
+			}
+		}
 	})
 
 	ids := []string{nodeRed.ID, nodeBlue.ID, goRed.ID, goBlue.ID}

@@ -3,6 +3,7 @@
 // events from a client make it act on the cluster:
 //   "node-broadcast" (room|null, msg)  io.to(room).emit("from-node", msg)
 //   "node-binary" (room)               io.to(room).emit("node-bin", <Buffer 040506>)
+//   "to-room" (room, ...args)          socket.to(room).emit("room-msg", ...args) (the Go server does the same)
 //   "node-fetch"                       emits "fetched" with the sorted ids of fetchSockets()
 //   "node-ssa" (n)                     serverSideEmitWithAck("ping-go", n), emits "ssa" with the answers
 //   "node-ack-broadcast"               io.timeout(5000).emitWithAck("ask"), emits "acks" with the answer count
@@ -39,6 +40,7 @@ io.on("connection", (socket) => {
   if (room) socket.join(room);
   socket.on("node-broadcast", (room, msg) => (room ? io.to(room) : io).emit("from-node", msg));
   socket.on("node-binary", (room) => io.to(room).emit("node-bin", Buffer.from([4, 5, 6])));
+  socket.on("to-room", (room, ...args) => socket.to(room).emit("room-msg", ...args));
   socket.on("node-fetch", async () => {
     const sockets = await io.fetchSockets();
     socket.emit("fetched", sockets.map((s) => s.id).sort());

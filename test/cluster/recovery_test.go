@@ -196,6 +196,7 @@ func TestRecoveryBetweenNodeAndGo(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
 	nodeCtl := sioclient.Connect(t, nodeURL, "")
+	goCtl := sioclient.Connect(t, goURL, "")
 	hostOf := func(u string) string {
 		parsed, err := url.Parse(u)
 		if err != nil {
@@ -231,6 +232,8 @@ func TestRecoveryBetweenNodeAndGo(t *testing.T) {
 				t.Fatal(err)
 			}
 			emit(t, nodeCtl, "node-broadcast", "red", "missed-node")
+			// A client's binary, relayed by a Go handler (to-room).
+			emit(t, goCtl, "to-room", "red", map[string]any{"f": []byte{1, 2}}, []byte{0xff})
 			if err := nsp.To("blue").Emit("not-red"); err != nil {
 				t.Fatal(err)
 			}
@@ -238,15 +241,13 @@ func TestRecoveryBetweenNodeAndGo(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Node adds to the stream, then delivers locally: once its own
-			// client in red has it, the entry is in the stream.
-			for {
+			// client in red has them, the entries are in the stream.
+			for seen := map[string]bool{}; !seen["from-node"] || !seen["room-msg"]; {
 				ev, err := observer.Next(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if ev.Name == "from-node" {
-					break
-				}
+				seen[ev.Name] = true
 			}
 
 			proxy.moveTo(servers[tt.to])
@@ -265,12 +266,18 @@ func TestRecoveryBetweenNodeAndGo(t *testing.T) {
 					event(t, line, "missed-go", "a")
 				case "from-node":
 					event(t, line, "from-node", "missed-node")
+				case "room-msg":
+					// Buffers, as JSON.stringify writes them, then the offset.
+					args, _ := json.Marshal(line["args"])
+					if !regexp.MustCompile(`^\[\{"f":\{"data":\[1,2\],"type":"Buffer"\}\},\{"data":\[255\],"type":"Buffer"\},"[0-9]+-[0-9]+"\]$`).Match(args) {
+						t.Fatalf("missed binary relay args %s, want two Buffers and an offset", args)
+					}
 				default:
 					t.Fatalf("unexpected %v", line)
 				}
 				got[line["event"].(string)]++
 			}
-			if got["missed-go"] != 1 || got["from-node"] != 1 {
+			if got["missed-go"] != 1 || got["from-node"] != 1 || got["room-msg"] != 1 {
 				t.Fatalf("missed events %v, want each once", got)
 			}
 			// Its room followed it: a broadcast to red from the other server.

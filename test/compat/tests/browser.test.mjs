@@ -133,6 +133,35 @@ async function scenario({ url, opts, upgrade }) {
 
     socket.on("ask-bin", (b, o, ack) => ack(isBin(b) && isBin(o.nested) ? new Uint8Array(new Uint8Array(b).reverse()) : "bad"));
     out.askBin = await socket.timeout(10000).emitWithAck("ask-client-bin", "a1b2c3");
+
+    // Blob, ArrayBuffer and typed arrays, top level and nested, through the
+    // server's echo of its arguments and through a relay to another socket.
+    const describeBin = (x) => {
+      if (x instanceof ArrayBuffer || ArrayBuffer.isView(x)) return { type: x.constructor.name, hex: hex(x) };
+      if (x instanceof Blob) return { type: "Blob" };
+      if (Array.isArray(x)) return x.map(describeBin);
+      if (x && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, describeBin(v)]));
+      return x;
+    };
+    const binArgs = () => [
+      new Blob([new Uint8Array([1, 2, 3])]),
+      { nested: { ab: new Uint8Array([4, 5]).buffer, list: [new Blob([new Uint8Array([6])]), new Uint8Array([7])] } },
+      "s",
+    ];
+    const blobEcho = wait(socket, "echo");
+    socket.emit("echo", ...binArgs());
+    out.blobEcho = describeBin(await blobEcho);
+    const peer = io(url, { forceNew: true, reconnection: false, ...opts });
+    try {
+      await new Promise((resolve) => peer.once("connect", resolve));
+      const room = `bin-${Math.random().toString(36).slice(2)}`;
+      await peer.timeout(10000).emitWithAck("join", room);
+      const relayed = wait(peer, "room-msg");
+      socket.emit("to-room", room, ...binArgs());
+      out.blobRelay = describeBin(await relayed);
+    } finally {
+      peer.disconnect();
+    }
     out.finalTransport = socket.io.engine.transport.name;
   } catch (err) {
     out.error = String(err && err.message ? err.message : err);
@@ -158,6 +187,11 @@ describe("socket.io-client in headless Chromium (cross-origin)", () => {
       assert.deepEqual(out.binHex, { a: "0102ff", bin: "09", list: ["0707"], text: "b" });
       assert.deepEqual(out.binEcho, { binary: true, a: "0506", bin: "00", list: ["01", "0203"], text: "t" });
       assert.deepEqual(out.askBin, { ok: true, hex: "c3b2a1" });
+      // What the page receives for binArgs(): every binary value an ArrayBuffer of the same bytes.
+      const ab = (hex) => ({ type: "ArrayBuffer", hex });
+      const binReceived = [ab("010203"), { nested: { ab: ab("0405"), list: [ab("06"), ab("07")] } }, "s"];
+      assert.deepEqual(out.blobEcho, binReceived);
+      assert.deepEqual(out.blobRelay, binReceived);
     });
   }
 
