@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,9 @@ type wsConn struct {
 	writeMu   sync.Mutex // serializes writes to raw
 	pending   []byte     // framed bytes an interrupted write left; sent first
 	closeSent bool       // a close frame was written
+	// closeWanted is the close code a shutdown left to the writer that
+	// held writeMu (0: none); that writer sends it once its write is done.
+	closeWanted atomic.Int32
 }
 
 func (srv *Server) newWSConn(conn *websocket.Conn) *wsConn {
@@ -80,7 +84,7 @@ func (srv *Server) newWSConn(conn *websocket.Conn) *wsConn {
 // unwritten bytes, which the next write sends first.
 func (c *wsConn) writeBatch(msgs []*Message, wait time.Duration) error {
 	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer c.unlockWrite()
 	if c.gorilla != nil {
 		if err := c.raw.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
 			return err
@@ -111,14 +115,14 @@ func (c *wsConn) writeBatch(msgs []*Message, wait time.Duration) error {
 // flushPending writes the bytes left over by an interrupted write.
 func (c *wsConn) flushPending(wait time.Duration) error {
 	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer c.unlockWrite()
 	return c.write(nil, wait)
 }
 
 // writeFrame writes one unfragmented frame.
 func (c *wsConn) writeFrame(opcode byte, data []byte) error {
 	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer c.unlockWrite()
 	frame := appendFrameHeader(make([]byte, 0, 2+len(data)), opcode, len(data))
 	return c.write(append(frame, data...), writeWait)
 }
@@ -146,20 +150,43 @@ func (c *wsConn) write(b []byte, wait time.Duration) error {
 	return err
 }
 
-// shutdown sends a close frame with code unless one was sent or a write is
-// in progress (a slow client must not block the caller), then closes the
-// connection.
+// shutdown sends a close frame with code, unless one was sent or unwritten
+// bytes are pending, then closes the connection. When a write is in
+// progress the writer does it once its write returns, which a slow client
+// cannot delay by more than a second (the caller never waits).
 func (c *wsConn) shutdown(code int) {
-	if c.writeMu.TryLock() {
-		if len(c.pending) == 0 && !c.closeSent {
-			c.closeSent = true
-			_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
-			frame := appendFrameHeader(nil, opClose, 2)
-			_, _ = c.raw.Write(append(frame, byte(code>>8), byte(code)))
-		}
+	c.closeWanted.Store(int32(code))
+	if !c.writeMu.TryLock() {
+		_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		return // the holder sees closeWanted in unlockWrite
+	}
+	c.sendCloseLocked()
+	c.writeMu.Unlock()
+}
+
+// unlockWrite releases writeMu, then carries out a shutdown that came
+// while it was held.
+func (c *wsConn) unlockWrite() {
+	c.writeMu.Unlock()
+	if c.closeWanted.Load() != 0 && c.writeMu.TryLock() {
+		c.sendCloseLocked()
 		c.writeMu.Unlock()
 	}
-	_ = c.Close()
+}
+
+// sendCloseLocked writes the wanted close frame (once) and closes the
+// connection. c.writeMu is held.
+func (c *wsConn) sendCloseLocked() {
+	code := c.closeWanted.Load()
+	if !c.closeSent && len(c.pending) == 0 {
+		_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		frame := appendFrameHeader(nil, opClose, 2)
+		_, _ = c.raw.Write(append(frame, byte(code>>8), byte(code)))
+	}
+	if !c.closeSent {
+		c.closeSent = true
+		_ = c.Close()
+	}
 }
 
 // Close closes the connection without a close frame.
