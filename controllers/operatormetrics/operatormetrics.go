@@ -171,7 +171,7 @@ func (m *Metrics) Autoscale(namespace, name string, current, desired int32) {
 }
 
 // Status records the gauges of the status written for namespace/name: the fleet view (absent before the
-// first poll: its gauges read 0) and the conditions.
+// first poll: its gauges read 0) and the conditions; it creates the rebalancing counters at 0.
 func (m *Metrics) Status(namespace, name string, st realtimev1alpha1.RealtimeClusterStatus) {
 	f := st.Fleet
 	if f == nil {
@@ -184,6 +184,9 @@ func (m *Metrics) Status(namespace, name string, st realtimev1alpha1.RealtimeClu
 	m.DrainingClients.WithLabelValues(namespace, name).Set(float64(f.DrainingClients))
 	m.ImbalancePercent.WithLabelValues(namespace, name).Set(float64(f.ImbalancePercent))
 	m.RedisLinksDown.WithLabelValues(namespace, name).Set(float64(len(f.AdapterDown)))
+	// The rebalancing counters read 0 rather than being absent until the first round.
+	m.RebalanceRounds.WithLabelValues(namespace, name)
+	m.RebalanceShedSessions.WithLabelValues(namespace, name)
 	for _, c := range Conditions {
 		v := 0.0
 		if meta.IsStatusConditionPresentAndEqual(st.Conditions, c, metav1.ConditionTrue) {
