@@ -33,7 +33,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-e2e ## Everything CI runs: lint, verify, unit, fuzzing (100,000 inputs a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, end-to-end.
+test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-monitoring test-e2e ## Everything CI runs: lint, verify, unit, fuzzing (100,000 inputs a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, monitoring bundle with a real Prometheus, end-to-end.
 
 .PHONY: test-quick
 test-quick: ## The inner loop (a few minutes): Go unit tests without -race (fuzz seeds, builders, golden files) and the compat suite.
@@ -96,6 +96,13 @@ include cluster.mk
 .PHONY: test-runtime
 test-runtime: ## socketfleet-runtime as a process: admin endpoints, drain of 200 real clients, publish, Redis, demo in Chromium.
 	test/runtime/run.sh
+
+.PHONY: test-monitoring
+test-monitoring: ## Monitoring bundle: promtool check + unit tests of the alerts, a real Prometheus scraping runtime processes and the operator (envtest); every dashboard panel returns data.
+	command -v promtool >/dev/null && command -v prometheus >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	command -v redis-server >/dev/null || hack/install-deps.sh demo
+	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" $(GO) test -count=1 ./test/monitoring/...
 
 .PHONY: test-cluster
 test-cluster: ## A Node socket.io + @socket.io/redis-adapter server, a Go server and @socket.io/redis-emitter on one real redis-server.

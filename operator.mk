@@ -15,12 +15,14 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of api/ (controller
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests into config/ and copy the CRD into the chart.
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests into config/ and copy the CRD, the operator's role and the monitoring rules and dashboard into the chart.
 	$(CONTROLLER_GEN) crd rbac:roleName=socketfleet-operator paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	mkdir -p $(CHART_CRDS)
 	cp config/crd/bases/*.yaml $(CHART_CRDS)/
 	cp config/rbac/role.yaml charts/socketfleet/files/operator-role.yaml
+	mkdir -p charts/socketfleet/files/monitoring
+	cp config/monitoring/prometheusrule.yaml config/monitoring/dashboards/socketfleet-fleet.json charts/socketfleet/files/monitoring/
 
 .PHONY: build-operator
 build-operator: ## Build bin/socketfleet-operator.

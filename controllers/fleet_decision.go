@@ -211,6 +211,7 @@ func newlyUnreachable(prev *realtimev1alpha1.FleetStatus, pods []fleetview.PodSt
 // sheds. The events of a change are recorded once it is made. The in-memory history follows what was done.
 func (r *RealtimeClusterReconciler) applyFleetDecision(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, d specs.Desired, obs *Observed) error {
 	fd, fo, key := &obs.Decision, obs.Fleet, fleetKey(rc)
+	recordDecisionMetrics(rc, fo, fd)
 	if v := fd.View; v != nil {
 		r.record(rc, v.Events)
 	}

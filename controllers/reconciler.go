@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
+	"github.com/socketfleet/socketfleet/controllers/operatormetrics"
 	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
@@ -121,6 +122,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.fleet.forget(req.NamespacedName.String())
+			operatormetrics.Default.Forget(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -153,7 +155,9 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		{"observe children", r.observe},
 	}
 	for _, step := range steps {
-		if err := step.run(ctx, rc, desired, &obs); err != nil {
+		err := step.run(ctx, rc, desired, &obs)
+		operatormetrics.Default.Step(step.name, err)
+		if err != nil {
 			err = fmt.Errorf("%s: %w", step.name, err)
 			obs.ReconcileError = err
 			return ctrl.Result{}, r.finish(ctx, rc, obs, err)
@@ -175,6 +179,7 @@ func (r *RealtimeClusterReconciler) finish(ctx context.Context, rc *realtimev1al
 		r.event(rc, nil, corev1.EventTypeWarning, EventApplyFailed, "Reconcile", reconcileErr.Error())
 	}
 	status := ComputeStatus(rc, obs, r.now())
+	operatormetrics.Default.Status(rc.Namespace, rc.Name, status)
 	if equality.Semantic.DeepEqual(status, rc.Status) {
 		return reconcileErr
 	}

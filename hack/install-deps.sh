@@ -11,6 +11,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 if [[ "$mode" != demo ]]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v haproxy >/dev/null || need+=(haproxy)
+  # make test-monitoring: a real Prometheus and promtool.
+  command -v promtool >/dev/null || need+=(prometheus)
 fi
 # The local cluster of make demo / test-e2e: certificates, "local" routes on lo, per-pod mount namespaces.
 command -v openssl >/dev/null || need+=(openssl)

@@ -43,6 +43,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/operatormetrics"
 	"github.com/socketfleet/socketfleet/controllers/specs"
 )
 
@@ -190,6 +191,9 @@ func run(args []string) error {
 		Fleet:    controllers.FleetOptions{PollInterval: cfg.fleetPollInterval},
 	}
 	if err := reconciler.SetupWithManager(mgr, cfg.maxConcurrentReconciles); err != nil {
+		return err
+	}
+	if err := operatormetrics.RegisterDefault(); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

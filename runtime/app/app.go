@@ -149,9 +149,10 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	}()
 
 	a.metrics = metrics.New(metrics.Source{
-		Clients:   func() metrics.Clients { return metrics.CountClients(a.srv) },
-		Draining:  func() bool { return a.drainer.Draining() },
-		StartTime: a.start,
+		Clients:       func() metrics.Clients { return metrics.CountClients(a.srv) },
+		Draining:      func() bool { return a.drainer.Draining() },
+		DrainDeadline: func() time.Time { return a.drainer.Deadline() },
+		StartTime:     a.start,
 	})
 
 	adapter := socketio.AdapterFactory(socketio.NewMemoryAdapter)

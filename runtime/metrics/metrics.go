@@ -35,6 +35,9 @@ type Source struct {
 	Clients func() Clients
 	// Draining reports the drain state.
 	Draining func() bool
+	// DrainDeadline returns when the drain must be done (zero while not
+	// draining); nil reports no deadline.
+	DrainDeadline func() time.Time
 	// StartTime is when the process started.
 	StartTime time.Time
 }
@@ -247,6 +250,8 @@ var (
 		"1 while the process drains (readiness fails, handshakes are refused), else 0.", nil, nil)
 	startDesc = prometheus.NewDesc("socketfleet_start_time_seconds",
 		"Start time of the runtime since the Unix epoch.", nil, nil)
+	drainDeadlineDesc = prometheus.NewDesc("socketfleet_drain_deadline_timestamp_seconds",
+		"When the drain under way must be done (Unix seconds): the process exits by then; absent while not draining.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -254,6 +259,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- sessionsDesc
 	ch <- drainingDesc
 	ch <- startDesc
+	ch <- drainDeadlineDesc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -273,5 +279,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		draining = 1
 	}
 	ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, draining)
+	if c.src.DrainDeadline != nil {
+		if d := c.src.DrainDeadline(); !d.IsZero() {
+			ch <- prometheus.MustNewConstMetric(drainDeadlineDesc, prometheus.GaugeValue, float64(d.UnixNano())/1e9)
+		}
+	}
 	ch <- prometheus.MustNewConstMetric(startDesc, prometheus.GaugeValue, float64(c.src.StartTime.UnixNano())/1e9)
 }

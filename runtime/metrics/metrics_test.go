@@ -100,3 +100,26 @@ func TestLiveCountsAndCounters(t *testing.T) {
 		}
 	}
 }
+
+func TestDrainDeadlineOnlyWhileDraining(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		deadline time.Time
+		want     string
+	}{
+		{"not draining", time.Time{}, ""},
+		{"draining", time.Unix(1700000060, 0), "socketfleet_drain_deadline_timestamp_seconds 1.70000006e+09"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := metrics.New(metrics.Source{DrainDeadline: func() time.Time { return tc.deadline }})
+			body := scrape(t, m)
+			has := strings.Contains(body, "socketfleet_drain_deadline_timestamp_seconds ")
+			if tc.want == "" && has {
+				t.Errorf("deadline reported while not draining:\n%s", body)
+			}
+			if tc.want != "" && !strings.Contains(body, tc.want) {
+				t.Errorf("metrics lack %s", tc.want)
+			}
+		})
+	}
+}

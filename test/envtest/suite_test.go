@@ -28,6 +28,7 @@ import (
 
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
+	"github.com/socketfleet/socketfleet/controllers/operatormetrics"
 	"github.com/socketfleet/socketfleet/controllers/specs"
 	"github.com/socketfleet/socketfleet/internal/waitfor"
 )
@@ -167,6 +168,9 @@ func startManager(ctx context.Context, cfg *rest.Config) (<-chan error, error) {
 		Fleet: controllers.FleetOptions{PollInterval: 300 * time.Millisecond, RequestTimeout: time.Second, PollDeadline: 2 * time.Second},
 	}
 	if err := reconciler.SetupWithManager(mgr, 2); err != nil {
+		return nil, err
+	}
+	if err := operatormetrics.RegisterDefault(); err != nil {
 		return nil, err
 	}
 	done := make(chan error, 1)
