@@ -127,9 +127,19 @@ type ConnectionStateRecoverySpec struct {
 	SkipMiddlewares *bool `json:"skipMiddlewares,omitempty"`
 }
 
-// PodOverrides are additions to the runtime pod template.
+// PodOverrides are additions to the runtime pod template, as typed fields with the Kubernetes types users know
+// from a PodSpec. The rules below refuse what would break the operator's contract with the runtime container:
+// its ports, its config and secret mounts, the environment variables the operator sets and its name.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.labels) || !self.labels.exists(k, k in ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component'])",message="spec.pod.labels must not set app.kubernetes.io/name, app.kubernetes.io/instance or app.kubernetes.io/component: the operator uses them to select the pods",fieldPath=.labels
+// +kubebuilder:validation:XValidation:rule="!has(self.env) || !self.env.exists(e, e.name in ['SOCKETFLEET_PORT', 'SOCKETFLEET_CONFIG', 'SOCKETFLEET_PATH', 'SOCKETFLEET_HOST', 'POD_NAME', 'POD_NAMESPACE', 'SOCKETFLEET_REDIS_URL', 'SOCKETFLEET_REDIS_MODE', 'SOCKETFLEET_REDIS_ADDRESSES', 'SOCKETFLEET_REDIS_SENTINEL_MASTER', 'SOCKETFLEET_REDIS_PASSWORD_FILE', 'SOCKETFLEET_REDIS_ADAPTER', 'SOCKETFLEET_ADMIN_PORT', 'SOCKETFLEET_ADMIN_TOKEN_FILE', 'SOCKETFLEET_ADMIN_BIND_ADDRESS', 'SOCKETFLEET_ADMIN_ALLOW_UNAUTHENTICATED'] || e.name.startsWith('SOCKETFLEET_DRAIN_'))",message="spec.pod.env must not set SOCKETFLEET_PORT, SOCKETFLEET_CONFIG, SOCKETFLEET_PATH, SOCKETFLEET_HOST, POD_NAME, POD_NAMESPACE, SOCKETFLEET_REDIS_URL, _MODE, _ADDRESSES, _SENTINEL_MASTER, _PASSWORD_FILE, _ADAPTER, SOCKETFLEET_ADMIN_PORT, _TOKEN_FILE, _BIND_ADDRESS, _ALLOW_UNAUTHENTICATED or SOCKETFLEET_DRAIN_*: the operator sets them (use the matching spec fields)",fieldPath=.env
+// +kubebuilder:validation:XValidation:rule="!has(self.volumes) || !self.volumes.exists(v, v.name in ['config', 'tmp', 'admin-token', 'redis-password', 'redis-tls'] || v.name.startsWith('socketfleet-'))",message="spec.pod.volumes must not be named config, tmp, admin-token, redis-password, redis-tls or socketfleet-*: the operator's volumes use these names",fieldPath=.volumes
+// +kubebuilder:validation:XValidation:rule="!has(self.volumeMounts) || !self.volumeMounts.exists(m, m.mountPath in ['/etc/socketfleet', '/etc/socketfleet/', '/tmp', '/tmp/', '/var/run/socketfleet', '/var/run/socketfleet/'] || m.mountPath.startsWith('/etc/socketfleet/') || m.mountPath.startsWith('/var/run/socketfleet/'))",message="spec.pod.volumeMounts must not mount at /etc/socketfleet, /tmp or under /var/run/socketfleet: the operator mounts the runtime config and its secrets there",fieldPath=.volumeMounts
+// +kubebuilder:validation:XValidation:rule="!has(self.initContainers) || self.initContainers.all(c, c.name != 'runtime')",message="spec.pod.initContainers must not use the name runtime: it is the operator's runtime container",fieldPath=.initContainers
+// +kubebuilder:validation:XValidation:rule="!has(self.sidecars) || self.sidecars.all(c, c.name != 'runtime')",message="spec.pod.sidecars must not use the name runtime: it is the operator's runtime container",fieldPath=.sidecars
+// +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers.all(c, c.name != 'runtime')",message="spec.pod.containers must not use the name runtime: it is the operator's runtime container",fieldPath=.containers
+// +kubebuilder:validation:XValidation:rule="!has(self.sidecars) || self.sidecars.all(c, !has(c.ports) || c.ports.all(p, p.containerPort != 3000 && p.containerPort != 8081))",message="spec.pod.sidecars must not declare port 3000 or 8081: the runtime container serves them (the containers of a pod share its network)",fieldPath=.sidecars
+// +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers.all(c, !has(c.ports) || c.ports.all(p, p.containerPort != 3000 && p.containerPort != 8081))",message="spec.pod.containers must not declare port 3000 or 8081: the runtime container serves them (the containers of a pod share its network)",fieldPath=.containers
 type PodOverrides struct {
 	// Labels added to the runtime pods.
 	// +kubebuilder:validation:MaxProperties=64
@@ -154,8 +164,10 @@ type PodOverrides struct {
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
 
-	// TopologySpreadConstraints of the runtime pods. When empty, the operator spreads pods across nodes
-	// (kubernetes.io/hostname, ScheduleAnyway).
+	// TopologySpreadConstraints of the runtime pods. When empty, the operator spreads the pods across nodes
+	// (kubernetes.io/hostname, ScheduleAnyway) and, unless affinity sets podAntiAffinity, prefers zones with fewer
+	// of them (a preferred pod anti-affinity on topology.kubernetes.io/zone), which still spreads by node on
+	// clusters whose nodes carry no zone label.
 	// +listType=atomic
 	// +optional
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
@@ -165,11 +177,95 @@ type PodOverrides struct {
 	// +optional
 	PriorityClassName string `json:"priorityClassName,omitempty"`
 
-	// Env adds environment variables to the runtime container (after the ones the operator sets).
+	// Env adds environment variables to the runtime container (after the ones the operator sets, which it must
+	// not repeat).
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=atomic
 	// +optional
 	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// EnvFrom adds the keys of ConfigMaps or Secrets as environment variables of the runtime container. A
+	// variable of env, or one the operator sets, wins over a key of the same name.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	EnvFrom []corev1.EnvFromSource `json:"envFrom,omitempty"`
+
+	// Volumes added to the runtime pod, for volumeMounts, initContainers, sidecars and containers.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Volumes []corev1.Volume `json:"volumes,omitempty"`
+
+	// VolumeMounts added to the runtime container.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+
+	// InitContainers run to completion, in order, before the sidecars and the runtime start.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	// +optional
+	InitContainers []corev1.Container `json:"initContainers,omitempty"`
+
+	// Sidecars run next to the runtime for the pod's whole life (service mesh proxy, log shipper). They are
+	// rendered as native sidecars (init containers with restartPolicy Always, Kubernetes 1.29 or later): started
+	// before the runtime, stopped after it, so a proxy keeps carrying the clients' connections until the
+	// runtime's drain is over.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	// +optional
+	Sidecars []corev1.Container `json:"sidecars,omitempty"`
+
+	// Containers are extra regular containers next to the runtime container. They get SIGTERM at the same time
+	// as the runtime: put what carries client traffic in sidecars instead.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	// +optional
+	Containers []corev1.Container `json:"containers,omitempty"`
+
+	// ServiceAccountName runs the pods as this existing ServiceAccount instead of the one the operator creates.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// ServiceAccountAnnotations are added to the ServiceAccount the operator creates (workload identity, e.g.
+	// eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account).
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	ServiceAccountAnnotations map[string]string `json:"serviceAccountAnnotations,omitempty"`
+
+	// AutomountServiceAccountToken mounts the ServiceAccount token into the pods. Unset: false, the runtime never
+	// calls the API server; set it to true for a sidecar that does.
+	// +optional
+	AutomountServiceAccountToken *bool `json:"automountServiceAccountToken,omitempty"`
+
+	// SecurityContext overrides fields of the pod security context. The fields it leaves unset keep the
+	// operator's defaults: runAsNonRoot, user, group and fsGroup 65532, seccomp profile RuntimeDefault.
+	// +optional
+	SecurityContext *corev1.PodSecurityContext `json:"securityContext,omitempty"`
+
+	// ContainerSecurityContext overrides fields of the runtime container's security context. The fields it leaves
+	// unset keep the operator's defaults: no privilege escalation, read-only root filesystem, runAsNonRoot, every
+	// capability dropped.
+	// +optional
+	ContainerSecurityContext *corev1.SecurityContext `json:"containerSecurityContext,omitempty"`
+
+	// DNSPolicy of the runtime pods; empty is the Kubernetes default (ClusterFirst).
+	// +kubebuilder:validation:Enum=ClusterFirstWithHostNet;ClusterFirst;Default;None
+	// +optional
+	DNSPolicy corev1.DNSPolicy `json:"dnsPolicy,omitempty"`
+
+	// DNSConfig adds nameservers, search domains and resolver options to the pods' DNS configuration.
+	// +optional
+	DNSConfig *corev1.PodDNSConfig `json:"dnsConfig,omitempty"`
+
+	// HostAliases are entries added to the pods' /etc/hosts.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	HostAliases []corev1.HostAlias `json:"hostAliases,omitempty"`
 }
 
 // DrainSpec controls how a terminating pod hands its clients over to the rest of the fleet.

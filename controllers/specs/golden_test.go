@@ -115,6 +115,8 @@ func TestGoldenChildren(t *testing.T) {
 		"redis-external-cluster",
 		"redis-streams-recovery",
 		"redis-managed-ha",
+		"pod-sidecars",
+		"pod-security",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -88,13 +89,19 @@ func serviceIngressAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]
 	}
 }
 
-// BuildServiceAccount renders the runtime pods' ServiceAccount; the runtime never talks to the API server, so
-// no token is mounted.
+// BuildServiceAccount renders the runtime pods' ServiceAccount, with spec.pod.serviceAccountAnnotations
+// (workload identity); the runtime never talks to the API server, so no token is mounted unless
+// spec.pod.automountServiceAccountToken asks for it on the pods. It is rendered even when
+// spec.pod.serviceAccountName points the pods at another ServiceAccount.
 func BuildServiceAccount(rc *realtimev1alpha1.RealtimeCluster) *corev1.ServiceAccount {
 	no := false
+	meta := childMeta(rc, NamesFor(rc).ServiceAccount, ComponentRuntime)
+	if a := rc.Spec.Pod.ServiceAccountAnnotations; len(a) > 0 {
+		meta.Annotations = maps.Clone(a)
+	}
 	return &corev1.ServiceAccount{
 		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta:                   childMeta(rc, NamesFor(rc).ServiceAccount, ComponentRuntime),
+		ObjectMeta:                   meta,
 		AutomountServiceAccountToken: &no,
 	}
 }
