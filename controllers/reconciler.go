@@ -45,6 +45,9 @@ const gatewayRetryInterval = time.Minute
 type RealtimeClusterReconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
+	// APIReader reads the user's Secrets and ConfigMaps a RealtimeCluster references as files, which the
+	// manager's cache (the operator's labelled objects only) does not hold; nil reads them through Client.
+	APIReader client.Reader
 	// Recorder emits events for user-visible actions (objects created, updated, deleted, failures).
 	Recorder events.EventRecorder
 	// Options are the operator-wide build settings.
@@ -133,6 +136,16 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	obs := Observed{ConfigHash: desired.ConfigHash}
 	var result ctrl.Result
+	// The user's Secrets and ConfigMaps are not in the cache, so no event announces their changes: a cluster
+	// that mounts some is looked at again every fleet poll interval, which rolls its pods when one changed.
+	referencesFiles, err := r.stampFilesHash(ctx, rc, &desired)
+	if err != nil {
+		err = fmt.Errorf("hash referenced files: %w", err)
+		return ctrl.Result{}, r.finish(ctx, rc, Observed{ReconcileError: err}, err)
+	}
+	if referencesFiles {
+		result.RequeueAfter = r.Fleet.pollInterval()
+	}
 
 	steps := []struct {
 		name string

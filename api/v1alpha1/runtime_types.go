@@ -77,6 +77,130 @@ type RuntimeSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxConnectionsPerPod int32 `json:"maxConnectionsPerPod,omitempty"`
+
+	// Auth checks each connection before it joins a namespace: a JWT in the handshake's auth.token, and/or an
+	// HTTP webhook. A refused client gets connect_error with the runtime's message.
+	// +optional
+	Auth *RuntimeAuthSpec `json:"auth,omitempty"`
+
+	// Publish serves the HTTP publish API (POST /v1/emit) on the public port, behind a bearer token read from a
+	// Secret.
+	// +optional
+	Publish *RuntimePublishSpec `json:"publish,omitempty"`
+
+	// Webhook POSTs the client events matching events to an HTTP backend; its answer is the acknowledgement.
+	// +optional
+	Webhook *RuntimeWebhookSpec `json:"webhook,omitempty"`
+}
+
+// FileSource is one key of a Secret or a ConfigMap in the RealtimeCluster's namespace. The operator mounts it
+// read-only into the runtime pods, writes its path into the runtime config, and rolls the pods when its content
+// changes.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.secretKeyRef) != has(self.configMapKeyRef)",message="set exactly one of secretKeyRef or configMapKeyRef"
+// +kubebuilder:validation:XValidation:rule="!self.?secretKeyRef.optional.orValue(false) && !self.?configMapKeyRef.optional.orValue(false)",message="optional must not be true: the runtime cannot start without the file"
+type FileSource struct {
+	// SecretKeyRef selects a key of a Secret.
+	// +optional
+	SecretKeyRef *corev1.SecretKeySelector `json:"secretKeyRef,omitempty"`
+
+	// ConfigMapKeyRef selects a key of a ConfigMap (for what is not secret, such as a public key).
+	// +optional
+	ConfigMapKeyRef *corev1.ConfigMapKeySelector `json:"configMapKeyRef,omitempty"`
+}
+
+// JWTAlgorithm is a JWT signature algorithm the runtime verifies.
+// +kubebuilder:validation:Enum=HS256;RS256;ES256
+type JWTAlgorithm string
+
+// RuntimeAuthSpec configures connect authentication, applied to every namespace.
+type RuntimeAuthSpec struct {
+	// JWT verifies the JWT a client sends as auth.token in its CONNECT packet.
+	// +optional
+	JWT *JWTAuthSpec `json:"jwt,omitempty"`
+
+	// Webhook asks a backend to accept each connection (a 2xx answer accepts it).
+	// +optional
+	Webhook *AuthWebhookSpec `json:"webhook,omitempty"`
+}
+
+// JWTAuthSpec configures the verification of the clients' JWTs.
+//
+// +kubebuilder:validation:XValidation:rule="self.algorithm != 'HS256' || has(self.key.secretKeyRef)",message="spec.runtime.auth.jwt.key must be a secretKeyRef with algorithm HS256: the shared secret can sign tokens",fieldPath=.key
+type JWTAuthSpec struct {
+	// Algorithm is the signature algorithm tokens must use.
+	Algorithm JWTAlgorithm `json:"algorithm"`
+
+	// Key is the HS256 shared secret, or the PEM public key for RS256 and ES256.
+	Key FileSource `json:"key"`
+
+	// Issuer, when set, must equal the tokens' iss claim.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+
+	// Audience, when set, must be in the tokens' aud claim.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Audience string `json:"audience,omitempty"`
+
+	// Leeway is the clock skew tolerated on exp, nbf and iat.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('10m')",message="spec.runtime.auth.jwt.leeway must be at most 10m"
+	// +optional
+	Leeway *metav1.Duration `json:"leeway,omitempty"`
+}
+
+// AuthWebhookSpec configures the connect auth webhook.
+type AuthWebhookSpec struct {
+	// URL receives one POST per connection attempt.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#]+')",message="spec.runtime.auth.webhook.url must be an http or https URL with a host"
+	URL string `json:"url"`
+
+	// Timeout bounds one call; unset: the runtime's 5s.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('1m')",message="spec.runtime.auth.webhook.timeout must be between 1ms and 1m"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// RuntimePublishSpec turns the HTTP publish API on.
+type RuntimePublishSpec struct {
+	// TokenSecretKeyRef is the Secret key holding the bearer token POST /v1/emit requires (a trailing newline
+	// is trimmed).
+	TokenSecretKeyRef corev1.SecretKeySelector `json:"tokenSecretKeyRef"`
+}
+
+// RuntimeWebhookSpec configures the event webhook.
+type RuntimeWebhookSpec struct {
+	// URL receives the matching client events as JSON POSTs.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#]+')",message="spec.runtime.webhook.url must be an http or https URL with a host"
+	URL string `json:"url"`
+
+	// Events are the event name patterns forwarded (path.Match syntax).
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=set
+	Events []string `json:"events"`
+
+	// Timeout bounds one call; past it the client gets an error acknowledgement. Unset: the runtime's 5s.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('5m')",message="spec.runtime.webhook.timeout must be between 1ms and 5m"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// TokenSecretKeyRef is the Secret key holding a bearer token sent in the Authorization header of each call.
+	// +optional
+	TokenSecretKeyRef *corev1.SecretKeySelector `json:"tokenSecretKeyRef,omitempty"`
 }
 
 // CORSSpec configures cross-origin resource sharing.

@@ -372,5 +372,6 @@ func runtimeVolumes(rc *realtimev1alpha1.RealtimeCluster) ([]corev1.Volume, []co
 			}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tls", MountPath: RedisTLSDir, ReadOnly: true})
 	}
-	return volumes, mounts
+	fileVolumes, fileMounts := runtimeFileVolumes(rc, &readOnly)
+	return append(volumes, fileVolumes...), append(mounts, fileMounts...)
 }

@@ -117,6 +117,8 @@ func TestGoldenChildren(t *testing.T) {
 		"redis-managed-ha",
 		"pod-sidecars",
 		"pod-security",
+		"runtime-files",
+		"runtime-jwt-configmap",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
