@@ -64,6 +64,11 @@ type RealtimeClusterSpec struct {
 	// +optional
 	Redis RedisSpec `json:"redis,omitzero"`
 
+	// Service configures the runtime Service: its type (ClusterIP, NodePort, LoadBalancer), annotations, traffic
+	// policy and session affinity.
+	// +optional
+	Service ServiceSpec `json:"service,omitzero"`
+
 	// Ingress exposes the fleet with sticky sessions through an Ingress or a Gateway API HTTPRoute.
 	// +kubebuilder:default={}
 	// +optional

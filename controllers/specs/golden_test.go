@@ -119,6 +119,10 @@ func TestGoldenChildren(t *testing.T) {
 		"pod-security",
 		"runtime-files",
 		"runtime-jwt-configmap",
+		"service-loadbalancer",
+		"service-nodeport-traefik",
+		"ingress-tls-cert-manager",
+		"ingress-gateway-no-persistence",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

@@ -256,7 +256,8 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 // runtimeStickyCookie is the sticky cookie the operator's Ingress (or HTTPRoute) makes the load balancer set,
 // or "" without one.
 func runtimeStickyCookie(rc *realtimev1alpha1.RealtimeCluster) string {
-	if !rc.Spec.Ingress.Enabled {
+	ing := rc.Spec.Ingress
+	if !ing.Enabled || (ing.Gateway != nil && ing.Gateway.SessionPersistence == "None") {
 		return ""
 	}
 	return stickyCookieName(rc)
