@@ -36,6 +36,8 @@ const (
 	EventDeleted     = "Deleted"
 	EventApplyFailed = "ApplyFailed"
 	EventGatewayAPI  = "GatewayAPIMissing"
+	EventPaused      = "Paused"
+	EventResumed     = "Resumed"
 )
 
 // gatewayRetryInterval is how often a RealtimeCluster waiting for the Gateway API CRDs is retried.
@@ -147,10 +149,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		result.RequeueAfter = r.Fleet.pollInterval()
 	}
 
-	steps := []struct {
-		name string
-		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, specs.Desired, *Observed) error
-	}{
+	steps := []reconcileStep{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
 		{"ensure admin token secret", r.ensureAdminToken},
 		{"observe fleet", r.observeFleet},
@@ -162,6 +161,26 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},
+	}
+	wasPaused := meta.IsStatusConditionTrue(rc.Status.Conditions, realtimev1alpha1.ConditionPaused)
+	switch {
+	case rc.Spec.Paused:
+		// Nothing changes: the Deployment's rollout stops where it is; the fleet view (read only) and the status
+		// keep being reported.
+		obs.Paused = true
+		steps = []reconcileStep{
+			{"pause runtime deployment", r.pauseDeployment},
+			{"observe fleet", r.observeFleet},
+			{"report fleet view", r.reportFleetView},
+			{"observe children", r.observe},
+		}
+		if !wasPaused {
+			r.event(rc, nil, corev1.EventTypeNormal, EventPaused, "Pause",
+				"spec.paused is true: the operator changes nothing and the runtime Deployment's rollout is paused")
+		}
+	case wasPaused:
+		steps = append([]reconcileStep{{"resume runtime deployment", r.pauseDeployment}}, steps...)
+		r.event(rc, nil, corev1.EventTypeNormal, EventResumed, "Resume", "spec.paused is false: applying the current spec")
 	}
 	for _, step := range steps {
 		if err := step.run(ctx, rc, desired, &obs); err != nil {
@@ -177,6 +196,12 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		result.RequeueAfter = soonest(result.RequeueAfter, soonest(f.RequeueAfter, obs.Decision.RequeueAfter()))
 	}
 	return result, r.finish(ctx, rc, obs, nil)
+}
+
+// reconcileStep is one named step of Reconcile.
+type reconcileStep struct {
+	name string
+	run  func(context.Context, *realtimev1alpha1.RealtimeCluster, specs.Desired, *Observed) error
 }
 
 // finish writes the status computed from obs (only when it changed) and returns reconcileErr, or the status
