@@ -8,9 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/socketfleet/socketfleet/controllers"
 	"github.com/socketfleet/socketfleet/controllers/specs"
@@ -108,17 +106,7 @@ runtime:
 `)
 	_, missing := filesHash(t, ns, "")
 	apiPoll().NoError(t, "missing file event", func() error {
-		list := &eventsv1.EventList{}
-		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, e := range list.Items {
-			if e.Reason == controllers.EventFileMissing && e.Type == corev1.EventTypeWarning &&
-				strings.Contains(e.Note, `Secret webhook-token has no key "token"`) {
-				return nil
-			}
-		}
-		return fmt.Errorf("no %s event among %d events", controllers.EventFileMissing, len(list.Items))
+		return hasEvent(ns, controllers.EventFileMissing, `Secret webhook-token has no key "token"`)
 	})
 	userSecret(t, ns, "webhook-token", map[string]string{"token": "s3cret"})
 	filesHash(t, ns, missing)
