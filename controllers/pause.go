@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -62,4 +63,23 @@ func managedBy(obj client.Object, manager string) bool {
 		}
 	}
 	return false
+}
+
+// readAdminToken reads the admin token the fleet view of a paused cluster sends, without creating its Secret
+// (ensureAdminToken would): nothing is to be written while paused, and without the Secret there is no pod to ask.
+func (r *RealtimeClusterReconciler) readAdminToken(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, _ specs.Desired, obs *Observed) error {
+	key := types.NamespacedName{Namespace: rc.Namespace, Name: specs.NamesFor(rc).AdminTokenSecret}
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("get admin token secret %s: %w", key, err)
+	}
+	token, err := AdminTokenOf(secret)
+	if err != nil {
+		return err
+	}
+	obs.AdminToken = token
+	return nil
 }

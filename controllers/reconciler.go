@@ -170,6 +170,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		obs.Paused = true
 		steps = []reconcileStep{
 			{"pause runtime deployment", r.pauseDeployment},
+			{"read admin token", r.readAdminToken},
 			{"observe fleet", r.observeFleet},
 			{"report fleet view", r.reportFleetView},
 			{"observe children", r.observe},

@@ -64,3 +64,38 @@ func TestPausedClusterChangesNothing(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPausedClusterKeepsReportingFleet pauses a cluster whose pod's /stats requires the admin token and checks
+// that the fleet view keeps following the pod's connection count while paused (the token is read, not created).
+func TestPausedClusterKeepsReportingFleet(t *testing.T) {
+	ns := newNamespace(t)
+	createCluster(t, ns, "chat", "replicas: 1\n")
+	secret := waitFor(t, &corev1.Secret{}, ns, "chat-admin-token", nil)
+	token, err := controllers.AdminTokenOf(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := startFakeRuntime(t, 120)
+	fake.token.Store(&token)
+	createRuntimePod(t, ns, "chat", "chat-a", fake.port(t))
+	waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
+		if rc.Status.ConnectedClients != 120 {
+			return fmt.Errorf("connected %d, pods %s", rc.Status.ConnectedClients, fleetPods(rc))
+		}
+		return nil
+	})
+	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Paused = true })
+	waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
+		return conditionIs(rc, realtimev1alpha1.ConditionPaused, metav1.ConditionTrue, controllers.ReasonPaused)
+	})
+	fake.clients.Store(150)
+	waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
+		if rc.Status.ConnectedClients != 150 {
+			return fmt.Errorf("connected %d while paused, pods %s", rc.Status.ConnectedClients, fleetPods(rc))
+		}
+		return conditionIs(rc, realtimev1alpha1.ConditionFleetObserved, metav1.ConditionTrue, "")
+	})
+	if n := fake.unauthorized.Load(); n != 0 {
+		t.Errorf("%d /stats requests without the admin token", n)
+	}
+}
