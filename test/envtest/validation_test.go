@@ -199,6 +199,8 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.pod.initContainers", "must not use the name runtime"}},
 		{"sidecar on the public port", "pod: {sidecars: [{name: proxy, image: envoy, ports: [{containerPort: 3000}]}]}",
 			[]string{"spec.pod.sidecars", "must not declare port 3000 or 8081"}},
+		{"init container sidecar on the admin port", "pod: {initContainers: [{name: proxy, image: envoy, restartPolicy: Always, ports: [{containerPort: 8081}]}]}",
+			[]string{"spec.pod.initContainers", "must not declare port 3000 or 8081"}},
 		{"container on the admin port", "pod: {containers: [{name: shipper, image: fluent-bit, ports: [{containerPort: 8081}]}]}",
 			[]string{"spec.pod.containers", "must not declare port 3000 or 8081"}},
 		{"unknown dns policy", "pod: {dnsPolicy: Custom}",
