@@ -361,7 +361,14 @@ describe("e2e", { concurrency: false }, () => {
       if (!r.connected) throw new Error(r.message);
       return true;
     }, 180000, 1000);
-    assert.notEqual(await hash(), before, "the files hash changed with the Secret");
+    const after = await hash();
+    assert.notEqual(after, before, "the files hash changed with the Secret");
+    // Once the old pod has drained and gone, no pod accepts the first key's tokens.
+    await waitUntil("only pods of the rotated key left", async () => {
+      const pods = (await getJSON("pods", "-n", ns, "-l", "app.kubernetes.io/component=runtime")).items;
+      return pods.length === 1 && pods.every((p) => !p.metadata.deletionTimestamp &&
+        p.metadata.annotations["realtime.socketfleet.io/files-hash"] === after);
+    }, 120000, 500);
     const old = await connectOnce(path, good);
     assert.equal(old.message, "unauthorized: invalid token signature", "the first key's token is refused after the rotation");
     await kubectl("delete", "namespace", ns, "--wait=false");
