@@ -39,6 +39,8 @@ const (
 	EventDeleted     = "Deleted"
 	EventApplyFailed = "ApplyFailed"
 	EventGatewayAPI  = "GatewayAPIMissing"
+	EventPaused      = "Paused"
+	EventResumed     = "Resumed"
 )
 
 // gatewayRetryInterval is how often a RealtimeCluster waiting for the Gateway API CRDs is retried.
@@ -48,6 +50,9 @@ const gatewayRetryInterval = time.Minute
 type RealtimeClusterReconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
+	// APIReader reads the user's Secrets and ConfigMaps a RealtimeCluster references as files, which the
+	// manager's cache (the operator's labelled objects only) does not hold; nil reads them through Client.
+	APIReader client.Reader
 	// Recorder emits events for user-visible actions (objects created, updated, deleted, failures).
 	Recorder events.EventRecorder
 	// Options are the operator-wide build settings.
@@ -137,11 +142,18 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	obs := Observed{ConfigHash: desired.ConfigHash}
 	var result ctrl.Result
+	// The user's Secrets and ConfigMaps are not in the cache, so no event announces their changes: a cluster
+	// that mounts some is looked at again every fleet poll interval, which rolls its pods when one changed.
+	referencesFiles, err := r.stampFilesHash(ctx, rc, &desired)
+	if err != nil {
+		err = fmt.Errorf("hash referenced files: %w", err)
+		return ctrl.Result{}, r.finish(ctx, rc, Observed{ReconcileError: err}, err)
+	}
+	if referencesFiles {
+		result.RequeueAfter = r.Fleet.pollInterval()
+	}
 
-	steps := []struct {
-		name string
-		run  func(context.Context, *realtimev1alpha1.RealtimeCluster, specs.Desired, *Observed) error
-	}{
+	steps := []reconcileStep{
 		{"ensure managed Redis secret", r.ensureRedisSecret},
 		{"ensure admin token secret", r.ensureAdminToken},
 		{"observe fleet", r.observeFleet},
@@ -153,6 +165,27 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},
+	}
+	wasPaused := meta.IsStatusConditionTrue(rc.Status.Conditions, realtimev1alpha1.ConditionPaused)
+	switch {
+	case rc.Spec.Paused:
+		// Nothing changes: the Deployment's rollout stops where it is; the fleet view (read only) and the status
+		// keep being reported.
+		obs.Paused = true
+		steps = []reconcileStep{
+			{"pause runtime deployment", r.pauseDeployment},
+			{"read admin token", r.readAdminToken},
+			{"observe fleet", r.observeFleet},
+			{"report fleet view", r.reportFleetView},
+			{"observe children", r.observe},
+		}
+		if !wasPaused {
+			r.event(rc, nil, corev1.EventTypeNormal, EventPaused, "Pause",
+				"spec.paused is true: the operator changes nothing and the runtime Deployment's rollout is paused")
+		}
+	case wasPaused:
+		steps = append([]reconcileStep{{"resume runtime deployment", r.pauseDeployment}}, steps...)
+		r.event(rc, nil, corev1.EventTypeNormal, EventResumed, "Resume", "spec.paused is false: applying the current spec")
 	}
 	for _, step := range steps {
 		err := step.run(ctx, rc, desired, &obs)
@@ -170,6 +203,12 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		result.RequeueAfter = soonest(result.RequeueAfter, soonest(f.RequeueAfter, obs.Decision.RequeueAfter()))
 	}
 	return result, r.finish(ctx, rc, obs, nil)
+}
+
+// reconcileStep is one named step of Reconcile.
+type reconcileStep struct {
+	name string
+	run  func(context.Context, *realtimev1alpha1.RealtimeCluster, specs.Desired, *Observed) error
 }
 
 // finish writes the status computed from obs (only when it changed) and returns reconcileErr, or the status

@@ -30,6 +30,8 @@ const (
 	ReasonAsExpected        = "AsExpected"
 	ReasonExternal          = "External"
 	ReasonCreating          = "Creating"
+	ReasonPaused            = "Paused"
+	ReasonResumed           = "Resumed"
 )
 
 // Observed is what the reconciler saw of the children and the fleet, and what the fleet steps decided, when it
@@ -55,6 +57,8 @@ type Observed struct {
 	Decision FleetDecision
 	// AdminToken is the token of the runtime pods' admin port, read from (or just written to) its Secret.
 	AdminToken string
+	// Paused is true when spec.paused kept the reconcile from changing anything.
+	Paused bool
 }
 
 // ComputeStatus derives the status of rc from the observed children, the fleet observation and the fleet
@@ -185,6 +189,15 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 	}
 	for _, c := range obs.Decision.Conditions() {
 		setCondition(c)
+	}
+	switch {
+	case obs.Paused:
+		// The pod template still carries the configuration it had when the cluster was paused.
+		st.ConfigHash = rc.Status.ConfigHash
+		set(realtimev1alpha1.ConditionPaused, metav1.ConditionTrue, ReasonPaused,
+			"spec.paused is true: no child is changed, the runtime Deployment's rollout is paused and no fleet operation runs")
+	case meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionPaused) != nil:
+		set(realtimev1alpha1.ConditionPaused, metav1.ConditionFalse, ReasonResumed, "spec.paused is false: changes are applied")
 	}
 	return st
 }

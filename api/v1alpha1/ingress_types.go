@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -24,6 +25,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="!self.?enabled.orValue(false) || (has(self.hosts) && size(self.hosts) > 0)",message="spec.ingress.hosts must list at least one host when spec.ingress.enabled is true",fieldPath=.hosts
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.className)",message="spec.ingress.className applies to an Ingress only; remove it when spec.ingress.gateway is set",fieldPath=.className
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.tlsSecretName)",message="spec.ingress.tlsSecretName applies to an Ingress only; with spec.ingress.gateway, TLS is terminated by the Gateway listener",fieldPath=.tlsSecretName
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.tls)",message="spec.ingress.tls applies to an Ingress only; with spec.ingress.gateway, TLS is terminated by the Gateway listener",fieldPath=.tls
+// +kubebuilder:validation:XValidation:rule="!has(self.tls) || !has(self.tlsSecretName)",message="spec.ingress.tls and spec.ingress.tlsSecretName cannot both be set: tlsSecretName is the short form of one tls entry for every host",fieldPath=.tls
 type IngressSpec struct {
 	// Enabled turns on the Ingress (or HTTPRoute when gateway is set).
 	// +kubebuilder:default=false
@@ -53,6 +56,15 @@ type IngressSpec struct {
 	// +optional
 	TLSSecretName string `json:"tlsSecretName,omitempty"`
 
+	// TLS lists the certificates of the Ingress, each for some hosts (the Ingress's spec.tls). With cert-manager,
+	// add its annotation (cert-manager.io/cluster-issuer or cert-manager.io/issuer) to annotations and it issues
+	// each secretName for its hosts.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	TLS []IngressTLSSpec `json:"tls,omitempty"`
+
 	// StickyCookie configures the session-affinity cookie the proxy sets.
 	// +kubebuilder:default={}
 	// +optional
@@ -77,6 +89,79 @@ type IngressSpec struct {
 	// Requires the Gateway API CRDs; cookie session persistence needs the experimental channel.
 	// +optional
 	Gateway *GatewaySpec `json:"gateway,omitempty"`
+}
+
+// IngressTLSSpec is one certificate of the Ingress.
+type IngressTLSSpec struct {
+	// SecretName is the kubernetes.io/tls Secret holding the certificate (created by cert-manager when it is
+	// asked to through the Ingress's annotations).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName"`
+
+	// Hosts the certificate serves; empty means every host of spec.ingress.hosts.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=set
+	// +optional
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// ServiceSpec configures the runtime Service <name>: how it is exposed (ClusterIP behind an ingress by default,
+// or a NodePort or a cloud load balancer of its own) and its annotations.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.externalTrafficPolicy) || self.?type.orValue('ClusterIP') in ['NodePort', 'LoadBalancer']",message="spec.service.externalTrafficPolicy applies only when spec.service.type is NodePort or LoadBalancer",fieldPath=.externalTrafficPolicy
+// +kubebuilder:validation:XValidation:rule="!has(self.nodePort) || self.?type.orValue('ClusterIP') in ['NodePort', 'LoadBalancer']",message="spec.service.nodePort applies only when spec.service.type is NodePort or LoadBalancer",fieldPath=.nodePort
+// +kubebuilder:validation:XValidation:rule="(!has(self.loadBalancerClass) && !has(self.loadBalancerSourceRanges)) || self.?type.orValue('ClusterIP') == 'LoadBalancer'",message="spec.service.loadBalancerClass and spec.service.loadBalancerSourceRanges apply only when spec.service.type is LoadBalancer"
+// +kubebuilder:validation:XValidation:rule="!has(self.sessionAffinityTimeoutSeconds) || self.?sessionAffinity.orValue('None') == 'ClientIP'",message="spec.service.sessionAffinityTimeoutSeconds applies only when spec.service.sessionAffinity is ClientIP",fieldPath=.sessionAffinityTimeoutSeconds
+type ServiceSpec struct {
+	// Type of the Service: ClusterIP (default), NodePort or LoadBalancer.
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	// +optional
+	Type corev1.ServiceType `json:"type,omitempty"`
+
+	// Annotations added to the Service (cloud load balancer settings, external-dns, ...). They win over the
+	// sticky-cookie annotations the operator writes there for the Traefik and HAProxy ingress controllers.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// ExternalTrafficPolicy of a NodePort or LoadBalancer Service: Local keeps the client's source IP (and
+	// sends traffic only to nodes running a runtime pod), Cluster (the Kubernetes default) spreads it over every
+	// node.
+	// +kubebuilder:validation:Enum=Cluster;Local
+	// +optional
+	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+
+	// SessionAffinity ClientIP sends a client IP's connections to the same pod (L4 stickiness, for long-polling
+	// clients reaching the Service without a sticky ingress); None (the default) balances each connection.
+	// +kubebuilder:validation:Enum=None;ClientIP
+	// +optional
+	SessionAffinity corev1.ServiceAffinity `json:"sessionAffinity,omitempty"`
+
+	// SessionAffinityTimeoutSeconds is how long a ClientIP affinity lasts (Kubernetes default 10800).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	SessionAffinityTimeoutSeconds *int32 `json:"sessionAffinityTimeoutSeconds,omitempty"`
+
+	// NodePort pins the node port of the public port (NodePort or LoadBalancer); unset: allocated.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	NodePort int32 `json:"nodePort,omitempty"`
+
+	// LoadBalancerClass selects the load balancer implementation (immutable once set on the Service).
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	LoadBalancerClass *string `json:"loadBalancerClass,omitempty"`
+
+	// LoadBalancerSourceRanges restricts the client CIDRs a cloud load balancer admits.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=set
+	// +optional
+	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges,omitempty"`
 }
 
 // StickyCookieSpec configures the session-affinity cookie.
@@ -106,6 +191,14 @@ type GatewaySpec struct {
 	// +kubebuilder:validation:MaxItems=8
 	// +listType=atomic
 	ParentRefs []GatewayParentRef `json:"parentRefs"`
+
+	// SessionPersistence is Cookie (default: the HTTPRoute asks for a sticky cookie, a field of the Gateway
+	// API experimental channel) or None (no sessionPersistence in the HTTPRoute, for Gateways whose CRDs or
+	// implementation lack it: stickiness must then come from the Gateway implementation, or the clients must use
+	// the websocket transport only).
+	// +kubebuilder:validation:Enum=Cookie;None
+	// +optional
+	SessionPersistence string `json:"sessionPersistence,omitempty"`
 }
 
 // GatewayParentRef names a Gateway and optionally one of its listeners.

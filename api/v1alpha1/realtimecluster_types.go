@@ -64,6 +64,18 @@ type RealtimeClusterSpec struct {
 	// +optional
 	Redis RedisSpec `json:"redis,omitzero"`
 
+	// Paused stops every change the operator makes to the fleet while true: no child is applied or deleted (a
+	// new image or setting waits), the runtime Deployment is paused (a rollout under way stops where it is), and
+	// no scale-down, rebalancing or autoscaling step runs. The status keeps being reported, with the Paused
+	// condition. Setting it back to false resumes from the current spec.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// Service configures the runtime Service: its type (ClusterIP, NodePort, LoadBalancer), annotations, traffic
+	// policy and session affinity.
+	// +optional
+	Service ServiceSpec `json:"service,omitzero"`
+
 	// Ingress exposes the fleet with sticky sessions through an Ingress or a Gateway API HTTPRoute.
 	// +kubebuilder:default={}
 	// +optional
@@ -105,7 +117,7 @@ type RealtimeClusterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, Progressing, Degraded, RedisReady, FleetObserved and RedisDegraded.
+	// Conditions: Ready, Progressing, Degraded, RedisReady, FleetObserved, RedisDegraded and Paused.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -189,6 +201,9 @@ const (
 	// names them): they stay ready and serve their own clients, but broadcasts between them and the other
 	// pods are cut off. It does not make the RealtimeCluster unready.
 	ConditionRedisDegraded = "RedisDegraded"
+	// ConditionPaused is True while spec.paused stops the operator's changes; False (reason Resumed) once it
+	// resumed. Absent on a cluster that was never paused.
+	ConditionPaused = "Paused"
 )
 
 // RealtimeCluster is a fleet of Socket.IO servers (socketfleet-runtime pods) with its Redis adapter backend,

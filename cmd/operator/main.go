@@ -185,10 +185,11 @@ func run(args []string) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	reconciler := &controllers.RealtimeClusterReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder(specs.ManagerName),
-		Options:  specs.BuildOptions{DefaultImage: cfg.runtimeImage, OperatorNamespace: cfg.operatorNamespace},
-		Fleet:    controllers.FleetOptions{PollInterval: cfg.fleetPollInterval},
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder(specs.ManagerName),
+		Options:   specs.BuildOptions{DefaultImage: cfg.runtimeImage, OperatorNamespace: cfg.operatorNamespace},
+		Fleet:     controllers.FleetOptions{PollInterval: cfg.fleetPollInterval},
 	}
 	if err := reconciler.SetupWithManager(mgr, cfg.maxConcurrentReconciles); err != nil {
 		return err

@@ -1,6 +1,8 @@
 package specs
 
 import (
+	"encoding/json"
+	"fmt"
 	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -90,17 +92,30 @@ func BuildDeployment(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions, co
 	no := false
 	revisionHistory := int32(5)
 
-	topology := spec.Pod.TopologySpreadConstraints
-	if len(topology) == 0 {
-		topology = []corev1.TopologySpreadConstraint{{
-			MaxSkew:           1,
-			TopologyKey:       "kubernetes.io/hostname",
-			WhenUnsatisfiable: corev1.ScheduleAnyway,
-			LabelSelector:     &metav1.LabelSelector{MatchLabels: selector},
-		}}
-	}
+	topology, affinity := podSpreading(spec.Pod, selector)
 
 	volumes, mounts := runtimeVolumes(rc)
+	volumes = append(volumes, spec.Pod.Volumes...)
+	mounts = append(mounts, spec.Pod.VolumeMounts...)
+
+	serviceAccount := names.ServiceAccount
+	if spec.Pod.ServiceAccountName != "" {
+		serviceAccount = spec.Pod.ServiceAccountName
+	}
+	automount := no
+	if spec.Pod.AutomountServiceAccountToken != nil {
+		automount = *spec.Pod.AutomountServiceAccountToken
+	}
+	initContainers := append([]corev1.Container{}, spec.Pod.InitContainers...)
+	always := corev1.ContainerRestartPolicyAlways
+	for _, c := range spec.Pod.Sidecars {
+		c.RestartPolicy = &always
+		initContainers = append(initContainers, c)
+	}
+	if len(initContainers) == 0 {
+		initContainers = nil
+	}
+	containers := append([]corev1.Container{runtimeContainer(rc, opts, mounts)}, spec.Pod.Containers...)
 
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -120,23 +135,104 @@ func BuildDeployment(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions, co
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations},
 				Spec: corev1.PodSpec{
-					ServiceAccountName:            names.ServiceAccount,
-					AutomountServiceAccountToken:  &no,
+					ServiceAccountName:            serviceAccount,
+					AutomountServiceAccountToken:  &automount,
 					EnableServiceLinks:            &no,
 					TerminationGracePeriodSeconds: &grace,
 					ImagePullSecrets:              spec.ImagePullSecrets,
 					NodeSelector:                  spec.Pod.NodeSelector,
 					Tolerations:                   spec.Pod.Tolerations,
-					Affinity:                      spec.Pod.Affinity,
+					Affinity:                      affinity,
 					TopologySpreadConstraints:     topology,
 					PriorityClassName:             spec.Pod.PriorityClassName,
-					SecurityContext:               podSecurityContext(runtimeUID),
-					Containers:                    []corev1.Container{runtimeContainer(rc, opts, mounts)},
+					SecurityContext:               overlay(podSecurityContext(runtimeUID), spec.Pod.SecurityContext),
+					DNSPolicy:                     spec.Pod.DNSPolicy,
+					DNSConfig:                     spec.Pod.DNSConfig,
+					HostAliases:                   spec.Pod.HostAliases,
+					InitContainers:                initContainers,
+					Containers:                    containers,
 					Volumes:                       volumes,
 				},
 			},
 		},
 	}
+}
+
+// podSpreading returns the topology spread constraints and the affinity of the runtime pods. spec.pod's own
+// constraints replace the defaults. The defaults spread the pods across nodes (a topology spread constraint on
+// kubernetes.io/hostname) and prefer zones holding fewer of them (a preferred pod anti-affinity on
+// topology.kubernetes.io/zone, added unless spec.pod.affinity sets podAntiAffinity). Zones are a preference
+// rather than a second spread constraint because the scheduler ignores, when scoring a pod's own constraints,
+// every node that lacks one of their keys: on a cluster whose nodes carry no zone label a zone constraint would
+// switch the spreading by node off too, while an anti-affinity term on a missing label simply counts nothing.
+func podSpreading(pod realtimev1alpha1.PodOverrides, selector map[string]string) ([]corev1.TopologySpreadConstraint, *corev1.Affinity) {
+	if len(pod.TopologySpreadConstraints) > 0 {
+		return pod.TopologySpreadConstraints, pod.Affinity
+	}
+	topology := []corev1.TopologySpreadConstraint{{
+		MaxSkew:           1,
+		TopologyKey:       corev1.LabelHostname,
+		WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector:     &metav1.LabelSelector{MatchLabels: selector},
+	}}
+	affinity := &corev1.Affinity{}
+	if pod.Affinity != nil {
+		if pod.Affinity.PodAntiAffinity != nil {
+			return topology, pod.Affinity
+		}
+		affinity = pod.Affinity.DeepCopy()
+	}
+	affinity.PodAntiAffinity = &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				TopologyKey:   corev1.LabelTopologyZone,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: selector},
+			},
+		}},
+	}
+	return topology, affinity
+}
+
+// overlay returns base with every field override sets replacing base's (top-level fields of the JSON form), so
+// a security context override keeps the operator's secure defaults for what it leaves out. A nil override
+// returns base.
+func overlay[T any](base, override *T) *T {
+	if override == nil {
+		return base
+	}
+	merged, err := overlayJSON(base, override)
+	if err != nil {
+		// Both are API types that always marshal; keep the defaults rather than drop them.
+		return base
+	}
+	return merged
+}
+
+func overlayJSON[T any](base, override *T) (*T, error) {
+	var b, o map[string]json.RawMessage
+	for _, step := range []struct {
+		v   *T
+		out *map[string]json.RawMessage
+	}{{base, &b}, {override, &o}} {
+		data, err := json.Marshal(step.v)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", step.v, err)
+		}
+		if err := json.Unmarshal(data, step.out); err != nil {
+			return nil, fmt.Errorf("unmarshal %T: %w", step.v, err)
+		}
+	}
+	maps.Copy(b, o)
+	data, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("marshal merged %T: %w", base, err)
+	}
+	out := new(T)
+	if err := json.Unmarshal(data, out); err != nil {
+		return nil, fmt.Errorf("unmarshal merged %T: %w", base, err)
+	}
+	return out, nil
 }
 
 func podSecurityContext(uid int64) *corev1.PodSecurityContext {
@@ -181,6 +277,10 @@ func runtimeContainer(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions, m
 			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
 	)
 	env = append(env, spec.Pod.Env...)
+	var envFrom []corev1.EnvFromSource
+	if len(spec.Pod.EnvFrom) > 0 {
+		envFrom = spec.Pod.EnvFrom
+	}
 
 	admin := intstr.FromString("admin")
 	c := corev1.Container{
@@ -192,6 +292,7 @@ func runtimeContainer(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions, m
 			{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP},
 		},
 		Env:       env,
+		EnvFrom:   envFrom,
 		Resources: spec.Resources,
 		StartupProbe: &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: admin}},
@@ -214,7 +315,7 @@ func runtimeContainer(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions, m
 			TimeoutSeconds:   2,
 		},
 		VolumeMounts:             mounts,
-		SecurityContext:          containerSecurityContext(),
+		SecurityContext:          overlay(containerSecurityContext(), spec.Pod.ContainerSecurityContext),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	if delay := preStopSeconds(rc); delay > 0 {
@@ -278,5 +379,6 @@ func runtimeVolumes(rc *realtimev1alpha1.RealtimeCluster) ([]corev1.Volume, []co
 			}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tls", MountPath: RedisTLSDir, ReadOnly: true})
 	}
-	return volumes, mounts
+	fileVolumes, fileMounts := runtimeFileVolumes(rc, &readOnly)
+	return append(volumes, fileVolumes...), append(mounts, fileMounts...)
 }

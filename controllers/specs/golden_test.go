@@ -116,6 +116,14 @@ func TestGoldenChildren(t *testing.T) {
 		"redis-streams-recovery",
 		"redis-managed-ha",
 		"redis-managed-tls",
+		"pod-sidecars",
+		"pod-security",
+		"runtime-files",
+		"runtime-jwt-configmap",
+		"service-loadbalancer",
+		"service-nodeport-traefik",
+		"ingress-tls-cert-manager",
+		"ingress-gateway-no-persistence",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

@@ -73,10 +73,33 @@ func nginxAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]string {
 		"nginx.ingress.kubernetes.io/proxy-send-timeout":               timeout,
 		"nginx.ingress.kubernetes.io/proxy-body-size":                  strconv.FormatInt(buffer, 10),
 	}
-	if rc.Spec.Ingress.TLSSecretName != "" {
+	if ingressHasTLS(rc) {
 		a["nginx.ingress.kubernetes.io/session-cookie-secure"] = "true"
 	}
 	return a
+}
+
+// ingressTLS is the spec.tls of the Ingress: spec.ingress.tls, each entry without hosts covering every host, or
+// one entry for every host from spec.ingress.tlsSecretName; nil for plain HTTP.
+func ingressTLS(rc *realtimev1alpha1.RealtimeCluster) []networkingv1.IngressTLS {
+	ing := rc.Spec.Ingress
+	if ing.TLSSecretName != "" {
+		return []networkingv1.IngressTLS{{Hosts: append([]string{}, ing.Hosts...), SecretName: ing.TLSSecretName}}
+	}
+	var out []networkingv1.IngressTLS
+	for _, t := range ing.TLS {
+		hosts := t.Hosts
+		if len(hosts) == 0 {
+			hosts = ing.Hosts
+		}
+		out = append(out, networkingv1.IngressTLS{Hosts: append([]string{}, hosts...), SecretName: t.SecretName})
+	}
+	return out
+}
+
+// ingressHasTLS reports whether the Ingress terminates TLS (the sticky cookie is then marked Secure).
+func ingressHasTLS(rc *realtimev1alpha1.RealtimeCluster) bool {
+	return rc.Spec.Ingress.TLSSecretName != "" || len(rc.Spec.Ingress.TLS) > 0
 }
 
 // BuildIngress renders the Ingress of rc, or nil when rc has no Ingress (disabled, or an HTTPRoute instead).
@@ -119,9 +142,7 @@ func BuildIngress(rc *realtimev1alpha1.RealtimeCluster) *networkingv1.Ingress {
 	if len(annotations) > 0 {
 		obj.Annotations = annotations
 	}
-	if ing.TLSSecretName != "" {
-		obj.Spec.TLS = []networkingv1.IngressTLS{{Hosts: append([]string{}, ing.Hosts...), SecretName: ing.TLSSecretName}}
-	}
+	obj.Spec.TLS = ingressTLS(rc)
 	return obj
 }
 
@@ -154,12 +175,14 @@ func BuildHTTPRoute(rc *realtimev1alpha1.RealtimeCluster) *unstructured.Unstruct
 		"backendRefs": []any{map[string]any{
 			"group": "", "kind": "Service", "name": NamesFor(rc).Service, "port": int64(PublicPort), "weight": int64(1),
 		}},
-		"sessionPersistence": map[string]any{
+	}
+	if ing.Gateway.SessionPersistence != "None" {
+		rule["sessionPersistence"] = map[string]any{
 			"sessionName":     stickyCookieName(rc),
 			"type":            "Cookie",
 			"absoluteTimeout": fmt.Sprintf("%ds", stickyMaxAgeSeconds(rc)),
 			"cookieConfig":    map[string]any{"lifetimeType": "Permanent"},
-		},
+		}
 	}
 	meta := childMeta(rc, NamesFor(rc).HTTPRoute, ComponentRuntime)
 	u := &unstructured.Unstructured{Object: map[string]any{
@@ -190,7 +213,7 @@ func Endpoint(rc *realtimev1alpha1.RealtimeCluster) string {
 	ing := rc.Spec.Ingress
 	if ing.Enabled && len(ing.Hosts) > 0 {
 		scheme := "http"
-		if ing.TLSSecretName != "" || ing.Gateway != nil {
+		if ingressHasTLS(rc) || ing.Gateway != nil {
 			scheme = "https"
 		}
 		return fmt.Sprintf("%s://%s%s", scheme, ing.Hosts[0], path)

@@ -30,6 +30,103 @@ type RuntimeConfig struct {
 	Drain                   RuntimeDrainConfig    `json:"drain"`
 	Admin                   RuntimeAdminConfig    `json:"admin"`
 	Redis                   *RuntimeRedisConfig   `json:"redis,omitempty"`
+	Auth                    *RuntimeAuthConfig    `json:"auth,omitempty"`
+	Publish                 *RuntimePublishConfig `json:"publish,omitempty"`
+	Webhook                 *RuntimeWebhookConfig `json:"webhook,omitempty"`
+}
+
+// RuntimeAuthConfig is the auth block of the runtime config file (spec.runtime.auth).
+type RuntimeAuthConfig struct {
+	JWT     *RuntimeJWTConfig         `json:"jwt,omitempty"`
+	Webhook *RuntimeAuthWebhookConfig `json:"webhook,omitempty"`
+}
+
+// RuntimeJWTConfig is the auth.jwt block: the key is a file mounted from the referenced Secret or ConfigMap,
+// secretFile for HS256, publicKeyFile otherwise.
+type RuntimeJWTConfig struct {
+	Algorithm     string `json:"algorithm"`
+	SecretFile    string `json:"secretFile,omitempty"`
+	PublicKeyFile string `json:"publicKeyFile,omitempty"`
+	Issuer        string `json:"issuer,omitempty"`
+	Audience      string `json:"audience,omitempty"`
+	Leeway        string `json:"leeway,omitempty"`
+}
+
+// RuntimeAuthWebhookConfig is the auth.webhook block.
+type RuntimeAuthWebhookConfig struct {
+	URL     string `json:"url"`
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// RuntimePublishConfig is the publish block: the API on the public listener, its token file mounted from the
+// referenced Secret.
+type RuntimePublishConfig struct {
+	Enabled   bool   `json:"enabled"`
+	Listener  string `json:"listener"`
+	TokenFile string `json:"tokenFile"`
+}
+
+// RuntimeWebhookConfig is the webhook block (spec.runtime.webhook).
+type RuntimeWebhookConfig struct {
+	URL       string   `json:"url"`
+	Events    []string `json:"events"`
+	Timeout   string   `json:"timeout,omitempty"`
+	TokenFile string   `json:"tokenFile,omitempty"`
+}
+
+// optionalDuration formats d, or "" when unset (the runtime's default applies).
+func optionalDuration(d *metav1.Duration) string {
+	if d == nil {
+		return ""
+	}
+	return d.Duration.String()
+}
+
+// buildRuntimeAuth returns the auth block of the runtime config, or nil without spec.runtime.auth.
+func buildRuntimeAuth(rt realtimev1alpha1.RuntimeSpec) *RuntimeAuthConfig {
+	a := rt.Auth
+	if a == nil || (a.JWT == nil && a.Webhook == nil) {
+		return nil
+	}
+	cfg := &RuntimeAuthConfig{}
+	if j := a.JWT; j != nil {
+		cfg.JWT = &RuntimeJWTConfig{
+			Algorithm: string(j.Algorithm),
+			Issuer:    j.Issuer,
+			Audience:  j.Audience,
+			Leeway:    optionalDuration(j.Leeway),
+		}
+		if j.Algorithm == "HS256" {
+			cfg.JWT.SecretFile = JWTKeyDir + "/" + JWTKeyFile
+		} else {
+			cfg.JWT.PublicKeyFile = JWTKeyDir + "/" + JWTKeyFile
+		}
+	}
+	if w := a.Webhook; w != nil {
+		cfg.Webhook = &RuntimeAuthWebhookConfig{URL: w.URL, Timeout: optionalDuration(w.Timeout)}
+	}
+	return cfg
+}
+
+// buildRuntimePublish returns the publish block of the runtime config, or nil without spec.runtime.publish.
+func buildRuntimePublish(rt realtimev1alpha1.RuntimeSpec) *RuntimePublishConfig {
+	if rt.Publish == nil {
+		return nil
+	}
+	return &RuntimePublishConfig{Enabled: true, Listener: "public", TokenFile: PublishTokenDir + "/" + TokenFile}
+}
+
+// buildRuntimeWebhook returns the webhook block of the runtime config, or nil without spec.runtime.webhook.
+func buildRuntimeWebhook(rt realtimev1alpha1.RuntimeSpec) *RuntimeWebhookConfig {
+	w := rt.Webhook
+	if w == nil {
+		return nil
+	}
+	cfg := &RuntimeWebhookConfig{URL: w.URL, Events: append([]string{}, w.Events...), Timeout: optionalDuration(w.Timeout)}
+	if w.TokenSecretKeyRef != nil {
+		cfg.TokenFile = WebhookTokenDir + "/" + TokenFile
+	}
+	return cfg
 }
 
 // RuntimeCORSConfig is the cors block of the runtime config file.
@@ -148,15 +245,19 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 			RatePerSecond: rc.Spec.Drain.RatePerSecond,
 			StickyCookie:  runtimeStickyCookie(rc),
 		},
-		Admin: RuntimeAdminConfig{TokenFile: AdminTokenDir + "/" + AdminTokenKey},
-		Redis: buildRuntimeRedisConfig(rc),
+		Admin:   RuntimeAdminConfig{TokenFile: AdminTokenDir + "/" + AdminTokenKey},
+		Redis:   buildRuntimeRedisConfig(rc),
+		Auth:    buildRuntimeAuth(rt),
+		Publish: buildRuntimePublish(rt),
+		Webhook: buildRuntimeWebhook(rt),
 	}
 }
 
 // runtimeStickyCookie is the sticky cookie the operator's Ingress (or HTTPRoute) makes the load balancer set,
 // or "" without one.
 func runtimeStickyCookie(rc *realtimev1alpha1.RealtimeCluster) string {
-	if !rc.Spec.Ingress.Enabled {
+	ing := rc.Spec.Ingress
+	if !ing.Enabled || (ing.Gateway != nil && ing.Gateway.SessionPersistence == "None") {
 		return ""
 	}
 	return stickyCookieName(rc)

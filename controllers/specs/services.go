@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,21 +12,50 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 )
 
-// BuildService renders the ClusterIP Service of the runtime pods. It exposes the public port only; for the
-// Traefik and HAProxy ingress controllers it carries their sticky-cookie and timeout annotations, because
-// those controllers read backend settings from the Service.
+// BuildService renders the Service of the runtime pods: ClusterIP unless spec.service asks for a NodePort or a
+// LoadBalancer. It exposes the public port only; for the Traefik and HAProxy ingress controllers it carries
+// their sticky-cookie and timeout annotations, because those controllers read backend settings from the
+// Service, and spec.service.annotations on top of them.
 func BuildService(rc *realtimev1alpha1.RealtimeCluster) *corev1.Service {
+	opts := rc.Spec.Service
+	svcType := opts.Type
+	if svcType == "" {
+		svcType = corev1.ServiceTypeClusterIP
+	}
+	port := publicServicePort()
+	external := svcType == corev1.ServiceTypeNodePort || svcType == corev1.ServiceTypeLoadBalancer
 	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: childMeta(rc, NamesFor(rc).Service, ComponentRuntime),
 		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: SelectorLabels(rc, ComponentRuntime),
-			Ports:    []corev1.ServicePort{publicServicePort()},
+			Type:            svcType,
+			Selector:        SelectorLabels(rc, ComponentRuntime),
+			SessionAffinity: opts.SessionAffinity,
 		},
 	}
-	if a := serviceIngressAnnotations(rc); len(a) > 0 {
-		svc.Annotations = a
+	if external {
+		port.NodePort = opts.NodePort
+		svc.Spec.ExternalTrafficPolicy = opts.ExternalTrafficPolicy
+	}
+	if svcType == corev1.ServiceTypeLoadBalancer {
+		svc.Spec.LoadBalancerClass = opts.LoadBalancerClass
+		svc.Spec.LoadBalancerSourceRanges = opts.LoadBalancerSourceRanges
+	}
+	if opts.SessionAffinity == corev1.ServiceAffinityClientIP && opts.SessionAffinityTimeoutSeconds != nil {
+		svc.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{
+			ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: opts.SessionAffinityTimeoutSeconds},
+		}
+	}
+	svc.Spec.Ports = []corev1.ServicePort{port}
+	annotations := serviceIngressAnnotations(rc)
+	if len(opts.Annotations) > 0 {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		maps.Copy(annotations, opts.Annotations)
+	}
+	if len(annotations) > 0 {
+		svc.Annotations = annotations
 	}
 	return svc
 }
@@ -73,7 +103,7 @@ func serviceIngressAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]
 			"traefik.ingress.kubernetes.io/service.sticky.cookie.httponly": "true",
 			"traefik.ingress.kubernetes.io/service.sticky.cookie.samesite": "lax",
 		}
-		if ing.TLSSecretName != "" {
+		if ingressHasTLS(rc) {
 			a["traefik.ingress.kubernetes.io/service.sticky.cookie.secure"] = "true"
 		}
 		return a
@@ -88,13 +118,19 @@ func serviceIngressAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]
 	}
 }
 
-// BuildServiceAccount renders the runtime pods' ServiceAccount; the runtime never talks to the API server, so
-// no token is mounted.
+// BuildServiceAccount renders the runtime pods' ServiceAccount, with spec.pod.serviceAccountAnnotations
+// (workload identity); the runtime never talks to the API server, so no token is mounted unless
+// spec.pod.automountServiceAccountToken asks for it on the pods. It is rendered even when
+// spec.pod.serviceAccountName points the pods at another ServiceAccount.
 func BuildServiceAccount(rc *realtimev1alpha1.RealtimeCluster) *corev1.ServiceAccount {
 	no := false
+	meta := childMeta(rc, NamesFor(rc).ServiceAccount, ComponentRuntime)
+	if a := rc.Spec.Pod.ServiceAccountAnnotations; len(a) > 0 {
+		meta.Annotations = maps.Clone(a)
+	}
 	return &corev1.ServiceAccount{
 		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta:                   childMeta(rc, NamesFor(rc).ServiceAccount, ComponentRuntime),
+		ObjectMeta:                   meta,
 		AutomountServiceAccountToken: &no,
 	}
 }

@@ -94,9 +94,18 @@ func runSuite(m *testing.M) int {
 // renderChart renders charts/socketfleet like `helm template --include-crds` for Kubernetes v1.37.
 func renderChart(t *testing.T, namespace string, values map[string]any) []*unstructured.Unstructured {
 	t.Helper()
+	manifest, err := renderChartManifest(namespace, values)
+	if err != nil {
+		t.Fatalf("render chart: %v", err)
+	}
+	return decodeObjects(t, manifest)
+}
+
+// renderChartManifest renders the chart with values; helm validates them against values.schema.json first.
+func renderChartManifest(namespace string, values map[string]any) (string, error) {
 	chrt, err := loader.Load(filepath.Join(repoRoot(), "charts", "socketfleet"))
 	if err != nil {
-		t.Fatalf("load chart: %v", err)
+		return "", fmt.Errorf("load chart: %w", err)
 	}
 	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	install.ClientOnly = true
@@ -108,9 +117,9 @@ func renderChart(t *testing.T, namespace string, values map[string]any) []*unstr
 	install.KubeVersion = &chartutil.KubeVersion{Version: "v1.37.2", Major: "1", Minor: "37"}
 	rel, err := install.Run(chrt, values)
 	if err != nil {
-		t.Fatalf("render chart: %v", err)
+		return "", err
 	}
-	return decodeObjects(t, rel.Manifest)
+	return rel.Manifest, nil
 }
 
 // renderKustomize builds config/<dir> like `kustomize build config/<dir>`.
@@ -262,7 +271,7 @@ func TestHelmChart(t *testing.T) {
 				"--health-probe-bind-address=:8081", "--runtime-image=ghcr.io/socketfleet/socketfleet-runtime:v0.1.0",
 				"--max-concurrent-reconciles=2", "--operator-namespace=socketfleet-system"},
 			wantKinds: []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-				"RoleBinding", "Deployment", "Service"},
+				"RoleBinding", "Deployment", "Service", "PodDisruptionBudget"},
 		},
 		{
 			name: "custom",
@@ -304,6 +313,9 @@ func TestHelmChart(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := renderChart(t, namespace, tc.values)
+			if tc.name == "defaults" {
+				checkHighAvailability(t, objs)
+			}
 			for _, kind := range tc.wantKinds {
 				if len(find(objs, kind)) == 0 {
 					t.Errorf("chart rendered no %s", kind)
@@ -348,6 +360,92 @@ func TestHelmChart(t *testing.T) {
 			}
 			dryRunApply(t, rest)
 		})
+	}
+}
+
+// checkHighAvailability checks the chart's default operator: two replicas with leader election, spread across
+// nodes, and a PodDisruptionBudget selecting exactly its pods that lets a node drain evict one at a time.
+func checkHighAvailability(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	deps := find(objs, "Deployment")
+	if len(deps) != 1 {
+		t.Fatalf("chart rendered %d Deployments, want 1", len(deps))
+	}
+	replicas, _, _ := unstructured.NestedFieldNoCopy(deps[0].Object, "spec", "replicas")
+	if fmt.Sprint(replicas) != "2" {
+		t.Errorf("operator replicas = %v, want 2", replicas)
+	}
+	if args := containerArgs(t, objs); !slices.Contains(args, "--leader-elect=true") {
+		t.Errorf("operator args %v lack --leader-elect=true", args)
+	}
+	spread, _, _ := unstructured.NestedSlice(deps[0].Object, "spec", "template", "spec", "topologySpreadConstraints")
+	if len(spread) != 1 || spread[0].(map[string]any)["topologyKey"] != "kubernetes.io/hostname" {
+		t.Errorf("operator topology spread = %v, want one constraint on kubernetes.io/hostname", spread)
+	}
+	pdbs := find(objs, "PodDisruptionBudget")
+	if len(pdbs) != 1 {
+		t.Fatalf("chart rendered %d PodDisruptionBudgets, want 1", len(pdbs))
+	}
+	maxUnavailable, _, _ := unstructured.NestedFieldNoCopy(pdbs[0].Object, "spec", "maxUnavailable")
+	if fmt.Sprint(maxUnavailable) != "1" {
+		t.Errorf("PDB maxUnavailable = %v, want 1", maxUnavailable)
+	}
+	selector, _, _ := unstructured.NestedStringMap(pdbs[0].Object, "spec", "selector", "matchLabels")
+	podLabels, _, _ := unstructured.NestedStringMap(deps[0].Object, "spec", "template", "metadata", "labels")
+	for k, v := range selector {
+		if podLabels[k] != v {
+			t.Errorf("PDB selects %s=%s, which the operator pods (%v) do not carry", k, v, podLabels)
+		}
+	}
+	if len(selector) == 0 {
+		t.Error("PDB selects every pod of the namespace")
+	}
+}
+
+// TestHelmValuesSchema checks that values.schema.json refuses values that would install a broken or unsafe
+// operator, with an error naming the value, and accepts the documented ones.
+func TestHelmValuesSchema(t *testing.T) {
+	refused := []struct {
+		name   string
+		values map[string]any
+		want   string
+	}{
+		{"unknown top-level key (typo)", map[string]any{"replicas": 3}, "replicas"},
+		{"unknown nested key", map[string]any{"metrics": map[string]any{"bindAddress": ":9090"}}, "bindAddress"},
+		{"replica count as a string", map[string]any{"replicaCount": "2"}, "replicaCount"},
+		{"negative replica count", map[string]any{"replicaCount": -1}, "replicaCount"},
+		{"two replicas without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, "leaderElection"},
+		{"unknown log level", map[string]any{"logLevel": "verbose"}, "logLevel"},
+		{"unknown pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "pullPolicy"},
+		{"port out of range", map[string]any{"metrics": map[string]any{"port": 70000}}, "port"},
+		{"invalid namespace name", map[string]any{"watchNamespaces": []any{"Team_A"}}, "watchNamespaces"},
+		{"namespaced rbac without namespaces", map[string]any{"rbac": map[string]any{"namespaced": true}}, "watchNamespaces"},
+		{"empty runtime image", map[string]any{"runtimeImage": ""}, "runtimeImage"},
+		{"zero pdb max unavailable", map[string]any{"podDisruptionBudget": map[string]any{"maxUnavailable": 0}}, "maxUnavailable"},
+		{"zero concurrent reconciles", map[string]any{"maxConcurrentReconciles": 0}, "maxConcurrentReconciles"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := renderChartManifest("socketfleet-system", tc.values)
+			if err == nil {
+				t.Fatalf("chart accepted values %v", tc.values)
+			}
+			if !strings.Contains(err.Error(), "values don't meet the specifications of the schema") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not come from the schema or does not name %q:\n%v", tc.want, err)
+			}
+		})
+	}
+	accepted := []map[string]any{
+		{"replicaCount": 1, "leaderElection": map[string]any{"enabled": false}},
+		{"replicaCount": 3, "podDisruptionBudget": map[string]any{"maxUnavailable": "50%"}},
+		{"podDisruptionBudget": map[string]any{"enabled": false}},
+		{"resources": map[string]any{"requests": map[string]any{"cpu": 0.1, "memory": "64Mi"}}},
+		{"topologySpreadConstraints": []any{map[string]any{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}}},
+	}
+	for _, values := range accepted {
+		if _, err := renderChartManifest("socketfleet-system", values); err != nil {
+			t.Errorf("chart refused valid values %v: %v", values, err)
+		}
 	}
 }
 

@@ -18,7 +18,10 @@
 //      crash): the cluster stays Ready, the Sentinels promote a replica, the new pod rejoins as a replica, and
 //      no client is disconnected, no broadcast missed, no acked emit lost;
 //   7. the demo of `make demo` (hack/demo/realtimecluster.yaml, applied as it is): the chat page and its
-//      socket.io-client bundle come through the ingress from the runtime pods, whatever the checkout path.
+//      socket.io-client bundle come through the ingress from the runtime pods, whatever the checkout path;
+//   8. JWT auth with the public key in a Secret (spec.runtime.auth.jwt): a client whose token is signed by the
+//      mounted key connects through the ingress, a wrong one gets connect_error with the runtime's message, and
+//      rotating the key in the Secret rolls the pods onto the new key.
 // Clients join a room, receive a broadcast every 250 ms (publish API through the Service's ClusterIP) and
 // emit "work" with acks (`retries`) answered by this process as the runtime's event webhook. Losses are counted
 // per client over its whole life, across its reconnects (test/fleet/lib/clients.mjs): after each of steps 2-4,
@@ -28,6 +31,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { generateKeyPairSync, sign } from "node:crypto";
+import { createRequire } from "node:module";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -39,6 +44,8 @@ import {
 } from "../fleet/lib/fleet.mjs";
 
 const run = promisify(execFile);
+// The official client, from test/fleet's node_modules (run.sh installs them).
+const { io } = createRequire(new URL("../fleet/package.json", import.meta.url))("socket.io-client");
 const KUBECTL = process.env.KUBECTL;
 const INGRESS = process.env.E2E_INGRESS_URL; // Traefik's entry point, e.g. http://localhost:18080
 const CLIENTS = Number(process.env.E2E_CLIENTS ?? 1000);
@@ -88,6 +95,23 @@ async function linkDownTransitions(ns) {
   }
   return n;
 }
+/** rs256 returns a JWT of claims signed with privateKey (RS256). */
+function rs256(claims, privateKey) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const input = `${b64({ alg: "RS256", typ: "JWT" })}.${b64(claims)}`;
+  return `${input}.${sign("sha256", Buffer.from(input), privateKey).toString("base64url")}`;
+}
+
+/** connectOnce connects one official client with auth.token and resolves with the outcome: connected, or the
+ * connect_error's message and data. */
+function connectOnce(path, token) {
+  return new Promise((resolve) => {
+    const socket = io(INGRESS, { path, auth: { token }, transports: ["websocket"], reconnection: false, timeout: 10000 });
+    socket.on("connect", () => { socket.close(); resolve({ connected: true }); });
+    socket.on("connect_error", (err) => { socket.close(); resolve({ connected: false, message: err.message, data: err.data }); });
+  });
+}
+
 async function events(reason) {
   const list = await getJSON("events.events.k8s.io", "-n", NS);
   return list.items.filter((e) => e.reason === reason);
@@ -436,5 +460,69 @@ describe("e2e", { concurrency: false }, () => {
     assert.ok(pods.items.length >= 1 && pods.items.every((p) => (p.status.containerStatuses ?? []).every((c) => c.restartCount === 0)),
       "the demo's runtime pods run without restarts");
     await kubectl("delete", "namespace", "demo", "--wait=false");
+  });
+
+  test("JWT key from a Secret: a signed token connects, a wrong one gets connect_error, a rotated key rolls the pods", async () => {
+    const ns = "jwt", path = "/jwt/";
+    const first = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const second = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const pem = (k) => k.publicKey.export({ type: "spki", format: "pem" });
+    const claims = { sub: "e2e", iss: "e2e-issuer", exp: Math.floor(Date.now() / 1000) + 3600 };
+    const secret = (k) => JSON.stringify({
+      apiVersion: "v1", kind: "Secret", metadata: { name: "chat-jwt", namespace: ns },
+      stringData: { "public.pem": pem(k) },
+    });
+    await kubectl("create", "namespace", ns);
+    await kubectlInput(secret(first), "apply", "-f", "-");
+    await kubectlInput(JSON.stringify({
+      apiVersion: "realtime.socketfleet.io/v1alpha1", kind: "RealtimeCluster", metadata: { name: "chat", namespace: ns },
+      spec: {
+        replicas: 1, image: "socketfleet/runtime:v1", redis: { managed: {} },
+        runtime: { path, auth: { jwt: { algorithm: "RS256", issuer: "e2e-issuer", key: { secretKeyRef: { name: "chat-jwt", key: "public.pem" } } } } },
+        ingress: { enabled: true, controller: "traefik", className: "traefik", hosts: ["localhost"] },
+        drain: { window: "2s", preStopDelay: "1s" },
+      },
+    }), "apply", "-f", "-");
+    await kubectl("wait", "--for=condition=Ready", "realtimecluster/chat", "-n", ns, "--timeout=180s");
+    const good = rs256(claims, first.privateKey), wrong = rs256(claims, second.privateKey);
+    // Until Traefik routes the new path the handshake fails at the HTTP level; a refusal by the runtime is final.
+    const ok = await waitUntil("a client with a token signed by the mounted key connects", async () => {
+      const r = await connectOnce(path, good);
+      if (!r.connected && r.message.startsWith("unauthorized")) return r;
+      if (!r.connected) throw new Error(r.message);
+      return r;
+    }, 60000, 500);
+    assert.deepEqual(ok, { connected: true }, "the token signed by the Secret's key is accepted");
+    const refused = await connectOnce(path, wrong);
+    assert.deepEqual(refused, { connected: false, message: "unauthorized: invalid token signature", data: { code: "invalid_signature" } });
+    const hash = async () => (await getJSON("deployment", "chat", "-n", ns)).spec.template.metadata.annotations["realtime.socketfleet.io/files-hash"];
+    const before = await hash();
+    assert.ok(before, "the pod template carries the files hash");
+
+    // Rotating the key in the Secret rolls the pods: the second key's tokens are then accepted, the first's refused.
+    await kubectlInput(secret(second), "apply", "-f", "-");
+    await waitUntil("the pods roll onto the rotated key", async () => {
+      const r = await connectOnce(path, wrong);
+      if (!r.connected) throw new Error(r.message);
+      return true;
+    }, 180000, 1000);
+    const after = await hash();
+    assert.notEqual(after, before, "the files hash changed with the Secret");
+    // Once the old pod has drained and gone, no pod accepts the first key's tokens.
+    await waitUntil("only pods of the rotated key left", async () => {
+      const pods = (await getJSON("pods", "-n", ns, "-l", "app.kubernetes.io/component=runtime")).items;
+      return pods.length === 1 && pods.every((p) => !p.metadata.deletionTimestamp &&
+        p.metadata.annotations["realtime.socketfleet.io/files-hash"] === after);
+    }, 120000, 500);
+    // Traefik may still be switching the route to the new pod: a handshake failing at the transport is retried,
+    // an answer of the runtime (accepted or refused) is final.
+    const old = await waitUntil("an answer of the new pod to the first key's token", async () => {
+      const r = await connectOnce(path, good);
+      if (!r.connected && !r.message.startsWith("unauthorized")) throw new Error(r.message);
+      return r;
+    }, 30000, 500);
+    assert.deepEqual(old, { connected: false, message: "unauthorized: invalid token signature", data: { code: "invalid_signature" } },
+      "the first key's token is refused after the rotation");
+    await kubectl("delete", "namespace", ns, "--wait=false");
   });
 });

@@ -161,9 +161,10 @@ func startManager(ctx context.Context, cfg *rest.Config) (<-chan error, error) {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	reconciler = &controllers.RealtimeClusterReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder(specs.ManagerName),
-		Options:  specs.BuildOptions{DefaultImage: testImage},
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder(specs.ManagerName),
+		Options:   specs.BuildOptions{DefaultImage: testImage},
 		// Poll the pods' /stats often so fleet tests see changes quickly.
 		Fleet: controllers.FleetOptions{PollInterval: 300 * time.Millisecond, RequestTimeout: time.Second, PollDeadline: 2 * time.Second},
 	}
