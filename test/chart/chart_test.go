@@ -423,6 +423,8 @@ func TestHelmValuesSchema(t *testing.T) {
 		{"empty runtime image", map[string]any{"runtimeImage": ""}, "runtimeImage"},
 		{"zero pdb max unavailable", map[string]any{"podDisruptionBudget": map[string]any{"maxUnavailable": 0}}, "maxUnavailable"},
 		{"zero concurrent reconciles", map[string]any{"maxConcurrentReconciles": 0}, "maxConcurrentReconciles"},
+		{"unknown monitoring key", map[string]any{"monitoring": map[string]any{"alerts": map[string]any{"enabled": true}}}, "alerts"},
+		{"protected cluster without a name", map[string]any{"monitoring": map[string]any{"podMonitor": map[string]any{"protectedClusters": []any{map[string]any{"namespace": "chat"}}}}}, "name"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -439,6 +441,8 @@ func TestHelmValuesSchema(t *testing.T) {
 		{"replicaCount": 1, "leaderElection": map[string]any{"enabled": false}},
 		{"replicaCount": 3, "podDisruptionBudget": map[string]any{"maxUnavailable": "50%"}},
 		{"podDisruptionBudget": map[string]any{"enabled": false}},
+		{"monitoring": map[string]any{"podMonitor": map[string]any{"enabled": true, "interval": "15s", "protectedClusters": []any{map[string]any{"namespace": "chat", "name": "chat"}}},
+			"serviceMonitor": map[string]any{"enabled": true}, "rules": map[string]any{"enabled": true}, "dashboard": map[string]any{"enabled": true, "namespace": "grafana"}}},
 		{"resources": map[string]any{"requests": map[string]any{"cpu": 0.1, "memory": "64Mi"}}},
 		{"topologySpreadConstraints": []any{map[string]any{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}}},
 	}
