@@ -33,7 +33,7 @@ build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
 
 .PHONY: test
-test: deps lint verify test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-monitoring test-e2e ## Everything CI runs: lint, verify, unit, fuzzing (100,000 inputs a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, monitoring bundle with a real Prometheus, end-to-end.
+test: deps lint verify vulncheck test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-monitoring test-e2e ## Everything CI runs: lint, verify, govulncheck, unit, fuzzing (100,000 inputs a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, monitoring bundle with a real Prometheus, end-to-end.
 
 .PHONY: test-quick
 test-quick: ## The inner loop (a few minutes): Go unit tests without -race (fuzz seeds, builders, golden files) and the compat suite.
@@ -84,6 +84,10 @@ fmt: $(GOLANGCI_LINT) ## Rewrite the Go files with the formatters of .golangci.y
 .PHONY: verify
 verify: ## Generated files are up to date: version, generate + manifests, golden files, go mod tidy, the runtime's client bundle.
 	hack/verify.sh
+
+.PHONY: vulncheck
+vulncheck: ## govulncheck on the module, offline: the database is built from the pinned golang.org/x/vulndb module (hack/govulncheck.sh); accepted findings in hack/govulncheck-accepted.txt.
+	hack/govulncheck.sh
 
 .PHONY: set-version
 set-version: ## Set the release version: make set-version VERSION=X.Y.Z (writes VERSION, the chart, manifests, defaults).

@@ -214,7 +214,9 @@ type reconcileStep struct {
 // finish writes the status computed from obs (only when it changed) and returns reconcileErr, or the status
 // write error when there was no earlier error.
 func (r *RealtimeClusterReconciler) finish(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, obs Observed, reconcileErr error) error {
-	if reconcileErr != nil {
+	if msg, denied := missingPermission(reconcileErr); denied {
+		r.event(rc, nil, corev1.EventTypeWarning, EventPermissionDenied, "Reconcile", msg+": "+reconcileErr.Error())
+	} else if reconcileErr != nil {
 		r.event(rc, nil, corev1.EventTypeWarning, EventApplyFailed, "Reconcile", reconcileErr.Error())
 	}
 	status := ComputeStatus(rc, obs, r.now())

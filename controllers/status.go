@@ -162,7 +162,11 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 	// Degraded.
 	switch {
 	case obs.ReconcileError != nil:
-		set(realtimev1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonReconcileError, obs.ReconcileError.Error())
+		if msg, denied := missingPermission(obs.ReconcileError); denied {
+			set(realtimev1alpha1.ConditionDegraded, metav1.ConditionTrue, EventPermissionDenied, msg)
+		} else {
+			set(realtimev1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonReconcileError, obs.ReconcileError.Error())
+		}
 	case obs.GatewayAPIMissing:
 		set(realtimev1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonGatewayAPIMissing,
 			"spec.ingress.gateway is set but the cluster does not serve gateway.networking.k8s.io/v1 HTTPRoute; install the Gateway API CRDs")

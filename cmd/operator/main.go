@@ -26,16 +26,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -137,26 +132,6 @@ func newScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// cacheOptions limits the watched namespaces and caches only the operator's own Secrets, ConfigMaps and Pods,
-// so the operator never holds every Secret or Pod of the cluster in memory.
-func cacheOptions(namespaces string) cache.Options {
-	managed := labels.SelectorFromSet(labels.Set{specs.LabelManagedBy: specs.ManagerName})
-	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}:    {Label: managed},
-		&corev1.ConfigMap{}: {Label: managed},
-		&corev1.Pod{}:       {Label: managed},
-	}}
-	if namespaces != "" {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range strings.Split(namespaces, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				opts.DefaultNamespaces[ns] = cache.Config{}
-			}
-		}
-	}
-	return opts
-}
-
 func run(args []string) error {
 	cfg, zapOpts, err := parseFlags(args)
 	if err != nil {
@@ -179,7 +154,7 @@ func run(args []string) error {
 		LeaderElectionID:              cfg.leaderElectionID,
 		LeaderElectionNamespace:       cfg.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cacheOptions(cfg.watchNamespaces),
+		Cache:                         controllers.CacheOptions(cfg.watchNamespaces),
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // serve runs a server whose main namespace uses mw; the "whoami" event
 // acknowledges the socket's data.
-func serve(t *testing.T, mws ...socketio.ConnectMiddleware) string {
+func serve(t testing.TB, mws ...socketio.ConnectMiddleware) string {
 	t.Helper()
 	srv := socketio.NewServer(socketio.Options{})
 	for _, mw := range mws {

@@ -97,7 +97,7 @@ func (r *results) String() string {
 	return strings.Join(r.got, " ")
 }
 
-func start(t *testing.T, opts webhook.Options) (*sioclient.Client, *backend, *results) {
+func start(t testing.TB, opts webhook.Options) (*sioclient.Client, *backend, *results) {
 	t.Helper()
 	be := &backend{release: make(chan struct{})}
 	bs := httptest.NewServer(be)

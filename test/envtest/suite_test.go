@@ -16,10 +16,12 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -150,12 +152,22 @@ func zapLevel() zapcore.Level {
 	return zapcore.ErrorLevel
 }
 
+// sharedCache is the operator's production cache (controllers.CacheOptions: only the Secrets, ConfigMaps and
+// Pods it labels), minus the namespace of TestNamespacedRoles, which belongs to the operator that runs there
+// under a Role.
+func sharedCache() cache.Options {
+	opts := controllers.CacheOptions("")
+	opts.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", confinedNamespace)
+	return opts
+}
+
 // startManager runs a manager with the reconciler (no leader election, no metrics or probe listeners).
 func startManager(ctx context.Context, cfg *rest.Config) (<-chan error, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  sharedCache(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
