@@ -1,11 +1,13 @@
 package engineio
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -913,5 +915,31 @@ func TestUpgradeNoopWaitsForTheCheck(t *testing.T) {
 				t.Fatalf("pending poll = %q, want noop", body)
 			}
 		})
+	}
+}
+
+// TestTrickledPollingBodyIsCut: a POST whose body stops arriving is cut
+// after pingInterval + pingTimeout (the session could not have kept alive
+// longer) with 408, instead of holding its goroutine until the client goes.
+func TestTrickledPollingBodyIsCut(t *testing.T) {
+	h := newHarness(t, Options{PingInterval: 200 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+	sid, rec := pollingHandshake(t, h)
+	conn, err := net.Dial("tcp", h.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n4", sid)
+	_ = conn.SetReadDeadline(time.Now().Add(guard))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to the stalled POST: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("stalled POST = %d, want 408", resp.StatusCode)
+	}
+	if r := rec.closeReason(t); r != ReasonTransportError && r != ReasonPingTimeout {
+		t.Errorf("close reason %q", r)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 )
 
 // servePolling handles a long-polling request of an open session; t is its
@@ -112,12 +114,19 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Payload Too Large", http.StatusRequestEntityTooLarge)
 		return
 	}
+	// A body that trickles in is cut when the session would have timed out
+	// anyway (its pong can only come in a POST): it holds a goroutine and a
+	// buffer meanwhile. The server sets the next request's deadline itself.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.srv.opts.PingInterval + s.srv.opts.PingTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			http.Error(w, "Payload Too Large", http.StatusRequestEntityTooLarge)
 			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			http.Error(w, "Request Timeout", http.StatusRequestTimeout)
 		}
 		s.finish(ReasonTransportError)
 		return
