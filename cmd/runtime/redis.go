@@ -129,7 +129,10 @@ func streamsOptions(cfg config.Redis, log *slog.Logger, outbox redisadapter.Outb
 
 // redisOptions maps the redis block to go-redis options.
 func redisOptions(cfg config.Redis) (*redis.UniversalOptions, error) {
-	opts := &redis.UniversalOptions{DB: cfg.Database, Username: cfg.Username}
+	// ContextTimeoutEnabled: the adapters bound each operation with a context
+	// (a broadcast waits at most 2 s for Redis before it waits in the outbox);
+	// without it go-redis would wait its own read timeout on every retry.
+	opts := &redis.UniversalOptions{DB: cfg.Database, Username: cfg.Username, ContextTimeoutEnabled: true}
 	var urlTLS *tls.Config
 	switch cfg.Mode {
 	case "standalone":

@@ -259,6 +259,13 @@ func (s *Server) URL() string {
 	return u.String()
 }
 
+// Pause stops the process without closing its connections (SIGSTOP): a
+// Redis that no longer answers, as a stalled or partitioned primary.
+func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
 // Stop kills the process (SIGKILL; idempotent) and removes its directory.
 func (s *Server) Stop() {
 	if s.cmd.ProcessState == nil {

@@ -315,3 +315,50 @@ var badEntries = []map[string]any{
 	{"uid": "x", "nsp": "/", "type": "3", "data": base64.StdEncoding.EncodeToString([]byte(issue11Message))},
 	{"uid": "x", "nsp": "/", "type": "4", "data": `{"rooms":["a"]}`},
 }
+
+// TestBroadcastWhileRedisStalls: a Redis that stops answering (SIGSTOP, its
+// connections open) holds a broadcast at most broadcastPublishWait, not the
+// client's read timeout on every retry: the emit returns, the local client
+// has it, and the other server's client gets it once Redis answers again.
+func TestBroadcastWhileRedisStalls(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v, func(t *testing.T) {
+			r := redisserver.Start(t, "")
+			client := func() redis.UniversalClient {
+				return redis.NewClient(&redis.Options{Addr: r.Addr, ContextTimeoutEnabled: true, ReadTimeout: time.Minute, WriteTimeout: time.Minute})
+			}
+			a := startNodeOn(t, v, client(), socketio.Options{}, nil)
+			b := startNodeOn(t, v, client(), socketio.Options{}, nil)
+			waitfor.True(t, "both servers subscribed", func() bool {
+				n, err := a.srv.Of("/").Adapter().ServerCount(context.Background())
+				return err == nil && n == 2
+			})
+			onA, onB := sioclient.Connect(t, a.http.URL, ""), sioclient.Connect(t, b.http.URL, "")
+			if err := r.Pause(); err != nil {
+				t.Fatal(err)
+			}
+			resumed := false
+			t.Cleanup(func() {
+				if !resumed {
+					_ = r.Resume()
+				}
+			})
+			emitted := make(chan error, 1)
+			go func() { emitted <- a.srv.Of("/").Emit("stalled") }()
+			select {
+			case err := <-emitted:
+				if err != nil {
+					t.Fatalf("Emit: %v", err)
+				}
+			case <-time.After(guard):
+				t.Fatal("the broadcast waited for the stalled Redis")
+			}
+			onA.Expect(t, `42["stalled"]`)
+			if err := r.Resume(); err != nil {
+				t.Fatal(err)
+			}
+			resumed = true
+			onB.Expect(t, `42["stalled"]`)
+		})
+	}
+}

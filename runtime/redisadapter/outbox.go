@@ -84,6 +84,15 @@ type waitingBroadcast struct {
 // applies to those tries).
 const outboxRetryEvery = 250 * time.Millisecond
 
+// broadcastPublishWait bounds how long a broadcast waits for Redis (a
+// primary that stopped answering, a failover under way) before it waits in
+// the outbox instead: the emit, and the publish API request behind it, go
+// on. The client must honour context deadlines (go-redis
+// ContextTimeoutEnabled). A publish Redis applied but answered too late is
+// forwarded again from the outbox: the other servers' clients may then get
+// that broadcast twice.
+const broadcastPublishWait = 2 * time.Second
+
 // forward publishes a broadcast on channel with send, unless broadcasts are
 // already waiting: it then waits behind them, so that the other servers get
 // every broadcast of this one in order. A broadcast whose publish fails
@@ -94,7 +103,9 @@ func (l *link[A]) forward(ctx context.Context, channel string, send func(context
 	empty := len(l.outbox.waiting) == 0
 	l.outbox.mu.Unlock()
 	if empty {
-		err := l.publish(ctx, channel, send)
+		pctx, cancel := context.WithTimeout(ctx, broadcastPublishWait)
+		err := l.publish(pctx, channel, send)
+		cancel()
 		if err == nil || l.outbox.opts.MaxMessages < 0 {
 			return false, err
 		}
