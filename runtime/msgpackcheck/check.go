@@ -123,3 +123,7 @@ func readLength(b []byte, n int) (uint64, []byte, error) {
 	}
 	return v, b[n:], nil
 }
+
+// Skip returns what follows the msgpack value at the start of b, with the
+// same checks as Check.
+func Skip(b []byte) ([]byte, error) { return skip(b, 0) }
