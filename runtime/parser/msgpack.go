@@ -412,8 +412,8 @@ func objectKey(b []byte) ([]byte, []byte, error) {
 	return nil, nil, fmt.Errorf("msgpack map key 0x%02x: %w", b[0], ErrInvalidPacket)
 }
 
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD
-// as in Node's Buffer.toString.
+// appendJSONString appends s as a JSON string, escaped as JSON.stringify
+// does; invalid UTF-8 becomes U+FFFD as in Node's Buffer.toString.
 func appendJSONString(out, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	out = append(out, '"')
@@ -423,6 +423,16 @@ func appendJSONString(out, s []byte) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				out = append(out, '\\', c)
+			case c == '\n':
+				out = append(out, '\\', 'n')
+			case c == '\r':
+				out = append(out, '\\', 'r')
+			case c == '\t':
+				out = append(out, '\\', 't')
+			case c == '\b':
+				out = append(out, '\\', 'b')
+			case c == '\f':
+				out = append(out, '\\', 'f')
 			case c < 0x20:
 				out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			default:
