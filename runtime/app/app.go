@@ -31,11 +31,11 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/drain"
 	"github.com/socketfleet/socketfleet/runtime/engineio"
 	"github.com/socketfleet/socketfleet/runtime/metrics"
+	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/publish"
 	"github.com/socketfleet/socketfleet/runtime/relay"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 	"github.com/socketfleet/socketfleet/runtime/webhook"
-	"github.com/socketfleet/socketfleet/runtime/parser"
 )
 
 // ClusterAdapter is a cluster-wide Socket.IO adapter (Redis) ready to plug

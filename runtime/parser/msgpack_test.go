@@ -131,7 +131,7 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 		{"negative ack id", mustDecodeHex(t, "84a47479706502a46461746191a161a36e7370a12fa26964ff"), true, "invalid packet id", false},
 		{"reserved event name", mustDecodeHex(t, "83a47479706502a46461746191aa646973636f6e6e656374a36e7370a12f"), true, "reserved event name", false},
 		{"event without a name", mustDecodeHex(t, "83a47479706502a46461746190a36e7370a12f"), true, "needs an event name", false},
-		{"map key an array", mustDecodeHex(t, "83a47479706502a46461746192a16181" + "90" + "01" + "a36e7370a12f"), true, "map key", false},
+		{"map key an array", mustDecodeHex(t, "83a47479706502a46461746192a16181"+"90"+"01"+"a36e7370a12f"), true, "map key", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
