@@ -46,6 +46,12 @@ func (msgpackDecoder) Decode(data []byte, binary bool) (*Packet, error) {
 	var typ, nsp, id, payload []byte // the values of the fields (last one wins, as in JavaScript)
 	for ; n > 0; n-- {
 		key, rest, isStr := readStr(b)
+		if !isStr { // a key JavaScript would stringify: no packet field
+			var err error
+			if rest, err = msgpackcheck.Skip(b); err != nil {
+				return nil, fmt.Errorf("%w: %w", err, ErrInvalidPacket)
+			}
+		}
 		next, err := msgpackcheck.Skip(rest)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", err, ErrInvalidPacket)
@@ -245,7 +251,7 @@ func (c *toJSON) value(out, b []byte) (_, rest []byte, undefined bool, err error
 		case isFloat && (math.IsNaN(v.f) || math.IsInf(v.f, 0)):
 			return append(out, "null"...), rest, false, nil // as JSON.stringify
 		case isFloat:
-			return strconv.AppendFloat(out, v.f, 'g', -1, 64), rest, false, nil
+			return appendJSNumber(out, v.f), rest, false, nil
 		case b[0] == 0xcf:
 			return strconv.AppendUint(out, v.u, 10), rest, false, nil
 		}
@@ -294,6 +300,18 @@ func (c *toJSON) value(out, b []byte) (_, rest []byte, undefined bool, err error
 		return c.ext(out, typ, data), b[2+n:], false, nil
 	}
 	return nil, nil, false, fmt.Errorf("msgpack byte 0x%02x: %w", b[0], ErrInvalidPacket)
+}
+
+// appendJSNumber writes a finite float as JSON.stringify does: plain digits
+// from 1e-7 up to 1e21, an exponent outside.
+func appendJSNumber(out []byte, f float64) []byte {
+	if f == 0 {
+		return append(out, '0') // -0 too, as JSON.stringify
+	}
+	if a := math.Abs(f); a >= 1e-7 && a < 1e21 {
+		return strconv.AppendFloat(out, f, 'f', -1, 64)
+	}
+	return strconv.AppendFloat(out, f, 'g', -1, 64)
 }
 
 // numberSize is the encoded size of a msgpack number starting with c.

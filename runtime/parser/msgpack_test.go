@@ -146,6 +146,17 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestMsgpackDecodeIgnoresOtherKeys: keys that are no packet field, of any
+// msgpack type, are skipped with their values.
+func TestMsgpackDecodeIgnoresOtherKeys(t *testing.T) {
+	// {1: "type", "type": 2, "data": ["a"], nil: 5, "nsp": "/"}
+	wire := mustDecodeHex(t, "8501a474797065a47479706502a46461746191a161c005a36e7370a12f")
+	p, err := Msgpack.NewDecoder(0).Decode(wire, true)
+	if err != nil || p.Type != Event || p.Namespace != "/" || string(p.Data) != `["a"]` {
+		t.Fatalf("decoded %+v, %v", p, err)
+	}
+}
+
 // TestDefaultDecoderMismatch: a msgpack packet at a default-parser server is
 // a binary message outside a binary packet, reported as a mismatch.
 func TestDefaultDecoderMismatch(t *testing.T) {
