@@ -225,3 +225,49 @@ func TestByName(t *testing.T) {
 		t.Fatalf("ByName(json): %v", err)
 	}
 }
+
+// BenchmarkEncode compares the codecs on a chat-like event with a binary
+// argument: go test -run XXX -bench "^Benchmark(Encode|Decode)$" ./runtime/parser.
+func BenchmarkEncode(b *testing.B) {
+	data, attachments, err := EncodeArgs("message", map[string]any{"room": "chat:1", "user": "ana", "text": strings.Repeat("hello ", 20), "ts": 1733130000000}, make([]byte, 1024))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &Packet{Type: Event, Namespace: "/", Data: data, Attachments: attachments}
+	for _, codec := range []Codec{Default, Msgpack} {
+		b.Run(codec.Name(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := codec.Encode(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecode decodes the same event as each codec writes it.
+func BenchmarkDecode(b *testing.B) {
+	data, attachments, err := EncodeArgs("message", map[string]any{"room": "chat:1", "user": "ana", "text": strings.Repeat("hello ", 20), "ts": 1733130000000}, make([]byte, 1024))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &Packet{Type: Event, Namespace: "/", Data: data, Attachments: attachments}
+	for _, codec := range []Codec{Default, Msgpack} {
+		frames, err := codec.Encode(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(codec.Name(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d := codec.NewDecoder(0)
+				for _, f := range frames {
+					if _, err := d.Decode(f.Data, f.Binary); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
