@@ -62,6 +62,14 @@ type RuntimeSpec struct {
 	// +optional
 	MaxHTTPBufferSize int64 `json:"maxHttpBufferSize,omitempty"`
 
+	// Parser is the Socket.IO parser every client must use: default (socket.io-parser, JSON text with binary
+	// attachments) or msgpack (socket.io-msgpack-parser 3.x, configured on the clients with
+	// parser: require("socket.io-msgpack-parser")). A client of the other parser is disconnected, logged and counted
+	// in socketfleet_parser_mismatch_total. Empty means default.
+	// +kubebuilder:validation:Enum=default;msgpack
+	// +optional
+	Parser string `json:"parser,omitempty"`
+
 	// CORS configures cross-origin access for browser clients served from another origin.
 	// +optional
 	CORS CORSSpec `json:"cors,omitzero"`

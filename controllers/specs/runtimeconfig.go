@@ -17,13 +17,16 @@ import (
 // RuntimeConfig is the file the runtime reads from SOCKETFLEET_CONFIG. Its keys are the contract with the
 // runtime binary, documented in the operator README ("Runtime configuration file").
 type RuntimeConfig struct {
-	Port                    int32                 `json:"port"`
-	AdminPort               int32                 `json:"adminPort"`
-	Path                    string                `json:"path"`
-	Transports              []string              `json:"transports"`
-	PingInterval            string                `json:"pingInterval"`
-	PingTimeout             string                `json:"pingTimeout"`
-	MaxHTTPBufferSize       int64                 `json:"maxHttpBufferSize"`
+	Port              int32    `json:"port"`
+	AdminPort         int32    `json:"adminPort"`
+	Path              string   `json:"path"`
+	Transports        []string `json:"transports"`
+	PingInterval      string   `json:"pingInterval"`
+	PingTimeout       string   `json:"pingTimeout"`
+	MaxHTTPBufferSize int64    `json:"maxHttpBufferSize"`
+	// Parser is written only when it is not the runtime's default, so that clusters that leave it unset keep
+	// their config file (and pods) unchanged.
+	Parser                  string                `json:"parser,omitempty"`
 	CORS                    RuntimeCORSConfig     `json:"cors"`
 	ConnectionStateRecovery RuntimeRecoveryConfig `json:"connectionStateRecovery"`
 	Limits                  RuntimeLimitsConfig   `json:"limits"`
@@ -203,6 +206,14 @@ func durationOr(d metav1.Duration, def string) string {
 	return d.Duration.String()
 }
 
+// runtimeParser is the parser key of the runtime config file: empty for the default parser.
+func runtimeParser(p string) string {
+	if p == "default" {
+		return ""
+	}
+	return p
+}
+
 // BuildRuntimeConfig derives the runtime config file content from rc.
 func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 	rt := rc.Spec.Runtime
@@ -233,6 +244,7 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 		PingInterval:      durationOr(rt.PingInterval, realtimev1alpha1.DefaultPingInterval.String()),
 		PingTimeout:       durationOr(rt.PingTimeout, realtimev1alpha1.DefaultPingTimeout.String()),
 		MaxHTTPBufferSize: buffer,
+		Parser:            runtimeParser(rt.Parser),
 		CORS:              RuntimeCORSConfig{Origins: origins, Credentials: rt.CORS.Credentials},
 		ConnectionStateRecovery: RuntimeRecoveryConfig{
 			Enabled:                  recovery.Enabled,

@@ -31,6 +31,7 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/drain"
 	"github.com/socketfleet/socketfleet/runtime/engineio"
 	"github.com/socketfleet/socketfleet/runtime/metrics"
+	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/publish"
 	"github.com/socketfleet/socketfleet/runtime/relay"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
@@ -217,7 +218,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if len(cfg.CORS.Origins) > 0 {
 		eng.CORS = &engineio.CORSOptions{Origins: cfg.CORS.Origins, Credentials: cfg.CORS.Credentials}
 	}
+	codec, err := parser.ByName(cfg.Parser)
+	if err != nil {
+		return nil, fmt.Errorf("parser: %w", err)
+	}
 	sopts := socketio.Options{
+		Parser:                      codec,
 		Path:                        cfg.Path,
 		Engine:                      eng,
 		ConnectTimeout:              cfg.ConnectTimeout.D(),
@@ -232,6 +238,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		}
 	}
 	a.srv = socketio.NewServer(sopts)
+	a.metrics.CountParserMismatches(a.srv.ParserMismatches)
 
 	a.drainer = drain.New(func() []drain.Session {
 		sessions := a.srv.Engine().Sessions()
@@ -655,7 +662,7 @@ func (a *App) Run(ctx context.Context) error {
 		adapterName = a.cluster.Name
 	}
 	a.log.Info("socketfleet-runtime listening", "public", a.publicLn.Addr().String(), "admin", a.adminLn.Addr().String(),
-		"path", a.cfg.Path, "namespaces", a.cfg.Namespaces, "adapter", adapterName,
+		"path", a.cfg.Path, "namespaces", a.cfg.Namespaces, "adapter", adapterName, "parser", a.cfg.Parser,
 		"recovery", a.cfg.ConnectionStateRecovery.Enabled, "config", a.info.File,
 		"relay", a.cfg.Relay.Enabled, "publish", a.cfg.Publish.Enabled, "webhook", a.cfg.Webhook.URL != "",
 		"demo", a.cfg.Demo.Enabled, "adminAuth", a.adminAuth)

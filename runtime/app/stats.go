@@ -30,6 +30,9 @@ type Stats struct {
 	Limits LimitStats `json:"limits"`
 	// Adapter is "memory" or the cluster adapter's name.
 	Adapter string `json:"adapter"`
+	// Parser is the Socket.IO parser the clients must use ("default",
+	// "msgpack").
+	Parser string `json:"parser"`
 	// Recovery is true when connection state recovery is on (configuration
 	// validation allows it with the in-memory adapter only).
 	Recovery bool `json:"recovery"`
@@ -94,6 +97,7 @@ func (a *App) Stats() Stats {
 		Handshakes: HandshakeStats{Accepted: a.accepted.Load(), Refused: a.refused.Load()},
 		Limits:     LimitStats{MaxConnections: a.cfg.Limits.MaxConnections, HandshakeRate: a.cfg.Limits.HandshakeRate},
 		Adapter:    "memory",
+		Parser:     a.srv.Parser().Name(),
 		Recovery:   a.cfg.ConnectionStateRecovery.Enabled,
 	}
 	for ns, byTransport := range cl.ByNamespace {

@@ -48,6 +48,9 @@ type Config struct {
 	ConnectTimeout Duration `json:"connectTimeout" doc:"close an Engine.IO session that has not joined a namespace after this long"`
 	// MaxHTTPBufferSize is the largest message or polling payload (bytes).
 	MaxHTTPBufferSize int64 `json:"maxHttpBufferSize" doc:"largest message / polling payload in bytes (advertised as maxPayload)"`
+	// Parser is the Socket.IO parser every client must use: default or
+	// msgpack (socket.io-msgpack-parser).
+	Parser string `json:"parser" doc:"Socket.IO parser the clients use: default or msgpack (socket.io-msgpack-parser 3.x); a client of the other parser is logged, counted in socketfleet_parser_mismatch_total and disconnected"`
 	// Namespaces are the namespaces clients may connect to.
 	Namespaces []string `json:"namespaces" doc:"namespaces clients may connect to; an entry with * is a pattern (path.Match syntax) creating namespaces on demand"`
 	// CORS configures cross-origin requests.
@@ -307,6 +310,7 @@ func Default() Config {
 		UpgradeTimeout:    Duration(10 * time.Second),
 		ConnectTimeout:    Duration(45 * time.Second),
 		MaxHTTPBufferSize: 1_000_000,
+		Parser:            "default",
 		Namespaces:        []string{"/"},
 		ConnectionStateRecovery: Recovery{
 			MaxDisconnectionDuration: Duration(2 * time.Minute),

@@ -237,6 +237,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "invalid yaml", yaml: "port: [", want: `config: invalid YAML: yaml: line 1`},
 		{name: "duplicate key", yaml: "port: 1\nport: 2", want: `invalid YAML`},
 		{name: "unknown transport", yaml: "transports: [polling, sse]", want: `config: transports: unknown transport "sse"`},
+		{name: "unknown parser", yaml: "parser: json", want: `config: parser: unknown parser "json" (want default or msgpack)`},
+		{name: "unknown parser (env)", env: map[string]string{"SOCKETFLEET_PARSER": "msgpack-lite"}, want: `config: parser: unknown parser "msgpack-lite"`},
 		{name: "port range", yaml: "port: 70000", want: `config: port: must be between 0 and 65535`},
 		{name: "same ports", yaml: "port: 9000\nadminPort: 9000", want: `config: adminPort: must differ from port`},
 		{name: "negative limit", yaml: "limits:\n  maxConnections: -1", want: `config: limits.maxConnections: must not be negative`},

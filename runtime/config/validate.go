@@ -57,6 +57,9 @@ func (c *Config) Validate() error {
 	if c.MaxHTTPBufferSize <= 0 {
 		v.add("maxHttpBufferSize", "must be positive (got %d)", c.MaxHTTPBufferSize)
 	}
+	if c.Parser != "default" && c.Parser != "msgpack" {
+		v.add("parser", "unknown parser %q (want default or msgpack)", c.Parser)
+	}
 	if len(c.Namespaces) == 0 {
 		v.add("namespaces", "must list at least one namespace")
 	}

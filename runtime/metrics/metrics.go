@@ -199,6 +199,16 @@ func (m *Metrics) CountAdapterDecodeErrors(count func() uint64) {
 	}, func() float64 { return float64(count()) }))
 }
 
+// CountParserMismatches exports count, the number of sessions closed because
+// their client spoke another Socket.IO parser than the server's, as
+// socketfleet_parser_mismatch_total.
+func (m *Metrics) CountParserMismatches(count func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "socketfleet_parser_mismatch_total",
+		Help: "Sessions closed because the client spoke another Socket.IO parser than the configured one (parser: default or msgpack).",
+	}, func() float64 { return float64(count()) }))
+}
+
 // ObserveAdapterOutbox exports the cluster adapter's outbox, the broadcasts
 // kept while Redis is away: socketfleet_adapter_outbox_waiting,
 // socketfleet_adapter_outbox_forwarded_total and

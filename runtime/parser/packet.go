@@ -124,7 +124,7 @@ type Decoder struct {
 func (d *Decoder) Decode(data []byte, binary bool) (*Packet, error) {
 	if binary {
 		if d.pending == nil {
-			return nil, fmt.Errorf("binary message outside a binary packet: %w", ErrInvalidPacket)
+			return nil, fmt.Errorf("binary message outside a binary packet: %w: %w", ErrParserMismatch, ErrInvalidPacket)
 		}
 		d.pending.Attachments = append(d.pending.Attachments, data)
 		if len(d.pending.Attachments) < d.want {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/socketfleet/socketfleet/runtime/msgpackcheck"
 	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/socketio"
 )
@@ -110,11 +111,11 @@ func marshalMsgpack(v any) ([]byte, error) {
 }
 
 // unmarshalMsgpack decodes maps as map[string]any and bin as []byte.
-// Payloads come from other processes: checkMsgpack bounds what the decoder
+// Payloads come from other processes: msgpackcheck.Check bounds what the decoder
 // may allocate before it runs, and a decoder panic on hostile input must
 // not take the server down either.
 func unmarshalMsgpack(data []byte, v any) (err error) {
-	if err := checkMsgpack(data); err != nil {
+	if err := msgpackcheck.Check(data); err != nil {
 		return err
 	}
 	defer func() {

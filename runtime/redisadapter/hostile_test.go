@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socketfleet/socketfleet/runtime/msgpackcheck"
 )
 
 // issue11Message is the 63-byte broadcast a fuzzer found: an array header
@@ -30,7 +32,7 @@ func TestCheckMsgpack(t *testing.T) {
 		{"Node acknowledged broadcast", mustHex(t, goldenAckRequest), ""},
 		{"Node sharded envelope", mustHex(t, goldenShardedBinary), ""},
 		{"every scalar", []byte{0x95, 0xcc, 1, 0xd1, 0, 2, 0xca, 0, 0, 0, 0, 0xd4, 1, 2, 0xc7, 1, 5, 9}, ""},
-		{"nesting at the bound", nested(maxNesting), ""},
+		{"nesting at the bound", nested(msgpackcheck.MaxNesting), ""},
 		{"the 63-byte message", []byte(issue11Message), "announces 3722304989 values"},
 		{"array32 of 4G", []byte{0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0}, "announces 4294967295 values, 1 bytes follow"},
 		{"map32 of 4G", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0}, "announces 8589934590 values"},
@@ -42,17 +44,17 @@ func TestCheckMsgpack(t *testing.T) {
 		{"truncated length", []byte{0xdb, 0xff}, "truncated length"},
 		{"truncated float", []byte{0xcb, 0, 0}, "announces 8 bytes, 2 follow"},
 		{"reserved byte", []byte{0x91, 0xc1}, "reserved byte 0xc1"},
-		{"nested too deep", nested(maxNesting + 1), "nested deeper than 10000"},
+		{"nested too deep", nested(msgpackcheck.MaxNesting + 1), "nested deeper than 10000"},
 		{"trailing bytes", []byte{0xc0, 0xc0}, "1 trailing bytes"},
 		{"empty", nil, "truncated"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkMsgpack(tt.input)
+			err := msgpackcheck.Check(tt.input)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("rejected: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, errMalformed)):
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, msgpackcheck.ErrMalformed)):
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
 		})
@@ -66,7 +68,7 @@ func TestHostileMessagesAreDropped(t *testing.T) {
 	inputs := map[string][]byte{
 		"issue 11":       []byte(issue11Message),
 		"map of 4G":      {0xdf, 0xff, 0xff, 0xff, 0xff},
-		"deep":           nested(maxNesting + 1),
+		"deep":           nested(msgpackcheck.MaxNesting + 1),
 		"bad JSON":       []byte(`{"type":`),
 		"deep JSON":      []byte(`{"type":9,"data":{"packet":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}}`),
 		"truncated pack": mustHex(t, goldenBroadcastAll)[:20],
@@ -94,7 +96,7 @@ func TestDroppedMessagesLogOncePerInterval(t *testing.T) {
 	var logs bytes.Buffer
 	d := droppedMessages{log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	for range 1000 {
-		d.record("socket.io#/#", errMalformed)
+		d.record("socket.io#/#", msgpackcheck.ErrMalformed)
 	}
 	if d.count() != 1000 {
 		t.Fatalf("count %d", d.count())
@@ -110,7 +112,7 @@ func TestDroppedMessagesLogOncePerInterval(t *testing.T) {
 	// The next interval's first drop is logged with the count it stood for.
 	later := time.Now().Add(dropLogInterval)
 	d.now = func() time.Time { return later }
-	d.record("socket.io-request#/#", errMalformed)
+	d.record("socket.io-request#/#", msgpackcheck.ErrMalformed)
 	lines = strings.Split(strings.TrimSpace(logs.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], `"droppedSinceLastLog":999`) {
 		t.Fatalf("second interval logged %q", lines[len(lines)-1])

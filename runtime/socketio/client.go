@@ -17,7 +17,7 @@ import (
 type client struct {
 	srv     *Server
 	sess    *engineio.Session
-	decoder parser.Decoder // used from OnMessage only
+	decoder parser.PacketDecoder // used from OnMessage only
 	base    handshakeBase
 
 	mu           sync.Mutex
@@ -30,7 +30,7 @@ func newClient(srv *Server, sess *engineio.Session, r *http.Request) *client {
 	c := &client{
 		srv:     srv,
 		sess:    sess,
-		decoder: parser.Decoder{MaxAttachments: srv.opts.MaxAttachments},
+		decoder: srv.opts.Parser.NewDecoder(srv.opts.MaxAttachments),
 		base:    newHandshakeBase(r),
 		sockets: make(map[string]*Socket, 1),
 	}
@@ -92,6 +92,9 @@ func (c *client) OnServerClose() {
 // onParseError reports a protocol violation to the sockets and closes the
 // Engine.IO session, as the reference server does.
 func (c *client) onParseError(err error) {
+	if errors.Is(err, parser.ErrParserMismatch) {
+		c.srv.parserMismatch(c.sess, err)
+	}
 	for _, s := range c.socketList() {
 		s.emitError(err)
 	}
@@ -170,7 +173,7 @@ func (c *client) disconnectAll() {
 }
 
 func (c *client) sendPacket(p *parser.Packet) {
-	c.send(encodeMessages(p))
+	c.send(c.srv.encode(p))
 }
 
 // send queues messages on the session; a closed session drops them.

@@ -272,7 +272,7 @@ func (a *MemoryAdapter) Broadcast(packet *parser.Packet, opts BroadcastOptions) 
 	if a.recovery != nil && packet.Type == parser.Event && !packet.HasID && !opts.Flags.Volatile {
 		a.recovery.record(packet, opts)
 	}
-	msgs := encodeMessages(packet)
+	msgs := a.nsp.srv.encode(packet)
 	buf := a.collect(opts)
 	var cache *outgoingCache
 	for _, s := range *buf {
@@ -297,7 +297,7 @@ func (a *MemoryAdapter) BroadcastWithAck(ctx context.Context, packet *parser.Pac
 	packet.Namespace = a.nsp.name
 	packet.ID, packet.HasID = a.nsp.NextAckID(), true
 	id := packet.ID
-	msgs := encodeMessages(packet)
+	msgs := a.nsp.srv.encode(packet)
 	buf := a.collect(opts)
 	pending := &pendingAck{broadcast: true, fn: func(args []json.RawMessage, err error) {
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/socketfleet/socketfleet/runtime/engineio"
 	"github.com/socketfleet/socketfleet/runtime/parser"
 )
 
@@ -19,18 +18,6 @@ func newEventPacket(nsp, event string, args []any) (*parser.Packet, error) {
 		return nil, fmt.Errorf("encode %q arguments: %w", event, err)
 	}
 	return &parser.Packet{Type: parser.Event, Namespace: nsp, Data: data, Attachments: attachments}, nil
-}
-
-// encodeMessages encodes a packet once into the Engine.IO messages that carry
-// it: the text header then one binary message per attachment.
-func encodeMessages(p *parser.Packet) []*engineio.Message {
-	text, attachments := p.Encode()
-	msgs := make([]*engineio.Message, 0, 1+len(attachments))
-	msgs = append(msgs, engineio.TextMessage(text))
-	for _, a := range attachments {
-		msgs = append(msgs, engineio.BinaryMessage(a))
-	}
-	return msgs
 }
 
 // AppendOffset appends a connection state recovery offset to an event

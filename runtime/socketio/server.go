@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socketfleet/socketfleet/runtime/engineio"
+	"github.com/socketfleet/socketfleet/runtime/parser"
 )
 
 // Options configure a Server. The zero value is usable.
@@ -39,6 +41,12 @@ type Options struct {
 	// MaxAttachments limits the binary attachments of one incoming packet;
 	// default 10 (socket.io-parser's default).
 	MaxAttachments int
+	// Parser is the Socket.IO parser every client of the server must use:
+	// parser.Default (when nil) or parser.Msgpack (socket.io-msgpack-parser).
+	// A client that speaks another parser is logged, counted
+	// (ParserMismatches) and disconnected, as the reference server does on a
+	// decode error.
+	Parser parser.Codec
 	// Logger receives diagnostics; default slog.Default().
 	Logger *slog.Logger
 }
@@ -98,6 +106,10 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	mismatches       atomic.Uint64 // clients that spoke another parser
+	lastMismatchLog  atomic.Int64  // unix nanoseconds of the last mismatch log line
+	suppressedLogged atomic.Uint64 // mismatches not logged since then
+
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
 	parents []*ParentNamespace
@@ -127,6 +139,9 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Parser == nil {
+		opts.Parser = parser.Default
+	}
 	if opts.Recovery != nil {
 		rec := *opts.Recovery
 		if rec.MaxDisconnectionDuration <= 0 {
@@ -154,6 +169,54 @@ func NewServer(opts Options) *Server {
 	s.engine = engineio.NewServer(opts.Engine, s.onSession)
 	s.Of("/")
 	return s
+}
+
+// Parser returns the server's Socket.IO parser.
+func (s *Server) Parser() parser.Codec { return s.opts.Parser }
+
+// ParserMismatches returns how many sessions were closed because their
+// client spoke another parser than the server's.
+func (s *Server) ParserMismatches() uint64 { return s.mismatches.Load() }
+
+// encode encodes a packet with the server's parser into the Engine.IO
+// messages that carry it. A broadcast is encoded once for all its targets.
+// A packet the parser cannot write (never one the runtime built) is logged
+// and dropped.
+func (s *Server) encode(p *parser.Packet) []*engineio.Message {
+	frames, err := s.opts.Parser.Encode(p)
+	if err != nil {
+		s.log.Error("socketio: encode packet", "parser", s.opts.Parser.Name(), "type", p.Type.String(),
+			"nsp", p.Namespace, "err", err)
+		return nil
+	}
+	msgs := make([]*engineio.Message, len(frames))
+	for i, f := range frames {
+		if f.Binary {
+			msgs[i] = engineio.BinaryMessage(f.Data)
+		} else {
+			msgs[i] = engineio.TextMessage(f.Data)
+		}
+	}
+	return msgs
+}
+
+// mismatchLogInterval spaces the parser mismatch log lines: a fleet whose
+// clients all use another parser logs one line per interval, with counts.
+const mismatchLogInterval = 10 * time.Second
+
+// parserMismatch counts a client that speaks another parser and logs it.
+func (s *Server) parserMismatch(sess *engineio.Session, err error) {
+	total := s.mismatches.Add(1)
+	now := time.Now().UnixNano()
+	last := s.lastMismatchLog.Load()
+	if last != 0 && now-last < int64(mismatchLogInterval) || !s.lastMismatchLog.CompareAndSwap(last, now) {
+		s.suppressedLogged.Add(1)
+		return
+	}
+	s.log.Warn("socketio: client speaks a different Socket.IO parser than the server's; closing the session "+
+		"(configure the same parser on both sides: the runtime's parser setting, the client's parser option)",
+		"parser", s.opts.Parser.Name(), "session", sess.ID(), "transport", string(sess.Transport()),
+		"err", err, "mismatches_total", total, "not_logged_since_last_line", s.suppressedLogged.Swap(0))
 }
 
 // ServeHTTP serves the Engine.IO transports for requests under Options.Path

@@ -266,7 +266,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 		return ErrDisconnected
 	}
 	s.notifyOutgoing(pkt, nil)
-	s.client.send(encodeMessages(pkt))
+	s.client.send(s.client.srv.encode(pkt))
 	return nil
 }
 
@@ -367,7 +367,7 @@ func (s *Socket) sendWithID(id uint64, event string, args []any) error {
 	}
 	pkt.ID, pkt.HasID = id, true
 	s.notifyOutgoing(pkt, nil)
-	s.client.send(encodeMessages(pkt))
+	s.client.send(s.client.srv.encode(pkt))
 	return nil
 }
 

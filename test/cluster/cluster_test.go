@@ -79,7 +79,7 @@ type goCluster interface {
 	Close() error
 }
 
-func startGoServer(t *testing.T, redisAddr, mode string, recovery bool) *socketio.Server {
+func startGoServer(t *testing.T, redisAddr, mode string, recovery bool, options ...func(*socketio.Options)) *socketio.Server {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 	var cluster goCluster
@@ -96,6 +96,9 @@ func startGoServer(t *testing.T, redisAddr, mode string, recovery bool) *socketi
 	opts := socketio.Options{Adapter: cluster.Adapter}
 	if recovery {
 		opts.Recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute, SkipMiddlewares: true}
+	}
+	for _, o := range options {
+		o(&opts)
 	}
 	srv := socketio.NewServer(opts)
 	nsp := srv.Of("/")

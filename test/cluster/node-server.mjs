@@ -10,10 +10,11 @@
 //   "node-join" (room, newRoom)        io.in(room).socketsJoin(newRoom)
 // Server-side event "ping-node" (n, ack) acks "pong from node <n>".
 // Env: REDIS_URL, PORT, MODE (classic, the default; sharded: createShardedAdapter; streams:
-// @socket.io/redis-streams-adapter 0.3), RECOVERY=1 (connectionStateRecovery, 60 s). Prints "listening <port>"
-// when ready.
+// @socket.io/redis-streams-adapter 0.3), RECOVERY=1 (connectionStateRecovery, 60 s), PARSER=msgpack
+// (socket.io-msgpack-parser for the clients). Prints "listening <port>" when ready.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
+import msgpackParser from "socket.io-msgpack-parser";
 import { createClient } from "redis";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
@@ -32,6 +33,7 @@ if (process.env.MODE === "streams") {
 const httpServer = createServer();
 const io = new Server(httpServer, {
   adapter,
+  ...(process.env.PARSER === "msgpack" ? { parser: msgpackParser } : {}),
   ...(process.env.RECOVERY === "1" ? { connectionStateRecovery: { maxDisconnectionDuration: 60000 } } : {}),
 });
 

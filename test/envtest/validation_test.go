@@ -135,6 +135,8 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.runtime.transports[1]", `supported values: "polling", "websocket"`}},
 		{"no transports", "runtime: {transports: []}",
 			[]string{"spec.runtime.transports"}},
+		{"unknown parser", "runtime: {parser: msgpack-lite}",
+			[]string{"spec.runtime.parser", `supported values: "default", "msgpack"`}},
 		{"tiny buffer", "runtime: {maxHttpBufferSize: 10}",
 			[]string{"spec.runtime.maxHttpBufferSize", "greater than or equal to 1024"}},
 		{"credentials with wildcard origin", "runtime: {cors: {origins: ['*'], credentials: true}}",
@@ -284,6 +286,8 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 		"ingress: {enabled: true, hosts: ['*.example.com'], stickyCookie: {name: \"io_route-1.v2\"}, timeout: 46s}",
 		"ingress: {enabled: true, hosts: [chat.example.com], gateway: {parentRefs: [{name: gw, namespace: infra}]}}",
 		"runtime: {path: /, transports: [websocket], cors: {origins: ['*']}}",
+		"runtime: {parser: msgpack}",
+		"runtime: {parser: default}",
 		"runtime: {connectionStateRecovery: {enabled: false, maxDisconnectionDuration: 24h, skipMiddlewares: false}}",
 		// recovery follows the adapter when enabled is unset: on with streams (the default), off with classic alone
 		"runtime: {connectionStateRecovery: {enabled: true}}",

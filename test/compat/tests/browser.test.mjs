@@ -19,15 +19,44 @@ const require = createRequire(import.meta.url);
 const BUNDLE = path.join(path.dirname(require.resolve("socket.io-client/package.json")), "dist", "socket.io.min.js");
 
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>compat</title>
-<script src="/socket.io.min.js"></script></head><body>socket.io compat</body></html>`;
+<script src="/socket.io.min.js"></script><script src="/msgpack-parser.js"></script></head><body>socket.io compat</body></html>`;
+
+/**
+ * socket.io-msgpack-parser for the page, from the npm files as they are: notepack.io's browser build
+ * (dist/notepack.js, global notepack) and the CommonJS modules of the parser and component-emitter, wrapped
+ * in a minimal require. Sets window.msgpackParser.
+ */
+async function msgpackParserScript() {
+  const file = (pkg, rel) => readFile(path.join(path.dirname(require.resolve(`${pkg}/package.json`)), rel), "utf8");
+  const wrap = (name, src) => `modules[${JSON.stringify(name)}] = function (module, exports, require) {\n${src}\n};`;
+  return `${await file("notepack.io", "dist/notepack.js")}
+(function () {
+  var modules = {}, cache = {};
+  ${wrap("component-emitter", await file("component-emitter", "index.js"))}
+  ${wrap("socket.io-msgpack-parser", await file("socket.io-msgpack-parser", "index.js"))}
+  function req(name) {
+    if (name === "notepack.io") return self.notepack;
+    if (!cache[name]) {
+      cache[name] = { exports: {} };
+      modules[name](cache[name], cache[name].exports, req);
+    }
+    return cache[name].exports;
+  }
+  self.msgpackParser = req("socket.io-msgpack-parser");
+})();`;
+}
 
 /** Starts a static server for the page and the client bundle on port (0: any). */
 async function staticServer(port) {
   const bundle = await readFile(BUNDLE);
+  const parser = await msgpackParserScript();
   const server = http.createServer((req, res) => {
     if (req.url === "/socket.io.min.js") {
       res.writeHead(200, { "content-type": "application/javascript" });
       res.end(bundle);
+    } else if (req.url === "/msgpack-parser.js") {
+      res.writeHead(200, { "content-type": "application/javascript" });
+      res.end(parser);
     } else if (req.url === "/" || req.url === "/index.html") {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(PAGE);
@@ -171,7 +200,56 @@ async function scenario({ url, opts, upgrade }) {
   return out;
 }
 
+/** The msgpack scenario run inside the page: the client with socket.io-msgpack-parser, ArrayBuffers both ways. */
+async function msgpackScenario({ url, opts, upgrade }) {
+  const describeBin = (x) => {
+    if (x instanceof ArrayBuffer) return { type: "ArrayBuffer", hex: Array.from(new Uint8Array(x), (b) => b.toString(16).padStart(2, "0")).join("") };
+    if (Array.isArray(x)) return x.map(describeBin);
+    if (x && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, describeBin(v)]));
+    return x;
+  };
+  const wait = (emitter, ev) => new Promise((resolve) => emitter.once(ev, (...a) => resolve(a)));
+  const socket = io(url, { forceNew: true, reconnection: false, path: "/msgpack/", parser: self.msgpackParser, ...opts });
+  const out = {};
+  try {
+    await new Promise((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("connect_error", (e) => reject(new Error(`connect_error: ${e.message}`)));
+    });
+    if (upgrade && socket.io.engine.transport.name !== "websocket") await wait(socket.io.engine, "upgrade");
+    out.transport = socket.io.engine.transport.name;
+    const echoed = wait(socket, "echo");
+    socket.emit("echo", "héllo ✓", 42, { a: [1, null] }, new Uint8Array([1, 2, 255]).buffer, { nested: new Uint8Array([9]).buffer });
+    out.echo = describeBin(await echoed);
+    out.ack = describeBin(await socket.timeout(10000).emitWithAck("echo-ack", new Uint8Array([7]).buffer, "y"));
+    socket.on("ask-bin", (b, o, ack) =>
+      ack(b instanceof ArrayBuffer && o.nested instanceof ArrayBuffer ? new Uint8Array(b).reverse().buffer : "bad"),
+    );
+    out.askBin = await socket.timeout(10000).emitWithAck("ask-client-bin", "a1b2c3");
+  } catch (err) {
+    out.error = String(err && err.message ? err.message : err);
+  } finally {
+    socket.disconnect();
+  }
+  return out;
+}
+
 describe("socket.io-client in headless Chromium (cross-origin)", () => {
+  for (const { name, opts } of TRANSPORTS) {
+    test(`socket.io-msgpack-parser: echo, acks and ArrayBuffers over ${name}`, TIMEOUT, async (t) => {
+      await pageServer();
+      const { page, logs } = await openPage(t, `http://127.0.0.1:${process.env.COMPAT_PAGE_PORT}`);
+      assert.equal(await page.evaluate(() => typeof self.msgpackParser?.Encoder), "function", "the msgpack parser loaded");
+      const out = await page.evaluate(msgpackScenario, { url: BASE, opts, upgrade: name === "upgrade" });
+      assert.equal(out.error, undefined, `in-page error: ${out.error}\nconsole:\n${logs.join("\n")}`);
+      assert.equal(out.transport, name === "polling" ? "polling" : "websocket");
+      const ab = (hex) => ({ type: "ArrayBuffer", hex });
+      assert.deepEqual(out.echo, ["héllo ✓", 42, { a: [1, null] }, ab("0102ff"), { nested: ab("09") }]);
+      assert.deepEqual(out.ack, ab("07"));
+      assert.deepEqual(out.askBin, { ok: true, hex: "c3b2a1" });
+    });
+  }
+
   for (const { name, opts } of TRANSPORTS) {
     test(`echo, acks and binary over ${name}`, TIMEOUT, async (t) => {
       await pageServer();

@@ -1,4 +1,9 @@
-package redisadapter
+// Package msgpackcheck bounds msgpack input from untrusted peers before it is
+// decoded: Check walks one value without allocating and fails unless every
+// length prefix is backed by the bytes that follow it and nesting stays
+// within MaxNesting. The Redis adapters and the msgpack Socket.IO parser run
+// it before decoding.
+package msgpackcheck
 
 import (
 	"encoding/binary"
@@ -6,15 +11,15 @@ import (
 	"fmt"
 )
 
-// maxNesting bounds how deep arrays and maps may nest in a message from
+// MaxNesting bounds how deep arrays and maps may nest in a message from
 // another process. It is encoding/json's own bound, so whatever a client may
 // send as JSON can cross Redis as msgpack too.
-const maxNesting = 10000
+const MaxNesting = 10000
 
-// errMalformed is wrapped by every error of checkMsgpack.
-var errMalformed = errors.New("malformed msgpack")
+// ErrMalformed is wrapped by every error of Check.
+var ErrMalformed = errors.New("malformed msgpack")
 
-// checkMsgpack walks one msgpack value and fails unless data holds exactly
+// Check walks one msgpack value and fails unless data holds exactly
 // that value. It allocates nothing: every length prefix is checked against
 // the bytes that follow it (an array of n elements needs at least n more
 // bytes, a map of n entries 2n) and nesting is bounded, so a decoder that
@@ -22,21 +27,21 @@ var errMalformed = errors.New("malformed msgpack")
 // library sizes its slices and maps from the length prefix alone; without
 // this check a 63-byte message claiming 0xdddddddd elements allocates
 // gigabytes, which no recover can catch.
-func checkMsgpack(data []byte) error {
-	rest, err := skipMsgpack(data, 0)
+func Check(data []byte) error {
+	rest, err := skip(data, 0)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		return fmt.Errorf("%w: %d trailing bytes", errMalformed, len(rest))
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rest))
 	}
 	return nil
 }
 
-// skipMsgpack returns what follows the value at the start of b.
-func skipMsgpack(b []byte, depth int) ([]byte, error) {
+// skip returns what follows the value at the start of b.
+func skip(b []byte, depth int) ([]byte, error) {
 	if len(b) == 0 {
-		return nil, fmt.Errorf("%w: truncated", errMalformed)
+		return nil, fmt.Errorf("%w: truncated", ErrMalformed)
 	}
 	c := b[0]
 	b = b[1:]
@@ -76,26 +81,26 @@ func skipMsgpack(b []byte, depth int) ([]byte, error) {
 		items, b, err = readLength(b, 2<<(c-0xde))
 		items *= 2
 	default:
-		return nil, fmt.Errorf("%w: reserved byte 0x%02x", errMalformed, c)
+		return nil, fmt.Errorf("%w: reserved byte 0x%02x", ErrMalformed, c)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if size > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: 0x%02x announces %d bytes, %d follow", errMalformed, c, size, len(b))
+		return nil, fmt.Errorf("%w: 0x%02x announces %d bytes, %d follow", ErrMalformed, c, size, len(b))
 	}
 	b = b[size:]
 	if items == 0 {
 		return b, nil
 	}
 	if items > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: 0x%02x announces %d values, %d bytes follow", errMalformed, c, items, len(b))
+		return nil, fmt.Errorf("%w: 0x%02x announces %d values, %d bytes follow", ErrMalformed, c, items, len(b))
 	}
-	if depth >= maxNesting {
-		return nil, fmt.Errorf("%w: nested deeper than %d", errMalformed, maxNesting)
+	if depth >= MaxNesting {
+		return nil, fmt.Errorf("%w: nested deeper than %d", ErrMalformed, MaxNesting)
 	}
 	for ; items > 0; items-- {
-		if b, err = skipMsgpack(b, depth+1); err != nil {
+		if b, err = skip(b, depth+1); err != nil {
 			return nil, err
 		}
 	}
@@ -105,7 +110,7 @@ func skipMsgpack(b []byte, depth int) ([]byte, error) {
 // readLength reads a big-endian length of n bytes (1, 2 or 4).
 func readLength(b []byte, n int) (uint64, []byte, error) {
 	if len(b) < n {
-		return 0, nil, fmt.Errorf("%w: truncated length", errMalformed)
+		return 0, nil, fmt.Errorf("%w: truncated length", ErrMalformed)
 	}
 	var v uint64
 	switch n {
@@ -118,3 +123,7 @@ func readLength(b []byte, n int) (uint64, []byte, error) {
 	}
 	return v, b[n:], nil
 }
+
+// Skip returns what follows the msgpack value at the start of b, with the
+// same checks as Check.
+func Skip(b []byte) ([]byte, error) { return skip(b, 0) }
