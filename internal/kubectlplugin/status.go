@@ -226,4 +226,3 @@ func describeScaleDown(sd *realtimev1alpha1.ScaleDownStatus, now time.Time) stri
 	return fmt.Sprintf("%d -> %d replicas, started %s, pods going first: %s",
 		sd.FromReplicas, sd.ToReplicas, age(sd.StartedAt.Time, now), strings.Join(sd.Pods, ", "))
 }
-
