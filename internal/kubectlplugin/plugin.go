@@ -30,15 +30,14 @@ const (
 
 // plugin holds the flags and the API client of one invocation.
 type plugin struct {
-	out         io.Writer
-	loading     *clientcmd.ClientConfigLoadingRules
-	overrides   *clientcmd.ConfigOverrides
-	wait        bool
-	timeout     time.Duration
-	now         func() time.Time
-	client      client.Client
-	namespace   string
-	clientSetup func() error
+	out       io.Writer
+	loading   *clientcmd.ClientConfigLoadingRules
+	overrides *clientcmd.ConfigOverrides
+	wait      bool
+	timeout   time.Duration
+	now       func() time.Time
+	client    client.Client
+	namespace string
 }
 
 // Run runs the plugin with args (without the program name), writing its output to out. It returns the
@@ -59,7 +58,6 @@ func NewCommand(out io.Writer) *cobra.Command {
 		overrides: &clientcmd.ConfigOverrides{},
 		now:       time.Now,
 	}
-	p.clientSetup = p.setupClient
 	root := &cobra.Command{
 		Use:   "kubectl-socketfleet",
 		Short: "Show and operate Socketfleet RealtimeCluster fleets through the API server",
@@ -68,8 +66,11 @@ func NewCommand(out io.Writer) *cobra.Command {
 			"are annotations the operator carries out with the fleet's admin token; the plugin never connects to a pod.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			return p.clientSetup()
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Name() == "help" {
+				return nil
+			}
+			return p.setupClient()
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true

@@ -2,6 +2,8 @@ package kubectlplugin
 
 import (
 	"bytes"
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +83,26 @@ func TestPrintStatus(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHelpNeedsNoCluster: help works without a kubeconfig; a command that needs the API server says what is
+// missing.
+func TestHelpNeedsNoCluster(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	for _, args := range [][]string{{"help", "status"}, {"shed", "--help"}, {"--help"}} {
+		var out, errOut bytes.Buffer
+		if err := Run(context.Background(), args, &out, &errOut); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+		if !strings.Contains(out.String(), "Usage:") {
+			t.Errorf("%v printed no usage:\n%s", args, out.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), []string{"status"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "no configuration has been provided") {
+		t.Errorf("status without a kubeconfig: error %v", err)
 	}
 }
