@@ -31,6 +31,7 @@ demo-client: $(DEMO_CLIENT) ## Refresh the socket.io-client bundle built into th
 .PHONY: build
 build: ## Build the binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(RUNTIME) ./cmd/runtime
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/kubectl-socketfleet ./cmd/kubectl-socketfleet
 
 .PHONY: test
 test: deps lint verify vulncheck test-unit test-fuzz test-compat test-cluster test-runtime test-fleet test-envtest test-monitoring test-e2e ## Everything CI runs: lint, verify, govulncheck, unit, fuzzing (100,000 inputs a target), compat (Node + Chromium), Redis cluster, runtime binary, fleet, operator envtest, monitoring bundle with a real Prometheus, end-to-end.

@@ -288,7 +288,8 @@ func (r *RealtimeClusterReconciler) observeFleet(ctx context.Context, rc *realti
 	interval := r.Fleet.pollInterval()
 	fo.RequeueAfter = interval
 	key, fp, now := fleetKey(rc), fleetview.Fingerprint(targets), r.now().Time
-	if v, ok := r.fleet.views.Fresh(key, fp, now, interval); ok {
+	// A rebalance request needs a fresh poll: a round starts only on one.
+	if v, ok := r.fleet.views.Fresh(key, fp, now, interval); ok && !rebalanceRequested(rc) {
 		fo.View = v
 		return nil
 	}

@@ -38,6 +38,8 @@ type RebalanceDecision struct {
 	ThresholdPercent int32
 	// RequeueAfter is when rebalancing is to be looked at again (0: no need).
 	RequeueAfter time.Duration
+	// Skip says why no round starts (empty when one does, or when rebalancing is off).
+	Skip string
 }
 
 // ShedRequest asks one pod to close some of its sessions.
@@ -76,7 +78,7 @@ func (r *RealtimeClusterReconciler) decideRebalance(_ context.Context, rc *realt
 	if sd := obs.Decision.ScaleDown; sd != nil {
 		replicas, scaleDown = &sd.Replicas, sd.Status
 	}
-	decision := planRebalance(rc, obs.Fleet, prev, settling(obs.Fleet, scaleDown, replicas), r.now())
+	decision := planRebalance(rc, obs.Fleet, prev, settling(obs.Fleet, scaleDown, replicas), r.now(), rebalanceRequested(rc))
 	obs.Decision.Rebalance = &decision
 	return nil
 }
@@ -85,18 +87,19 @@ func (r *RealtimeClusterReconciler) decideRebalance(_ context.Context, rc *realt
 // further apart than spec.rebalance.thresholdPercent, the pods above the fair share are to shed their excess
 // (the pods close those sessions at the drain rate; the clients reconnect through the load balancer and land
 // on the emptier pods). See package rebalance for when a round starts. prev is the last round; unsettled
-// says why the fleet is not steady ("" when it is).
-func planRebalance(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, prev *realtimev1alpha1.RebalanceStatus, unsettled string, now metav1.Time) RebalanceDecision {
+// says why the fleet is not steady ("" when it is). requested (a rebalance request on rc) runs a round even
+// with rebalancing disabled and without waiting for the cooldown.
+func planRebalance(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, prev *realtimev1alpha1.RebalanceStatus, unsettled string, now metav1.Time, requested bool) RebalanceDecision {
 	out := RebalanceDecision{Last: prev}
 	spec := rc.Spec.Rebalance
-	if spec.Enabled != nil && !*spec.Enabled || !fo.FreshPoll {
+	if spec.Enabled != nil && !*spec.Enabled && !requested || !fo.FreshPoll {
 		return out
 	}
 	in := rebalance.Input{
 		Now: now.Time, Settling: unsettled, Cooldown: spec.Cooldown.Duration,
 		ThresholdPercent: spec.ThresholdPercent, MinSessions: int64(spec.MinSessions),
 	}
-	if prev != nil {
+	if prev != nil && !requested {
 		in.LastRound = prev.StartedAt.Time
 	}
 	for _, p := range fo.View.Pods {
@@ -106,7 +109,7 @@ func planRebalance(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, p
 		}
 	}
 	plan := rebalance.Next(in)
-	out.RequeueAfter = plan.RetryAfter
+	out.RequeueAfter, out.Skip = plan.RetryAfter, plan.Skip
 	if len(plan.Sheds) == 0 {
 		return out
 	}

@@ -301,6 +301,43 @@ describe("e2e", { concurrency: false }, () => {
     console.log("e2e: balanced", JSON.stringify(Object.fromEntries(Object.entries(balanced).map(([k, v]) => [k, v.total]))));
   });
 
+  test("kubectl socketfleet: status shows the fleet, shed goes through the operator, pause and resume", async () => {
+    const plugin = (...args) => kubectl("socketfleet", ...args, "-n", NS);
+    const pods = (await runtimePods()).filter((p) => ready(p) && !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
+    // The fleet view follows the pods within a poll (2 s here).
+    await waitUntil("kubectl socketfleet status lists every pod serving", async () => {
+      const status = await plugin("status", "chat");
+      if (!status.includes(`${pods.length} pods reporting`)) throw new Error(status);
+      for (const name of pods) {
+        if (!new RegExp(`^${name}\\s+\\d+\\s+serving`, "m").test(status)) throw new Error(status);
+      }
+      return true;
+    }, 30000, 1000);
+    const doc = JSON.parse(await plugin("status", "chat", "-o", "json"));
+    assert.equal(doc.status.fleet.pods.length, pods.length);
+
+    // Shed 5 sessions of the most loaded pod once earlier sheds are done: its /stats counts 5 more closes by shed.
+    const stats = async (name) => {
+      const p = (await runtimePods()).find((q) => q.metadata.name === name);
+      return fetch(`http://${p.status.podIP}:8081/stats`).then((r) => r.json());
+    };
+    const counts = await podCounts();
+    const target = Object.keys(counts).sort((a, b) => counts[b].total - counts[a].total)[0];
+    const before = await waitUntil(`${target} has no shed pending`, async () => {
+      const s = await stats(target);
+      return s.drain.shedPending === 0 ? { closed: s.drain.closedByShed } : false;
+    }, 60000, 500).then((r) => r.closed);
+    const out = await plugin("shed", target, "--count", "5");
+    assert.match(out, new RegExp(`ShedRequested: Pod ${target} is shedding 5 sessions`), out);
+    await waitUntil(`${target} closed 5 sessions by shed`, async () => (await stats(target)).drain.closedByShed >= before + 5, 30000, 250);
+    await clients.allConnected("shed by kubectl socketfleet");
+
+    assert.match(await plugin("pause", "chat"), /Condition Paused=True \(Paused\)/);
+    assert.equal((await getJSON("deployment", "chat", "-n", NS)).spec.paused, true, "the runtime Deployment is paused");
+    assert.match(await plugin("resume", "chat"), /Condition Paused=False \(Resumed\)/);
+    await waitUntil("the runtime Deployment resumed", async () => !(await getJSON("deployment", "chat", "-n", NS)).spec.paused, 30000, 250);
+  });
+
   test("delete the RealtimeCluster: every child is garbage-collected", async () => {
     ticker.stop();
     await clients.close();

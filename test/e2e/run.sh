@@ -30,7 +30,8 @@ bin/socketfleet-operator --leader-elect=false --metrics-bind-address 0 --health-
 echo "$! socketfleet-operator" >> "$CLUSTER_DIR/pids"
 
 status=0
-KUBECTL="$KUBECTL" E2E_INGRESS_URL="http://localhost:$TRAEFIK_PORT" \
+# bin/ on the PATH: kubectl finds the kubectl-socketfleet plugin there.
+PATH="$root/bin:$PATH" KUBECTL="$KUBECTL" E2E_INGRESS_URL="http://localhost:$TRAEFIK_PORT" \
 	node --test --test-force-exit --test-reporter=spec --test-timeout=900000 "$here/e2e.test.mjs" || status=$?
 if [[ $status -ne 0 ]]; then
 	echo "e2e failed; last lines of the component logs:" >&2

@@ -55,6 +55,10 @@ func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
 		f.shed.Add(n)
 		fmt.Fprintf(w, `{"pending":%d}`, n)
 	})
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
+		f.draining.Store(true)
+		fmt.Fprint(w, `{"draining":true}`)
+	})
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if want := f.token.Load(); want != nil && r.Header.Get("Authorization") != "Bearer "+*want {
 			f.unauthorized.Add(1)
