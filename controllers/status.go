@@ -199,7 +199,7 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 		// The pod template still carries the configuration it had when the cluster was paused.
 		st.ConfigHash = rc.Status.ConfigHash
 		set(realtimev1alpha1.ConditionPaused, metav1.ConditionTrue, ReasonPaused,
-			"spec.paused is true: no child is changed, the runtime Deployment's rollout is paused and no fleet operation runs")
+			"spec.paused is true: no child is changed, the runtime Deployment's rollout is paused and no automatic fleet operation runs (kubectl socketfleet drain and shed requests still do)")
 	case meta.FindStatusCondition(st.Conditions, realtimev1alpha1.ConditionPaused) != nil:
 		set(realtimev1alpha1.ConditionPaused, metav1.ConditionFalse, ReasonResumed, "spec.paused is false: changes are applied")
 	}
