@@ -188,15 +188,22 @@ func DecideCanary(in CanaryInput) CanaryDecision {
 	if failure := canaryFailure(in.Pods, in.Spec.Analysis.MaxRestarts); failure != "" {
 		return halt(failure)
 	}
-	healthy, waiting := canaryHealth(in.Pods, in.Replicas, in.CanaryExists)
+	healthy, ready, waiting := canaryHealth(in.Pods, in.Replicas, in.CanaryExists)
 	elapsed := in.Now.Sub(prev.StartedAt.Time)
 	if !healthy {
-		st.HealthySince = nil
-		if elapsed >= timeout {
+		// A pod that is not ready restarts the pause; a ready pod whose /stats poll failed once (a slow
+		// answer) only delays the promotion, unless the pods never answered before the timeout.
+		if !ready {
+			st.HealthySince = nil
+		}
+		if st.HealthySince == nil && elapsed >= timeout {
 			return halt(fmt.Sprintf("not ready within spec.rollout.canary.analysis.readyTimeoutSeconds (%ds): %s", int64(timeout/time.Second), waiting))
 		}
 		st.Message = "waiting: " + waiting
-		d.RequeueAfter = min(timeout-elapsed, canaryRecheck)
+		d.RequeueAfter = canaryRecheck
+		if st.HealthySince == nil {
+			d.RequeueAfter = min(timeout-elapsed, canaryRecheck)
+		}
 		d.Condition = canaryCondition(metav1.ConditionTrue, ReasonCanaryAnalyzing, st.Message)
 		return d
 	}
@@ -243,38 +250,43 @@ func canaryFailure(pods []CanaryPod, maxRestarts int32) string {
 	return ""
 }
 
-// canaryHealth reports whether want canary pods are ready, answer /stats and are not draining, and otherwise
-// what is missing.
-func canaryHealth(pods []CanaryPod, want int32, exists bool) (bool, string) {
+// canaryHealth reports whether want canary pods are ready, answer /stats and are not draining (healthy),
+// whether want of them are at least ready and not draining (ready), and otherwise what is missing.
+func canaryHealth(pods []CanaryPod, want int32, exists bool) (healthy, ready bool, missing string) {
 	if !exists {
-		return false, "the canary Deployment does not exist yet"
+		return false, false, "the canary Deployment does not exist yet"
 	}
-	var healthy int32
-	var missing []string
+	var nHealthy, nReady int32
+	var why []string
 	for _, p := range pods {
 		switch {
 		case p.Terminating:
 			continue
 		case !p.Ready:
-			missing = append(missing, fmt.Sprintf("pod %s is not ready", p.Name))
+			why = append(why, fmt.Sprintf("pod %s is not ready", p.Name))
+			continue
+		case p.Stats != nil && p.Stats.Err == nil && p.Stats.Draining:
+			why = append(why, fmt.Sprintf("pod %s is draining", p.Name))
+			continue
+		}
+		nReady++
+		switch {
 		case p.Stats == nil:
-			missing = append(missing, fmt.Sprintf("pod %s was not polled yet", p.Name))
+			why = append(why, fmt.Sprintf("pod %s was not polled yet", p.Name))
 		case p.Stats.Err != nil:
-			missing = append(missing, fmt.Sprintf("pod %s does not answer /stats: %v", p.Name, p.Stats.Err))
-		case p.Stats.Draining:
-			missing = append(missing, fmt.Sprintf("pod %s is draining", p.Name))
+			why = append(why, fmt.Sprintf("pod %s does not answer /stats: %v", p.Name, p.Stats.Err))
 		default:
-			healthy++
+			nHealthy++
 		}
 	}
-	if healthy >= want {
-		return true, ""
+	if nHealthy >= want {
+		return true, true, ""
 	}
-	msg := fmt.Sprintf("%d of %d canary pod(s) healthy", healthy, want)
-	if len(missing) > 0 {
-		msg += "; " + strings.Join(missing[:min(len(missing), 5)], "; ")
+	msg := fmt.Sprintf("%d of %d canary pod(s) healthy", nHealthy, want)
+	if len(why) > 0 {
+		msg += "; " + strings.Join(why[:min(len(why), 5)], "; ")
 	}
-	return false, msg
+	return false, nReady >= want, msg
 }
 
 // canaryClients sums the connected clients the canary pods reported.
