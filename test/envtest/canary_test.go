@@ -138,12 +138,15 @@ rollout:
 	rc = waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
 		return conditionIs(rc, realtimev1alpha1.ConditionCanary, metav1.ConditionTrue, controllers.ReasonCanaryPromoted)
 	})
+	if rc.Status.Canary == nil || rc.Status.Canary.HealthySince == nil {
+		t.Errorf("promoted canary's status %+v lacks healthySince", rc.Status.Canary)
+	}
 	apiPoll().NoError(t, "CanaryPromoted event", func() error { return hasEvent(ns, controllers.EventCanaryPromoted, "7 clients") })
 	// The canary keeps serving until the runtime Deployment rolled out.
 	waitFor(t, &appsv1.Deployment{}, ns, "chat-canary", nil)
 	simulateDeploymentStatus(t, ns, "chat", 2, 2, 2, 2)
 	gone(t, &appsv1.Deployment{}, ns, "chat-canary")
-	rc = waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
+	waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
 		if rc.Status.Canary != nil {
 			return fmt.Errorf("status.canary %+v after completion", rc.Status.Canary)
 		}
@@ -161,5 +164,4 @@ rollout:
 	})
 	apiPoll().NoError(t, "CanaryAborted event", func() error { return hasEvent(ns, controllers.EventCanaryAborted) })
 	waitFor(t, &appsv1.Deployment{}, ns, "chat", deploymentImage("registry.example.com/runtime:v2"))
-	_ = rc
 }
