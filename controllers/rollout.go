@@ -27,6 +27,26 @@ const ReasonCanary = "Canary"
 type canaryState struct {
 	mu       sync.Mutex
 	statuses map[string]*realtimev1alpha1.CanaryStatus
+	// conditions holds the last Canary condition decided for each cluster. It is set again by every reconcile,
+	// so a status write computed from a stale cached RealtimeCluster cannot leave an outdated one behind.
+	conditions map[string]metav1.Condition
+}
+
+// condition records c as the Canary condition of key when c is not nil, and returns the last one recorded.
+func (s *canaryState) condition(key string, c *metav1.Condition) *metav1.Condition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c != nil {
+		if s.conditions == nil {
+			s.conditions = map[string]metav1.Condition{}
+		}
+		s.conditions[key] = *c
+	}
+	last, ok := s.conditions[key]
+	if !ok {
+		return nil
+	}
+	return &last
 }
 
 func (s *canaryState) remember(key string, st *realtimev1alpha1.CanaryStatus) {
@@ -52,6 +72,7 @@ func (s *canaryState) forget(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.statuses, key)
+	delete(s.conditions, key)
 }
 
 // rolloutCanary is the canary step: it stamps the desired pod template's hash on the runtime Deployment,
@@ -107,6 +128,7 @@ func (r *RealtimeClusterReconciler) rolloutCanary(ctx context.Context, rc *realt
 		in.Pods = canaryPods(obs.Fleet.Pods, obs.Fleet.View.Pods)
 	}
 	dec := DecideCanary(in)
+	dec.Condition = r.canary.condition(key, dec.Condition)
 	obs.Canary = &dec
 
 	// The canary runs the desired template; DecideCanary asks for one only while it differs from the stored one.
@@ -114,6 +136,10 @@ func (r *RealtimeClusterReconciler) rolloutCanary(ctx context.Context, rc *realt
 	if dec.HoldMain && main != nil {
 		d.Deployment.Spec.Template = *main.Spec.Template.DeepCopy()
 		d.Deployment.Annotations[specs.AnnotationTemplateHash] = in.MainHash
+		// status.configHash stays the configuration the runtime Deployment's pods run.
+		if h := main.Spec.Template.Annotations[specs.AnnotationConfigHash]; h != "" {
+			obs.ConfigHash = h
+		}
 	}
 	if dec.CanaryReplicas != nil {
 		if err := r.apply(ctx, rc, specs.BuildCanaryDeployment(rc, withNewTemplate, hash, *dec.CanaryReplicas)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -84,7 +85,11 @@ rollout:
 	v1Hash := main.Annotations[specs.AnnotationTemplateHash]
 
 	// A broken image: canary first.
-	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) { rc.Spec.Image = "registry.example.com/runtime:broken" })
+	oldConfigHash := main.Spec.Template.Annotations[specs.AnnotationConfigHash]
+	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
+		rc.Spec.Image = "registry.example.com/runtime:broken"
+		rc.Spec.Runtime.PingInterval = metav1.Duration{Duration: 11 * time.Second}
+	})
 	canary := waitFor(t, &appsv1.Deployment{}, ns, "chat-canary", deploymentImage("registry.example.com/runtime:broken"))
 	if got := *canary.Spec.Replicas; got != 1 {
 		t.Errorf("canary replicas %d, want 1", got)
@@ -118,6 +123,12 @@ rollout:
 		return nil
 	})
 	main = waitFor(t, &appsv1.Deployment{}, ns, "chat", deploymentImage("registry.example.com/runtime:v1"))
+	if got := main.Spec.Template.Annotations[specs.AnnotationConfigHash]; got != oldConfigHash || rc.Status.ConfigHash != oldConfigHash {
+		t.Errorf("halted canary: runtime Deployment config hash %s, status.configHash %s, want both the old %s", got, rc.Status.ConfigHash, oldConfigHash)
+	}
+	if canaryHash := canary.Spec.Template.Annotations[specs.AnnotationConfigHash]; canaryHash == oldConfigHash {
+		t.Errorf("canary pods run the old config hash %s; the new runtime config must reach them", canaryHash)
+	}
 	if main.Annotations[specs.AnnotationTemplateHash] != v1Hash {
 		t.Errorf("halted rollout changed the runtime Deployment's template hash to %s", main.Annotations[specs.AnnotationTemplateHash])
 	}
