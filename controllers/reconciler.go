@@ -64,6 +64,8 @@ type RealtimeClusterReconciler struct {
 
 	// fleet is the in-memory state of the fleet operations (last polls, autoscaler histories).
 	fleet fleetState
+	// canary remembers the canary step of each cluster (spec.rollout.canary).
+	canary canaryState
 }
 
 // SetupWithManager registers the reconciler with mgr, watching RealtimeClusters and every child kind. The
@@ -127,6 +129,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.fleet.forget(req.NamespacedName.String())
+			r.canary.forget(req.NamespacedName.String())
 			operatormetrics.Default.Forget(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -164,6 +167,7 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		{"rebalance", r.decideRebalance},
 		{"apply fleet decisions", r.applyFleetDecision},
 		{"record rebalance request", r.recordRebalanceRequest},
+		{"canary rollout", r.rolloutCanary},
 		{"apply children", r.applyChildren},
 		{"remove obsolete children", r.removeObsolete},
 		{"observe children", r.observe},
@@ -204,6 +208,9 @@ func (r *RealtimeClusterReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	if f := obs.Fleet; f != nil {
 		result.RequeueAfter = soonest(result.RequeueAfter, soonest(f.RequeueAfter, obs.Decision.RequeueAfter()))
+	}
+	if c := obs.Canary; c != nil {
+		result.RequeueAfter = soonest(result.RequeueAfter, c.RequeueAfter)
 	}
 	return result, r.finish(ctx, rc, obs, nil)
 }

@@ -59,6 +59,8 @@ type Observed struct {
 	AdminToken string
 	// Paused is true when spec.paused kept the reconcile from changing anything.
 	Paused bool
+	// Canary is what the canary step decided (nil: it did not run).
+	Canary *CanaryDecision
 }
 
 // ComputeStatus derives the status of rc from the observed children, the fleet observation and the fleet
@@ -192,6 +194,10 @@ func ComputeStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed, now metav
 			fmt.Sprintf("%d of %d runtime pods available", dep.Status.AvailableReplicas, desired))
 	}
 	for _, c := range obs.Decision.Conditions() {
+		setCondition(c)
+	}
+	st.Canary = canaryStatus(rc, obs)
+	for _, c := range canaryConditions(obs, st.Canary) {
 		setCondition(c)
 	}
 	switch {

@@ -72,6 +72,9 @@ func (in *RealtimeCluster) SetDefaults() {
 		m := intstr.FromString(DefaultMaxSurge)
 		s.Rollout.MaxSurge = &m
 	}
+	if c := s.Rollout.Canary; c != nil {
+		c.setDefaults()
+	}
 }
 
 func defaultDuration(d *metav1.Duration, v time.Duration) {
@@ -197,4 +200,18 @@ func (r *RebalanceSpec) setDefaults() {
 		r.MinSessions = DefaultRebalanceMinSessions
 	}
 	defaultDuration(&r.Cooldown, DefaultRebalanceCooldown)
+}
+
+func (c *CanarySpec) setDefaults() {
+	if c.Replicas == nil {
+		r := intstr.FromInt32(DefaultCanaryReplicas)
+		c.Replicas = &r
+	}
+	if c.PauseSeconds == nil {
+		p := DefaultCanaryPauseSeconds
+		c.PauseSeconds = &p
+	}
+	if c.Analysis.ReadyTimeoutSeconds == 0 {
+		c.Analysis.ReadyTimeoutSeconds = DefaultCanaryReadyTimeoutSeconds
+	}
 }

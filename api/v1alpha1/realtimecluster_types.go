@@ -117,7 +117,7 @@ type RealtimeClusterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, Progressing, Degraded, RedisReady, FleetObserved, RedisDegraded and Paused.
+	// Conditions: Ready, Progressing, Degraded, RedisReady, FleetObserved, RedisDegraded, Paused and Canary.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -160,6 +160,10 @@ type RealtimeClusterStatus struct {
 	// the fleet operations under way (scale-down step, autoscaling decision).
 	// +optional
 	Fleet *FleetStatus `json:"fleet,omitempty"`
+
+	// Canary is the canary rollout under way (spec.rollout.canary); absent when none is.
+	// +optional
+	Canary *CanaryStatus `json:"canary,omitempty"`
 }
 
 // RecoveryStatus is the effective connection state recovery of a RealtimeCluster, as written into the runtime

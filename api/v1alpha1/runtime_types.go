@@ -519,4 +519,9 @@ type RolloutSpec struct {
 	// +kubebuilder:validation:Maximum=3600
 	// +optional
 	MinReadySeconds int32 `json:"minReadySeconds,omitempty"`
+
+	// Canary rolls a change of the pod template to a first batch of pods, watches them for pauseSeconds and
+	// then rolls the rest, or halts with a Warning event and the Canary condition when the batch fails.
+	// +optional
+	Canary *CanarySpec `json:"canary,omitempty"`
 }

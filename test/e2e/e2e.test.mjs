@@ -21,7 +21,11 @@
 //      socket.io-client bundle come through the ingress from the runtime pods, whatever the checkout path;
 //   8. JWT auth with the public key in a Secret (spec.runtime.auth.jwt): a client whose token is signed by the
 //      mounted key connects through the ingress, a wrong one gets connect_error with the runtime's message, and
-//      rotating the key in the Secret rolls the pods onto the new key.
+//      rotating the key in the Secret rolls the pods onto the new key;
+//   9. canary rollout (spec.rollout.canary) with a broken runtime (an env setting the runtime refuses at start,
+//      standing for a broken image): the canary crash-loops, the rollout halts with a Warning event and the Canary
+//      condition, no old pod is drained or replaced and the cluster stays Ready; reverting aborts the canary, and a
+//      good image is promoted and rolled to every pod.
 // Clients join a room, receive a broadcast every 250 ms (publish API through the Service's ClusterIP) and
 // emit "work" with acks (`retries`) answered by this process as the runtime's event webhook. Losses are counted
 // per client over its whole life, across its reconnects (test/fleet/lib/clients.mjs): after each of steps 2-4,
@@ -560,6 +564,75 @@ describe("e2e", { concurrency: false }, () => {
     }, 30000, 500);
     assert.deepEqual(old, { connected: false, message: "unauthorized: invalid token signature", data: { code: "invalid_signature" } },
       "the first key's token is refused after the rotation");
+    await kubectl("delete", "namespace", ns, "--wait=false");
+  });
+
+  test("canary rollout: a runtime that refuses its config halts the rollout, no old pod is touched; a good image is promoted", async () => {
+    const ns = "canary";
+    const get = () => getJSON("realtimecluster", "chat", "-n", ns);
+    const condition = (rc, type) => rc.status?.conditions?.find((c) => c.type === type);
+    const pods = async () => (await getJSON("pods", "-n", ns, "-l", "app.kubernetes.io/component=runtime")).items;
+    await kubectl("create", "namespace", ns);
+    await kubectlInput(JSON.stringify({
+      apiVersion: "realtime.socketfleet.io/v1alpha1", kind: "RealtimeCluster", metadata: { name: "chat", namespace: ns },
+      spec: {
+        replicas: 2, image: "socketfleet/runtime:v1", redis: { managed: {} },
+        rollout: { canary: { replicas: 1, pauseSeconds: 3, analysis: { readyTimeoutSeconds: 90, maxRestarts: 0 } } },
+        drain: { window: "2s", preStopDelay: "1s" },
+      },
+    }), "apply", "-f", "-");
+    await kubectl("wait", "--for=condition=Ready", "realtimecluster/chat", "-n", ns, "--timeout=180s");
+    await waitUntil("two ready runtime pods", async () => {
+      const ps = await pods();
+      return ps.length === 2 && ps.every((p) => ready(p) && !p.metadata.deletionTimestamp);
+    }, 120000, 500);
+    const oldUIDs = (await pods()).map((p) => p.metadata.uid).sort();
+
+    // The runtime refuses an invalid duration at start: the canary pod exits and restarts.
+    await kubectl("patch", "realtimecluster/chat", "-n", ns, "--type=merge", "-p",
+      JSON.stringify({ spec: { pod: { env: [{ name: "SOCKETFLEET_PING_INTERVAL", value: "not-a-duration" }] } } }));
+    const halted = await waitUntil("the canary halts", async () => {
+      const c = condition(await get(), "Canary");
+      if (c?.reason !== "Halted") throw new Error(`Canary condition ${JSON.stringify(c)}`);
+      return c;
+    }, 180000, 1000);
+    assert.equal(halted.status, "False");
+    assert.match(halted.message, /pod chat-canary-[a-z0-9-]+/, "the condition names the failing canary pod");
+    const warnings = (await getJSON("events.events.k8s.io", "-n", ns)).items.filter((e) => e.reason === "CanaryHalted");
+    assert.ok(warnings.length > 0 && warnings.every((e) => e.type === "Warning"), "a CanaryHalted Warning event");
+    // Halted: the old pods are all still there, none draining, the runtime Deployment on the old template.
+    const dep = await getJSON("deployment", "chat", "-n", ns);
+    assert.ok(!(dep.spec.template.spec.containers[0].env ?? []).some((e) => e.name === "SOCKETFLEET_PING_INTERVAL"),
+      "the runtime Deployment keeps the old template");
+    await new Promise((r) => setTimeout(r, 5000));
+    const now = (await pods()).filter((p) => p.metadata.labels["realtime.socketfleet.io/rollout"] !== "canary");
+    assert.deepEqual(now.map((p) => p.metadata.uid).sort(), oldUIDs, "no old pod was replaced");
+    assert.ok(now.every((p) => ready(p) && !p.metadata.deletionTimestamp), "no old pod is draining");
+    assert.equal(condition(await get(), "Ready")?.status, "True", "the cluster stays Ready");
+
+    // Reverting the template aborts the canary.
+    await kubectl("patch", "realtimecluster/chat", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { pod: { env: null } } }));
+    await waitUntil("the canary is aborted and removed", async () => {
+      const c = condition(await get(), "Canary");
+      if (c?.reason !== "Aborted") throw new Error(`Canary condition ${JSON.stringify(c)}`);
+      const deps = (await getJSON("deployments", "-n", ns)).items.map((d) => d.metadata.name);
+      if (deps.includes("chat-canary")) throw new Error("chat-canary still there");
+      return true;
+    }, 60000, 1000);
+
+    // A good image goes through the canary and is promoted to every pod.
+    await kubectl("patch", "realtimecluster/chat", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { image: "socketfleet/runtime:v2" } }));
+    await waitUntil("the canary is promoted and the rollout completes", async () => {
+      const c = condition(await get(), "Canary");
+      if (c?.reason !== "Completed") throw new Error(`Canary condition ${JSON.stringify(c)}`);
+      const ps = (await pods()).filter((p) => !p.metadata.deletionTimestamp);
+      if (ps.length !== 2 || !ps.every((p) => ready(p) && p.spec.containers[0].image === "socketfleet/runtime:v2")) {
+        throw new Error(`pods ${ps.map((p) => `${p.metadata.name}=${p.spec.containers[0].image}`).join(",")}`);
+      }
+      return true;
+    }, 300000, 1000);
+    const promoted = (await getJSON("events.events.k8s.io", "-n", ns)).items.filter((e) => e.reason === "CanaryPromoted");
+    assert.ok(promoted.length > 0, "a CanaryPromoted event");
     await kubectl("delete", "namespace", ns, "--wait=false");
   });
 });

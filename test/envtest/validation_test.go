@@ -253,6 +253,14 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.rollout.maxSurge", "positive number of pods or a percentage"}},
 		{"unknown pull policy", "imagePullPolicy: Sometimes",
 			[]string{"spec.imagePullPolicy", "supported values"}},
+		{"zero canary replicas", "rollout: {canary: {replicas: 0}}",
+			[]string{"spec.rollout.canary.replicas", "positive number of pods or a percentage"}},
+		{"canary percentage above 100", "rollout: {canary: {replicas: 200%}}",
+			[]string{"spec.rollout.canary.replicas", "positive number of pods or a percentage"}},
+		{"negative canary pause", "rollout: {canary: {pauseSeconds: -1}}",
+			[]string{"spec.rollout.canary.pauseSeconds", "greater than or equal to 0"}},
+		{"canary ready timeout too short", "rollout: {canary: {analysis: {readyTimeoutSeconds: 1}}}",
+			[]string{"spec.rollout.canary.analysis.readyTimeoutSeconds", "greater than or equal to 10"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,6 +326,8 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 		"runtime: {connectionStateRecovery: {enabled: true}}\nredis: {adapter: streams, managed: {replicas: 3, sentinel: {downAfter: 10m, failoverTimeout: 10s}}}",
 		"rollout: {maxSurge: 100%}",
 		"rollout: {maxSurge: 3}",
+		"rollout: {canary: {replicas: 10%, pauseSeconds: 0, analysis: {readyTimeoutSeconds: 600, maxRestarts: 2, minConnectedClients: 50}}}",
+		"rollout: {canary: {}}",
 		"replicas: 0",
 		"runtime: {auth: {jwt: {algorithm: HS256, key: {secretKeyRef: {name: a, key: k}}, leeway: 10m}, webhook: {url: 'https://auth.example.com/check'}}, " +
 			"publish: {tokenSecretKeyRef: {name: p, key: token}}, webhook: {url: 'http://backend:8080/e', events: ['order:*'], timeout: 5m}}",
@@ -356,6 +366,8 @@ func TestValidationDefaultsMatchGo(t *testing.T) {
 		{"sharded adapter", "redis: {external: {mode: sentinel, addresses: ['s:26379'], sentinelMasterName: m}, adapter: sharded}"},
 		{"managed redis with replicas, sentinel block left empty", "redis: {managed: {replicas: 3, sentinel: {}}}"},
 		{"managed redis with replicas, no sentinel block", "redis: {managed: {replicas: 2}}"},
+		{"canary block left empty", "rollout: {canary: {}}"},
+		{"canary block in part", "rollout: {canary: {replicas: 20%, analysis: {maxRestarts: 1}}}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
