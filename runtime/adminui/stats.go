@@ -243,4 +243,3 @@ func (a *roomAdapter) DelAll(id string) {
 		a.ui.enqueue("room_left", a.nsp, r, id, now)
 	}
 }
-
