@@ -105,9 +105,9 @@ type UI struct {
 	pollingMu sync.Mutex
 	polling   map[*socketio.Socket]struct{}
 
-	aggMu   sync.Mutex
-	seen    map[string]struct{}
-	pending []aggregatedEvent
+	// seen are the Engine.IO sessions of the previous stats tick.
+	aggMu sync.Mutex
+	seen  map[string]struct{}
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
