@@ -421,7 +421,7 @@ func newAdminUI(cfg config.Config, podName string, logger *slog.Logger) (*adminu
 	}
 	ui, err := adminui.New(opts)
 	if err != nil {
-		return nil, fmt.Errorf("config: adminUI: %w", err)
+		return nil, fmt.Errorf("config: adminUI.passwordHashFile or adminUI.username: %w", err)
 	}
 	return ui, nil
 }
