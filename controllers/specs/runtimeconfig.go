@@ -54,7 +54,7 @@ func buildRuntimeAdminUI(rc *realtimev1alpha1.RealtimeCluster) *RuntimeAdminUICo
 	}
 	namespace := ui.Namespace
 	if namespace == "" {
-		namespace = "/admin"
+		namespace = realtimev1alpha1.DefaultAdminUINamespace
 	}
 	return &RuntimeAdminUIConfig{Enabled: true, Namespace: namespace, Username: ui.Username,
 		PasswordHashFile: AdminUIDir + "/" + AdminUIPasswordHashFile, ReadOnly: ui.ReadOnly}

@@ -360,6 +360,7 @@ func TestValidationDefaultsMatchGo(t *testing.T) {
 		{"sharded adapter", "redis: {external: {mode: sentinel, addresses: ['s:26379'], sentinelMasterName: m}, adapter: sharded}"},
 		{"managed redis with replicas, sentinel block left empty", "redis: {managed: {replicas: 3, sentinel: {}}}"},
 		{"managed redis with replicas, no sentinel block", "redis: {managed: {replicas: 2}}"},
+		{"admin ui without namespace", "adminUI: {enabled: true, username: admin, passwordHashSecretKeyRef: {name: a, key: h}}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
