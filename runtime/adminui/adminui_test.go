@@ -322,3 +322,55 @@ func TestAcrossServers(t *testing.T) {
 		t.Errorf("dropped events: %d, %d", a.ui.Dropped(), b.ui.Dropped())
 	}
 }
+
+// TestEventsForwarded: with Options.Events the events of a socket on another
+// server reach the admin socket (event_received, event_sent); without it,
+// none does.
+func TestEventsForwarded(t *testing.T) {
+	for _, forward := range []bool{true, false} {
+		t.Run(fmt.Sprint("events=", forward), func(t *testing.T) {
+			r := redisserver.Start(t, "")
+			opts := adminui.Options{NoAuth: true, Events: forward}
+			a := startNode(t, r.Addr, "server-a", opts)
+			b := startNode(t, r.Addr, "server-b", opts)
+			b.srv.Of("/").OnConnection(func(s *socketio.Socket) {
+				s.On("ping", func(context.Context, *socketio.Event) { _ = s.Emit("pong", 2) })
+			})
+			admin, err := dial(t, a, "/admin", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, admin, "config", nil)
+			client, err := dial(t, b, "/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, admin, "socket_connected", nil)
+			if err := client.Emit("ping", 1); err != nil {
+				t.Fatal(err)
+			}
+			client.Expect(t, `42["pong",2]`)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			got := map[string]string{}
+			for ctx.Err() == nil && len(got) < 2 {
+				ev, err := admin.Next(ctx)
+				if err != nil {
+					break
+				}
+				if ev.Name == "event_received" || ev.Name == "event_sent" {
+					got[ev.Name] = string(ev.Args[2])
+				}
+			}
+			if !forward {
+				if len(got) != 0 {
+					t.Fatalf("events forwarded without Options.Events: %v", got)
+				}
+				return
+			}
+			if got["event_received"] != `["ping",1]` || got["event_sent"] != `["pong",2]` {
+				t.Fatalf("forwarded %v", got)
+			}
+		})
+	}
+}
