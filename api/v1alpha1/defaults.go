@@ -42,6 +42,7 @@ const (
 	DefaultRebalanceThreshold      = int32(20)
 	DefaultRebalanceMinSessions    = int32(10)
 	DefaultRebalanceCooldown       = 60 * time.Second
+	DefaultAdminUINamespace        = "/admin"
 )
 
 // SetDefaults fills every unset field that has a default, as the API server does for a stored object. It is
@@ -64,6 +65,9 @@ func (in *RealtimeCluster) SetDefaults() {
 		s.Autoscaling.setDefaults()
 	}
 	s.Rebalance.setDefaults()
+	if s.AdminUI != nil && s.AdminUI.Namespace == "" {
+		s.AdminUI.Namespace = DefaultAdminUINamespace
+	}
 	if s.NetworkPolicy.Enabled == nil {
 		yes := true
 		s.NetworkPolicy.Enabled = &yes

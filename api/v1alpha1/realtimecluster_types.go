@@ -105,6 +105,43 @@ type RealtimeClusterSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitzero"`
+
+	// AdminUI serves the namespace of the official Socket.IO admin UI (@socket.io/admin-ui 0.5) on every runtime
+	// pod: log in with username and the password whose bcrypt hash the Secret key holds, then list and act on the
+	// sockets of every pod. Off by default. The UI itself is served elsewhere (admin.socket.io or its npm
+	// package); list its origin in spec.runtime.cors.origins with credentials: true.
+	// +optional
+	AdminUI *AdminUISpec `json:"adminUI,omitempty"`
+}
+
+// AdminUISpec configures the server side of the official Socket.IO admin UI.
+//
+// +kubebuilder:validation:XValidation:rule="!self.enabled || (has(self.username) && has(self.passwordHashSecretKeyRef))",message="spec.adminUI.enabled needs username and passwordHashSecretKeyRef (the Secret key holding the bcrypt hash of the password)"
+type AdminUISpec struct {
+	// Enabled creates the admin namespace on every runtime pod.
+	Enabled bool `json:"enabled"`
+
+	// Namespace is the admin namespace; it must not be one of the application's namespaces.
+	// +kubebuilder:default="/admin"
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^/[^*?\[]*$`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// Username the UI logs in with.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Username string `json:"username,omitempty"`
+
+	// PasswordHashSecretKeyRef is the Secret key holding the bcrypt hash of the password (e.g. the output of
+	// htpasswd -nbBC 10 "" PASSWORD | tr -d ':\n').
+	// +optional
+	PasswordHashSecretKeyRef *corev1.SecretKeySelector `json:"passwordHashSecretKeyRef,omitempty"`
+
+	// ReadOnly lets the UI observe only: no emit, join, leave or disconnect.
+	// +optional
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // DurationPattern is the regular expression every duration field of this API must match: a Go duration string

@@ -10,7 +10,8 @@ import (
 )
 
 // TestGoldenCanaryDeployment renders the runtime Deployment and the canary Deployment of a fixture with
-// spec.rollout.canary and compares them with testdata/golden/rollout-canary-deployments.yaml.
+// spec.rollout.canary and compares them, with the ConfigMap they mount, with
+// testdata/golden/rollout-canary-deployments.yaml.
 func TestGoldenCanaryDeployment(t *testing.T) {
 	rc := loadFixture(t, "rollout-canary")
 	d, err := BuildDesired(rc, testOptions)
@@ -31,7 +32,8 @@ func TestGoldenCanaryDeployment(t *testing.T) {
 	if _, ok := d.Deployment.Spec.Template.Labels[LabelRollout]; ok {
 		t.Errorf("BuildCanaryDeployment changed the runtime Deployment's pod labels")
 	}
-	compareGolden(t, "rollout-canary-deployments", renderYAML(t, []runtime.Object{d.Deployment, canary}))
+	// With the ConfigMap both Deployments mount: the runtime checks each golden pod against its config.
+	compareGolden(t, "rollout-canary-deployments", renderYAML(t, []runtime.Object{d.ConfigMap, d.Deployment, canary}))
 }
 
 func TestCanaryReplicas(t *testing.T) {

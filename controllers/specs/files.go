@@ -19,6 +19,9 @@ const (
 	WebhookTokenDir = "/var/run/socketfleet/webhook"
 	// TokenFile is the file name of a token under PublishTokenDir or WebhookTokenDir.
 	TokenFile = "token"
+	// AdminUIDir holds the bcrypt hash of the admin UI's password (AdminUIPasswordHashFile).
+	AdminUIDir              = "/var/run/socketfleet/admin-ui"
+	AdminUIPasswordHashFile = "password-hash"
 
 	// AnnotationFilesHash on the pod template carries the hash of the content of every Secret and ConfigMap key
 	// the pods read as a file (ReferencedFiles), so a change of one of them rolls the pods.
@@ -69,7 +72,8 @@ type runtimeFile struct {
 	ref    FileRef
 }
 
-// runtimeFiles lists the files spec.runtime asks for (JWT key, publish token, webhook token), in a fixed order.
+// runtimeFiles lists the files spec.runtime and spec.adminUI ask for (JWT key, publish token, webhook token,
+// admin UI password hash), in a fixed order.
 func runtimeFiles(rc *realtimev1alpha1.RealtimeCluster) []runtimeFile {
 	rt := rc.Spec.Runtime
 	var out []runtimeFile
@@ -86,6 +90,11 @@ func runtimeFiles(rc *realtimev1alpha1.RealtimeCluster) []runtimeFile {
 	if rt.Webhook != nil {
 		if ref, ok := secretFileRef(rt.Webhook.TokenSecretKeyRef); ok {
 			out = append(out, runtimeFile{volume: "socketfleet-webhook", dir: WebhookTokenDir, file: TokenFile, ref: ref})
+		}
+	}
+	if ui := rc.Spec.AdminUI; ui != nil && ui.Enabled {
+		if ref, ok := secretFileRef(ui.PasswordHashSecretKeyRef); ok {
+			out = append(out, runtimeFile{volume: "socketfleet-admin-ui", dir: AdminUIDir, file: AdminUIPasswordHashFile, ref: ref})
 		}
 	}
 	return out

@@ -120,6 +120,7 @@ func TestGoldenChildren(t *testing.T) {
 		"pod-security",
 		"runtime-files",
 		"runtime-jwt-configmap",
+		"admin-ui",
 		"service-loadbalancer",
 		"service-nodeport-traefik",
 		"ingress-tls-cert-manager",

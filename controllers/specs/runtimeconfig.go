@@ -36,6 +36,31 @@ type RuntimeConfig struct {
 	Auth                    *RuntimeAuthConfig    `json:"auth,omitempty"`
 	Publish                 *RuntimePublishConfig `json:"publish,omitempty"`
 	Webhook                 *RuntimeWebhookConfig `json:"webhook,omitempty"`
+	AdminUI                 *RuntimeAdminUIConfig `json:"adminUI,omitempty"`
+}
+
+// RuntimeAdminUIConfig is the adminUI block of the runtime config file (spec.adminUI): the password hash is a
+// file mounted from the referenced Secret.
+type RuntimeAdminUIConfig struct {
+	Enabled          bool   `json:"enabled"`
+	Namespace        string `json:"namespace"`
+	Username         string `json:"username"`
+	PasswordHashFile string `json:"passwordHashFile"`
+	ReadOnly         bool   `json:"readOnly,omitempty"`
+}
+
+// buildRuntimeAdminUI returns the adminUI block of the runtime config, or nil unless spec.adminUI.enabled.
+func buildRuntimeAdminUI(rc *realtimev1alpha1.RealtimeCluster) *RuntimeAdminUIConfig {
+	ui := rc.Spec.AdminUI
+	if ui == nil || !ui.Enabled {
+		return nil
+	}
+	namespace := ui.Namespace
+	if namespace == "" {
+		namespace = realtimev1alpha1.DefaultAdminUINamespace
+	}
+	return &RuntimeAdminUIConfig{Enabled: true, Namespace: namespace, Username: ui.Username,
+		PasswordHashFile: AdminUIDir + "/" + AdminUIPasswordHashFile, ReadOnly: ui.ReadOnly}
 }
 
 // RuntimeAuthConfig is the auth block of the runtime config file (spec.runtime.auth).
@@ -262,6 +287,7 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 		Auth:    buildRuntimeAuth(rt),
 		Publish: buildRuntimePublish(rt),
 		Webhook: buildRuntimeWebhook(rt),
+		AdminUI: buildRuntimeAdminUI(rc),
 	}
 }
 

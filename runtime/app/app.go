@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/socketfleet/socketfleet/runtime/admin"
+	"github.com/socketfleet/socketfleet/runtime/adminui"
 	"github.com/socketfleet/socketfleet/runtime/admission"
 	"github.com/socketfleet/socketfleet/runtime/auth"
 	"github.com/socketfleet/socketfleet/runtime/config"
@@ -117,6 +118,9 @@ type App struct {
 
 	webhook     *webhook.Forwarder
 	authWebhook *auth.Webhook
+	// adminUI serves the official Socket.IO admin UI's namespace (nil when
+	// adminUI.enabled is false).
+	adminUI *adminui.UI
 
 	publicLn, adminLn net.Listener
 	public, admin     *http.Server
@@ -222,6 +226,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("parser: %w", err)
 	}
+	if cfg.AdminUI.Enabled {
+		if a.adminUI, err = newAdminUI(cfg, opts.Config.PodName, logger); err != nil {
+			return nil, err
+		}
+		adapter = a.adminUI.WrapAdapter(adapter)
+	}
 	sopts := socketio.Options{
 		Parser:                      codec,
 		Path:                        cfg.Path,
@@ -239,6 +249,9 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	}
 	a.srv = socketio.NewServer(sopts)
 	a.metrics.CountParserMismatches(a.srv.ParserMismatches)
+	if a.adminUI != nil {
+		a.adminUI.Start(context.WithoutCancel(ctx), a.srv)
+	}
 
 	a.drainer = drain.New(func() []drain.Session {
 		sessions := a.srv.Engine().Sessions()
@@ -338,6 +351,9 @@ func (a *App) setupNamespaces() error {
 		for _, mw := range mws {
 			ns.Use(a.countRefusals(mw))
 		}
+		if a.adminUI != nil {
+			a.adminUI.Observe(ns)
+		}
 		ns.OnConnection(func(s *socketio.Socket) {
 			name := s.Namespace().Name()
 			a.metrics.Connections.WithLabelValues(name).Inc()
@@ -392,6 +408,29 @@ func (a *App) countRefusals(mw socketio.ConnectMiddleware) socketio.ConnectMiddl
 		}
 		return err
 	}
+}
+
+// newAdminUI builds the admin UI's server side from adminUI.*.
+func newAdminUI(cfg config.Config, podName string, logger *slog.Logger) (*adminui.UI, error) {
+	c := cfg.AdminUI
+	opts := adminui.Options{
+		Namespace: c.Namespace, NoAuth: !c.Auth, ReadOnly: c.ReadOnly, Events: c.Events,
+		ServerID: podName, Logger: logger.With("component", "admin-ui"),
+	}
+	if c.Auth {
+		hash, err := readSecret("adminUI.passwordHashFile", c.PasswordHashFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.Username, opts.PasswordHash = c.Username, []byte(hash)
+	} else {
+		logger.Warn("admin UI authentication is disabled (adminUI.auth: false)")
+	}
+	ui, err := adminui.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("config: adminUI.passwordHashFile or adminUI.username: %w", err)
+	}
+	return ui, nil
 }
 
 // readSecret reads a secret file, trimming the trailing newline.
@@ -736,6 +775,9 @@ func (a *App) closeParts(ctx context.Context) {
 		if err := a.srv.Close(ctx); err != nil {
 			a.log.Warn("close Socket.IO server", "err", err)
 		}
+	}
+	if a.adminUI != nil {
+		a.adminUI.Close()
 	}
 	for _, s := range []*http.Server{a.public, a.admin} {
 		if s != nil {

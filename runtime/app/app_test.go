@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/socketfleet/socketfleet/internal/sioclient"
 	"github.com/socketfleet/socketfleet/internal/waitfor"
@@ -437,6 +438,7 @@ func TestNewErrors(t *testing.T) {
 		{"missing bundle", "demo: {enabled: true, clientBundle: /nonexistent/x.js}", "demo.clientBundle"},
 		{"missing jwt key", "auth: {jwt: {algorithm: RS256, publicKeyFile: /nonexistent.pem}}", "auth.jwt.publicKeyFile"},
 		{"missing token file", "publish: {enabled: true, tokenFile: /nonexistent}", "publish.tokenFile"},
+		{"missing admin ui hash", "adminUI: {enabled: true, username: a, passwordHashFile: /nonexistent}", "adminUI.passwordHashFile"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -580,4 +582,53 @@ func TestWebSocketReadByThePoller(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitfor.True(t, "the emitted frame counted as received", func() bool { return received() >= before+1000 })
+}
+
+// TestAdminUI: adminUI.* serves the admin UI's namespace with its own login
+// (the application's connect auth does not apply to it) and refuses a hash
+// that is not bcrypt at start.
+func TestAdminUI(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(bad, []byte("plain-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte("host: 127.0.0.1\nport: 0\nadminPort: 0\nadminUI: {enabled: true, username: admin, passwordHashFile: " + bad + "}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.New(context.Background(), app.Options{Config: config.Loaded{Config: cfg}, Logger: slog.New(slog.DiscardHandler)}); err == nil ||
+		!strings.Contains(err.Error(), "config: adminUI.passwordHashFile or adminUI.username: admin ui: the password must be a valid bcrypt hash") {
+		t.Fatalf("New with a plain password: %v", err)
+	}
+
+	good := filepath.Join(dir, "good")
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, append(hash, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "auth: {jwt: {algorithm: HS256, secret: s3cret}}\nadminUI: {enabled: true, username: admin, passwordHashFile: "+good+"}")
+	if _, err := tryConnect(r.public, "/admin", map[string]string{"username": "admin", "password": "nope"}); err == nil ||
+		!strings.Contains(err.Error(), "invalid credentials") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	admin := connect(t, r.public, "/admin", map[string]string{"username": "admin", "password": "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		ev, err := admin.Next(ctx)
+		if err != nil {
+			t.Fatalf("no config event: %v", err)
+		}
+		if ev.Name == "config" {
+			break
+		}
+	}
+	// The application's namespace keeps its JWT check.
+	if _, err := tryConnect(r.public, "/", nil); err == nil {
+		t.Error("the main namespace accepted a client without a token")
+	}
 }

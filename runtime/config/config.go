@@ -77,6 +77,27 @@ type Config struct {
 	Auth Auth `json:"auth"`
 	// Demo configures the chat demo page.
 	Demo Demo `json:"demo"`
+	// AdminUI serves the official Socket.IO admin UI's namespace.
+	AdminUI AdminUI `json:"adminUI"`
+}
+
+// AdminUI configures the server side of the official Socket.IO admin UI
+// (@socket.io/admin-ui 0.5): its namespace, its login and what it may do.
+type AdminUI struct {
+	// Enabled creates the admin namespace.
+	Enabled bool `json:"enabled" doc:"serve the namespace of the official Socket.IO admin UI (@socket.io/admin-ui 0.5); off by default"`
+	// Namespace is the admin namespace.
+	Namespace string `json:"namespace" doc:"the admin UI's namespace; must not be one of namespaces"`
+	// Auth requires the username and password; false accepts anyone.
+	Auth bool `json:"auth" doc:"require username and password (false accepts every admin connection: only behind another guard)"`
+	// Username is the login name.
+	Username string `json:"username" doc:"the admin UI's username (required when auth is true)"`
+	// PasswordHashFile holds the bcrypt hash of the password.
+	PasswordHashFile string `json:"passwordHashFile" doc:"file holding the bcrypt hash of the admin UI's password (required when auth is true)"`
+	// ReadOnly refuses the UI's operations (emit, join, leave, disconnect).
+	ReadOnly bool `json:"readOnly" doc:"advertise and accept no operation (emit, join, leave, disconnect): the UI only observes"`
+	// Events forwards every client event to the UI (its Events page).
+	Events bool `json:"events" doc:"forward every event received from and sent to the sockets to the admin UI (one admin broadcast per event, across pods)"`
 }
 
 // CORS configures cross-origin resource sharing of the polling transport
@@ -325,6 +346,7 @@ func Default() Config {
 		Publish: Publish{Listener: "public"},
 		Webhook: Webhook{Timeout: Duration(5 * time.Second), MaxConcurrent: 256},
 		Auth:    Auth{Webhook: AuthWebhook{Timeout: Duration(5 * time.Second)}},
+		AdminUI: AdminUI{Namespace: "/admin", Auth: true},
 	}
 }
 

@@ -336,17 +336,24 @@ func schemaLeaves() []leaf {
 	return out
 }
 
-// splitCamel splits "maxHttpBufferSize" into max, http, buffer, size.
+// splitCamel splits "maxHttpBufferSize" into max, http, buffer, size; a run
+// of capitals is one word ("adminUI" is admin, ui).
 func splitCamel(s string) []string {
 	var words []string
 	start := 0
-	for i, r := range s {
-		if i > 0 && unicode.IsUpper(r) {
-			words = append(words, strings.ToLower(s[start:i]))
+	r := []rune(s)
+	for i := 1; i < len(r); i++ {
+		if !unicode.IsUpper(r[i]) {
+			continue
+		}
+		prevLower := !unicode.IsUpper(r[i-1])
+		nextLower := i+1 < len(r) && !unicode.IsUpper(r[i+1])
+		if prevLower || nextLower {
+			words = append(words, strings.ToLower(string(r[start:i])))
 			start = i
 		}
 	}
-	return append(words, strings.ToLower(s[start:]))
+	return append(words, strings.ToLower(string(r[start:])))
 }
 
 // setString sets a leaf from its environment or flag text. Lists are

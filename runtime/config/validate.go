@@ -140,11 +140,36 @@ func (c *Config) Validate() error {
 		v.pattern("webhook.events", p)
 	}
 	c.validateJWT(v)
+	c.validateAdminUI(v)
 	if c.Auth.Webhook.URL != "" {
 		v.httpURL("auth.webhook.url", c.Auth.Webhook.URL)
 		v.positive("auth.webhook.timeout", c.Auth.Webhook.Timeout)
 	}
 	return v.err()
+}
+
+// validateAdminUI checks the admin UI's namespace and credentials.
+func (c *Config) validateAdminUI(v *validator) {
+	a := c.AdminUI
+	if !a.Enabled {
+		return
+	}
+	if !strings.HasPrefix(a.Namespace, "/") {
+		v.add("adminUI.namespace", "%q must start with /", a.Namespace)
+	}
+	for _, n := range c.Namespaces {
+		if ok, _ := path.Match(n, a.Namespace); ok || n == a.Namespace {
+			v.add("adminUI.namespace", "%q is also an application namespace (namespaces: %q)", a.Namespace, n)
+		}
+	}
+	if a.Auth {
+		if a.Username == "" {
+			v.add("adminUI.username", "required when the admin UI is enabled (or set adminUI.auth: false explicitly)")
+		}
+		if a.PasswordHashFile == "" {
+			v.add("adminUI.passwordHashFile", "required when the admin UI is enabled (or set adminUI.auth: false explicitly)")
+		}
+	}
 }
 
 // validateAdmin checks the admin listener's security keys.

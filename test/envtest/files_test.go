@@ -93,6 +93,53 @@ runtime:
 	t.Logf("files hash %s -> %s after the Secret changed", first, second)
 }
 
+// TestAdminUIHashMounted follows spec.adminUI to the pods: the runtime config enables the admin UI with the
+// username and the mounted hash file, the Deployment mounts the Secret key read-only there, and a new hash rolls
+// the pods.
+func TestAdminUIHashMounted(t *testing.T) {
+	ns := newNamespace(t)
+	secret := userSecret(t, ns, "chat-admin-ui", map[string]string{"hash": "$2a$10$first"})
+	createCluster(t, ns, "chat", `
+adminUI:
+  enabled: true
+  username: ops
+  passwordHashSecretKeyRef: {name: chat-admin-ui, key: hash}
+`)
+	dep, first := filesHash(t, ns, "")
+	pod := dep.Spec.Template.Spec
+	var vol *corev1.Volume
+	for i := range pod.Volumes {
+		if pod.Volumes[i].Name == "socketfleet-admin-ui" {
+			vol = &pod.Volumes[i]
+		}
+	}
+	if vol == nil || vol.Secret == nil || vol.Secret.SecretName != "chat-admin-ui" ||
+		len(vol.Secret.Items) != 1 || vol.Secret.Items[0].Key != "hash" || vol.Secret.Items[0].Path != specs.AdminUIPasswordHashFile {
+		t.Fatalf("volume socketfleet-admin-ui = %+v, want Secret chat-admin-ui key hash as file %s", vol, specs.AdminUIPasswordHashFile)
+	}
+	mounted := false
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if m.Name == "socketfleet-admin-ui" && m.MountPath == specs.AdminUIDir && m.ReadOnly {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Fatalf("runtime mounts %+v, want socketfleet-admin-ui read-only at %s", pod.Containers[0].VolumeMounts, specs.AdminUIDir)
+	}
+	cm := waitFor(t, &corev1.ConfigMap{}, ns, "chat-config", nil)
+	for _, want := range []string{"passwordHashFile: " + specs.AdminUIDir + "/" + specs.AdminUIPasswordHashFile,
+		"username: ops", "namespace: /admin"} {
+		if !strings.Contains(cm.Data[specs.ConfigFileName], want) {
+			t.Errorf("runtime config lacks %q:\n%s", want, cm.Data[specs.ConfigFileName])
+		}
+	}
+	secret.StringData = map[string]string{"hash": "$2a$10$second"}
+	if err := k8s.Update(context.Background(), secret); err != nil {
+		t.Fatalf("update secret: %v", err)
+	}
+	filesHash(t, ns, first)
+}
+
 // TestMissingReferencedSecretWarnsThenRolls references a Secret that does not exist yet: the operator says so
 // with a warning event, and creating the Secret changes the pod template's hash.
 func TestMissingReferencedSecretWarnsThenRolls(t *testing.T) {

@@ -229,6 +229,12 @@ func TestValidationRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.runtime.webhook.url", "must be an http or https URL"}},
 		{"auth webhook timeout too long", "runtime: {auth: {webhook: {url: 'http://a', timeout: 2m}}}",
 			[]string{"spec.runtime.auth.webhook.timeout", "between 1ms and 1m"}},
+		{"admin ui without credentials", "adminUI: {enabled: true}",
+			[]string{"spec.adminUI", "needs username and passwordHashSecretKeyRef"}},
+		{"admin ui without password hash", "adminUI: {enabled: true, username: admin}",
+			[]string{"spec.adminUI", "needs username and passwordHashSecretKeyRef"}},
+		{"admin ui namespace pattern", "adminUI: {enabled: true, username: admin, passwordHashSecretKeyRef: {name: a, key: h}, namespace: 'admin*'}",
+			[]string{"spec.adminUI.namespace", "should match"}},
 		{"traffic policy on a ClusterIP service", "service: {externalTrafficPolicy: Local}",
 			[]string{"spec.service.externalTrafficPolicy", "applies only when spec.service.type is NodePort or LoadBalancer"}},
 		{"node port on a ClusterIP service", "service: {type: ClusterIP, nodePort: 30001}",
@@ -301,6 +307,8 @@ func TestValidationAcceptsEdgeSpecs(t *testing.T) {
 		"runtime: {connectionStateRecovery: {enabled: true}}",
 		"runtime: {connectionStateRecovery: {enabled: true}}\nredis: {external: {addresses: ['r:6379']}}",
 		"redis: {managed: {}, adapter: classic}",
+		"adminUI: {enabled: true, username: admin, passwordHashSecretKeyRef: {name: a, key: h}, readOnly: true}",
+		"adminUI: {enabled: false}",
 		"redis: {managed: {}, streams: {maxLen: 100}}",
 		// a recovery window shorter than a drain is refused only while recovery is on
 		"runtime: {connectionStateRecovery: {maxDisconnectionDuration: 1m}}\nredis: {managed: {}, adapter: classic}",
@@ -368,6 +376,7 @@ func TestValidationDefaultsMatchGo(t *testing.T) {
 		{"managed redis with replicas, no sentinel block", "redis: {managed: {replicas: 2}}"},
 		{"canary block left empty", "rollout: {canary: {}}"},
 		{"canary block in part", "rollout: {canary: {replicas: 20%, analysis: {maxRestarts: 1}}}"},
+		{"admin ui without namespace", "adminUI: {enabled: true, username: admin, passwordHashSecretKeyRef: {name: a, key: h}}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/../.."
-if [[ ! -d "$here/node_modules/socket.io-client" || ! -d "$here/node_modules/playwright-core" ]]; then
+if [[ ! -d "$here/node_modules/socket.io-client" || ! -d "$here/node_modules/playwright-core" || ! -d "$here/node_modules/@socket.io/admin-ui" ]]; then
 	(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 exec go test -count=1 "$@" ./test/runtime/
