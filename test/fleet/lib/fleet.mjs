@@ -107,7 +107,8 @@ export async function startSentinelRedis(dir, name = "fleet") {
     procs.push({ port, proc: track(spawn("redis-server", args, { stdio: ["ignore", out, out] })) });
     await waitUntil(`redis-server on ${port}`, async () => (await cli(port, "PING")).trim() === "PONG", 10000);
   };
-  const base = (port) => ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"];
+  // The primary writes an RDB file for the replica's full sync: it goes to the run's directory, not the cwd.
+  const base = (port) => ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--dir", dir, "--dbfilename", `dump-${port}.rdb`];
   const primary = await freePort();
   const replica = await freePort();
   await serve(primary, base(primary));
