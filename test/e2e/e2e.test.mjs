@@ -403,8 +403,12 @@ describe("e2e", { concurrency: false }, () => {
       if (!/RebalanceRequested: Rebalance requested: round started at imbalance \d+%/.test(o)) throw new Error(o);
       return o;
     }, 45000, 2000);
-    const round = (await rtc()).status.fleet.rebalance;
-    assert.ok(Date.parse(round.startedAt) >= Math.floor(asked / 1000) * 1000, `round ${JSON.stringify(round)} older than the request`);
+    // The event comes first; the round reaches status.fleet.rebalance with the status write of that reconcile.
+    const round = await waitUntil("the requested round in status.fleet.rebalance", async () => {
+      const r = (await rtc()).status.fleet?.rebalance;
+      if (!r || Date.parse(r.startedAt) < Math.floor(asked / 1000) * 1000) throw new Error(`last round ${JSON.stringify(r)} older than the request`);
+      return r;
+    }, 10000, 250);
     assert.ok(round.pods.length > 0 && round.pods.every((p) => !p.error && p.sessions > 0), `round ${JSON.stringify(round)}`);
     assert.ok(!round.pods.some((p) => p.name === target), `the empty pod ${target} was asked to shed: ${JSON.stringify(round)}`);
     assert.match(await plugin("status", "chat"), /^Rebalance:\s+last round \d+s ago at imbalance \d+%/m);
