@@ -247,7 +247,8 @@ func checkServiceMonitorSelects(t *testing.T, o *unstructured.Unstructured, serv
 	}
 	var matched int
 	for _, svc := range services {
-		if !sel.Matches(labels.Set(svc.GetLabels())) || !(sm.Spec.NamespaceSelector.Any || namespaces[svc.GetNamespace()]) {
+		inNamespace := sm.Spec.NamespaceSelector.Any || namespaces[svc.GetNamespace()]
+		if !inNamespace || !sel.Matches(labels.Set(svc.GetLabels())) {
 			continue
 		}
 		matched++
