@@ -261,6 +261,7 @@ func fleetStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed) (int64, *re
 	if fo.Polled {
 		sum := fleetview.Summarize(fo.View.Pods)
 		connected = sum.Total
+		fleet.WebSocketClients, fleet.PollingClients = sum.WebSocket, sum.Polling
 		fleet.ReportingPods, fleet.UnreachablePods = int32(sum.Reporting), int32(sum.Unreachable)
 		fleet.ImbalancePercent = sum.ImbalancePercent
 		fleet.AdapterDown = sum.AdapterDownNames
@@ -268,7 +269,8 @@ func fleetStatus(rc *realtimev1alpha1.RealtimeCluster, obs Observed) (int64, *re
 			if p.Terminating && p.Err != nil {
 				continue // exited
 			}
-			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, Draining: p.Leaving()}
+			pc := realtimev1alpha1.PodConnections{Name: p.Name, ConnectedClients: p.Connections, WebSocket: p.WebSocket,
+				Polling: p.Polling, Draining: p.Leaving()}
 			if p.Err != nil {
 				pc.Error = p.Err.Error()
 			}

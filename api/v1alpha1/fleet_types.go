@@ -13,6 +13,15 @@ type FleetStatus struct {
 	// +optional
 	Pods []PodConnections `json:"pods,omitempty"`
 
+	// WebSocketClients is how many of the clients of the reporting pods use the WebSocket transport.
+	// +optional
+	WebSocketClients int64 `json:"websocketClients,omitempty"`
+
+	// PollingClients is how many of the clients of the reporting pods use HTTP long-polling: many of them
+	// mean WebSocket is blocked on the way (a proxy, the ingress) and cost the pods far more per client.
+	// +optional
+	PollingClients int64 `json:"pollingClients,omitempty"`
+
 	// ReportingPods is the number of pods that answered the last /stats poll.
 	// +optional
 	ReportingPods int32 `json:"reportingPods,omitempty"`
@@ -132,6 +141,14 @@ type PodConnections struct {
 	// ConnectedClients is the number of Engine.IO sessions the pod serves.
 	// +optional
 	ConnectedClients int64 `json:"connectedClients,omitempty"`
+
+	// WebSocket is how many of the pod's sessions use the WebSocket transport.
+	// +optional
+	WebSocket int64 `json:"websocket,omitempty"`
+
+	// Polling is how many of the pod's sessions use HTTP long-polling (not upgraded, or unable to upgrade).
+	// +optional
+	Polling int64 `json:"polling,omitempty"`
 
 	// Draining is true when the pod is draining (it refuses new clients and closes its sessions).
 	// +optional

@@ -40,6 +40,8 @@ type PodStats struct {
 	Name string
 	// Connections is the pod's connected clients (Engine.IO sessions).
 	Connections int64
+	// WebSocket and Polling count the pod's sessions by transport.
+	WebSocket, Polling int64
 	// Draining is true when the pod is draining.
 	Draining bool
 	// ShedPending is the number of sessions the pod still has to shed.
@@ -119,6 +121,7 @@ func (p *Poller) pollOne(ctx context.Context, t Target) PodStats {
 		return res
 	}
 	res.Connections, res.Draining, res.ShedPending, res.Adapter = st.Connections, st.Draining, st.ShedPending, st.Adapter
+	res.WebSocket, res.Polling = st.WebSocket, st.Polling
 	return res
 }
 
@@ -126,6 +129,8 @@ func (p *Poller) pollOne(ctx context.Context, t Target) PodStats {
 type Summary struct {
 	// Total is the sum of the connections of the pods that reported.
 	Total int64
+	// WebSocket and Polling are the sums of the pods' sessions by transport.
+	WebSocket, Polling int64
 	// Reporting counts the pods that reported; Unreachable the ones that did not (a terminating pod that
 	// did not answer has exited and counts as neither).
 	Reporting, Unreachable int
@@ -155,6 +160,8 @@ func Summarize(pods []PodStats) Summary {
 		}
 		s.Reporting++
 		s.Total += p.Connections
+		s.WebSocket += p.WebSocket
+		s.Polling += p.Polling
 		if p.Adapter != nil {
 			s.AdapterReporting++
 		}

@@ -64,21 +64,21 @@ func TestPollResults(t *testing.T) {
 	p := &Poller{RequestTimeout: 200 * time.Millisecond}
 	got := p.Poll(context.Background(), targets)
 	want := []struct {
-		conns    int64
-		draining bool
-		shed     int64
-		err      string
+		conns, ws, polling int64
+		draining           bool
+		shed               int64
+		err                string
 	}{
-		{42, false, 0, ""},
-		{7, true, 3, ""},
-		{0, false, 0, "status 503"},
-		{0, false, 0, "decode"},
-		{0, false, 0, "no connectedClients"},
-		{0, false, 0, "negative"},
-		{0, false, 0, "larger than"},
-		{0, false, 0, "connect"},
-		{0, false, 0, "deadline exceeded"},
-		{0, false, 0, "build request"},
+		{42, 40, 2, false, 0, ""},
+		{7, 0, 0, true, 3, ""}, // a runtime that does not count by transport
+		{0, 0, 0, false, 0, "status 503"},
+		{0, 0, 0, false, 0, "decode"},
+		{0, 0, 0, false, 0, "no connectedClients"},
+		{0, 0, 0, false, 0, "negative"},
+		{0, 0, 0, false, 0, "larger than"},
+		{0, 0, 0, false, 0, "connect"},
+		{0, 0, 0, false, 0, "deadline exceeded"},
+		{0, 0, 0, false, 0, "build request"},
 	}
 	if len(got) != len(targets) {
 		t.Fatalf("got %d results for %d targets", len(got), len(targets))
@@ -96,6 +96,9 @@ func TestPollResults(t *testing.T) {
 		}
 		if g.Connections != w.conns || g.Draining != w.draining || g.ShedPending != w.shed {
 			t.Errorf("%s: got conns=%d draining=%v shed=%d, want %d %v %d", g.Name, g.Connections, g.Draining, g.ShedPending, w.conns, w.draining, w.shed)
+		}
+		if g.WebSocket != w.ws || g.Polling != w.polling {
+			t.Errorf("%s: got websocket=%d polling=%d, want %d %d", g.Name, g.WebSocket, g.Polling, w.ws, w.polling)
 		}
 	}
 }
@@ -180,16 +183,19 @@ func TestImbalance(t *testing.T) {
 
 func TestSummarize(t *testing.T) {
 	s := Summarize([]PodStats{
-		{Name: "b", Connections: 300},
-		{Name: "a", Connections: 100},
-		{Name: "d", Err: fmt.Errorf("timeout")},
-		{Name: "c", Connections: 50, Draining: true},
+		{Name: "b", Connections: 300, WebSocket: 290, Polling: 10},
+		{Name: "a", Connections: 100, WebSocket: 100},
+		{Name: "d", Err: fmt.Errorf("timeout"), WebSocket: 5},
+		{Name: "c", Connections: 50, WebSocket: 40, Polling: 10, Draining: true},
 		{Name: "aa", Err: fmt.Errorf("refused")},
-		{Name: "e", Connections: 70, Terminating: true},            // in preStop: not yet draining, but leaving
-		{Name: "f", Err: fmt.Errorf("refused"), Terminating: true}, // exited: neither reporting nor unreachable
+		{Name: "e", Connections: 70, WebSocket: 69, Polling: 1, Terminating: true}, // in preStop: not yet draining, but leaving
+		{Name: "f", Err: fmt.Errorf("refused"), Terminating: true},                 // exited: neither reporting nor unreachable
 	})
 	if s.Total != 520 || s.Reporting != 4 || s.Unreachable != 2 {
 		t.Errorf("summary = %+v", s)
+	}
+	if s.WebSocket != 499 || s.Polling != 21 { // the reporting pods only, leaving ones included (they still serve)
+		t.Errorf("transports: websocket %d, polling %d, want 499, 21", s.WebSocket, s.Polling)
 	}
 	if s.ImbalancePercent != 50 { // serving pods 300 and 100 (draining and terminating excluded): mean 200
 		t.Errorf("imbalance = %d, want 50", s.ImbalancePercent)

@@ -83,6 +83,9 @@ func (c *Client) newRequest(ctx context.Context, method, target string) (*http.R
 type Stats struct {
 	// Connections is the pod's connected clients (Engine.IO sessions), connectedClients.total.
 	Connections int64
+	// WebSocket and Polling count the pod's sessions by transport, connectedClients.byTransport (0 when a
+	// runtime older than the report does not send it).
+	WebSocket, Polling int64
 	// Draining is true when the pod is draining.
 	Draining bool
 	// ShedPending is the number of sessions the pod still has to shed, drain.shedPending.
@@ -107,7 +110,8 @@ type statsDocument struct {
 	Draining         bool           `json:"draining"`
 	AdapterHealth    *AdapterHealth `json:"adapterHealth"`
 	ConnectedClients *struct {
-		Total int64 `json:"total"`
+		Total       int64            `json:"total"`
+		ByTransport map[string]int64 `json:"byTransport"`
 	} `json:"connectedClients"`
 	Drain struct {
 		ShedPending int64 `json:"shedPending"`
@@ -145,8 +149,13 @@ func (c *Client) Stats(ctx context.Context, statsURL string) (Stats, error) {
 	if doc.ConnectedClients.Total < 0 {
 		return Stats{}, fmt.Errorf("decode %s: negative connectedClients.total %d", statsURL, doc.ConnectedClients.Total)
 	}
-	return Stats{Connections: doc.ConnectedClients.Total, Draining: doc.Draining, ShedPending: doc.Drain.ShedPending,
-		Adapter: doc.AdapterHealth}, nil
+	ws, polling := doc.ConnectedClients.ByTransport["websocket"], doc.ConnectedClients.ByTransport["polling"]
+	if ws < 0 || polling < 0 || ws+polling > doc.ConnectedClients.Total {
+		return Stats{}, fmt.Errorf("decode %s: connectedClients.byTransport (websocket %d, polling %d) does not fit total %d",
+			statsURL, ws, polling, doc.ConnectedClients.Total)
+	}
+	return Stats{Connections: doc.ConnectedClients.Total, WebSocket: ws, Polling: polling, Draining: doc.Draining,
+		ShedPending: doc.Drain.ShedPending, Adapter: doc.AdapterHealth}, nil
 }
 
 // Shed sends POST shedURL?count=n: the pod closes n sessions at the transport level, at its drain rate (it

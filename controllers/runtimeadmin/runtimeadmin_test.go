@@ -39,7 +39,8 @@ func serve(t *testing.T, rt *fakeRuntime) string {
 			for _, n := range rt.shed {
 				pending += n
 			}
-			return app.Stats{Draining: rt.draining, ConnectedClients: app.ClientStats{Total: rt.clients},
+			return app.Stats{Draining: rt.draining, ConnectedClients: app.ClientStats{Total: rt.clients,
+				ByTransport: map[string]int{"websocket": rt.clients - rt.clients/10, "polling": rt.clients / 10}},
 				Drain: app.DrainStats{Stats: drain.Stats{ShedPending: pending}}}
 		},
 		Drain: func() bool {
@@ -116,7 +117,7 @@ func TestAgainstRuntimeHandler(t *testing.T) {
 	}
 
 	st, err := c.Stats(ctx, StatsURL(base))
-	if err != nil || st != (Stats{Connections: 42}) {
+	if err != nil || st != (Stats{Connections: 42, WebSocket: 38, Polling: 4}) {
 		t.Fatalf("Stats = %+v, %v", st, err)
 	}
 	if err := c.Shed(ctx, ShedURL(base), 5); err != nil {
@@ -164,6 +165,9 @@ func TestStatsErrors(t *testing.T) {
 		{"not json", server(200, `not json`), "decode"},
 		{"no connectedClients", server(200, `{"draining":false}`), "no connectedClients"},
 		{"negative", server(200, `{"connectedClients":{"total":-1}}`), "negative"},
+		{"negative transport", server(200, `{"connectedClients":{"total":1,"byTransport":{"polling":-1}}}`), "does not fit total"},
+		{"transports over total", server(200, `{"connectedClients":{"total":3,"byTransport":{"websocket":3,"polling":1}}}`), "does not fit total"},
+		{"transport not a number", server(200, `{"connectedClients":{"total":3,"byTransport":{"websocket":"3"}}}`), "decode"},
 		{"too large", server(200, `{"connectedClients":{"total":1},"pad":"`+strings.Repeat("x", MaxStatsBody)+`"}`), "larger than"},
 		{"refused", closedURL, "connect"},
 		{"bad url", "http://[::1", "build request"},

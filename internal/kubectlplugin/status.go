@@ -119,6 +119,7 @@ func printStatus(w io.Writer, rc *realtimev1alpha1.RealtimeCluster, now time.Tim
 	} else {
 		row("Fleet:", fmt.Sprintf("%d pods reporting, %d unreachable, %d draining (%d clients), imbalance %d%%",
 			f.ReportingPods, f.UnreachablePods, f.DrainingPods, f.DrainingClients, f.ImbalancePercent))
+		row("Transports:", fmt.Sprintf("%d websocket, %d polling", f.WebSocketClients, f.PollingClients))
 		row("Autoscaler:", describeAutoscaler(f.Autoscaler, now))
 		row("Rebalance:", describeRebalance(f.Rebalance, now))
 		row("Scale-down:", describeScaleDown(f.ScaleDown, now))
@@ -131,7 +132,7 @@ func printStatus(w io.Writer, rc *realtimev1alpha1.RealtimeCluster, now time.Tim
 	}
 	if f != nil && len(f.Pods) > 0 {
 		fmt.Fprintln(w)
-		row("POD", "CLIENTS", "STATE", "ERROR")
+		row("POD", "CLIENTS", "WEBSOCKET", "POLLING", "STATE", "ERROR")
 		for _, pc := range f.Pods {
 			state := "serving"
 			switch {
@@ -142,11 +143,11 @@ func printStatus(w io.Writer, rc *realtimev1alpha1.RealtimeCluster, now time.Tim
 			case pc.AdapterDownSince != nil:
 				state = "serving, Redis link down " + age(pc.AdapterDownSince.Time, now)
 			}
-			clients := fmt.Sprint(pc.ConnectedClients)
+			clients, ws, polling := fmt.Sprint(pc.ConnectedClients), fmt.Sprint(pc.WebSocket), fmt.Sprint(pc.Polling)
 			if pc.Error != "" {
-				clients = "-"
+				clients, ws, polling = "-", "-", "-"
 			}
-			row(pc.Name, clients, state, pc.Error)
+			row(pc.Name, clients, ws, polling, state, pc.Error)
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("write status: %w", err)

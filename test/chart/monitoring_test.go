@@ -144,8 +144,8 @@ func TestHelmChartMonitoring(t *testing.T) {
 		if anyNS, _, _ := unstructured.NestedBool(pm.Object, "spec", "namespaceSelector", "any"); !anyNS {
 			t.Error("PodMonitor does not select every namespace by default")
 		}
-		// Objects of kinds the API server knows (the ConfigMap) are admitted; the Prometheus Operator's CRDs
-		// are not installed here.
+		// Objects of built-in kinds (the dashboard's ConfigMap) are admitted; the monitoring.coreos.com objects
+		// are checked against the Prometheus Operator's CRDs by TestMonitoringAgainstPrometheusOperatorCRDs.
 		var builtin []*unstructured.Unstructured
 		for _, o := range objs {
 			if o.GetAPIVersion() != "monitoring.coreos.com/v1" {

@@ -10,25 +10,30 @@
 //   3. image change: a rolling upgrade, every moved client recovers its session;
 //   4. connection surge: the native autoscaler adds pods and the operator rebalances the clients onto them (the
 //      shed clients recover their sessions too), and every acknowledged emit of the run reached the webhook;
-//   5. delete the RealtimeCluster: the garbage collector removes every child;
-//   6. managed Redis with failover: a RealtimeCluster with a primary, two replicas and three Sentinels (the
+//   5. kubectl socketfleet (the plugin, through the API server and the operator only): status shows every pod
+//      serving and the clients per transport, shed and pause/resume go through; drain POD empties the most
+//      loaded pod (its /stats says draining, its clients move and recover, its container restarts empty) and
+//      rebalance starts a round (automatic rounds off) that status and the events show, whose shed clients
+//      move and recover, some of them onto the emptied pod;
+//   6. delete the RealtimeCluster: the garbage collector removes every child;
+//   7. managed Redis with failover: a RealtimeCluster with a primary, two replicas and three Sentinels (the
 //      production start scripts, run by process-node), TLS only (the operator's generated certificate) and
 //      persistence on process-node's local volumes; clients connected
 //      through the ingress; the primary's pod is deleted (forced: its processes are killed at once, as in a
 //      crash): the cluster stays Ready, the Sentinels promote a replica, the new pod rejoins as a replica, and
 //      no client is disconnected, no broadcast missed, no acked emit lost;
-//   7. the demo of `make demo` (hack/demo/realtimecluster.yaml, applied as it is): the chat page and its
+//   8. the demo of `make demo` (hack/demo/realtimecluster.yaml, applied as it is): the chat page and its
 //      socket.io-client bundle come through the ingress from the runtime pods, whatever the checkout path;
-//   8. JWT auth with the public key in a Secret (spec.runtime.auth.jwt): a client whose token is signed by the
+//   9. JWT auth with the public key in a Secret (spec.runtime.auth.jwt): a client whose token is signed by the
 //      mounted key connects through the ingress, a wrong one gets connect_error with the runtime's message, and
 //      rotating the key in the Secret rolls the pods onto the new key;
-//   9. canary rollout (spec.rollout.canary) with a broken runtime (an env setting the runtime refuses at start,
+//   10. canary rollout (spec.rollout.canary) with a broken runtime (an env setting the runtime refuses at start,
 //      standing for a broken image): the canary crash-loops, the rollout halts with a Warning event and the Canary
 //      condition, no old pod is drained or replaced and the cluster stays Ready; reverting aborts the canary, and a
 //      good image is promoted and rolled to every pod.
 // Clients join a room, receive a broadcast every 250 ms (publish API through the Service's ClusterIP) and
 // emit "work" with acks (`retries`) answered by this process as the runtime's event webhook. Losses are counted
-// per client over its whole life, across its reconnects (test/fleet/lib/clients.mjs): after each of steps 2-4,
+// per client over its whole life, across its reconnects (test/fleet/lib/clients.mjs): after each of steps 2-5,
 // 0 acked emits failed, 0 broadcasts missed, 0 delivered twice, and every reconnect recovered
 // (`socket.recovered === true`) with the same socket id and its room, without a rejoin. The classic adapter
 // (no recovery, a move loses the broadcasts sent meanwhile) is covered with real processes by test/fleet.
@@ -44,7 +49,7 @@ import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
-  ClientFleet, Ticker, assertNoLoss, assertWholeLife, movedBetween, startWebhook, waitUntil,
+  ClientFleet, Ticker, assertNoLoss, assertWholeLife, movedBetween, sleep, startWebhook, waitUntil,
 } from "../fleet/lib/fleet.mjs";
 
 const run = promisify(execFile);
@@ -313,12 +318,21 @@ describe("e2e", { concurrency: false }, () => {
       const status = await plugin("status", "chat");
       if (!status.includes(`${pods.length} pods reporting`)) throw new Error(status);
       for (const name of pods) {
-        if (!new RegExp(`^${name}\\s+\\d+\\s+serving`, "m").test(status)) throw new Error(status);
+        // POD CLIENTS WEBSOCKET POLLING STATE
+        if (!new RegExp(`^${name}\\s+\\d+\\s+\\d+\\s+\\d+\\s+serving`, "m").test(status)) throw new Error(status);
       }
       return true;
     }, 30000, 1000);
     const doc = JSON.parse(await plugin("status", "chat", "-o", "json"));
     assert.equal(doc.status.fleet.pods.length, pods.length);
+    // Clients per transport, per pod and in total, from one poll: the fleet's clients use both (pollingShare).
+    const fleet = doc.status.fleet;
+    for (const p of fleet.pods) {
+      assert.equal((p.websocket ?? 0) + (p.polling ?? 0), p.connectedClients ?? 0, `${p.name}: transports ${JSON.stringify(p)}`);
+    }
+    assert.equal((fleet.websocketClients ?? 0) + (fleet.pollingClients ?? 0), doc.status.connectedClients, `transports ${JSON.stringify(fleet)}`);
+    assert.ok(fleet.websocketClients > 0 && fleet.pollingClients > 0, `transports ${JSON.stringify(fleet)}`);
+    assert.match(await plugin("status", "chat"), /^Transports:\s+\d+ websocket, \d+ polling$/m);
 
     // Shed 5 sessions of the most loaded pod once earlier sheds are done: its /stats counts 5 more closes by shed.
     const stats = async (name) => {
@@ -340,6 +354,84 @@ describe("e2e", { concurrency: false }, () => {
     assert.equal((await getJSON("deployment", "chat", "-n", NS)).spec.paused, true, "the runtime Deployment is paused");
     assert.match(await plugin("resume", "chat"), /Condition Paused=False \(Resumed\)/);
     await waitUntil("the runtime Deployment resumed", async () => !(await getJSON("deployment", "chat", "-n", NS)).spec.paused, 30000, 250);
+  });
+
+  test("kubectl socketfleet: drain moves a pod's clients, rebalance starts a round the status shows", async () => {
+    const plugin = (...args) => kubectl("socketfleet", ...args, "-n", NS);
+    // Automatic rounds off, so the round seen below is the one asked for (the command works with them off).
+    await kubectl("patch", "realtimecluster/chat", "-n", NS, "--type=merge", "-p", JSON.stringify({ spec: { rebalance: { enabled: false } } }));
+    const before = await life();
+    const counts = await podCounts();
+    const target = Object.keys(counts).sort((a, b) => counts[b].total - counts[a].total)[0];
+    const held = counts[target].total;
+    const pod = (await runtimePods()).find((p) => p.metadata.name === target);
+    const restarts = pod.status.containerStatuses[0].restartCount;
+    // Watch the pod's /stats from before the request: the drain of a few hundred clients at DRAIN_RATE takes
+    // seconds, then the process exits (and its container restarts).
+    let draining = null;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching && !draining) {
+        const s = await fetch(`http://${pod.status.podIP}:8081/stats`).then((r) => r.json()).catch(() => null);
+        if (s?.draining) draining = s;
+        await sleep(100);
+      }
+    })();
+    try {
+      const out = await plugin("drain", target);
+      assert.match(out, new RegExp(`DrainRequested: Pod ${target} is draining, as requested`), out);
+      await waitUntil(`${target}'s /stats shows draining`, () => draining, 10000, 100);
+    } finally {
+      watching = false;
+      await watcher;
+    }
+    assert.ok(draining.drain.startedAt, `${target}: /stats drain ${JSON.stringify(draining.drain)}`);
+    // Its clients move to the other pods; the process exits and its container comes back empty.
+    await waitUntil(`${target} restarted after its drain`, async () => {
+      const p = (await runtimePods()).find((q) => q.metadata.name === target);
+      return p && ready(p) && p.status.containerStatuses[0].restartCount > restarts;
+    }, 60000, 500);
+    const r = await clients.allConnected("kubectl socketfleet drain");
+    assertE2ENoLoss(r, "kubectl socketfleet drain");
+    const afterDrain = await life();
+    assertRecovered(before, afterDrain, "kubectl socketfleet drain", Math.floor(held * 0.99));
+
+    // The restarted pod is empty: a requested round sheds the fuller pods onto it. Until the fleet view has
+    // polled the restarted pod the operator answers why no round started, so ask again.
+    const asked = Date.now();
+    const out = await waitUntil("kubectl socketfleet rebalance starts a round", async () => {
+      const o = await plugin("rebalance", "chat");
+      if (!/RebalanceRequested: Rebalance requested: round started at imbalance \d+%/.test(o)) throw new Error(o);
+      return o;
+    }, 45000, 2000);
+    // The event comes first; the round reaches status.fleet.rebalance with the status write of that reconcile.
+    const round = await waitUntil("the requested round in status.fleet.rebalance", async () => {
+      const r = (await rtc()).status.fleet?.rebalance;
+      if (!r || Date.parse(r.startedAt) < Math.floor(asked / 1000) * 1000) throw new Error(`last round ${JSON.stringify(r)} older than the request`);
+      return r;
+    }, 10000, 250);
+    assert.ok(round.pods.length > 0 && round.pods.every((p) => !p.error && p.sessions > 0), `round ${JSON.stringify(round)}`);
+    assert.ok(!round.pods.some((p) => p.name === target), `the empty pod ${target} was asked to shed: ${JSON.stringify(round)}`);
+    assert.match(await plugin("status", "chat"), /^Rebalance:\s+last round \d+s ago at imbalance \d+%/m);
+    assert.ok((await events("RebalanceRequested")).some((e) => /round started/.test(e.note ?? e.message ?? "")), "a RebalanceRequested event with the round");
+    // The shed clients reconnect through the ingress, which spreads them over the serving pods: some land on
+    // the empty pod (one round; automatic rounds would repeat until balanced).
+    const shed = round.pods.reduce((n, p) => n + p.sessions, 0);
+    await waitUntil("the round's sheds are done", async () => {
+      for (const p of await runtimePods()) {
+        if (p.metadata.deletionTimestamp || !ready(p)) continue;
+        const s = await fetch(`http://${p.status.podIP}:8081/stats`).then((r) => r.json());
+        if (s.drain.shedPending > 0) throw new Error(`${p.metadata.name}: ${s.drain.shedPending} sheds pending`);
+      }
+      return true;
+    }, 60000, 500);
+    const refilled = await waitUntil(`${target} gains clients from the round`, async () => (await podCounts())[target]?.total || false, 30000, 500);
+    const r2 = await clients.allConnected("kubectl socketfleet rebalance");
+    assertE2ENoLoss(r2, "kubectl socketfleet rebalance");
+    // The round's shed sessions moved (and recovered) whatever pod their clients landed on.
+    assertRecovered(afterDrain, await life(), "kubectl socketfleet rebalance", Math.floor(shed * 0.9));
+    console.log(`e2e: drained ${target} (${held} clients), then ${out.trim()}; ${target} refilled to ${refilled}`);
+    await kubectl("patch", "realtimecluster/chat", "-n", NS, "--type=merge", "-p", JSON.stringify({ spec: { rebalance: { enabled: true } } }));
   });
 
   test("delete the RealtimeCluster: every child is garbage-collected", async () => {

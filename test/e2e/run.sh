@@ -24,7 +24,12 @@ KUBECTL="$(hack/cluster/k8s-binaries.sh)/kubectl"
 echo "$(hack/traefik/run.sh "$CLUSTER_DIR") traefik" >> "$CLUSTER_DIR/pids"
 "$KUBECTL" apply --server-side -f config/crd/bases/ >/dev/null
 "$KUBECTL" apply -f hack/demo/ingressclass.yaml >/dev/null
-"$KUBECTL" wait --for condition=Established crd/realtimeclusters.realtime.socketfleet.io --timeout=60s >/dev/null
+# kubectl wait fails at once ("accessor error") while the new CRD has no status.conditions yet: try again.
+for i in $(seq 60); do
+	"$KUBECTL" wait --for condition=Established crd/realtimeclusters.realtime.socketfleet.io --timeout=60s >/dev/null 2>&1 && break
+	[[ $i == 60 ]] && { echo "run.sh: CRD realtimeclusters not established" >&2; exit 1; }
+	sleep 1
+done
 bin/socketfleet-operator --leader-elect=false --metrics-bind-address 0 --health-probe-bind-address 0 \
 	--runtime-image socketfleet/runtime:dev --fleet-poll-interval 2s > "$CLUSTER_DIR/logs/operator.log" 2>&1 &
 echo "$! socketfleet-operator" >> "$CLUSTER_DIR/pids"

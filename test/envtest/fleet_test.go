@@ -43,8 +43,10 @@ func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"draining":%v,"connectedClients":{"total":%d,"byTransport":{"websocket":%d}},"drain":{"shedPending":0}}`,
-			f.draining.Load(), f.clients.Load(), f.clients.Load())
+		// Nine in ten clients on WebSocket, the rest on long-polling.
+		n := f.clients.Load()
+		fmt.Fprintf(w, `{"draining":%v,"connectedClients":{"total":%d,"byTransport":{"websocket":%d,"polling":%d}},"drain":{"shedPending":0}}`,
+			f.draining.Load(), n, n-n/10, n/10)
 	})
 	mux.HandleFunc("POST /shed", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.ParseInt(r.URL.Query().Get("count"), 10, 64)
@@ -165,9 +167,13 @@ func TestFleetViewReportsConnections(t *testing.T) {
 		if f.ImbalancePercent != 50 { // mean 200, pod b at 300
 			return fmt.Errorf("imbalance %d, want 50", f.ImbalancePercent)
 		}
-		want := []realtimev1alpha1.PodConnections{{Name: "chat-a", ConnectedClients: 100}, {Name: "chat-b", ConnectedClients: 300}, {Name: "chat-c", ConnectedClients: 200}}
+		want := []realtimev1alpha1.PodConnections{{Name: "chat-a", ConnectedClients: 100, WebSocket: 90, Polling: 10},
+			{Name: "chat-b", ConnectedClients: 300, WebSocket: 270, Polling: 30}, {Name: "chat-c", ConnectedClients: 200, WebSocket: 180, Polling: 20}}
 		if !slices.Equal(f.Pods[:3], want) {
 			return fmt.Errorf("pods %+v", f.Pods)
+		}
+		if f.WebSocketClients != 540 || f.PollingClients != 60 {
+			return fmt.Errorf("transports: websocket %d, polling %d, want 540, 60", f.WebSocketClients, f.PollingClients)
 		}
 		if f.Pods[3].Name != "chat-d" || f.Pods[3].Error == "" {
 			return fmt.Errorf("unreachable pod reported as %+v", f.Pods[3])

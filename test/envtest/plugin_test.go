@@ -91,7 +91,8 @@ func TestPluginStatus(t *testing.T) {
 		t.Fatalf("status: %v", err)
 	}
 	mustContain(t, "status", out, "RealtimeCluster:  "+ns+"/chat", "2 pods reporting, 0 unreachable", "imbalance 80%",
-		"Rebalance:", "no round yet", "POD", "chat-a  900", "chat-b  100", "serving", "CONDITION", "FleetObserved")
+		"Transports:", "900 websocket, 100 polling", "Rebalance:", "no round yet", "POD     CLIENTS  WEBSOCKET  POLLING",
+		"chat-a  900      810        90       serving", "chat-b  100      90         10       serving", "CONDITION", "FleetObserved")
 
 	out, err = runPlugin(t, ns, "status", "chat", "-o", "json")
 	if err != nil {
@@ -104,9 +105,11 @@ func TestPluginStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("status -o json is not JSON: %v", err)
 	}
-	if doc.Name != "chat" || doc.Status.Fleet == nil || fmt.Sprint(doc.Status.Fleet.Pods) != "[{chat-a 900 false  <nil>} {chat-b 100 false  <nil>}]" {
+	if doc.Name != "chat" || doc.Status.Fleet == nil || fmt.Sprint(doc.Status.Fleet.Pods) != "[{chat-a 900 810 90 false  <nil>} {chat-b 100 90 10 false  <nil>}]" {
 		t.Errorf("status -o json: %+v", doc)
 	}
+	// The transports under their JSON names, per pod and in total.
+	mustContain(t, "status -o json", out, `"websocket": 810`, `"polling": 90`, `"websocketClients": 900`, `"pollingClients": 100`)
 
 	createCluster(t, ns, "other", "replicas: 1\n")
 	out, err = runPlugin(t, ns, "status", "-o", "yaml")

@@ -390,6 +390,32 @@ scrape_configs:
 	if !slices.Equal(pods, []string{"mon-a", "mon-b"}) {
 		t.Errorf("sessions reported for pods %v, want mon-a and mon-b", pods)
 	}
+	// The panel "Clients per pod and transport" splits a's clients (half of them long-polling) by transport.
+	var transportQuery string
+	for _, q := range queries {
+		if q.Panel == "Clients per pod and transport" {
+			transportQuery = q.Expr
+		}
+	}
+	if !strings.Contains(transportQuery, "transport") {
+		t.Fatalf("panel \"Clients per pod and transport\" query %q does not split by transport", transportQuery)
+	}
+	poll.NoError(t, "clients of mon-a per transport", func() error {
+		res, err := query(prom, transportQuery)
+		if err != nil {
+			return err
+		}
+		got := map[string]string{}
+		for _, s := range res {
+			got[s.Metric["pod"]+" "+s.Metric["transport"]] = fmt.Sprint(s.Value[1])
+		}
+		for _, k := range []string{"mon-a polling", "mon-a websocket", "mon-b websocket"} {
+			if v, ok := got[k]; !ok || v == "0" {
+				return fmt.Errorf("%s: %q in %v", k, v, got)
+			}
+		}
+		return nil
+	})
 	res, err = query(prom, `sum(socketfleet_operator_fleet_clients{realtimecluster="mon"})`)
 	if err != nil {
 		t.Fatal(err)
