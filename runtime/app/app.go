@@ -31,6 +31,7 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/config"
 	"github.com/socketfleet/socketfleet/runtime/drain"
 	"github.com/socketfleet/socketfleet/runtime/engineio"
+	"github.com/socketfleet/socketfleet/runtime/forward"
 	"github.com/socketfleet/socketfleet/runtime/metrics"
 	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/publish"
@@ -121,6 +122,12 @@ type App struct {
 	// adminUI serves the official Socket.IO admin UI's namespace (nil when
 	// adminUI.enabled is false).
 	adminUI *adminui.UI
+	// forwarder forwards the requests of other pods' sessions (nil when
+	// cluster.forwarding is off); stopForward ends its peer refresh and
+	// forwardDone is closed when it did.
+	forwarder   *forward.Forwarder
+	stopForward context.CancelFunc
+	forwardDone chan struct{}
 
 	publicLn, adminLn net.Listener
 	public, admin     *http.Server
@@ -218,6 +225,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Transports:     transports,
 		AllowRequest:   a.gate.Allow,
 		Logger:         logger.With("component", "engineio"),
+	}
+	if f := cfg.Cluster.Forwarding; f.Enabled {
+		if err := a.newForwarder(ctx); err != nil {
+			return nil, err
+		}
+		eng.SessionIDPrefix = a.forwarder.Prefix()
 	}
 	if len(cfg.CORS.Origins) > 0 {
 		eng.CORS = &engineio.CORSOptions{Origins: cfg.CORS.Origins, Credentials: cfg.CORS.Credentials}
@@ -491,6 +504,9 @@ func (a *App) publicHandler(web fs.FS) (http.Handler, error) {
 			}
 		}
 	}
+	if a.forwarder != nil {
+		sio = a.forwarder.Handler(sio)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if b, ok := bundles[p]; ok {
@@ -544,6 +560,12 @@ func (a *App) listen(public http.Handler) error {
 		}
 		extra = map[string]http.Handler{publish.Path: h}
 	}
+	if a.forwarder != nil {
+		if extra == nil {
+			extra = map[string]http.Handler{}
+		}
+		extra[forward.ReceiverPath+"/"] = a.forwarder.Receiver(a.metrics.ObserveUpgrades(a.srv))
+	}
 	var tokens admin.Tokens
 	if cfg.Admin.TokenFile != "" {
 		ft, err := admin.NewFileTokens(cfg.Admin.TokenFile)
@@ -589,6 +611,9 @@ func (a *App) listen(public http.Handler) error {
 	default:
 		a.adminAuth = "refused"
 	}
+	if a.forwarder != nil && a.adminAuth == "refused" {
+		return errors.New("config: cluster.forwarding.enabled: the admin listener would refuse the peers' forwarded requests: set admin.tokenFile (or admin.allowUnauthenticated)")
+	}
 	adminHandler := admin.Handler(admin.Options{
 		Ready:                a.ready,
 		Metrics:              a.metrics.Handler(),
@@ -613,6 +638,10 @@ func (a *App) listen(public http.Handler) error {
 	// reference server does (outermost wrapper: the order is the socket's).
 	a.publicLn = a.srv.Engine().OrderRequests(a.public, a.publicLn)
 	a.admin = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
+	if a.forwarder != nil {
+		// Forwarded requests of a session are ordered with its direct ones.
+		a.adminLn = a.srv.Engine().OrderRequests(a.admin, a.adminLn)
+	}
 	return nil
 }
 
@@ -635,6 +664,65 @@ func (a *App) ready() error {
 		return errors.New("draining")
 	}
 	return nil
+}
+
+// newForwarder builds the session forwarder from cluster.forwarding and
+// starts its peer refresh.
+func (a *App) newForwarder(ctx context.Context) error {
+	f := a.cfg.Cluster.Forwarding
+	token := func() (string, error) { return "", nil }
+	if file := a.cfg.Admin.TokenFile; file != "" {
+		token = adminTokenReader(file)
+	}
+	fw, err := forward.New(forward.Options{
+		Self: f.AdvertiseAddress, Peers: f.Peers, PeersDNS: f.PeersDNS, PeersPort: a.cfg.AdminPort,
+		RefreshInterval: f.RefreshInterval.D(), Path: a.cfg.Path, Token: token,
+		MaxInFlight: f.MaxInFlight, MaxWebSockets: f.MaxWebSockets, Timeout: f.Timeout.D(),
+		Registerer: a.metrics.Registry, Logger: a.log.With("component", "forward"),
+	})
+	if err != nil {
+		return fmt.Errorf("config: cluster.forwarding: %w", err)
+	}
+	a.forwarder = fw
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopForward, a.forwardDone = cancel, make(chan struct{})
+	go func() {
+		defer close(a.forwardDone)
+		fw.Run(runCtx)
+	}()
+	return nil
+}
+
+// adminTokenReader returns the first token of the admin token file, re-read
+// at most once a second (a rotated token reaches the peers without a
+// restart; every pod accepts every line of the file).
+func adminTokenReader(file string) func() (string, error) {
+	var mu sync.Mutex
+	var token string
+	var read time.Time
+	return func() (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if token != "" && time.Since(read) < time.Second {
+			return token, nil
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			if token != "" {
+				return token, nil // keep the last good one
+			}
+			return "", fmt.Errorf("admin.tokenFile: %w", err)
+		}
+		tokens := admin.ParseTokens(string(data))
+		if len(tokens) == 0 {
+			if token != "" {
+				return token, nil
+			}
+			return "", fmt.Errorf("admin.tokenFile: %s holds no token", file)
+		}
+		token, read = tokens[0], time.Now()
+		return token, nil
+	}
 }
 
 // startAdapterMonitor checks the cluster adapter's link once (so /stats is
@@ -755,6 +843,17 @@ func (a *App) shutdown() {
 		time.Sleep(20 * time.Millisecond)
 		left = a.srv.Engine().Sessions()
 	}
+	if a.forwarder != nil {
+		// A forwarded long poll cut here would end its session on the owner:
+		// stop taking requests and let the owners answer the ones in flight
+		// (within a ping interval). Proxied WebSockets end with the process.
+		wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.Cluster.Forwarding.Timeout.D())
+		if err := a.public.Shutdown(wctx); err != nil {
+			polling, _ := a.forwarder.InFlight()
+			a.log.Warn("requests cut at exit", "forwardedPolling", polling, "err", err)
+		}
+		wcancel()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.closeParts(ctx)
@@ -798,6 +897,10 @@ func (a *App) closeParts(ctx context.Context) {
 	if a.stopHealth != nil {
 		a.stopHealth()
 		<-a.healthDone
+	}
+	if a.stopForward != nil {
+		a.stopForward()
+		<-a.forwardDone
 	}
 	if a.cluster != nil && a.cluster.Close != nil {
 		if err := a.cluster.Close(ctx); err != nil {

@@ -141,6 +141,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateJWT(v)
 	c.validateAdminUI(v)
+	c.validateForwarding(v)
 	if c.Auth.Webhook.URL != "" {
 		v.httpURL("auth.webhook.url", c.Auth.Webhook.URL)
 		v.positive("auth.webhook.timeout", c.Auth.Webhook.Timeout)
@@ -170,6 +171,63 @@ func (c *Config) validateAdminUI(v *validator) {
 			v.add("adminUI.passwordHashFile", "required when the admin UI is enabled (or set adminUI.auth: false explicitly)")
 		}
 	}
+}
+
+// validateForwarding checks cluster.forwarding.
+func (c *Config) validateForwarding(v *validator) {
+	f := c.Cluster.Forwarding
+	if !f.Enabled {
+		return
+	}
+	hostPort := func(key, s string) {
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" || port == "" {
+			v.add(key, "%q is not host:port (the admin listener's address as the peers reach it)", s)
+		}
+	}
+	if f.AdvertiseAddress == "" {
+		v.add("cluster.forwarding.advertiseAddress", "required when cluster.forwarding.enabled is true (e.g. $(POD_IP):%d)", c.AdminPort)
+	} else {
+		hostPort("cluster.forwarding.advertiseAddress", f.AdvertiseAddress)
+	}
+	for _, p := range f.Peers {
+		hostPort("cluster.forwarding.peers", p)
+	}
+	if len(f.Peers) == 0 && f.PeersDNS == "" {
+		v.add("cluster.forwarding.peers", "set peers or peersDNS: a pod must know its peers to forward to them")
+	}
+	if f.PeersDNS != "" && strings.ContainsAny(f.PeersDNS, ":/ ") {
+		v.add("cluster.forwarding.peersDNS", "%q is not a DNS name (no port: adminPort is used)", f.PeersDNS)
+	}
+	if f.PeersDNS != "" && c.AdminPort == 0 {
+		v.add("cluster.forwarding.peersDNS", "needs a fixed adminPort (0 picks a free port the peers cannot know)")
+	}
+	v.positive("cluster.forwarding.refreshInterval", f.RefreshInterval)
+	if f.MaxInFlight <= 0 {
+		v.add("cluster.forwarding.maxInFlight", "must be positive (got %d)", f.MaxInFlight)
+	}
+	if f.MaxWebSockets <= 0 {
+		v.add("cluster.forwarding.maxWebSockets", "must be positive (got %d)", f.MaxWebSockets)
+	}
+	if f.Timeout <= c.PingInterval {
+		v.add("cluster.forwarding.timeout", "must exceed pingInterval (%s): a forwarded long poll is held that long (got %s)", c.PingInterval, f.Timeout)
+	}
+	if c.Admin.TokenFile == "" && !c.Admin.AllowUnauthenticated && !loopbackHost(c.Admin.BindAddress, c.Host) {
+		v.add("cluster.forwarding.enabled", "needs admin.tokenFile (the pods authenticate to each other with the admin token), or admin.allowUnauthenticated")
+	}
+}
+
+// loopbackHost reports whether the admin listener binds a loopback address.
+func loopbackHost(bind, host string) bool {
+	h := bind
+	if h == "" {
+		h = host
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validateAdmin checks the admin listener's security keys.

@@ -159,6 +159,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 		return
 	}
 	sid, err := newSessionID()
+	sid = srv.opts.SessionIDPrefix + sid
 	if err != nil {
 		srv.log.Warn("engineio: session id", "err", err)
 		http.Error(w, "session id unavailable", http.StatusInternalServerError)
