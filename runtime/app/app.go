@@ -123,11 +123,8 @@ type App struct {
 	// adminUI.enabled is false).
 	adminUI *adminui.UI
 	// forwarder forwards the requests of other pods' sessions (nil when
-	// cluster.forwarding is off); stopForward ends its peer refresh and
-	// forwardDone is closed when it did.
-	forwarder   *forward.Forwarder
-	stopForward context.CancelFunc
-	forwardDone chan struct{}
+	// cluster.forwarding is off).
+	forwarder *forward.Forwarder
 
 	publicLn, adminLn net.Listener
 	public, admin     *http.Server
@@ -227,10 +224,10 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Logger:         logger.With("component", "engineio"),
 	}
 	if f := cfg.Cluster.Forwarding; f.Enabled {
-		if err := a.newForwarder(ctx); err != nil {
+		if err := a.newForwarder(); err != nil {
 			return nil, err
 		}
-		eng.SessionIDPrefix = a.forwarder.Prefix()
+		eng.SessionIDPrefix = a.forwarder.Prefix
 	}
 	if len(cfg.CORS.Origins) > 0 {
 		eng.CORS = &engineio.CORSOptions{Origins: cfg.CORS.Origins, Credentials: cfg.CORS.Credentials}
@@ -611,9 +608,7 @@ func (a *App) listen(public http.Handler) error {
 	default:
 		a.adminAuth = "refused"
 	}
-	if a.forwarder != nil && a.adminAuth == "refused" {
-		return errors.New("config: cluster.forwarding.enabled: the admin listener would refuse the peers' forwarded requests: set admin.tokenFile (or admin.allowUnauthenticated)")
-	}
+
 	adminHandler := admin.Handler(admin.Options{
 		Ready:                a.ready,
 		Metrics:              a.metrics.Handler(),
@@ -666,17 +661,11 @@ func (a *App) ready() error {
 	return nil
 }
 
-// newForwarder builds the session forwarder from cluster.forwarding and
-// starts its peer refresh.
-func (a *App) newForwarder(ctx context.Context) error {
+// newForwarder builds the session forwarder from cluster.forwarding.
+func (a *App) newForwarder() error {
 	f := a.cfg.Cluster.Forwarding
-	token := func() (string, error) { return "", nil }
-	if file := a.cfg.Admin.TokenFile; file != "" {
-		token = adminTokenReader(file)
-	}
 	fw, err := forward.New(forward.Options{
-		Self: f.AdvertiseAddress, Peers: f.Peers, PeersDNS: f.PeersDNS, PeersPort: a.cfg.AdminPort,
-		RefreshInterval: f.RefreshInterval.D(), Path: a.cfg.Path, Token: token,
+		Self: f.AdvertiseAddress, Secrets: adminTokenReader(a.cfg.Admin.TokenFile), Path: a.cfg.Path,
 		MaxInFlight: f.MaxInFlight, MaxWebSockets: f.MaxWebSockets, Timeout: f.Timeout.D(),
 		Registerer: a.metrics.Registry, Logger: a.log.With("component", "forward"),
 	})
@@ -684,44 +673,34 @@ func (a *App) newForwarder(ctx context.Context) error {
 		return fmt.Errorf("config: cluster.forwarding: %w", err)
 	}
 	a.forwarder = fw
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopForward, a.forwardDone = cancel, make(chan struct{})
-	go func() {
-		defer close(a.forwardDone)
-		fw.Run(runCtx)
-	}()
 	return nil
 }
 
-// adminTokenReader returns the first token of the admin token file, re-read
-// at most once a second (a rotated token reaches the peers without a
-// restart; every pod accepts every line of the file).
-func adminTokenReader(file string) func() (string, error) {
+// adminTokenReader returns the tokens of the admin token file, re-read at
+// most once a second (a rotated token reaches the forwarder without a
+// restart); while the file cannot be read, the last tokens read.
+func adminTokenReader(file string) func() ([]string, error) {
 	var mu sync.Mutex
-	var token string
+	var tokens []string
 	var read time.Time
-	return func() (string, error) {
+	return func() ([]string, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if token != "" && time.Since(read) < time.Second {
-			return token, nil
+		if len(tokens) > 0 && time.Since(read) < time.Second {
+			return tokens, nil
 		}
 		data, err := os.ReadFile(file)
+		if err == nil && len(admin.ParseTokens(string(data))) == 0 {
+			err = fmt.Errorf("%s holds no token", file)
+		}
 		if err != nil {
-			if token != "" {
-				return token, nil // keep the last good one
+			if len(tokens) > 0 {
+				return tokens, nil
 			}
-			return "", fmt.Errorf("admin.tokenFile: %w", err)
+			return nil, fmt.Errorf("admin.tokenFile: %w", err)
 		}
-		tokens := admin.ParseTokens(string(data))
-		if len(tokens) == 0 {
-			if token != "" {
-				return token, nil
-			}
-			return "", fmt.Errorf("admin.tokenFile: %s holds no token", file)
-		}
-		token, read = tokens[0], time.Now()
-		return token, nil
+		tokens, read = admin.ParseTokens(string(data)), time.Now()
+		return tokens, nil
 	}
 }
 
@@ -897,10 +876,6 @@ func (a *App) closeParts(ctx context.Context) {
 	if a.stopHealth != nil {
 		a.stopHealth()
 		<-a.healthDone
-	}
-	if a.stopForward != nil {
-		a.stopForward()
-		<-a.forwardDone
 	}
 	if a.cluster != nil && a.cluster.Close != nil {
 		if err := a.cluster.Close(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -38,11 +39,10 @@ func forwardingPair(t *testing.T, extra string) (a, b *running, token string) {
 		t.Fatal(err)
 	}
 	pa, pb := freePort(t), freePort(t)
-	peers := fmt.Sprintf("[127.0.0.1:%d, 127.0.0.1:%d]", pa, pb)
 	conf := func(port int) string {
 		return fmt.Sprintf("adminPort: %d\npingInterval: 400ms\npingTimeout: 2s\nadmin: {tokenFile: %s}\n"+
-			"cluster:\n  forwarding: {enabled: true, advertiseAddress: \"127.0.0.1:%d\", peers: %s, timeout: 10s}\n%s",
-			port, file, port, peers, extra)
+			"cluster:\n  forwarding: {enabled: true, advertiseAddress: \"127.0.0.1:%d\", timeout: 10s}\n%s",
+			port, file, port, extra)
 	}
 	return startAt(t, conf(pa)), startAt(t, conf(pb)), token
 }
@@ -67,7 +67,7 @@ func polling(t *testing.T, method, base, sid, body string) (int, string) {
 }
 
 func TestForwardingPollingAnyPod(t *testing.T) {
-	a, b, _ := forwardingPair(t, "")
+	a, b, token := forwardingPair(t, "")
 
 	// Handshake on A: the sid carries A's tag.
 	code, body := polling(t, "GET", a.public, "", "")
@@ -76,9 +76,9 @@ func TestForwardingPollingAnyPod(t *testing.T) {
 		t.Fatalf("handshake: %d %q", code, body)
 	}
 	sid := m[1]
-	adminA := strings.TrimPrefix(a.admin, "http://")
-	if got, want := forward.Owner(sid), forward.Tag(adminA); got != want {
-		t.Fatalf("sid %q: owner tag %q, want A's %q", sid, got, want)
+	adminA := netip.MustParseAddrPort(strings.TrimPrefix(a.admin, "http://"))
+	if got, ok := forward.Owner(sid, []string{token}); !ok || got != adminA {
+		t.Fatalf("sid %q: owner %v %v, want A's admin listener %v", sid, got, ok, adminA)
 	}
 
 	// Every later request alternates between the pods.
@@ -153,12 +153,12 @@ func TestForwardingRefusals(t *testing.T) {
 		wantCode                int
 		wantBody                string
 	}{
-		{"owner not a peer", "GET", b.public + "/socket.io/?EIO=4&transport=polling&sid=zzzzzzzz.abcdef", "", 400, unknown},
+		{"forged owner", "GET", b.public + "/socket.io/?EIO=4&transport=polling&sid=" + forward.Tag(netip.MustParseAddrPort("127.0.0.1:1"), "guess") + ".abcdef", "", 400, unknown},
 		{"untagged unknown sid stays local", "GET", b.public + "/socket.io/?EIO=4&transport=polling&sid=abcdef", "", 400, unknown},
 		{"receiver without the token", "GET", a.admin + forward.ReceiverPath + "/socket.io/?EIO=4&transport=polling&sid=" + sid, "", 401, ""},
 		{"receiver with a wrong token", "GET", a.admin + forward.ReceiverPath + "/socket.io/?EIO=4&transport=polling&sid=" + sid, "Bearer nope", 401, ""},
 		{"receiver outside the Socket.IO path", "GET", a.admin + forward.ReceiverPath + "/stats", "Bearer " + token, 404, ""},
-		{"receiver never forwards again", "GET", a.admin + forward.ReceiverPath + "/socket.io/?EIO=4&transport=polling&sid=" + forward.Tag(strings.TrimPrefix(b.admin, "http://")) + ".x", "Bearer " + token, 400, unknown},
+		{"receiver never forwards again", "GET", a.admin + forward.ReceiverPath + "/socket.io/?EIO=4&transport=polling&sid=" + forward.Tag(netip.MustParseAddrPort(strings.TrimPrefix(b.admin, "http://")), token) + ".x", "Bearer " + token, 400, unknown},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -92,19 +92,14 @@ type Cluster struct {
 // Forwarding configures session forwarding between pods (runtime/forward):
 // a request of a session another pod owns is forwarded to that pod over its
 // admin listener, with the admin token, so the load balancer needs no
-// stickiness.
+// stickiness. Every pod of a fleet must share the admin token.
 type Forwarding struct {
 	// Enabled turns session forwarding on.
 	Enabled bool `json:"enabled" doc:"forward the requests of sessions another pod owns to that pod over its admin listener, so the load balancer needs no sticky sessions (off by default)"`
-	// AdvertiseAddress is the host:port the peers reach this pod's admin
-	// listener at; the session ids carry a tag derived from it.
-	AdvertiseAddress string `json:"advertiseAddress" doc:"host:port of this pod's admin listener as its peers reach it (e.g. $(POD_IP):8081); required with forwarding"`
-	// Peers are the host:port admin addresses of the pods.
-	Peers []string `json:"peers" doc:"host:port admin addresses of the pods (this one may be listed); with or instead of peersDNS"`
-	// PeersDNS is a headless Service name resolving to the pods.
-	PeersDNS string `json:"peersDNS" doc:"DNS name resolving to every pod's IP (a headless Service); each pod is reached at its adminPort"`
-	// RefreshInterval is the time between two resolutions of PeersDNS.
-	RefreshInterval Duration `json:"refreshInterval" doc:"time between two resolutions of peersDNS (an unknown owner also triggers one, at most once a second)"`
+	// AdvertiseAddress is the IP:port the peers reach this pod's admin
+	// listener at; the session ids carry it, masked and signed with the
+	// admin token.
+	AdvertiseAddress string `json:"advertiseAddress" doc:"IP:port of this pod's admin listener as its peers reach it (e.g. $(POD_IP):8081); the session ids carry it, masked and signed with the admin token (no peer list needed); required with forwarding"`
 	// MaxInFlight bounds the forwarded polling requests in flight.
 	MaxInFlight int `json:"maxInFlight" doc:"forwarded polling requests in flight from this pod at most; beyond: 503 + Retry-After"`
 	// MaxWebSockets bounds the WebSockets proxied to their owner.
@@ -379,8 +374,7 @@ func Default() Config {
 		Webhook: Webhook{Timeout: Duration(5 * time.Second), MaxConcurrent: 256},
 		Auth:    Auth{Webhook: AuthWebhook{Timeout: Duration(5 * time.Second)}},
 		AdminUI: AdminUI{Namespace: "/admin", Auth: true},
-		Cluster: Cluster{Forwarding: Forwarding{RefreshInterval: Duration(5 * time.Second), MaxInFlight: 1000,
-			MaxWebSockets: 10000, Timeout: Duration(60 * time.Second)}},
+		Cluster: Cluster{Forwarding: Forwarding{MaxInFlight: 1000, MaxWebSockets: 10000, Timeout: Duration(60 * time.Second)}},
 	}
 }
 

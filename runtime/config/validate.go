@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -179,30 +180,11 @@ func (c *Config) validateForwarding(v *validator) {
 	if !f.Enabled {
 		return
 	}
-	hostPort := func(key, s string) {
-		host, port, err := net.SplitHostPort(s)
-		if err != nil || host == "" || port == "" {
-			v.add(key, "%q is not host:port (the admin listener's address as the peers reach it)", s)
-		}
-	}
 	if f.AdvertiseAddress == "" {
 		v.add("cluster.forwarding.advertiseAddress", "required when cluster.forwarding.enabled is true (e.g. $(POD_IP):%d)", c.AdminPort)
-	} else {
-		hostPort("cluster.forwarding.advertiseAddress", f.AdvertiseAddress)
+	} else if ap, err := netip.ParseAddrPort(f.AdvertiseAddress); err != nil || ap.Port() == 0 {
+		v.add("cluster.forwarding.advertiseAddress", "%q is not IP:port (the admin listener's address as the peers reach it)", f.AdvertiseAddress)
 	}
-	for _, p := range f.Peers {
-		hostPort("cluster.forwarding.peers", p)
-	}
-	if len(f.Peers) == 0 && f.PeersDNS == "" {
-		v.add("cluster.forwarding.peers", "set peers or peersDNS: a pod must know its peers to forward to them")
-	}
-	if f.PeersDNS != "" && strings.ContainsAny(f.PeersDNS, ":/ ") {
-		v.add("cluster.forwarding.peersDNS", "%q is not a DNS name (no port: adminPort is used)", f.PeersDNS)
-	}
-	if f.PeersDNS != "" && c.AdminPort == 0 {
-		v.add("cluster.forwarding.peersDNS", "needs a fixed adminPort (0 picks a free port the peers cannot know)")
-	}
-	v.positive("cluster.forwarding.refreshInterval", f.RefreshInterval)
 	if f.MaxInFlight <= 0 {
 		v.add("cluster.forwarding.maxInFlight", "must be positive (got %d)", f.MaxInFlight)
 	}
@@ -212,22 +194,9 @@ func (c *Config) validateForwarding(v *validator) {
 	if f.Timeout <= c.PingInterval {
 		v.add("cluster.forwarding.timeout", "must exceed pingInterval (%s): a forwarded long poll is held that long (got %s)", c.PingInterval, f.Timeout)
 	}
-	if c.Admin.TokenFile == "" && !c.Admin.AllowUnauthenticated && !loopbackHost(c.Admin.BindAddress, c.Host) {
-		v.add("cluster.forwarding.enabled", "needs admin.tokenFile (the pods authenticate to each other with the admin token), or admin.allowUnauthenticated")
+	if c.Admin.TokenFile == "" {
+		v.add("cluster.forwarding.enabled", "needs admin.tokenFile: the admin token, shared by the pods, signs the owner in each session id and authenticates the forwarded requests")
 	}
-}
-
-// loopbackHost reports whether the admin listener binds a loopback address.
-func loopbackHost(bind, host string) bool {
-	h := bind
-	if h == "" {
-		h = host
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validateAdmin checks the admin listener's security keys.

@@ -2,11 +2,14 @@
 // load balancer needs no sticky sessions: a request whose session another pod
 // owns is forwarded to that pod over its admin listener.
 //
-// Every session id a pod creates starts with its owner tag (Tag), derived
-// from the address its peers reach its admin listener at (Options.Self). A
-// pod knows its peers' addresses (a static list, or a headless Service's DNS
-// name resolved on an interval), so it maps a tag to an address without
-// asking anyone, and it never forwards to an address outside that list.
+// Every session id a pod creates starts with its owner tag (Prefix): the
+// address its peers reach its admin listener at (Options.Self), masked and
+// authenticated with the fleet's shared secret (the admin token). Any pod
+// holding the secret reads the owner's address from the sid without asking
+// anyone and without a peer list; a client cannot forge a tag, so a pod never
+// forwards (with its credential) to an address a client chose. The tag
+// reveals nothing about the address to clients, only which sessions share a
+// pod.
 //
 // On the public listener, Handler passes requests of its own sessions (and
 // handshakes) to the local Engine.IO server and forwards the others to the
@@ -16,8 +19,8 @@
 // listener, Receiver serves forwarded requests with the local Engine.IO
 // server and never forwards them again.
 //
-// A request for an owner that is not a known peer, or that cannot be
-// reached, is answered like an unknown session by the reference server (400
+// A request whose tag does not verify, or whose owner cannot be reached, is
+// answered like an unknown session by the reference server (400
 // {"code":1,"message":"Session ID unknown"}): the client reconnects and gets
 // a new session (and recovers its state where recovery across pods is on).
 // Forwarded requests are bounded per pod (MaxInFlight polling requests,
@@ -27,8 +30,10 @@ package forward
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -36,9 +41,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,8 +55,8 @@ import (
 // original path and query follow it.
 const ReceiverPath = "/forward"
 
-// tagLen is the length of an owner tag (6 bytes of SHA-256, base64url).
-const tagLen = 8
+// macLen is the length of a tag's authenticator.
+const macLen = 9
 
 // tagSeparator ends the tag in a session id; it is not in the base64url
 // alphabet, so a session id without a tag is never mistaken for one.
@@ -65,32 +69,18 @@ const dialTimeout = 2 * time.Second
 // hop, whose Authorization is the pod-to-pod credential.
 const clientAuthHeader = "X-Socketfleet-Client-Authorization"
 
-// forwardedHeader marks a forwarded request at the owner.
-const forwardedHeader = "X-Socketfleet-Forwarded-By"
-
 // Options configure a Forwarder.
 type Options struct {
-	// Self is the host:port this pod's peers reach its admin listener at;
-	// its owner tag is derived from it.
+	// Self is the IP:port this pod's peers reach its admin listener at; the
+	// tags of its session ids carry it.
 	Self string
-	// Peers are host:port addresses of the admin listeners of the pods
-	// (Self may be among them).
-	Peers []string
-	// PeersDNS is a DNS name (a headless Service) whose addresses are the
-	// pods; each one is reached at PeersPort. Resolved every
-	// RefreshInterval, and at once (at most once a second) when a request
-	// names an owner not yet known.
-	PeersDNS string
-	// PeersPort is the admin port of the pods found by PeersDNS.
-	PeersPort int
-	// RefreshInterval is the time between two resolutions of PeersDNS
-	// (default 5s).
-	RefreshInterval time.Duration
+	// Secrets returns the fleet's shared secrets (the admin tokens): the
+	// first one signs this pod's tags and authenticates its forwarded
+	// requests, any of them verifies a tag (so a secret can be rotated).
+	Secrets func() ([]string, error)
 	// Path is the Engine.IO path ("/socket.io/"); only requests under it
 	// are forwarded or received.
 	Path string
-	// Token returns the bearer token sent to the owner ("" sends none).
-	Token func() (string, error)
 	// MaxInFlight bounds the forwarded polling requests in flight from this
 	// pod (default 1000).
 	MaxInFlight int
@@ -105,21 +95,19 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives warnings (default: discarded).
 	Logger *slog.Logger
-	// Resolver resolves PeersDNS (default net.DefaultResolver).
-	Resolver *net.Resolver
 }
 
 // Forwarder forwards the requests of other pods' sessions to their owner.
 type Forwarder struct {
 	opts  Options
-	tag   string
+	self  netip.AddrPort
 	log   *slog.Logger
 	proxy *httputil.ReverseProxy
 
-	mu        sync.RWMutex
-	peers     map[string]string // tag -> host:port
-	lastRetry time.Time
-	refreshMu sync.Mutex
+	mu         sync.Mutex
+	prefixKey  string // the secret prefix was signed with
+	prefix     string
+	lastSecret error
 
 	inFlight, webSockets atomic.Int64
 
@@ -128,33 +116,20 @@ type Forwarder struct {
 	duration prometheus.Histogram
 }
 
-// Tag returns the owner tag of the pod reached at addr.
-func Tag(addr string) string {
-	sum := sha256.Sum256([]byte(addr))
-	return base64.RawURLEncoding.EncodeToString(sum[:6])
-}
-
-// New returns a Forwarder; Run keeps its peer list fresh.
+// New returns a Forwarder.
 func New(opts Options) (*Forwarder, error) {
-	if opts.Self == "" {
-		return nil, errors.New("forward: Self (the address peers reach this pod at) is required")
+	self, err := netip.ParseAddrPort(opts.Self)
+	if err != nil {
+		return nil, fmt.Errorf("forward: Self %q: want IP:port (the admin listener as the peers reach it): %w", opts.Self, err)
 	}
-	if _, _, err := net.SplitHostPort(opts.Self); err != nil {
-		return nil, fmt.Errorf("forward: Self %q: %w", opts.Self, err)
+	if opts.Secrets == nil {
+		return nil, errors.New("forward: Secrets (the fleet's shared secret) is required")
 	}
-	for _, p := range opts.Peers {
-		if _, _, err := net.SplitHostPort(p); err != nil {
-			return nil, fmt.Errorf("forward: peer %q: %w", p, err)
-		}
-	}
-	if opts.PeersDNS != "" && (opts.PeersPort <= 0 || opts.PeersPort > 65535) {
-		return nil, fmt.Errorf("forward: PeersPort %d: want the admin port of the pods", opts.PeersPort)
+	if secrets, err := opts.Secrets(); err != nil || len(secrets) == 0 {
+		return nil, fmt.Errorf("forward: no shared secret: %w", errors.Join(err, errors.New("the admin token signs the session ids")))
 	}
 	if opts.Path == "" || !strings.HasPrefix(opts.Path, "/") {
 		return nil, fmt.Errorf("forward: Path %q must start with /", opts.Path)
-	}
-	if opts.RefreshInterval <= 0 {
-		opts.RefreshInterval = 5 * time.Second
 	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 1000
@@ -168,21 +143,14 @@ func New(opts Options) (*Forwarder, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Resolver == nil {
-		opts.Resolver = net.DefaultResolver
-	}
-	if opts.Token == nil {
-		opts.Token = func() (string, error) { return "", nil }
-	}
-	f := &Forwarder{opts: opts, tag: Tag(opts.Self), log: opts.Logger, peers: map[string]string{}}
-	f.setPeers(opts.Peers)
+	f := &Forwarder{opts: opts, self: netip.AddrPortFrom(self.Addr().Unmap(), self.Port()), log: opts.Logger}
 	f.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "socketfleet_forwarded_requests_total",
-		Help: "Requests of sessions owned by another pod, forwarded to the owner, by kind (polling, websocket) and result (ok, unknown_owner, owner_unreachable, busy, error).",
+		Help: "Requests of sessions owned by another pod, forwarded to the owner, by kind (polling, websocket) and result (ok, unknown_owner, owner_unreachable, busy, client_gone, error).",
 	}, []string{"kind", "result"})
 	f.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "socketfleet_forwarded_bytes_total",
-		Help: "Body bytes of forwarded requests, by direction (to_owner, from_owner).",
+		Help: "Body bytes of forwarded requests (WebSocket streams included), by direction (to_owner, from_owner).",
 	}, []string{"direction"})
 	f.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "socketfleet_forwarded_request_duration_seconds",
@@ -208,128 +176,99 @@ func New(opts Options) (*Forwarder, error) {
 	return f, nil
 }
 
-// Prefix is the session id prefix of this pod's sessions (for
-// engineio.Options.SessionIDPrefix).
-func (f *Forwarder) Prefix() string { return f.tag + tagSeparator }
+// Tag returns the owner tag of the pod reached at addr, signed with secret.
+func Tag(addr netip.AddrPort, secret string) string {
+	ip := addr.Addr().Unmap().AsSlice()
+	plain := binary.BigEndian.AppendUint16(ip, addr.Port())
+	mask := keyed(secret, "socketfleet forward mask", nil)
+	out := make([]byte, 0, len(plain)+macLen)
+	for i, b := range plain {
+		out = append(out, b^mask[i])
+	}
+	out = append(out, keyed(secret, "socketfleet forward tag", plain)[:macLen]...)
+	return base64.RawURLEncoding.EncodeToString(out)
+}
 
-// Owner returns the tag of the pod that owns sid, or "" when sid carries no
-// tag.
-func Owner(sid string) string {
-	if len(sid) <= tagLen || sid[tagLen:tagLen+1] != tagSeparator {
+// keyed is HMAC-SHA256(secret, label || data).
+func keyed(secret, label string, data []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(label))
+	m.Write(data)
+	return m.Sum(nil)
+}
+
+// Owner returns the owner's address in sid's tag, verified with one of
+// secrets; ok is false when sid has no tag or the tag does not verify.
+func Owner(sid string, secrets []string) (owner netip.AddrPort, ok bool) {
+	tag, _, found := strings.Cut(sid, tagSeparator)
+	if !found || len(tag) > 48 {
+		return netip.AddrPort{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tag)
+	if err != nil || (len(raw) != 4+2+macLen && len(raw) != 16+2+macLen) {
+		return netip.AddrPort{}, false
+	}
+	n := len(raw) - macLen
+	for _, secret := range secrets {
+		mask := keyed(secret, "socketfleet forward mask", nil)
+		plain := make([]byte, n)
+		for i := range plain {
+			plain[i] = raw[i] ^ mask[i]
+		}
+		if !hmac.Equal(raw[n:], keyed(secret, "socketfleet forward tag", plain)[:macLen]) {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(plain[:n-2])
+		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(plain[n-2:])), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// secrets returns the shared secrets, or the last error (logged once).
+func (f *Forwarder) secrets() ([]string, error) {
+	s, err := f.opts.Secrets()
+	if err == nil && len(s) == 0 {
+		err = errors.New("no shared secret")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil && (f.lastSecret == nil || f.lastSecret.Error() != err.Error()) {
+		f.log.Warn("session forwarding: shared secret unavailable", "err", err)
+	}
+	f.lastSecret = err
+	return s, err
+}
+
+// Prefix is the session id prefix of this pod's new sessions (for
+// engineio.Options.SessionIDPrefix): its tag, signed with the current first
+// secret. It is "" (sessions other pods cannot reach) while no secret can be
+// read.
+func (f *Forwarder) Prefix() string {
+	s, err := f.secrets()
+	if err != nil {
 		return ""
 	}
-	return sid[:tagLen]
-}
-
-func (f *Forwarder) setPeers(addrs []string) {
-	peers := make(map[string]string, len(addrs))
-	for _, a := range addrs {
-		if t := Tag(a); t != f.tag {
-			peers[t] = a
-		}
-	}
 	f.mu.Lock()
-	f.peers = peers
-	f.mu.Unlock()
-}
-
-// Peers returns the known peer addresses (this pod excluded), sorted.
-func (f *Forwarder) Peers() []string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	out := make([]string, 0, len(f.peers))
-	for _, a := range f.peers {
-		out = append(out, a)
+	defer f.mu.Unlock()
+	if f.prefixKey != s[0] || f.prefix == "" {
+		f.prefixKey, f.prefix = s[0], Tag(f.self, s[0])+tagSeparator
 	}
-	slices.Sort(out)
-	return out
-}
-
-// Refresh resolves PeersDNS now (no-op without it).
-func (f *Forwarder) Refresh(ctx context.Context) error {
-	if f.opts.PeersDNS == "" {
-		return nil
-	}
-	f.refreshMu.Lock()
-	defer f.refreshMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	hosts, err := f.opts.Resolver.LookupHost(ctx, f.opts.PeersDNS)
-	if err != nil {
-		return fmt.Errorf("forward: resolve peers %s: %w", f.opts.PeersDNS, err)
-	}
-	addrs := slices.Clone(f.opts.Peers)
-	for _, h := range hosts {
-		addrs = append(addrs, net.JoinHostPort(h, strconv.Itoa(f.opts.PeersPort)))
-	}
-	f.setPeers(addrs)
-	return nil
-}
-
-// Run resolves PeersDNS every RefreshInterval until ctx ends (returns at
-// once without PeersDNS).
-func (f *Forwarder) Run(ctx context.Context) {
-	if f.opts.PeersDNS == "" {
-		return
-	}
-	lastErr := ""
-	t := time.NewTicker(f.opts.RefreshInterval)
-	defer t.Stop()
-	for {
-		if err := f.Refresh(ctx); err != nil && err.Error() != lastErr && ctx.Err() == nil {
-			f.log.Warn("session forwarding: peers not refreshed, keeping the previous list", "err", err)
-			lastErr = err.Error()
-		} else if err == nil {
-			lastErr = ""
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// lookup returns the address of the owner tagged tag, resolving PeersDNS
-// again (at most once a second) when it is not known.
-func (f *Forwarder) lookup(ctx context.Context, tag string) (string, bool) {
-	f.mu.RLock()
-	addr, ok := f.peers[tag]
-	f.mu.RUnlock()
-	if ok || f.opts.PeersDNS == "" {
-		return addr, ok
-	}
-	f.mu.Lock()
-	retry := time.Since(f.lastRetry) >= time.Second
-	if retry {
-		f.lastRetry = time.Now()
-	}
-	f.mu.Unlock()
-	if !retry {
-		return "", false
-	}
-	if err := f.Refresh(ctx); err != nil {
-		f.log.Debug("session forwarding: peers not refreshed", "err", err)
-	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	addr, ok = f.peers[tag]
-	return addr, ok
+	return f.prefix
 }
 
 // Handler returns the public side: requests of sessions another pod owns
 // are forwarded, every other request goes to local.
 func (f *Forwarder) Handler(local http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		owner := ""
+		sid := ""
 		if strings.HasPrefix(r.URL.Path, f.opts.Path) {
-			owner = Owner(r.URL.Query().Get("sid"))
+			sid = r.URL.Query().Get("sid")
 		}
-		if owner == "" || owner == f.tag {
-			local.ServeHTTP(w, r)
+		if !strings.Contains(sid, tagSeparator) {
+			local.ServeHTTP(w, r) // a handshake, or a sid without a tag
 			return
 		}
-		f.forward(w, r, owner)
+		f.forward(w, r, local, sid)
 	})
 }
 
@@ -341,16 +280,26 @@ type target struct {
 	result            string
 }
 
-func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, owner string) {
+func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, local http.Handler, sid string) {
 	kind := "polling"
 	limit, counter := int64(f.opts.MaxInFlight), &f.inFlight
 	if isUpgrade(r) {
 		kind, limit, counter = "websocket", int64(f.opts.MaxWebSockets), &f.webSockets
 	}
-	addr, ok := f.lookup(r.Context(), owner)
+	secrets, err := f.secrets()
+	if err != nil {
+		f.requests.WithLabelValues(kind, "error").Inc()
+		writeError(w, http.StatusServiceUnavailable, 3, "Session forwarding unavailable")
+		return
+	}
+	owner, ok := Owner(sid, secrets)
 	if !ok {
 		f.requests.WithLabelValues(kind, "unknown_owner").Inc()
 		unknownSession(w)
+		return
+	}
+	if owner == f.self {
+		local.ServeHTTP(w, r)
 		return
 	}
 	if counter.Add(1) > limit {
@@ -361,15 +310,8 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, owner string
 		return
 	}
 	defer counter.Add(-1)
-	token, err := f.opts.Token()
-	if err != nil {
-		f.requests.WithLabelValues(kind, "error").Inc()
-		f.log.Warn("session forwarding: no token for the owner", "err", err)
-		writeError(w, http.StatusServiceUnavailable, 3, "Session forwarding unavailable")
-		return
-	}
 	start := time.Now()
-	t := &target{addr: addr, token: token, kind: kind, result: "ok"}
+	t := &target{addr: owner.String(), token: secrets[0], kind: kind, result: "ok"}
 	ctx := context.WithValue(r.Context(), ctxKey{}, t)
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countingBody{ReadCloser: r.Body, c: f.bytes.WithLabelValues("to_owner")}
@@ -406,7 +348,6 @@ func (f *Forwarder) newProxy() *httputil.ReverseProxy {
 			if t.token != "" {
 				pr.Out.Header.Set("Authorization", "Bearer "+t.token)
 			}
-			pr.Out.Header.Set(forwardedHeader, f.tag)
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusSwitchingProtocols {

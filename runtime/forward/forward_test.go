@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -14,39 +15,56 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestOwner(t *testing.T) {
-	tag := Tag("10.0.0.1:8081")
-	if len(tag) != tagLen {
-		t.Fatalf("Tag length %d, want %d", len(tag), tagLen)
+	v4 := netip.MustParseAddrPort("10.0.0.1:8081")
+	v6 := netip.MustParseAddrPort("[fd00::1]:8081")
+	tag := Tag(v4, "s1")
+	if Tag(netip.MustParseAddrPort("10.0.0.2:8081"), "s1") == tag || Tag(v4, "s2") == tag {
+		t.Fatal("two addresses or two secrets give one tag")
 	}
-	if Tag("10.0.0.2:8081") == tag {
-		t.Fatal("two addresses share a tag")
+	if strings.Contains(tag, "10.0.0.1") {
+		t.Fatal("the tag shows the address")
 	}
-	cases := []struct{ sid, want string }{
-		{tag + ".AbCdEfGhIjKlMnOpQrSt", tag},
-		{"AbCdEfGhIjKlMnOpQrSt", ""}, // a sid of a pod without forwarding
-		{tag, ""},
-		{tag + ".", tag},
-		{"abc.defghijk", ""},
-		{"", ""},
+	flipped := []byte(tag)
+	flipped[2] ^= 1
+	cases := []struct {
+		name    string
+		sid     string
+		secrets []string
+		want    netip.AddrPort
+		ok      bool
+	}{
+		{"v4", tag + ".AbCdEfGhIjKlMnOpQrSt", []string{"s1"}, v4, true},
+		{"v6", Tag(v6, "s1") + ".x", []string{"s1"}, v6, true},
+		{"rotated: any secret verifies", tag + ".x", []string{"new", "s1"}, v4, true},
+		{"wrong secret", tag + ".x", []string{"s2"}, netip.AddrPort{}, false},
+		{"forged tag", string(flipped) + ".x", []string{"s1"}, netip.AddrPort{}, false},
+		{"no tag", "AbCdEfGhIjKlMnOpQrSt", []string{"s1"}, netip.AddrPort{}, false},
+		{"not base64", "!!!.x", []string{"s1"}, netip.AddrPort{}, false},
+		{"wrong length", "AAAA.x", []string{"s1"}, netip.AddrPort{}, false},
+		{"empty", "", []string{"s1"}, netip.AddrPort{}, false},
 	}
 	for _, c := range cases {
-		if got := Owner(c.sid); got != c.want {
-			t.Errorf("Owner(%q) = %q, want %q", c.sid, got, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := Owner(c.sid, c.secrets)
+			if got != c.want || ok != c.ok {
+				t.Errorf("Owner(%q) = %v %v, want %v %v", c.sid, got, ok, c.want, c.ok)
+			}
+		})
 	}
 }
 
 func TestNewRefusesBadOptions(t *testing.T) {
+	secret := func() ([]string, error) { return []string{"s"}, nil }
 	cases := []struct {
 		name string
 		opts Options
 		want string
 	}{
-		{"no self", Options{Path: "/socket.io/"}, "Self"},
-		{"self without port", Options{Self: "10.0.0.1", Path: "/socket.io/"}, `Self "10.0.0.1"`},
-		{"bad peer", Options{Self: "10.0.0.1:1", Peers: []string{"x"}, Path: "/socket.io/"}, `peer "x"`},
-		{"dns without port", Options{Self: "10.0.0.1:1", PeersDNS: "pods", Path: "/socket.io/"}, "PeersPort 0"},
-		{"no path", Options{Self: "10.0.0.1:1"}, "Path"},
+		{"no self", Options{Path: "/socket.io/", Secrets: secret}, `Self ""`},
+		{"self a name", Options{Self: "pod-a:8081", Path: "/socket.io/", Secrets: secret}, `Self "pod-a:8081"`},
+		{"no secret", Options{Self: "10.0.0.1:1", Path: "/socket.io/"}, "Secrets"},
+		{"empty secret file", Options{Self: "10.0.0.1:1", Path: "/socket.io/", Secrets: func() ([]string, error) { return nil, nil }}, "no shared secret"},
+		{"no path", Options{Self: "10.0.0.1:1", Secrets: secret}, "Path"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,14 +91,11 @@ func TestForwardBoundsAndRoutes(t *testing.T) {
 		_, _ = io.WriteString(w, "owner:"+r.URL.Path+"?"+r.URL.RawQuery)
 	}))
 	defer owner.Close()
-	ownerAddr := strings.TrimPrefix(owner.URL, "http://")
-	f, err := New(Options{Self: "127.0.0.1:1", Peers: []string{ownerAddr, "127.0.0.1:1"}, Path: "/socket.io/",
-		Token: func() (string, error) { return "tok", nil }, MaxInFlight: 1, Timeout: 5 * time.Second})
+	ownerAddr := netip.MustParseAddrPort(strings.TrimPrefix(owner.URL, "http://"))
+	f, err := New(Options{Self: "127.0.0.1:1", Path: "/socket.io/",
+		Secrets: func() ([]string, error) { return []string{"tok"}, nil }, MaxInFlight: 1, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if got := f.Peers(); len(got) != 1 || got[0] != ownerAddr {
-		t.Fatalf("Peers %v: want the owner only (self excluded)", got)
 	}
 	h := f.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "local") }))
 	front := httptest.NewServer(h)
@@ -98,7 +113,7 @@ func TestForwardBoundsAndRoutes(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	sid := Tag(ownerAddr) + ".xyz"
+	sid := Tag(ownerAddr, "tok") + ".xyz"
 	type answer struct {
 		code int
 		body string
@@ -118,7 +133,7 @@ func TestForwardBoundsAndRoutes(t *testing.T) {
 		{"handshake stays local", "EIO=4&transport=polling", 200, "local"},
 		{"own session stays local", "EIO=4&transport=polling&sid=" + f.Prefix() + "abc", 200, "local"},
 		{"untagged sid stays local", "EIO=4&transport=polling&sid=abc", 200, "local"},
-		{"unknown owner", "EIO=4&transport=polling&sid=zzzzzzzz.abc", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"unsigned owner", "EIO=4&transport=polling&sid=" + Tag(ownerAddr, "other") + ".abc", 400, `{"code":1,"message":"Session ID unknown"}`},
 		{"over the bound", "EIO=4&transport=polling&sid=" + sid, 503, `{"code":3,"message":"Session forwarding busy"}`},
 	}
 	for _, c := range cases {

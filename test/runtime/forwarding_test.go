@@ -55,8 +55,8 @@ func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rr.backends[i].ServeHTTP(w, r)
 }
 
-// loopbackPort returns a loopback port that was free a moment ago (the
-// peers of a forwarding pod are configured before it starts).
+// loopbackPort returns a loopback port that was free a moment ago (a
+// forwarding pod's advertised address is configured before it starts).
 func loopbackPort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -81,13 +81,11 @@ func TestForwardingBehindRoundRobin(t *testing.T) {
 		t.Fatal(err)
 	}
 	ports := []int{loopbackPort(t), loopbackPort(t)}
-	peers := fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d", ports[0], ports[1])
 	var procs []*proc
 	for _, port := range ports {
 		env := []string{"SOCKETFLEET_REDIS_URL=" + redisURL, "SOCKETFLEET_PUBLISH_TOKEN=s3cret",
 			"SOCKETFLEET_ADMIN_TOKEN_FILE=" + tokenFile,
 			"SOCKETFLEET_CLUSTER_FORWARDING_ENABLED=true",
-			"SOCKETFLEET_CLUSTER_FORWARDING_PEERS=" + peers,
 			"SOCKETFLEET_CLUSTER_FORWARDING_ADVERTISE_ADDRESS=127.0.0.1:" + strconv.Itoa(port)}
 		procs = append(procs, startRuntime(t, env, "--admin-port", strconv.Itoa(port), "--publish-enabled",
 			"--relay-enabled", "--relay-rooms", "chat:*", "--ping-interval", "1s", "--ping-timeout", "5s",
