@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path"
 	"strings"
@@ -664,8 +665,12 @@ func (a *App) ready() error {
 // newForwarder builds the session forwarder from cluster.forwarding.
 func (a *App) newForwarder() error {
 	f := a.cfg.Cluster.Forwarding
+	self := f.AdvertiseAddress
+	if ip, err := netip.ParseAddr(self); err == nil {
+		self = netip.AddrPortFrom(ip, uint16(a.cfg.AdminPort)).String() //nolint:gosec // validated port range
+	}
 	fw, err := forward.New(forward.Options{
-		Self: f.AdvertiseAddress, Secrets: adminTokenReader(a.cfg.Admin.TokenFile), Path: a.cfg.Path,
+		Self: self, Secrets: adminTokenReader(a.cfg.Admin.TokenFile), Path: a.cfg.Path,
 		MaxInFlight: f.MaxInFlight, MaxWebSockets: f.MaxWebSockets, Timeout: f.Timeout.D(),
 		Registerer: a.metrics.Registry, Logger: a.log.With("component", "forward"),
 	})

@@ -96,10 +96,10 @@ type Cluster struct {
 type Forwarding struct {
 	// Enabled turns session forwarding on.
 	Enabled bool `json:"enabled" doc:"forward the requests of sessions another pod owns to that pod over its admin listener, so the load balancer needs no sticky sessions (off by default)"`
-	// AdvertiseAddress is the IP:port the peers reach this pod's admin
-	// listener at; the session ids carry it, masked and signed with the
-	// admin token.
-	AdvertiseAddress string `json:"advertiseAddress" doc:"IP:port of this pod's admin listener as its peers reach it (e.g. $(POD_IP):8081); the session ids carry it, masked and signed with the admin token (no peer list needed); required with forwarding"`
+	// AdvertiseAddress is the IP (with adminPort) or IP:port the peers
+	// reach this pod's admin listener at; the session ids carry it, masked
+	// and signed with the admin token.
+	AdvertiseAddress string `json:"advertiseAddress" doc:"IP (the port is adminPort) or IP:port of this pod's admin listener as its peers reach it, e.g. the pod IP; the session ids carry it, masked and signed with the admin token (no peer list needed); required with forwarding"`
 	// MaxInFlight bounds the forwarded polling requests in flight.
 	MaxInFlight int `json:"maxInFlight" doc:"forwarded polling requests in flight from this pod at most; beyond: 503 + Retry-After"`
 	// MaxWebSockets bounds the WebSockets proxied to their owner.

@@ -182,8 +182,12 @@ func (c *Config) validateForwarding(v *validator) {
 	}
 	if f.AdvertiseAddress == "" {
 		v.add("cluster.forwarding.advertiseAddress", "required when cluster.forwarding.enabled is true (e.g. $(POD_IP):%d)", c.AdminPort)
+	} else if _, err := netip.ParseAddr(f.AdvertiseAddress); err == nil {
+		if c.AdminPort == 0 {
+			v.add("cluster.forwarding.advertiseAddress", "%q has no port and adminPort is 0 (a free port the peers cannot know): give IP:port", f.AdvertiseAddress)
+		}
 	} else if ap, err := netip.ParseAddrPort(f.AdvertiseAddress); err != nil || ap.Port() == 0 {
-		v.add("cluster.forwarding.advertiseAddress", "%q is not IP:port (the admin listener's address as the peers reach it)", f.AdvertiseAddress)
+		v.add("cluster.forwarding.advertiseAddress", "%q is not an IP or IP:port (the admin listener's address as the peers reach it)", f.AdvertiseAddress)
 	}
 	if f.MaxInFlight <= 0 {
 		v.add("cluster.forwarding.maxInFlight", "must be positive (got %d)", f.MaxInFlight)
