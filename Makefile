@@ -125,4 +125,5 @@ fleet-results: ## Run test/fleet and record its numbers in bench/FLEET.md (bench
 bench: ## Benchmarks against Node socket.io 4.8 on the same machine and load; writes bench/RESULTS.md (~7 min).
 	cd bench && npm ci --no-audit --no-fund --loglevel=error
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/bench-goserver ./bench/goserver
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/socketfleet-runtime ./cmd/runtime
 	$(GO) run ./bench/runner $(BENCH_FLAGS)

@@ -160,6 +160,9 @@ func (i *IngressSpec) setDefaults() {
 	if i.Controller == "" {
 		i.Controller = IngressControllerNGINX
 	}
+	if i.Stickiness == "" {
+		i.Stickiness = IngressStickinessNone
+	}
 	if i.StickyCookie.Name == "" {
 		i.StickyCookie.Name = DefaultStickyCookieName
 	}

@@ -20,8 +20,23 @@ const (
 	IngressControllerHAProxy IngressController = "haproxy"
 )
 
-// IngressSpec exposes the fleet outside the cluster with sticky sessions.
+// IngressStickiness says whether the load balancer keeps a client's requests on one pod.
+// +kubebuilder:validation:Enum=none;cookie
+type IngressStickiness string
+
+// The stickiness modes.
+const (
+	// IngressStickinessNone balances every request freely: the runtime pods forward the requests of a session to
+	// the pod that owns it (the runtime's cluster.forwarding), so long-polling needs no sticky sessions.
+	IngressStickinessNone IngressStickiness = "none"
+	// IngressStickinessCookie makes the ingress set a sticky cookie (spec.ingress.stickyCookie) that pins a client
+	// to one pod; the pods do not forward.
+	IngressStickinessCookie IngressStickiness = "cookie"
+)
+
+// IngressSpec exposes the fleet outside the cluster.
 //
+// +kubebuilder:validation:XValidation:rule="self.?stickiness.orValue('none') == 'cookie' || self.?gateway.?sessionPersistence.orValue('None') != 'Cookie'",message="spec.ingress.gateway.sessionPersistence: Cookie needs spec.ingress.stickiness: cookie; with stickiness none (the default) the pods forward sessions to each other and the HTTPRoute asks for no sticky cookie",fieldPath=.gateway.sessionPersistence
 // +kubebuilder:validation:XValidation:rule="!self.?enabled.orValue(false) || (has(self.hosts) && size(self.hosts) > 0)",message="spec.ingress.hosts must list at least one host when spec.ingress.enabled is true",fieldPath=.hosts
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.className)",message="spec.ingress.className applies to an Ingress only; remove it when spec.ingress.gateway is set",fieldPath=.className
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.tlsSecretName)",message="spec.ingress.tlsSecretName applies to an Ingress only; with spec.ingress.gateway, TLS is terminated by the Gateway listener",fieldPath=.tlsSecretName
@@ -65,7 +80,15 @@ type IngressSpec struct {
 	// +optional
 	TLS []IngressTLSSpec `json:"tls,omitempty"`
 
-	// StickyCookie configures the session-affinity cookie the proxy sets.
+	// Stickiness is none (the default: every request is balanced freely, and a pod that gets a request of another
+	// pod's session forwards it to that pod over the admin port, so polling clients need no sticky sessions and
+	// drains and rebalances move clients freely) or cookie (the ingress pins each client to a pod with a sticky
+	// cookie, and the operator writes its controller's sticky annotations; no forwarding).
+	// +kubebuilder:default=none
+	// +optional
+	Stickiness IngressStickiness `json:"stickiness,omitempty"`
+
+	// StickyCookie configures the session-affinity cookie the proxy sets with stickiness cookie.
 	// +kubebuilder:default={}
 	// +optional
 	StickyCookie StickyCookieSpec `json:"stickyCookie,omitzero"`
@@ -192,8 +215,8 @@ type GatewaySpec struct {
 	// +listType=atomic
 	ParentRefs []GatewayParentRef `json:"parentRefs"`
 
-	// SessionPersistence is Cookie (default: the HTTPRoute asks for a sticky cookie, a field of the Gateway
-	// API experimental channel) or None (no sessionPersistence in the HTTPRoute, for Gateways whose CRDs or
+	// SessionPersistence, with spec.ingress.stickiness cookie, is Cookie (default: the HTTPRoute asks for a
+	// sticky cookie, a field of the Gateway API experimental channel) or None (no sessionPersistence in the HTTPRoute, for Gateways whose CRDs or
 	// implementation lack it: stickiness must then come from the Gateway implementation, or the clients must use
 	// the websocket transport only).
 	// +kubebuilder:validation:Enum=Cookie;None
@@ -217,4 +240,11 @@ type GatewayParentRef struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	SectionName string `json:"sectionName,omitempty"`
+}
+
+// SessionForwarding reports whether the runtime pods forward the requests of a session to the pod that owns it:
+// with spec.ingress.stickiness none (the default), whether or not the operator renders the ingress (a Service
+// or a load balancer of the user's balances requests just as freely).
+func (s *RealtimeClusterSpec) SessionForwarding() bool {
+	return s.Ingress.Stickiness != IngressStickinessCookie
 }

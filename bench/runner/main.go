@@ -57,6 +57,10 @@ type config struct {
 	recoveryClients, clientProcs                    int
 	recoveryTimeout, reconnectionDelay, drainWindow time.Duration
 	sections                                        string
+	// The forwarding overhead (forwarding.go).
+	runtimeBinary   string
+	forwardRequests int
+	forwardMB       float64
 }
 
 // result is what one server scored.
@@ -102,6 +106,9 @@ func main() {
 	flag.StringVar(&cfg.nodeDir, "node-dir", "bench", "directory with node_modules and node/server.mjs")
 	flag.StringVar(&cfg.out, "out", "bench/RESULTS.md", "results file")
 	flag.StringVar(&cfg.only, "only", "", "run only this server (go or node)")
+	flag.StringVar(&cfg.runtimeBinary, "runtime", "bin/socketfleet-runtime", "socketfleet-runtime binary (forwarding section)")
+	flag.IntVar(&cfg.forwardRequests, "forward-requests", 2000, "requests sent directly and through the forwarding pod each (latency)")
+	flag.Float64Var(&cfg.forwardMB, "forward-mb", 128, "MB posted through the forwarding pod, then directly (CPU per MB)")
 	flag.Parse()
 
 	var results []result
@@ -116,10 +123,18 @@ func main() {
 		log.Printf("%s: %+v", name, r)
 		results = append(results, r)
 	}
+	var fwd forwardingResult
+	if cfg.runs("forwarding") && cfg.only != "node" {
+		var err error
+		if fwd, err = benchForwarding(cfg); err != nil {
+			log.Fatalf("forwarding: %v", err)
+		}
+		log.Printf("forwarding: %+v", fwd)
+	}
 	if len(results) != 2 || cfg.sections != allSections {
 		return
 	}
-	out := report(cfg, results[0], results[1])
+	out := report(cfg, results[0], results[1], fwd)
 	// The fleet numbers come from test/fleet (`make fleet-results`), recorded next to the results file.
 	if fleet, err := os.ReadFile(filepath.Join(filepath.Dir(cfg.out), "FLEET.md")); err == nil {
 		out += "\n" + string(fleet)
@@ -244,7 +259,7 @@ func (cfg config) runs(section string) bool {
 }
 
 // allSections is the default of -sections: a results file needs them all.
-const allSections = "single,cluster,streams"
+const allSections = "single,cluster,streams,forwarding"
 
 // benchSingle measures one server alone: handshakes, idle memory,
 // broadcast fan-out and ack round trips.
@@ -494,7 +509,7 @@ func ratio(goV, nodeV float64) string {
 	return fmt.Sprintf("%.2f×", goV/nodeV)
 }
 
-func report(cfg config, node, gosrv result) string {
+func report(cfg config, node, gosrv result, fwd forwardingResult) string {
 	var b strings.Builder
 	cpuModel := "unknown"
 	if info, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -529,6 +544,7 @@ func report(cfg config, node, gosrv result) string {
 	row(fmt.Sprintf("broadcast latency p50, sender to every client (%d broadcasts/s for %s)", cfg.clusterRate, cfg.duration), "ms", ms(node.Cluster.P50), ms(gosrv.Cluster.P50), "lower")
 	row("broadcast latency p99", "ms", ms(node.Cluster.P99), ms(gosrv.Cluster.P99), "lower")
 	streamsReport(&b, cfg, node.Streams, gosrv.Streams, row)
+	forwardingReport(&b, fwd)
 	fmt.Fprintf(&b, "\n## Raw numbers\n\n| | Node | Go |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| RSS before clients (KiB) | %d | %d |\n| RSS with clients (KiB) | %d | %d |\n", node.BaseRSSKB, gosrv.BaseRSSKB, node.LoadedRSSKB, gosrv.LoadedRSSKB)
 	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)

@@ -291,14 +291,20 @@ func TestNetworkPolicies(t *testing.T) {
 		wantAdmin   int // peers admitted to the admin port (0: no admin rule at all)
 		wantRedis   bool
 	}{
-		{"defaults: on, operator namespace admitted", nil, testOptions, true, 1, true},
+		{"defaults: on, operator namespace and the forwarding pods admitted", nil, testOptions, true, 2, true},
 		{"adminFrom adds peers", func(rc *realtimev1alpha1.RealtimeCluster) {
 			rc.Spec.NetworkPolicy.AdminFrom = []networkingv1.NetworkPolicyPeer{monitoring}
-		}, testOptions, true, 2, true},
-		{"operator outside the cluster, no adminFrom: no admin rule", nil, BuildOptions{}, true, 0, true},
+		}, testOptions, true, 3, true},
+		{"stickiness cookie: no forwarding, no pod peer", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessCookie
+		}, testOptions, true, 1, true},
+		{"operator outside the cluster, no adminFrom: the forwarding pods only", nil, BuildOptions{}, true, 1, true},
+		{"operator outside the cluster, no adminFrom, cookie: no admin rule", func(rc *realtimev1alpha1.RealtimeCluster) {
+			rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessCookie
+		}, BuildOptions{}, true, 0, true},
 		{"external Redis: no Redis policy", func(rc *realtimev1alpha1.RealtimeCluster) {
 			rc.Spec.Redis = realtimev1alpha1.RedisSpec{External: &realtimev1alpha1.ExternalRedisSpec{Addresses: []string{"r:6379"}}}
-		}, testOptions, true, 1, false},
+		}, testOptions, true, 2, false},
 		{"disabled", func(rc *realtimev1alpha1.RealtimeCluster) {
 			no := false
 			rc.Spec.NetworkPolicy.Enabled = &no

@@ -39,7 +39,13 @@ func TestRuntimeFilesReachConfigAndMounts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("BuildConfigMap: %v", err)
 			}
-			cfg, err := config.Parse([]byte(cm.Data[ConfigFileName]))
+			// The pod's IP reaches the runtime through the environment (the Deployment's env), as in a pod.
+			env := map[string]string{"SOCKETFLEET_CONFIG": "/c.yaml", "SOCKETFLEET_CLUSTER_FORWARDING_ADVERTISE_ADDRESS": "10.1.2.3"}
+			loaded, err := config.Load(config.Sources{
+				LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+				ReadFile:  func(string) ([]byte, error) { return []byte(cm.Data[ConfigFileName]), nil },
+			})
+			cfg := loaded.Config
 			if err != nil {
 				t.Fatalf("the runtime refuses the operator's config: %v\n%s", err, cm.Data[ConfigFileName])
 			}

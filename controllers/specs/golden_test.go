@@ -125,6 +125,10 @@ func TestGoldenChildren(t *testing.T) {
 		"service-nodeport-traefik",
 		"ingress-tls-cert-manager",
 		"ingress-gateway-no-persistence",
+		"full-nginx-cookie",
+		"ingress-traefik-cookie",
+		"ingress-haproxy-cookie",
+		"ingress-gateway-cookie",
 	}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

@@ -40,6 +40,12 @@ func ingressTimeout(rc *realtimev1alpha1.RealtimeCluster) time.Duration {
 	return realtimev1alpha1.DefaultIngressTimeout
 }
 
+// ingressSticky reports whether the load balancer pins clients with a sticky cookie (spec.ingress.stickiness
+// cookie); with none the pods forward sessions and no sticky setting is written anywhere.
+func ingressSticky(rc *realtimev1alpha1.RealtimeCluster) bool {
+	return !rc.Spec.SessionForwarding()
+}
+
 // routePath is the path prefix routed to the fleet: the Socket.IO path without its trailing slash.
 func routePath(rc *realtimev1alpha1.RealtimeCluster) string {
 	p := rc.Spec.Runtime.Path
@@ -62,6 +68,14 @@ func nginxAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]string {
 		buffer = realtimev1alpha1.DefaultMaxHTTPBufferSize
 	}
 	a := map[string]string{
+		"nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
+		"nginx.ingress.kubernetes.io/proxy-send-timeout": timeout,
+		"nginx.ingress.kubernetes.io/proxy-body-size":    strconv.FormatInt(buffer, 10),
+	}
+	if !ingressSticky(rc) {
+		return a
+	}
+	maps.Copy(a, map[string]string{
 		"nginx.ingress.kubernetes.io/affinity":                         "cookie",
 		"nginx.ingress.kubernetes.io/affinity-mode":                    "persistent",
 		"nginx.ingress.kubernetes.io/session-cookie-name":              stickyCookieName(rc),
@@ -69,10 +83,7 @@ func nginxAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]string {
 		"nginx.ingress.kubernetes.io/session-cookie-path":              routePath(rc),
 		"nginx.ingress.kubernetes.io/session-cookie-samesite":          "Lax",
 		"nginx.ingress.kubernetes.io/session-cookie-change-on-failure": "true",
-		"nginx.ingress.kubernetes.io/proxy-read-timeout":               timeout,
-		"nginx.ingress.kubernetes.io/proxy-send-timeout":               timeout,
-		"nginx.ingress.kubernetes.io/proxy-body-size":                  strconv.FormatInt(buffer, 10),
-	}
+	})
 	if ingressHasTLS(rc) {
 		a["nginx.ingress.kubernetes.io/session-cookie-secure"] = "true"
 	}
@@ -176,7 +187,7 @@ func BuildHTTPRoute(rc *realtimev1alpha1.RealtimeCluster) *unstructured.Unstruct
 			"group": "", "kind": "Service", "name": NamesFor(rc).Service, "port": int64(PublicPort), "weight": int64(1),
 		}},
 	}
-	if ing.Gateway.SessionPersistence != "None" {
+	if ingressSticky(rc) && ing.Gateway.SessionPersistence != "None" {
 		rule["sessionPersistence"] = map[string]any{
 			"sessionName":     stickyCookieName(rc),
 			"type":            "Cookie",

@@ -37,6 +37,7 @@ type RuntimeConfig struct {
 	Publish                 *RuntimePublishConfig `json:"publish,omitempty"`
 	Webhook                 *RuntimeWebhookConfig `json:"webhook,omitempty"`
 	AdminUI                 *RuntimeAdminUIConfig `json:"adminUI,omitempty"`
+	Cluster                 *RuntimeClusterConfig `json:"cluster,omitempty"`
 }
 
 // RuntimeAdminUIConfig is the adminUI block of the runtime config file (spec.adminUI): the password hash is a
@@ -183,6 +184,17 @@ type RuntimeDrainConfig struct {
 	StickyCookie string `json:"stickyCookie,omitempty"`
 }
 
+// RuntimeClusterConfig is the cluster block of the runtime config file.
+type RuntimeClusterConfig struct {
+	Forwarding RuntimeForwardingConfig `json:"forwarding"`
+}
+
+// RuntimeForwardingConfig is the cluster.forwarding block: on with spec.ingress.stickiness none. The pod's own
+// address comes from the environment (SOCKETFLEET_CLUSTER_FORWARDING_ADVERTISE_ADDRESS, its pod IP).
+type RuntimeForwardingConfig struct {
+	Enabled bool `json:"enabled"`
+}
+
 // RuntimeAdminConfig is the admin block of the runtime config file: the token file mounted from the admin token
 // Secret, which POST /drain and POST /shed require (the fleet view sends it on GET /stats too).
 type RuntimeAdminConfig struct {
@@ -288,14 +300,23 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 		Publish: buildRuntimePublish(rt),
 		Webhook: buildRuntimeWebhook(rt),
 		AdminUI: buildRuntimeAdminUI(rc),
+		Cluster: buildRuntimeCluster(rc),
 	}
+}
+
+// buildRuntimeCluster is the cluster block: forwarding on with spec.ingress.stickiness none, nil otherwise.
+func buildRuntimeCluster(rc *realtimev1alpha1.RealtimeCluster) *RuntimeClusterConfig {
+	if !rc.Spec.SessionForwarding() {
+		return nil
+	}
+	return &RuntimeClusterConfig{Forwarding: RuntimeForwardingConfig{Enabled: true}}
 }
 
 // runtimeStickyCookie is the sticky cookie the operator's Ingress (or HTTPRoute) makes the load balancer set,
 // or "" without one.
 func runtimeStickyCookie(rc *realtimev1alpha1.RealtimeCluster) string {
 	ing := rc.Spec.Ingress
-	if !ing.Enabled || (ing.Gateway != nil && ing.Gateway.SessionPersistence == "None") {
+	if !ing.Enabled || !ingressSticky(rc) || (ing.Gateway != nil && ing.Gateway.SessionPersistence == "None") {
 		return ""
 	}
 	return stickyCookieName(rc)

@@ -96,6 +96,9 @@ func serviceIngressAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]
 	timeout := strconv.FormatInt(ceilSeconds(ingressTimeout(rc).Seconds()), 10) + "s"
 	switch ing.Controller {
 	case realtimev1alpha1.IngressControllerTraefik:
+		if !ingressSticky(rc) {
+			return nil
+		}
 		a := map[string]string{
 			"traefik.ingress.kubernetes.io/service.sticky.cookie":          "true",
 			"traefik.ingress.kubernetes.io/service.sticky.cookie.name":     cookie,
@@ -108,11 +111,14 @@ func serviceIngressAnnotations(rc *realtimev1alpha1.RealtimeCluster) map[string]
 		}
 		return a
 	case realtimev1alpha1.IngressControllerHAProxy:
-		return map[string]string{
-			"haproxy.org/cookie-persistence": cookie,
-			"haproxy.org/timeout-server":     timeout,
-			"haproxy.org/timeout-tunnel":     timeout,
+		a := map[string]string{
+			"haproxy.org/timeout-server": timeout,
+			"haproxy.org/timeout-tunnel": timeout,
 		}
+		if ingressSticky(rc) {
+			a["haproxy.org/cookie-persistence"] = cookie
+		}
+		return a
 	default:
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/socketfleet/socketfleet/runtime/config"
 	"github.com/socketfleet/socketfleet/runtime/drain"
 	"github.com/socketfleet/socketfleet/runtime/engineio"
+	"github.com/socketfleet/socketfleet/runtime/forward"
 	"github.com/socketfleet/socketfleet/runtime/metrics"
 	"github.com/socketfleet/socketfleet/runtime/parser"
 	"github.com/socketfleet/socketfleet/runtime/publish"
@@ -121,6 +123,9 @@ type App struct {
 	// adminUI serves the official Socket.IO admin UI's namespace (nil when
 	// adminUI.enabled is false).
 	adminUI *adminui.UI
+	// forwarder forwards the requests of other pods' sessions (nil when
+	// cluster.forwarding is off).
+	forwarder *forward.Forwarder
 
 	publicLn, adminLn net.Listener
 	public, admin     *http.Server
@@ -218,6 +223,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Transports:     transports,
 		AllowRequest:   a.gate.Allow,
 		Logger:         logger.With("component", "engineio"),
+	}
+	if f := cfg.Cluster.Forwarding; f.Enabled {
+		if err := a.newForwarder(); err != nil {
+			return nil, err
+		}
+		eng.SessionIDPrefix = a.forwarder.Prefix
 	}
 	if len(cfg.CORS.Origins) > 0 {
 		eng.CORS = &engineio.CORSOptions{Origins: cfg.CORS.Origins, Credentials: cfg.CORS.Credentials}
@@ -491,6 +502,9 @@ func (a *App) publicHandler(web fs.FS) (http.Handler, error) {
 			}
 		}
 	}
+	if a.forwarder != nil {
+		sio = a.forwarder.Handler(sio)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if b, ok := bundles[p]; ok {
@@ -544,6 +558,12 @@ func (a *App) listen(public http.Handler) error {
 		}
 		extra = map[string]http.Handler{publish.Path: h}
 	}
+	if a.forwarder != nil {
+		if extra == nil {
+			extra = map[string]http.Handler{}
+		}
+		extra[forward.ReceiverPath+"/"] = a.forwarder.Receiver(a.metrics.ObserveUpgrades(a.srv))
+	}
 	var tokens admin.Tokens
 	if cfg.Admin.TokenFile != "" {
 		ft, err := admin.NewFileTokens(cfg.Admin.TokenFile)
@@ -589,6 +609,7 @@ func (a *App) listen(public http.Handler) error {
 	default:
 		a.adminAuth = "refused"
 	}
+
 	adminHandler := admin.Handler(admin.Options{
 		Ready:                a.ready,
 		Metrics:              a.metrics.Handler(),
@@ -613,6 +634,10 @@ func (a *App) listen(public http.Handler) error {
 	// reference server does (outermost wrapper: the order is the socket's).
 	a.publicLn = a.srv.Engine().OrderRequests(a.public, a.publicLn)
 	a.admin = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
+	if a.forwarder != nil {
+		// Forwarded requests of a session are ordered with its direct ones.
+		a.adminLn = a.srv.Engine().OrderRequests(a.admin, a.adminLn)
+	}
 	return nil
 }
 
@@ -635,6 +660,53 @@ func (a *App) ready() error {
 		return errors.New("draining")
 	}
 	return nil
+}
+
+// newForwarder builds the session forwarder from cluster.forwarding.
+func (a *App) newForwarder() error {
+	f := a.cfg.Cluster.Forwarding
+	self := f.AdvertiseAddress
+	if ip, err := netip.ParseAddr(self); err == nil {
+		self = netip.AddrPortFrom(ip, uint16(a.cfg.AdminPort)).String() //nolint:gosec // validated port range
+	}
+	fw, err := forward.New(forward.Options{
+		Self: self, Secrets: adminTokenReader(a.cfg.Admin.TokenFile), Path: a.cfg.Path,
+		MaxInFlight: f.MaxInFlight, MaxWebSockets: f.MaxWebSockets, Timeout: f.Timeout.D(),
+		Registerer: a.metrics.Registry, Logger: a.log.With("component", "forward"),
+	})
+	if err != nil {
+		return fmt.Errorf("config: cluster.forwarding: %w", err)
+	}
+	a.forwarder = fw
+	return nil
+}
+
+// adminTokenReader returns the tokens of the admin token file, re-read at
+// most once a second (a rotated token reaches the forwarder without a
+// restart); while the file cannot be read, the last tokens read.
+func adminTokenReader(file string) func() ([]string, error) {
+	var mu sync.Mutex
+	var tokens []string
+	var read time.Time
+	return func() ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(tokens) > 0 && time.Since(read) < time.Second {
+			return tokens, nil
+		}
+		data, err := os.ReadFile(file)
+		if err == nil && len(admin.ParseTokens(string(data))) == 0 {
+			err = fmt.Errorf("%s holds no token", file)
+		}
+		if err != nil {
+			if len(tokens) > 0 {
+				return tokens, nil
+			}
+			return nil, fmt.Errorf("admin.tokenFile: %w", err)
+		}
+		tokens, read = admin.ParseTokens(string(data)), time.Now()
+		return tokens, nil
+	}
 }
 
 // startAdapterMonitor checks the cluster adapter's link once (so /stats is
@@ -754,6 +826,17 @@ func (a *App) shutdown() {
 	for deadline := time.Now().Add(time.Second); len(left) > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 		left = a.srv.Engine().Sessions()
+	}
+	if a.forwarder != nil {
+		// A forwarded long poll cut here would end its session on the owner:
+		// stop taking requests and let the owners answer the ones in flight
+		// (within a ping interval). Proxied WebSockets end with the process.
+		wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.Cluster.Forwarding.Timeout.D())
+		if err := a.public.Shutdown(wctx); err != nil {
+			polling, _ := a.forwarder.InFlight()
+			a.log.Warn("requests cut at exit", "forwardedPolling", polling, "err", err)
+		}
+		wcancel()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

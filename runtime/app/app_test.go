@@ -42,7 +42,13 @@ type running struct {
 // start runs the runtime configured by yaml (plus loopback ports).
 func start(t *testing.T, yaml string, opts ...func(*app.Options)) *running {
 	t.Helper()
-	cfg, err := config.Parse([]byte("host: 127.0.0.1\nport: 0\nadminPort: 0\nlog: {level: error}\n" + yaml))
+	return startBase(t, "host: 127.0.0.1\nport: 0\nadminPort: 0\nlog: {level: error}\n", yaml, opts...)
+}
+
+// startBase is start with base in place of the loopback ports.
+func startBase(t *testing.T, base, yaml string, opts ...func(*app.Options)) *running {
+	t.Helper()
+	cfg, err := config.Parse([]byte(base + yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,6 +79,33 @@ type Config struct {
 	Demo Demo `json:"demo"`
 	// AdminUI serves the official Socket.IO admin UI's namespace.
 	AdminUI AdminUI `json:"adminUI"`
+	// Cluster configures how the pods of a fleet cooperate.
+	Cluster Cluster `json:"cluster"`
+}
+
+// Cluster configures how the pods of a fleet cooperate beyond the adapter.
+type Cluster struct {
+	// Forwarding lets any pod serve any session (no sticky sessions).
+	Forwarding Forwarding `json:"forwarding"`
+}
+
+// Forwarding configures session forwarding between pods (runtime/forward):
+// a request of a session another pod owns is forwarded to that pod over its
+// admin listener, with the admin token, so the load balancer needs no
+// stickiness. Every pod of a fleet must share the admin token.
+type Forwarding struct {
+	// Enabled turns session forwarding on.
+	Enabled bool `json:"enabled" doc:"forward the requests of sessions another pod owns to that pod over its admin listener, so the load balancer needs no sticky sessions (off by default)"`
+	// AdvertiseAddress is the IP (with adminPort) or IP:port the peers
+	// reach this pod's admin listener at; the session ids carry it, masked
+	// and signed with the admin token.
+	AdvertiseAddress string `json:"advertiseAddress" doc:"IP (the port is adminPort) or IP:port of this pod's admin listener as its peers reach it, e.g. the pod IP; the session ids carry it, masked and signed with the admin token (no peer list needed); required with forwarding"`
+	// MaxInFlight bounds the forwarded polling requests in flight.
+	MaxInFlight int `json:"maxInFlight" doc:"forwarded polling requests in flight from this pod at most; beyond: 503 + Retry-After"`
+	// MaxWebSockets bounds the WebSockets proxied to their owner.
+	MaxWebSockets int `json:"maxWebSockets" doc:"WebSockets this pod proxies to the pods owning their session at most; beyond: 503 + Retry-After"`
+	// Timeout bounds the owner's answer to a forwarded polling request.
+	Timeout Duration `json:"timeout" doc:"time allowed for the owner's answer to a forwarded polling request; must exceed pingInterval (a long poll is held that long); a stopping pod also waits this long for its forwarded requests"`
 }
 
 // AdminUI configures the server side of the official Socket.IO admin UI
@@ -347,6 +374,7 @@ func Default() Config {
 		Webhook: Webhook{Timeout: Duration(5 * time.Second), MaxConcurrent: 256},
 		Auth:    Auth{Webhook: AuthWebhook{Timeout: Duration(5 * time.Second)}},
 		AdminUI: AdminUI{Namespace: "/admin", Auth: true},
+		Cluster: Cluster{Forwarding: Forwarding{MaxInFlight: 1000, MaxWebSockets: 10000, Timeout: Duration(60 * time.Second)}},
 	}
 }
 

@@ -54,7 +54,8 @@ func TestOperatorGoldenConfigs(t *testing.T) {
 				for _, c := range obj.Spec.Template.Spec.Containers {
 					for _, e := range c.Env {
 						if strings.HasPrefix(e.Name, EnvPrefix) {
-							env[e.Name] = e.Value
+							// The pod IP the downward API gives, as the kubelet expands $(POD_IP).
+							env[e.Name] = strings.ReplaceAll(e.Value, "$(POD_IP)", "10.1.2.3")
 						}
 					}
 				}

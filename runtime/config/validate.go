@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -141,6 +142,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateJWT(v)
 	c.validateAdminUI(v)
+	c.validateForwarding(v)
 	if c.Auth.Webhook.URL != "" {
 		v.httpURL("auth.webhook.url", c.Auth.Webhook.URL)
 		v.positive("auth.webhook.timeout", c.Auth.Webhook.Timeout)
@@ -169,6 +171,35 @@ func (c *Config) validateAdminUI(v *validator) {
 		if a.PasswordHashFile == "" {
 			v.add("adminUI.passwordHashFile", "required when the admin UI is enabled (or set adminUI.auth: false explicitly)")
 		}
+	}
+}
+
+// validateForwarding checks cluster.forwarding.
+func (c *Config) validateForwarding(v *validator) {
+	f := c.Cluster.Forwarding
+	if !f.Enabled {
+		return
+	}
+	if f.AdvertiseAddress == "" {
+		v.add("cluster.forwarding.advertiseAddress", "required when cluster.forwarding.enabled is true (e.g. $(POD_IP):%d)", c.AdminPort)
+	} else if _, err := netip.ParseAddr(f.AdvertiseAddress); err == nil {
+		if c.AdminPort == 0 {
+			v.add("cluster.forwarding.advertiseAddress", "%q has no port and adminPort is 0 (a free port the peers cannot know): give IP:port", f.AdvertiseAddress)
+		}
+	} else if ap, err := netip.ParseAddrPort(f.AdvertiseAddress); err != nil || ap.Port() == 0 {
+		v.add("cluster.forwarding.advertiseAddress", "%q is not an IP or IP:port (the admin listener's address as the peers reach it)", f.AdvertiseAddress)
+	}
+	if f.MaxInFlight <= 0 {
+		v.add("cluster.forwarding.maxInFlight", "must be positive (got %d)", f.MaxInFlight)
+	}
+	if f.MaxWebSockets <= 0 {
+		v.add("cluster.forwarding.maxWebSockets", "must be positive (got %d)", f.MaxWebSockets)
+	}
+	if f.Timeout <= c.PingInterval {
+		v.add("cluster.forwarding.timeout", "must exceed pingInterval (%s): a forwarded long poll is held that long (got %s)", c.PingInterval, f.Timeout)
+	}
+	if c.Admin.TokenFile == "" {
+		v.add("cluster.forwarding.enabled", "needs admin.tokenFile: the admin token, shared by the pods, signs the owner in each session id and authenticates the forwarded requests")
 	}
 }
 

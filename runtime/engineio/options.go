@@ -54,6 +54,12 @@ type Options struct {
 	// session (default 4096). A session whose client does not keep up is
 	// closed with ReasonTransportError rather than growing without bound.
 	MaxQueuedMessages int
+	// SessionIDPrefix, when set, returns what is put in front of the next
+	// session id this server creates, e.g. the owner tag of session
+	// forwarding between pods (runtime/forward), so that any pod can tell
+	// which one owns a session. It must be URL-safe (the sid travels in
+	// query strings unescaped).
+	SessionIDPrefix func() string
 	// Logger receives debug and warning logs (default: discarded).
 	Logger *slog.Logger
 }

@@ -159,6 +159,9 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 		return
 	}
 	sid, err := newSessionID()
+	if p := srv.opts.SessionIDPrefix; p != nil {
+		sid = p() + sid
+	}
 	if err != nil {
 		srv.log.Warn("engineio: session id", "err", err)
 		http.Error(w, "session id unavailable", http.StatusInternalServerError)

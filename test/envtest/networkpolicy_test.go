@@ -16,7 +16,8 @@ import (
 )
 
 // TestNetworkPoliciesFollowTheSpec: on by default, the runtime and managed Redis NetworkPolicies exist and are
-// owned by the cluster; adminFrom updates the runtime one; an external Redis removes the Redis one; disabling
+// owned by the cluster, the runtime pods reach each other's admin port (session forwarding); adminFrom updates
+// the runtime one; stickiness cookie takes the pods' admin rule away; an external Redis removes the Redis one; disabling
 // removes both. (envtest, like the local cluster, has no network plugin: this checks the objects, not their
 // enforcement.)
 func TestNetworkPoliciesFollowTheSpec(t *testing.T) {
@@ -25,8 +26,12 @@ func TestNetworkPoliciesFollowTheSpec(t *testing.T) {
 	rc := getCluster(t, ns, "chat")
 
 	runtimePolicy := waitFor(t, &networkingv1.NetworkPolicy{}, ns, "chat", func(np *networkingv1.NetworkPolicy) error {
-		if len(np.Spec.Ingress) != 1 || np.Spec.Ingress[0].Ports[0].Port.IntVal != specs.PublicPort || len(np.Spec.Ingress[0].From) != 0 {
-			return fmt.Errorf("ingress %+v, want only the public port, from anywhere (no operator namespace in this test)", np.Spec.Ingress)
+		if len(np.Spec.Ingress) != 2 || np.Spec.Ingress[0].Ports[0].Port.IntVal != specs.PublicPort || len(np.Spec.Ingress[0].From) != 0 ||
+			np.Spec.Ingress[1].Ports[0].Port.IntVal != specs.AdminPort || len(np.Spec.Ingress[1].From) != 1 ||
+			np.Spec.Ingress[1].From[0].PodSelector == nil ||
+			np.Spec.Ingress[1].From[0].PodSelector.MatchLabels[specs.LabelComponent] != specs.ComponentRuntime {
+			return fmt.Errorf("ingress %+v, want the public port from anywhere and the admin port from the runtime pods "+
+				"(session forwarding; no operator namespace in this test)", np.Spec.Ingress)
 		}
 		return nil
 	})
@@ -50,8 +55,19 @@ func TestNetworkPoliciesFollowTheSpec(t *testing.T) {
 	})
 	waitFor(t, &networkingv1.NetworkPolicy{}, ns, "chat", func(np *networkingv1.NetworkPolicy) error {
 		if len(np.Spec.Ingress) != 2 || np.Spec.Ingress[1].Ports[0].Port.IntVal != specs.AdminPort ||
+			np.Spec.Ingress[1].From[0].NamespaceSelector == nil ||
 			np.Spec.Ingress[1].From[0].NamespaceSelector.MatchLabels[specs.LabelNamespaceName] != "monitoring" {
 			return fmt.Errorf("ingress %+v, want an admin rule from monitoring", np.Spec.Ingress)
+		}
+		return nil
+	})
+
+	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
+		rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessCookie
+	})
+	waitFor(t, &networkingv1.NetworkPolicy{}, ns, "chat", func(np *networkingv1.NetworkPolicy) error {
+		if len(np.Spec.Ingress) != 2 || len(np.Spec.Ingress[1].From) != 1 || np.Spec.Ingress[1].From[0].PodSelector != nil {
+			return fmt.Errorf("ingress %+v, want the admin port from monitoring only (no forwarding with stickiness cookie)", np.Spec.Ingress)
 		}
 		return nil
 	})

@@ -62,12 +62,14 @@ func TestSamplesApply(t *testing.T) {
 }
 
 // TestGatewayHTTPRoute asks for an HTTPRoute before the Gateway API is installed (Degraded with a clear
-// reason), then installs the HTTPRoute kind and expects the route with cookie session persistence.
+// reason), then installs the HTTPRoute kind and expects the route with cookie session persistence
+// (stickiness cookie), and without it once stickiness is none.
 func TestGatewayHTTPRoute(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "chat", `
 ingress:
   enabled: true
+  stickiness: cookie
   hosts: [chat.example.com]
   gateway:
     parentRefs: [{name: public, namespace: gateways}]
@@ -109,6 +111,24 @@ ingress:
 	}
 	waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
 		return conditionIs(rc, realtimev1alpha1.ConditionDegraded, "False", controllers.ReasonAsExpected)
+	})
+
+	// No stickiness: the pods forward sessions, the route asks for no sticky cookie.
+	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
+		rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessNone
+	})
+	apiPoll().NoError(t, "HTTPRoute without sessionPersistence", func() error {
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "chat"}, route); err != nil {
+			return err
+		}
+		rules, _, _ := unstructured.NestedSlice(route.Object, "spec", "rules")
+		if len(rules) != 1 {
+			return fmt.Errorf("rules = %v", rules)
+		}
+		if p, ok := rules[0].(map[string]any)["sessionPersistence"]; ok {
+			return fmt.Errorf("sessionPersistence still set: %v", p)
+		}
+		return nil
 	})
 
 	// Back to a plain Ingress: the HTTPRoute goes away.

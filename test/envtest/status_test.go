@@ -3,6 +3,7 @@ package envtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -204,13 +205,15 @@ func TestScaleSubresource(t *testing.T) {
 	})
 }
 
-// TestIngressFlavoursAndRemoval enables each ingress flavour in turn, checks where its sticky settings
-// land, then disables the ingress and expects the Ingress to be deleted and the Service annotations gone.
+// TestIngressFlavoursAndRemoval enables each ingress flavour in turn with stickiness cookie, checks where its
+// sticky settings land, turns stickiness off (the sticky settings go, forwarding is configured), then disables
+// the ingress and expects the Ingress to be deleted and the Service annotations gone.
 func TestIngressFlavoursAndRemoval(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "chat", `
 ingress:
   enabled: true
+  stickiness: cookie
   controller: nginx
   hosts: [chat.example.com]
   tlsSecretName: chat-tls
@@ -223,13 +226,12 @@ ingress:
 		}
 		return nil
 	})
-	rc := waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
+	waitCluster(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) error {
 		if rc.Status.Endpoint != "https://chat.example.com/socket.io/" {
 			return fmt.Errorf("endpoint %q", rc.Status.Endpoint)
 		}
 		return nil
 	})
-	_ = rc
 
 	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
 		rc.Spec.Ingress.Controller = realtimev1alpha1.IngressControllerTraefik
@@ -256,6 +258,23 @@ ingress:
 		}
 		if _, ok := s.Annotations["traefik.ingress.kubernetes.io/service.sticky.cookie"]; ok {
 			return fmt.Errorf("traefik annotations left behind: %v", s.Annotations)
+		}
+		return nil
+	})
+
+	updateSpec(t, ns, "chat", func(rc *realtimev1alpha1.RealtimeCluster) {
+		rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessNone
+	})
+	waitFor(t, &corev1.Service{}, ns, "chat", func(s *corev1.Service) error {
+		if _, ok := s.Annotations["haproxy.org/cookie-persistence"]; ok || s.Annotations["haproxy.org/timeout-tunnel"] == "" {
+			return fmt.Errorf("haproxy annotations with stickiness none: %v", s.Annotations)
+		}
+		return nil
+	})
+	waitFor(t, &corev1.ConfigMap{}, ns, "chat-config", func(c *corev1.ConfigMap) error {
+		if !strings.Contains(c.Data["config.yaml"], "forwarding:\n    enabled: true") ||
+			strings.Contains(c.Data["config.yaml"], "stickyCookie") {
+			return fmt.Errorf("runtime config with stickiness none:\n%s", c.Data["config.yaml"])
 		}
 		return nil
 	})

@@ -27,18 +27,33 @@
 //      recovered === false and rejoins; they miss the ticks published while they were away (reported), the
 //      other clients miss none, nobody gets a tick twice, and every emit ends acknowledged (retried on
 //      another process) or counted as failed, none vanishes.
+// no stickiness (FLEET_NONSTICKY_CLIENTS clients, default FLEET_CLIENTS, 30% of them on long-polling only): the
+// streams fleet's processes with cluster.forwarding behind HAProxy without a cookie, every request balanced on
+// its own (FLEET_NONSTICKY_BALANCE: leastconn by default, or roundrobin), so every request of a polling session
+// may reach any process and is forwarded to the one owning it; first 15 s of traffic in which no client may
+// disconnect, miss a tick or see an error, then the drain, scale-up + shed and rolling restart scenarios with
+// the streams guarantees; their convergence times are recorded next to the sticky fleet's. With roundrobin the
+// shed clients' reconnects are spread evenly over every process, the shedding ones included, so the scale-up
+// does not reach the fair share by shedding the excess once (seen in a run; quiet traffic, drain and rolling
+// restart lost nothing).
+// FLEET_ONLY=<classic|streams|nonsticky> runs one fleet.
 // Numbers go to stdout and, with FLEET_RESULTS=<file>, to a Markdown section for bench/RESULTS.md.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import {
-  ClientFleet, HandshakeRate, Runtime, Ticker, assertNoLoss, assertWholeLife, movedBetween, post, sleep, startHAProxy, startRedis,
+  ADMIN_TOKEN, ClientFleet, HandshakeRate, Runtime, Ticker, assertNoLoss, assertWholeLife, movedBetween, post, sleep, startHAProxy, startRedis,
   startSentinelRedis, startWebhook, tempDir, waitUntil,
 } from "./lib/fleet.mjs";
 
 const CLIENTS = Number(process.env.FLEET_CLIENTS ?? 2000);
 const STREAMS_CLIENTS = Number(process.env.FLEET_STREAMS_CLIENTS ?? CLIENTS);
+const NONSTICKY_CLIENTS = Number(process.env.FLEET_NONSTICKY_CLIENTS ?? CLIENTS);
+const NONSTICKY_POLLING_ONLY = 0.3; // the share of the no-stickiness fleet's clients on long-polling only
+const QUIET_MS = 15000; // the no-stickiness fleet's quiet traffic before its scenarios
+const ONLY = process.env.FLEET_ONLY;
+const NONSTICKY_BALANCE = process.env.FLEET_NONSTICKY_BALANCE ?? "leastconn";
 const POLLING_SHARE = 0.1; // 10% of the clients start on long-polling (sticky cookie) and upgrade
 const EMIT_EVERY_MS = 4000;
 const TICK_EVERY_MS = 250;
@@ -58,7 +73,11 @@ class Fleet {
     this.results = results[mode] = { clients: clientCount };
   }
 
-  get streams() { return this.mode === "streams"; }
+  /** streams: the streams adapter with recovery (the no-stickiness fleet too). */
+  get streams() { return this.mode !== "classic"; }
+
+  /** sticky: HAProxy pins clients with a cookie; without, the runtimes forward each other's sessions. */
+  get sticky() { return this.mode !== "nonsticky"; }
 
   runtimeConfig() {
     const redis = this.streams
@@ -89,8 +108,12 @@ publish:
 drain:
   window: ${DRAIN_WINDOW_S}s
   ratePerSecond: ${DRAIN_RATE}
-  stickyCookie: SERVERID
-log:
+${this.sticky ? "  stickyCookie: SERVERID\n" : `admin:
+  tokenFile: ${this.tokenFile}
+cluster:
+  forwarding:
+    enabled: true
+`}log:
   level: warn
 `;
   }
@@ -100,13 +123,17 @@ log:
     // The classic fleet runs on one redis-server, the streams fleet on a primary, a replica and Sentinels.
     this.redis = this.streams ? await startSentinelRedis(this.dir) : await startRedis(this.dir);
     this.webhook = await startWebhook();
+    this.tokenFile = `${this.dir}/admin-token`;
+    fs.writeFileSync(this.tokenFile, `${ADMIN_TOKEN}\n`);
     for (const name of ["s1", "s2", "s3", "s4"]) this.runtimes.push(await new Runtime(name, this.dir, this.runtimeConfig()).init());
     for (const r of this.runtimes.slice(0, 3)) await r.start();
     const stats = await this.runtimes[0].stats();
     assert.equal(stats.recovery, this.streams, `${this.mode}: /stats recovery`);
-    this.haproxy = await startHAProxy(this.dir, this.runtimes);
+    this.haproxy = await startHAProxy(this.dir, this.runtimes, this.sticky, NONSTICKY_BALANCE);
     this.usePublisher();
-    this.clients = new ClientFleet(this.haproxy.url, { emitEveryMs: EMIT_EVERY_MS, pollingShare: POLLING_SHARE });
+    this.clients = new ClientFleet(this.haproxy.url, this.sticky
+      ? { emitEveryMs: EMIT_EVERY_MS, pollingShare: POLLING_SHARE }
+      : { emitEveryMs: EMIT_EVERY_MS, pollingShare: NONSTICKY_POLLING_ONLY, pollingOnlyShare: 1 });
     await this.clients.add(this.clientCount);
     const r = await this.clients.allConnected("start");
     this.results.startCounts = await this.counts();
@@ -316,7 +343,7 @@ function scenarios(f) {
     f.results.rolling = { steps, seconds: (Date.now() - start) / 1000, peak, final: await f.counts(), moved: m, life: life.sum };
   });
 
-  redisFault(f);
+  if (f.sticky) redisFault(f);
 }
 
 /** redisFault registers the Redis fault scenario of a fleet, under traffic:
@@ -434,7 +461,7 @@ function totals(f, done, life) {
   };
 }
 
-describe("fleet: classic adapter", { concurrency: false }, () => {
+describe("fleet: classic adapter", { concurrency: false, skip: ONLY !== undefined && ONLY !== "classic" }, () => {
   const f = new Fleet("classic", CLIENTS);
   before(() => f.start());
   after(() => f.stop());
@@ -448,7 +475,7 @@ describe("fleet: classic adapter", { concurrency: false }, () => {
   });
 });
 
-describe("fleet: streams adapter with connection state recovery", { concurrency: false }, () => {
+describe("fleet: streams adapter with connection state recovery", { concurrency: false, skip: ONLY !== undefined && ONLY !== "streams" }, () => {
   const f = new Fleet("streams", STREAMS_CLIENTS);
   before(() => f.start());
   after(async () => {
@@ -501,9 +528,58 @@ describe("fleet: streams adapter with connection state recovery", { concurrency:
   });
 });
 
+describe("fleet: no stickiness (no cookie, session forwarding)", { concurrency: false, skip: ONLY !== undefined && ONLY !== "nonsticky" }, () => {
+  const f = new Fleet("nonsticky", NONSTICKY_CLIENTS);
+  before(() => f.start());
+  after(async () => {
+    await f.stop();
+    writeResults();
+  });
+
+  test("every request balanced on its own: no client disconnects, misses a tick or sees an error", async () => {
+    const lifeBefore = await f.life();
+    const forwardedBefore = await forwardedTotals(f);
+    await sleep(QUIET_MS);
+    const r = await f.clients.allConnected("quiet traffic");
+    await f.assertNoLoss(r, "quiet traffic");
+    const life = await f.life();
+    const m = Fleet.moved(lifeBefore, life);
+    assert.equal(m.reconnects, 0, `${m.reconnects} reconnects (${m.clients} clients) without stickiness`);
+    f.assertWholeLife(life, "no stickiness, quiet traffic");
+    const forwarded = await forwardedTotals(f);
+    const delta = Object.fromEntries(Object.entries(forwarded).map(([k, v]) => [k, v - (forwardedBefore[k] ?? 0)]));
+    assert.ok((delta["polling ok"] ?? 0) > 0, `no polling request forwarded: ${JSON.stringify(delta)}`);
+    for (const [k, v] of Object.entries(delta)) {
+      if (!k.endsWith(" ok") && !k.endsWith(" client_gone")) assert.equal(v, 0, `forwarding ${k}: ${v}`);
+    }
+    f.results.quiet = { balance: NONSTICKY_BALANCE, seconds: QUIET_MS / 1000, pollingOnly: r.pollingConnected, forwarded: delta, reconnects: m.reconnects, life: life.sum };
+  });
+
+  scenarios(f);
+
+  test("every acked emit reached the webhook", async () => {
+    const done = await f.settle();
+    const life = await f.life();
+    f.assertWholeLife(life, "no stickiness totals");
+    f.results.totals = totals(f, done, life);
+  });
+});
+
+/** forwardedTotals sums socketfleet_forwarded_requests_total of the running processes by "kind result". */
+async function forwardedTotals(f) {
+  const out = {};
+  for (const r of f.runtimes.filter((r) => r.running)) {
+    const text = await (await fetch(`${r.admin}/metrics`)).text();
+    for (const m of text.matchAll(/^socketfleet_forwarded_requests_total\{kind="(\w+)",result="(\w+)"\} (\d+)/gm)) {
+      out[`${m[1]} ${m[2]}`] = (out[`${m[1]} ${m[2]}`] ?? 0) + Number(m[3]);
+    }
+  }
+  return out;
+}
+
 function writeResults() {
   const lines = [];
-  for (const mode of ["classic", "streams"]) {
+  for (const mode of ["classic", "streams", "nonsticky"]) {
     const res = results[mode];
     if (!res) continue;
     lines.push(
@@ -513,11 +589,27 @@ function writeResults() {
       res.rolling && `  rolling restart: ${res.rolling.steps.map((s) => `${s.name} ${s.held} clients ${s.seconds}s`).join(", ")}; total ${res.rolling.seconds}s; reconnect peak ${res.rolling.peak}/s; moved ${JSON.stringify(res.rolling.moved)}`,
       res.redisFault && `  redis fault: ${JSON.stringify(res.redisFault)}`,
       res.kill && `  kill -9: ${JSON.stringify(res.kill)}`,
+      res.quiet && `  quiet traffic: ${JSON.stringify(res.quiet)}`,
       res.totals && `  totals: ${JSON.stringify(res.totals)}`,
     );
   }
   console.log("fleet results:\n  " + lines.filter(Boolean).join("\n  "));
   const c = results.classic, st = results.streams;
+  if (process.env.FLEET_RESULTS && results.nonsticky?.rebalance && results.nonsticky?.totals && (!c?.totals || !st?.totals) && fs.existsSync(process.env.FLEET_RESULTS)) {
+    // FLEET_ONLY=nonsticky: its section replaces the previous one in the results of a full run (the sticky
+    // fleets' convergence it is compared with comes from there).
+    const prev = fs.readFileSync(process.env.FLEET_RESULTS, "utf8");
+    const at = prev.indexOf("\n### No stickiness");
+    const head = at < 0 ? prev : prev.slice(0, at);
+    const m = (re) => Number(head.match(re)?.[1]);
+    results.streams ??= {
+      drain: { drainSeconds: m(/### streams adapter[\s\S]*?\| drain one process \| \d+ clients handed over in ([\d.]+) s/) },
+      rebalance: { rebalanceSeconds: m(/### streams adapter[\s\S]*?fair share after \*\*([\d.]+) s\*\*/) },
+    };
+    const recovNS = (m) => `${m.clients} clients moved, ${m.reconnects} reconnects, **${m.recovered} recovered**, ${m.rejoins} rejoins; whole life: **${m.missed + m.othersMissed} missed, ${m.dups + m.othersDups} twice**`;
+    fs.writeFileSync(process.env.FLEET_RESULTS, head.trimEnd() + "\n" + nonstickyResults(recovNS));
+    return;
+  }
   if (!process.env.FLEET_RESULTS || !c?.totals || !st?.totals) return;
   const d = c.drain, rb = c.rebalance, rr = c.rolling, t = c.totals, o = c.redisFault;
   const sd = st.drain, srb = st.rebalance, srr = st.rolling, sk = st.kill, stt = st.totals, so = st.redisFault;
@@ -565,7 +657,30 @@ the ticks it missed replayed from the stream. A \`kill -9\` stores no session: i
 | \`kill -9\` of ${sk.victim} | ${sk.held} sessions lost with the process; ${sk.moved.clients} clients reconnected (peak ${sk.peak}/s: no drain, no rate bound), **${sk.moved.recovered} recovered** (nothing was stored), ${sk.moved.rejoins} rejoined their room; the moved clients missed **${sk.moved.missed}** ticks (${(sk.moved.missed / Math.max(1, sk.moved.clients)).toFixed(1)} each, published while they were away), the others **${sk.moved.othersMissed}**; **${sk.moved.dups + sk.moved.othersDups} twice**; emits in flight retried elsewhere, **${sk.failed} failed** |
 | losses over the whole run | emits sent ${stt.emitsSent}, acked ${stt.emitsAcked}, **failed ${stt.emitsFailed}**, every acked emit seen by the webhook; broadcasts ${stt.ticks}, whole life **${stt.missed} missed** (${sk.moved.missed} by clients of the killed process), **${stt.dups} twice**; ${stt.reconnects} reconnects, ${stt.recovered} recovered; clients that gave up ${stt.gaveUp} |
 `;
-  fs.writeFileSync(process.env.FLEET_RESULTS, md);
+  fs.writeFileSync(process.env.FLEET_RESULTS, md + nonstickyResults(recov));
+}
+
+/** nonstickyResults is the no-stickiness fleet's section, with its convergence next to the sticky streams
+ * fleet's ("" when it did not run). */
+function nonstickyResults(recov) {
+  const n = results.nonsticky, st = results.streams;
+  if (!n?.totals || !n.quiet || !n.drain || !n.rebalance || !n.rolling) return "";
+  const q = n.quiet, d = n.drain, rb = n.rebalance, rr = n.rolling, t = n.totals;
+  return `
+### No stickiness: HAProxy without a cookie, session forwarding (${n.clients} clients, ${q.pollingOnly} on long-polling only)
+
+The streams fleet's processes with \`cluster.forwarding\` (\`spec.ingress.stickiness: none\`) behind HAProxy with
+\`balance ${NONSTICKY_BALANCE}\` and no cookie: every request of a polling session is balanced on its own and, when it
+reaches a process that does not own the session, forwarded to the one that does.
+
+| scenario | measured |
+|---|---|
+| quiet traffic (${q.seconds} s) | **${q.reconnects} reconnects**; forwarded ${fmtCounts(q.forwarded)}; whole life ${q.life.missed} missed, ${q.life.dups} twice |
+| drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s (sticky cookie: ${st?.drain ? st.drain.drainSeconds.toFixed(1) : "?"} s); at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s); ${recov(d.moved)} |
+| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (sticky cookie: ${st?.rebalance ? st.rebalance.rebalanceSeconds.toFixed(1) : "?"} s); ${recov(rb.moved)} |
+| rolling restart (4 processes, changed config) | ${rr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${rr.peak}/s; ${recov(rr.moved)} |
+| losses over the whole run | emits sent ${t.emitsSent}, acked ${t.emitsAcked}, **failed ${t.emitsFailed}**; broadcasts ${t.ticks}, whole life **${t.missed} missed**, **${t.dups} twice**; ${t.reconnects} reconnects, ${t.recovered} recovered; clients that gave up ${t.gaveUp} |
+`;
 }
 
 function fmtCounts(o) {

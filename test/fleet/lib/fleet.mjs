@@ -163,10 +163,15 @@ export async function getJSON(url) {
   return res.json();
 }
 
+/** ADMIN_TOKEN is the admin token of the fleets that have one (session forwarding needs it); post sends it to every
+ * admin endpoint (a loopback admin listener without a token file ignores it). */
+export const ADMIN_TOKEN = "fleet-admin-token";
+
 export async function post(url, body) {
   const res = await fetch(url, {
     method: "POST", signal: AbortSignal.timeout(5000),
-    headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${text}`);
@@ -192,7 +197,9 @@ export class Runtime {
     fs.writeFileSync(file, this.config + extraConfig);
     const out = logFile(this.dir, this.name);
     this.proc = track(spawn(runtimeBin, ["--host", "127.0.0.1", "--port", String(this.port), "--admin-port", String(this.adminPort)],
-      { env: { ...process.env, SOCKETFLEET_CONFIG: file }, stdio: ["ignore", out, out] }));
+      // The advertised address is used only with cluster.forwarding (the no-stickiness fleet).
+      { env: { ...process.env, SOCKETFLEET_CONFIG: file, SOCKETFLEET_CLUSTER_FORWARDING_ADVERTISE_ADDRESS: `127.0.0.1:${this.adminPort}` },
+        stdio: ["ignore", out, out] }));
     this.exited = once(this.proc, "exit");
     await waitUntil(`${this.name} ready`, async () => (await fetch(`${this.admin}/readyz`)).ok, 20000);
   }
@@ -222,10 +229,12 @@ export class Runtime {
 /** haproxyConfig renders the load balancer: leastconn, sticky cookie SERVERID (the runtime may expire it:
  * `preserve`), health checks on each runtime's admin /readyz so a draining process leaves rotation at once.
  * A check may take up to `timeout check`: a busy process that answers late is not taken out (that would send
- * its long-polling clients' requests to a process that does not know their session). */
-export function haproxyConfig(port, runtimes) {
+ * its long-polling clients' requests to a process that does not know their session). With sticky false: no
+ * cookie, every request balanced on its own with `balance` (the runtimes forward each other's sessions). */
+export function haproxyConfig(port, runtimes, sticky = true, balance = "leastconn") {
   const servers = runtimes.map((r) =>
-    `  server ${r.name} 127.0.0.1:${r.port} check port ${r.adminPort} cookie ${r.name}`).join("\n");
+    `  server ${r.name} 127.0.0.1:${r.port} check port ${r.adminPort}${sticky ? ` cookie ${r.name}` : ""}`).join("\n");
+  const backend = sticky ? "  balance leastconn\n  cookie SERVERID insert indirect nocache preserve" : `  balance ${balance}`;
   return `global
   maxconn 8000
 
@@ -242,18 +251,17 @@ frontend fleet
   default_backend runtimes
 
 backend runtimes
-  balance leastconn
-  cookie SERVERID insert indirect nocache preserve
+${backend}
   option httpchk GET /readyz
   default-server inter 250ms fall 1 rise 1
 ${servers}
 `;
 }
 
-export async function startHAProxy(dir, runtimes) {
+export async function startHAProxy(dir, runtimes, sticky = true, balance = "leastconn") {
   const port = await freePort();
   const cfg = path.join(dir, "haproxy.cfg");
-  fs.writeFileSync(cfg, haproxyConfig(port, runtimes));
+  fs.writeFileSync(cfg, haproxyConfig(port, runtimes, sticky, balance));
   const out = logFile(dir, "haproxy");
   const proc = track(spawn("haproxy", ["-db", "-f", cfg], { stdio: ["ignore", out, out] }));
   await waitUntil("haproxy", () => new Promise((resolve) => {
