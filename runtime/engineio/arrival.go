@@ -126,8 +126,10 @@ func (srv *Server) takeTurn(r *http.Request, sid string) *turn {
 	if c == nil {
 		return nil
 	}
+	// The listener's record: one OrderRequests orders the requests of every
+	// engine served on its listener.
 	arr := c.take()
-	t := &turn{a: srv.arrivals, arr: arr}
+	t := &turn{a: c.a, arr: arr}
 	if arr.sid != sid {
 		t.end() // the request line and the query disagree: not ordered
 		return nil
@@ -137,7 +139,7 @@ func (srv *Server) takeTurn(r *http.Request, sid string) *turn {
 	}
 	var timeout <-chan time.Time
 	for {
-		earlier, changed := srv.arrivals.earlierPending(arr)
+		earlier, changed := c.a.earlierPending(arr)
 		if !earlier {
 			return t
 		}
@@ -180,11 +182,11 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 			case http.StateIdle:
 				// The request is answered: a place it did not take (another
 				// handler's request) is left, and the next one is stamped.
-				srv.arrivals.leave(sc.take())
+				sc.a.leave(sc.take())
 				sc.armed.Store(true)
 			case http.StateHijacked, http.StateClosed:
 				sc.armed.Store(false)
-				srv.arrivals.leave(sc.take())
+				sc.a.leave(sc.take())
 			}
 		}
 		if connState != nil {
