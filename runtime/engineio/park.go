@@ -24,10 +24,12 @@ import (
 //     upgrade's noop or the session's close answer it from a short-lived
 //     goroutine that writes the HTTP response itself (Content-Length, the
 //     CORS headers the handler set, keep-alive);
-//   - after that answer, and after a POST's "ok", the connection is parked
-//     "idle" until its next bytes arrive; then the listener's Accept hands
-//     it back to the http.Server, with any bytes already read, and the next
-//     request is served as usual (ordered by OrderRequests like any other);
+//   - after that answer the listener's Accept hands the connection back to
+//     the http.Server, with any bytes already read (the client polls again
+//     at once), and the next request is served as usual (ordered by
+//     OrderRequests like any other); after a POST's "ok" the connection is
+//     parked "idle" until its next bytes arrive (a pong comes every
+//     pingInterval), then handed back the same way;
 //   - a client that closes a waiting GET's connection ends its session with
 //     ReasonTransportError, as a GET whose request context ends does (the
 //     reference server's "poll connection closed prematurely"); an idle
@@ -189,7 +191,7 @@ func (srv *Server) parkAfter(w http.ResponseWriter, sc *stampedConn, contentType
 	if pc == nil {
 		return false
 	}
-	pc.settle(pc.respond(contentType, body))
+	pc.settle(pc.respond(contentType, body), true)
 	return true
 }
 
@@ -217,7 +219,9 @@ func (s *Session) answerPoll(pc *parkedConn) {
 	body, closing, reason := s.pollAnswerLocked()
 	s.mu.Unlock()
 	err := pc.respond("text/plain; charset=UTF-8", body)
-	pc.settle(err)
+	// A polling client sends its next GET at once: the HTTP server takes
+	// the connection back now rather than after one more poller event.
+	pc.settle(err, false)
 	switch {
 	case closing:
 		s.finish(reason) // no-op when already closed
@@ -226,17 +230,18 @@ func (s *Session) answerPoll(pc *parkedConn) {
 	}
 }
 
-// settle parks pc idle after an answer, or hands it back to the HTTP
-// server, or closes it (the write failed, the client is gone).
-func (pc *parkedConn) settle(writeErr error) {
+// settle parks pc idle after an answer (when idle is set), or hands it
+// back to the HTTP server, or closes it (the write failed, the client is
+// gone).
+func (pc *parkedConn) settle(writeErr error, idle bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	pc.sess = nil
 	switch {
 	case writeErr != nil || pc.eof || pc.sc.ln == nil:
 		pc.closeLocked()
-	case len(pc.carry) > 0:
-		pc.giveBackLocked() // the next request has begun
+	case !idle || len(pc.carry) > 0:
+		pc.giveBackLocked() // the next request comes at once, or has begun
 	default:
 		pc.state = parkIdle
 		if !pc.registered {
