@@ -138,32 +138,32 @@ func pollingIdleRSS(cfg config, name string, n int) (base, loaded int64, err err
 	return base, int64(median(samples)), nil
 }
 
+// openPollingClients opens n polling clients, 32 at a time; it returns the
+// first error with the clients that opened.
 func openPollingClients(ctx context.Context, addr string, n int) ([]*pollClient, error) {
 	clients := make([]*pollClient, n)
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
+	errs := make(chan error, n)
+	slots := make(chan struct{}, 32)
 	var wg sync.WaitGroup
-	for range 32 {
+	for i := range clients {
+		if ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) || ctx.Err() != nil {
-					return
-				}
-				c, err := openPollClient(addr)
-				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("polling client %d: %w", i, err) })
-					return
-				}
-				clients[i] = c
+			defer func() { <-slots; wg.Done() }()
+			c, err := openPollClient(addr)
+			if err != nil {
+				errs <- fmt.Errorf("polling client %d: %w", i, err)
+				return
 			}
+			clients[i] = c
 		}()
 	}
 	wg.Wait()
-	return clients, firstErr
+	close(errs)
+	return clients, <-errs // nil when every client opened
 }
 
 func closePollingClients(clients []*pollClient) {
