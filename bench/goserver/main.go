@@ -100,8 +100,13 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// As the runtime serves its public port (runtime/app): the requests of a
+	// polling session in arrival order, which also lets the engine park
+	// waiting and idle long-polling connections with no goroutine.
+	hs := &http.Server{Handler: withDrain(srv, *drainWindow), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	ln = srv.Engine().OrderRequests(hs, ln)
 	log.Printf("listening %s", ln.Addr())
-	log.Fatal(http.Serve(ln, withDrain(srv, *drainWindow)))
+	log.Fatal(hs.Serve(ln))
 }
 
 // withDrain answers POST /drain by starting a drain of srv's sessions with

@@ -61,6 +61,9 @@ type config struct {
 	runtimeBinary   string
 	forwardRequests int
 	forwardMB       float64
+	// The long-polling test (polling.go).
+	pollingClients intList
+	pollingActive  int
 }
 
 // result is what one server scored.
@@ -78,6 +81,7 @@ type result struct {
 	AckSamples              int
 	Cluster                 clusterResult
 	Streams                 streamsResult
+	Polling                 pollingResult
 }
 
 func main() {
@@ -101,6 +105,9 @@ func main() {
 	flag.DurationVar(&cfg.reconnectionDelay, "reconnection-delay", 100*time.Millisecond, "the official clients' reconnectionDelay (randomizationFactor 0.5)")
 	flag.DurationVar(&cfg.drainWindow, "drain-window", 100*time.Millisecond, "window of the Go server's drain in the recovery test")
 	flag.IntVar(&cfg.clientProcs, "client-procs", 2, "Node processes sharing the official clients")
+	cfg.pollingClients = intList{2000, 6000}
+	flag.Var(&cfg.pollingClients, "polling-clients", "idle long-polling client counts (RSS), comma-separated")
+	flag.IntVar(&cfg.pollingActive, "polling-active", 200, "long-polling clients in the request throughput test")
 	flag.StringVar(&cfg.sections, "sections", allSections, "sections to run (the results file is written only with all of them)")
 	flag.StringVar(&cfg.goServer, "go-server", "bin/bench-goserver", "Go server binary")
 	flag.StringVar(&cfg.nodeDir, "node-dir", "bench", "directory with node_modules and node/server.mjs")
@@ -248,7 +255,12 @@ func benchServer(cfg config, name string) (result, error) {
 		}
 	}
 	if cfg.runs("streams") {
-		r.Streams, err = benchStreams(cfg, name)
+		if r.Streams, err = benchStreams(cfg, name); err != nil {
+			return r, err
+		}
+	}
+	if cfg.runs("polling") {
+		r.Polling, err = benchPolling(cfg, name)
 	}
 	return r, err
 }
@@ -259,7 +271,7 @@ func (cfg config) runs(section string) bool {
 }
 
 // allSections is the default of -sections: a results file needs them all.
-const allSections = "single,cluster,streams,forwarding"
+const allSections = "single,cluster,streams,forwarding,polling"
 
 // benchSingle measures one server alone: handshakes, idle memory,
 // broadcast fan-out and ack round trips.
@@ -545,12 +557,14 @@ func report(cfg config, node, gosrv result, fwd forwardingResult) string {
 	row("broadcast latency p99", "ms", ms(node.Cluster.P99), ms(gosrv.Cluster.P99), "lower")
 	streamsReport(&b, cfg, node.Streams, gosrv.Streams, row)
 	forwardingReport(&b, fwd)
+	pollingReport(&b, cfg, node.Polling, gosrv.Polling, row)
 	fmt.Fprintf(&b, "\n## Raw numbers\n\n| | Node | Go |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| RSS before clients (KiB) | %d | %d |\n| RSS with clients (KiB) | %d | %d |\n", node.BaseRSSKB, gosrv.BaseRSSKB, node.LoadedRSSKB, gosrv.LoadedRSSKB)
 	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)
 	fmt.Fprintf(&b, "| ack samples | %d | %d |\n", node.AckSamples, gosrv.AckSamples)
 	fmt.Fprintf(&b, "| cross-server latency samples | %d | %d |\n", node.Cluster.LatencySamples, gosrv.Cluster.LatencySamples)
 	streamsRaw(&b, node.Streams, gosrv.Streams)
+	pollingRaw(&b, cfg, node.Polling, gosrv.Polling)
 	b.WriteString(analysis)
 	return b.String()
 }

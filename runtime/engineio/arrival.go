@@ -126,8 +126,10 @@ func (srv *Server) takeTurn(r *http.Request, sid string) *turn {
 	if c == nil {
 		return nil
 	}
+	// The listener's record: one OrderRequests orders the requests of every
+	// engine served on its listener.
 	arr := c.take()
-	t := &turn{a: srv.arrivals, arr: arr}
+	t := &turn{a: c.a, arr: arr}
 	if arr.sid != sid {
 		t.end() // the request line and the query disagree: not ordered
 		return nil
@@ -137,7 +139,7 @@ func (srv *Server) takeTurn(r *http.Request, sid string) *turn {
 	}
 	var timeout <-chan time.Time
 	for {
-		earlier, changed := srv.arrivals.earlierPending(arr)
+		earlier, changed := c.a.earlierPending(arr)
 		if !earlier {
 			return t
 		}
@@ -169,7 +171,7 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 		if connContext != nil {
 			ctx = connContext(ctx, c)
 		}
-		if sc, ok := c.(*stampedConn); ok {
+		if sc, ok := c.(*stampedConn); ok && sc.a != nil {
 			ctx = context.WithValue(ctx, stampedConnKey{}, sc)
 		}
 		return ctx
@@ -180,36 +182,72 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 			case http.StateIdle:
 				// The request is answered: a place it did not take (another
 				// handler's request) is left, and the next one is stamped.
-				srv.arrivals.leave(sc.take())
+				sc.a.leave(sc.take())
 				sc.armed.Store(true)
 			case http.StateHijacked, http.StateClosed:
 				sc.armed.Store(false)
-				srv.arrivals.leave(sc.take())
+				sc.a.leave(sc.take())
 			}
 		}
 		if connState != nil {
 			connState(c, state)
 		}
 	}
-	return &stampedListener{Listener: ln, a: srv.arrivals}
+	idle := hs.IdleTimeout
+	if idle == 0 {
+		idle = hs.ReadTimeout
+	}
+	return &stampedListener{
+		Listener: ln, a: srv.arrivals, idleTimeout: idle,
+		resumed: make(chan *stampedConn, 64), accepted: make(chan acceptResult), done: make(chan struct{}),
+	}
 }
 
 type stampedConnKey struct{}
 
-// stampedListener wraps accepted connections in stampedConn.
+// stampedListener wraps accepted connections in stampedConn. Its Accept
+// also returns the parked connections given back (park.go).
 type stampedListener struct {
 	net.Listener
 	a *arrivals
+	// idleTimeout is the HTTP server's: how long a parked connection may
+	// stay idle (0: no limit).
+	idleTimeout time.Duration
+
+	resumed   chan *stampedConn
+	accepted  chan acceptResult
+	done      chan struct{}
+	startOnce sync.Once
+	closeOnce sync.Once
 }
 
+// Accept returns the next new or given-back connection.
 func (l *stampedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	l.startOnce.Do(func() { go l.acceptLoop() })
+	select {
+	case sc := <-l.resumed:
+		return sc, nil
+	case r := <-l.accepted:
+		if r.err != nil {
+			return nil, r.err
+		}
+		sc := &stampedConn{Conn: r.c, a: l.a, ln: l}
+		sc.armed.Store(true)
+		return sc, nil
+	case <-l.done:
+		return nil, net.ErrClosed
 	}
-	sc := &stampedConn{Conn: c, a: l.a}
-	sc.armed.Store(true)
-	return sc, nil
+}
+
+// Close closes the wrapped listener; connections given back later are
+// closed.
+func (l *stampedListener) Close() error {
+	err := net.ErrClosed
+	l.closeOnce.Do(func() {
+		close(l.done)
+		err = l.Listener.Close()
+	})
+	return err
 }
 
 // stampedConn stamps the first read of each request while armed (between
@@ -218,14 +256,19 @@ func (l *stampedListener) Accept() (net.Conn, error) {
 type stampedConn struct {
 	net.Conn
 	a     *arrivals
+	ln    *stampedListener // nil: not accepted by a stampedListener
 	armed atomic.Bool
 
 	mu      sync.Mutex
 	arrival arrival // of the request being read, until a handler takes it
+	carry   []byte  // bytes read while the connection was parked, read first
 }
 
 func (c *stampedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
+	n, err := c.readCarry(b)
+	if n == 0 {
+		n, err = c.Conn.Read(b)
+	}
 	if n > 0 && c.armed.CompareAndSwap(true, false) {
 		arr := arrival{stamp: c.a.seq.Add(1), sid: requestLineSID(b[:n])}
 		if arr.sid != "" {
@@ -238,6 +281,21 @@ func (c *stampedConn) Read(b []byte) (int, error) {
 		c.a.leave(prev)
 	}
 	return n, err
+}
+
+// readCarry returns the bytes read while the connection was parked.
+func (c *stampedConn) readCarry(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.carry) == 0 {
+		return 0, nil
+	}
+	n := copy(b, c.carry)
+	c.carry = c.carry[n:]
+	if len(c.carry) == 0 {
+		c.carry = nil
+	}
+	return n, nil
 }
 
 // take returns the place of the request being read and forgets it.

@@ -60,6 +60,12 @@ type Options struct {
 	// which one owns a session. It must be URL-safe (the sid travels in
 	// query strings unescaped).
 	SessionIDPrefix func() string
+	// MaxParkedConns bounds the long-polling connections taken out of the
+	// HTTP server and parked with no goroutine while they wait (a GET) or
+	// sit idle between requests (default 65536; negative: never park). Past
+	// it, requests are served on net/http's goroutines. Parking needs a
+	// listener made by OrderRequests and Linux.
+	MaxParkedConns int
 	// Logger receives debug and warning logs (default: discarded).
 	Logger *slog.Logger
 }
@@ -112,6 +118,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueuedMessages <= 0 {
 		o.MaxQueuedMessages = 4096
+	}
+	if o.MaxParkedConns == 0 {
+		o.MaxParkedConns = 1 << 16
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

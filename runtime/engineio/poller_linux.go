@@ -20,8 +20,8 @@ type readPoller struct {
 	wake int // eventfd that stops the wait loop
 
 	mu     sync.Mutex
-	conns  map[int32]*wsConn // by file descriptor
-	nextID uint32            // registration ids tell a reused descriptor apart
+	conns  map[int32]pollee // by file descriptor
+	nextID uint32           // registration ids tell a reused descriptor apart
 	closed bool
 
 	readers sync.WaitGroup // the wait loop and the readers it started
@@ -46,16 +46,37 @@ func newReadPoller() (*readPoller, error) {
 		_ = unix.Close(wake)
 		return nil, fmt.Errorf("engineio: epoll add eventfd: %w", err)
 	}
-	p := &readPoller{epfd: epfd, wake: wake, conns: make(map[int32]*wsConn)}
+	p := &readPoller{epfd: epfd, wake: wake, conns: make(map[int32]pollee)}
 	p.readers.Add(1)
 	go p.wait()
 	return p, nil
 }
 
-// watch registers c and sets c.poller. It reports false when c cannot be
-// watched (it is not a socket of this process, or the poller is closed).
-func (p *readPoller) watch(c *wsConn) bool {
-	sc, ok := c.raw.(syscall.Conn)
+// pollee is what the poller watches: a WebSocket connection or a parked
+// long-polling connection (park.go).
+type pollee interface {
+	// readReady runs on a goroutine of its own when the socket has bytes
+	// (or was closed by the peer).
+	readReady(p *readPoller)
+	// pollKey is the registration id given by register.
+	pollKey() uint32
+}
+
+// pollReg is the registration of a pollee.
+type pollReg struct {
+	rc     syscall.RawConn
+	fd     int32
+	pollID uint32
+}
+
+func (r *pollReg) pollKey() uint32 { return r.pollID }
+
+// register arms raw's socket for pl, after set has stored the registration
+// (a reader may start as soon as it is armed). It reports false when raw
+// cannot be watched (it is not a socket of this process, or the poller is
+// closed).
+func (p *readPoller) register(raw any, pl pollee, set func(pollReg)) bool {
+	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return false
 	}
@@ -71,18 +92,61 @@ func (p *readPoller) watch(c *wsConn) bool {
 			return
 		}
 		p.nextID++
-		// Set before the descriptor is armed: a reader may start (and close
-		// c, which needs c.poller) as soon as p.mu is released.
-		c.rc, c.fd, c.pollID, c.poller = rc, int32(fd), p.nextID, p
-		ev := unix.EpollEvent{Events: pollEvents, Fd: c.fd, Pad: int32(c.pollID)}
+		reg := pollReg{rc: rc, fd: int32(fd), pollID: p.nextID}
+		set(reg)
+		ev := unix.EpollEvent{Events: pollEvents, Fd: reg.fd, Pad: int32(reg.pollID)}
 		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
-			c.poller = nil
 			return
 		}
-		p.conns[c.fd] = c
+		p.conns[reg.fd] = pl
 		registered = true
 	})
 	return err == nil && registered
+}
+
+// watch registers c and sets c.poller. It reports false when c cannot be
+// watched (it is not a socket of this process, or the poller is closed).
+func (p *readPoller) watch(c *wsConn) bool {
+	ok := p.register(c.raw, c, func(reg pollReg) {
+		// Set before the descriptor is armed: a reader may start (and close
+		// c, which needs c.poller) as soon as p.mu is released.
+		c.rc, c.fd, c.pollID, c.poller = reg.rc, reg.fd, reg.pollID, p
+	})
+	if !ok {
+		c.poller = nil
+	}
+	return ok
+}
+
+// rearmReg asks for the next event of a registration, unless the poller is
+// closed (it reports false then).
+func (p *readPoller) rearmReg(reg *pollReg) bool {
+	armed := false
+	_ = reg.rc.Control(func(fd uintptr) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return
+		}
+		ev := unix.EpollEvent{Events: pollEvents, Fd: reg.fd, Pad: int32(reg.pollID)}
+		armed = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev) == nil
+	})
+	return armed
+}
+
+// unregister removes a registration whose socket stays open (a parked
+// connection given back to the HTTP server).
+func (p *readPoller) unregister(reg *pollReg, pl pollee) {
+	_ = reg.rc.Control(func(fd uintptr) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.conns[reg.fd] == pl {
+			delete(p.conns, reg.fd)
+		}
+		if !p.closed {
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		}
+	})
 }
 
 // rearm asks for the next event of c once its reader has drained it. It
@@ -99,17 +163,23 @@ func (p *readPoller) rearm(c *wsConn) {
 // the epoll set.
 func (p *readPoller) forget(c *wsConn) {
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
+	if p.conns[c.fd] == pollee(c) {
 		delete(p.conns, c.fd)
 	}
 	p.mu.Unlock()
 }
 
-// watching returns the number of registered connections.
+// watching returns the number of registered WebSocket connections.
 func (p *readPoller) watching() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.conns)
+	n := 0
+	for _, c := range p.conns {
+		if _, ok := c.(*wsConn); ok {
+			n++
+		}
+	}
+	return n
 }
 
 // wait dispatches events until the poller is closed.
@@ -131,7 +201,7 @@ func (p *readPoller) wait() {
 			p.mu.Lock()
 			c := p.conns[ev.Fd]
 			p.mu.Unlock()
-			if c == nil || c.pollID != uint32(ev.Pad) {
+			if c == nil || c.pollKey() != uint32(ev.Pad) {
 				continue // closed meanwhile
 			}
 			p.readers.Add(1)
@@ -159,15 +229,41 @@ func (p *readPoller) close() bool {
 	p.readers.Wait()
 	_ = unix.Close(p.epfd)
 	_ = unix.Close(p.wake)
+	// Parked connections go back to their HTTP server (or are closed).
+	p.mu.Lock()
+	var parked []*parkedConn
+	for fd, c := range p.conns {
+		if pc, ok := c.(*parkedConn); ok {
+			parked = append(parked, pc)
+			delete(p.conns, fd)
+		}
+	}
+	p.mu.Unlock()
+	for _, pc := range parked {
+		pc.pollerClosed()
+	}
 	return true
 }
 
 // readNow reads what the socket holds without waiting. It returns
 // errWouldBlock when there is nothing.
 func (c *wsConn) readNow(buf []byte) (int, error) {
+	n, err := readRawNow(c.rc, buf)
+	if n > 0 {
+		if rc, ok := c.raw.(ReadCounter); ok {
+			rc.CountRead(n)
+		}
+	}
+	return n, err
+}
+
+// readRawNow reads what the socket of rc holds without waiting. It returns
+// errWouldBlock when there is nothing, errPeerClosed at the end of the
+// stream.
+func readRawNow(rc syscall.RawConn, buf []byte) (int, error) {
 	var n int
 	var rerr error
-	err := c.rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		n, rerr = unix.Read(int(fd), buf)
 		return true // never park: the poller says when to come back
 	})
@@ -181,8 +277,7 @@ func (c *wsConn) readNow(buf []byte) (int, error) {
 	case n == 0:
 		return 0, errPeerClosed
 	}
-	if rc, ok := c.raw.(ReadCounter); ok {
-		rc.CountRead(n)
-	}
 	return n, nil
 }
+
+func (c *wsConn) pollKey() uint32 { return c.pollID }

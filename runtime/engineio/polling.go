@@ -37,7 +37,17 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 	}
 	s.pollWaiting = true
 	t.end()
-	for s.state != stateClosed && len(s.queue) == 0 && !s.noopPending && s.state != stateClosing {
+	if s.mustWaitLocked() {
+		// Wait with no goroutine when the connection can be parked.
+		if sc := s.srv.parkable(r); sc != nil {
+			s.mu.Unlock()
+			if s.srv.parkPoll(s, w, sc) {
+				return
+			}
+			s.mu.Lock()
+		}
+	}
+	for s.mustWaitLocked() {
 		s.mu.Unlock()
 		select {
 		case <-s.pollWake:
@@ -52,26 +62,9 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 		s.mu.Lock()
 	}
 	s.pollWaiting = false
-	batch := s.takeQueueLocked()
-	// A graceful close sends what is queued first and the close packet in a
-	// later answer, as the reference server does: the client then handles
-	// every queued packet (e.g. Socket.IO DISCONNECTs) before the close. A
-	// session the client closed itself gets a noop.
-	closed := s.state == stateClosed
-	closing := closed || (s.state == stateClosing && len(batch) == 0)
-	reason := s.closeReason
-	switch {
-	case closing && s.noopPending:
-		batch = append(batch, noopMessage)
-	case closing:
-		batch = append(batch, closeMessage)
-	case len(batch) == 0 && s.noopPending:
-		batch = append(batch, noopMessage)
-	}
-	s.noopPending = false
+	body, closing, reason := s.pollAnswerLocked()
 	s.mu.Unlock()
 
-	body := encodePayload(batch)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -82,6 +75,35 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 	case err != nil:
 		s.finish(ReasonTransportError)
 	}
+}
+
+// mustWaitLocked reports whether a GET has nothing to answer yet. s.mu is
+// held.
+func (s *Session) mustWaitLocked() bool {
+	return s.state == stateOpen && len(s.queue) == 0 && !s.noopPending
+}
+
+// pollAnswerLocked takes the answer of a GET: the payload, whether the
+// session ends with it and why. s.mu is held.
+func (s *Session) pollAnswerLocked() (body []byte, closing bool, reason string) {
+	batch := s.takeQueueLocked()
+	// A graceful close sends what is queued first and the close packet in a
+	// later answer, as the reference server does: the client then handles
+	// every queued packet (e.g. Socket.IO DISCONNECTs) before the close. A
+	// session the client closed itself gets a noop.
+	closed := s.state == stateClosed
+	closing = closed || (s.state == stateClosing && len(batch) == 0)
+	reason = s.closeReason
+	switch {
+	case closing && s.noopPending:
+		batch = append(batch, noopMessage)
+	case closing:
+		batch = append(batch, closeMessage)
+	case len(batch) == 0:
+		batch = append(batch, noopMessage)
+	}
+	s.noopPending = false
+	return encodePayload(batch), closing, reason
 }
 
 // servePost reads a payload from the client and passes its packets on.
@@ -138,6 +160,11 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range packets {
 		s.receive(p)
+	}
+	// The connection waits for the client's next POST with no goroutine
+	// when it can be parked.
+	if sc := s.srv.parkable(r); sc != nil && s.srv.parkAfter(w, sc, "text/html", []byte("ok")) {
+		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html")

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -47,6 +48,9 @@ type Server struct {
 	pollerFailed bool
 	// flushers write the queues of WebSocket sessions.
 	flushers *flushPool
+	// parked counts the long-polling connections parked in the poller
+	// (park.go).
+	parked atomic.Int64
 
 	// wg counts the goroutines the server starts (writers, OnClose calls,
 	// WebSocket readers, the poller as a whole) so that Close can wait for
@@ -62,6 +66,10 @@ type Stats struct {
 	// through the epoll poller, i.e. with no goroutine of their own while
 	// idle (Linux, plain sockets, no compression).
 	ReadByPoller int
+	// ParkedConns counts the long-polling connections parked in the poller
+	// with no goroutine: waiting GETs and idle keep-alive connections
+	// between requests (Linux, listeners made by OrderRequests).
+	ParkedConns int
 }
 
 // NewServer returns a server that hands every new session and its handshake
@@ -325,6 +333,7 @@ func (srv *Server) Stats() Stats {
 	if p != nil {
 		st.ReadByPoller = p.watching()
 	}
+	st.ParkedConns = int(srv.parked.Load())
 	return st
 }
 

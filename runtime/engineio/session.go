@@ -56,6 +56,7 @@ type Session struct {
 	pollWake    chan struct{} // wakes the waiting GET (capacity 1)
 	postActive  bool          // a POST is being read
 	noopPending bool          // answer the waiting GET with a noop (upgrade in progress)
+	parked      *parkedConn   // the connection of the waiting GET when parked (park.go)
 
 	// WebSocket.
 	ws    *wsConn // the connection once on (or upgraded to) WebSocket
@@ -157,10 +158,7 @@ func (s *Session) notifyLocked() {
 		return
 	}
 	if s.pollWaiting {
-		select {
-		case s.pollWake <- struct{}{}:
-		default:
-		}
+		s.wakePollLocked()
 	}
 }
 
@@ -177,10 +175,7 @@ func (s *Session) finish(reason string) {
 	s.heartbeat.Stop()
 	s.stopUpgradeCheckLocked()
 	ws, probe, transport := s.ws, s.probe, s.transport
-	select {
-	case s.pollWake <- struct{}{}:
-	default:
-	}
+	s.wakePollLocked()
 	s.mu.Unlock()
 
 	s.srv.remove(s)

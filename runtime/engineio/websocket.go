@@ -42,11 +42,19 @@ func (srv *Server) attachPollerLocked(c *wsConn) {
 		srv.wg.Add(1)
 		return
 	}
+	if p := srv.startPollerLocked(); p == nil || !p.watch(c) {
+		srv.wg.Add(1)
+	}
+}
+
+// startPollerLocked starts the server's poller on first use and returns it,
+// or nil when it cannot run here. srv.mu is held.
+func (srv *Server) startPollerLocked() *readPoller {
 	if srv.poller == nil && !srv.pollerFailed {
 		p, err := newReadPoller()
 		if err != nil {
 			srv.pollerFailed = true
-			srv.log.Debug("engineio: WebSocket reads fall back to a goroutine per connection", "err", err)
+			srv.log.Debug("engineio: reads fall back to a goroutine per connection", "err", err)
 		} else {
 			// The poller holds a count in srv.wg until Close stops it, so
 			// that its readers may end sessions (which adds to srv.wg).
@@ -54,9 +62,7 @@ func (srv *Server) attachPollerLocked(c *wsConn) {
 			srv.wg.Add(1)
 		}
 	}
-	if srv.poller == nil || !srv.poller.watch(c) {
-		srv.wg.Add(1)
-	}
+	return srv.poller
 }
 
 // readReady reads what the socket holds and handles its frames; the poller
@@ -214,10 +220,7 @@ func (s *Session) probeMessage(c *wsConn, op byte, data []byte) error {
 		s.transport = WebSocket
 		if s.pollWaiting {
 			s.noopPending = true
-			select {
-			case s.pollWake <- struct{}{}:
-			default:
-			}
+			s.wakePollLocked()
 		}
 		if len(s.queue) > 0 || s.state == stateClosing {
 			s.flushing = true

@@ -1,0 +1,418 @@
+package engineio
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Parked long-polling connections.
+//
+// A long-polling client keeps a GET waiting for up to pingInterval and sends
+// its POSTs (pongs, emits) on a second keep-alive connection that is idle
+// most of the time. Served by net/http, each of them holds a goroutine with
+// its stack and buffers. On a listener made by OrderRequests (the only one
+// that can take a connection back), the server instead takes such a
+// connection out of net/http (Hijack) and parks it in the read poller, with
+// no goroutine and no buffer:
+//
+//   - a GET that must wait is parked "waiting": Send, the heartbeat, an
+//     upgrade's noop or the session's close answer it from a short-lived
+//     goroutine that writes the HTTP response itself (Content-Length, the
+//     CORS headers the handler set, keep-alive);
+//   - after that answer the listener's Accept hands the connection back to
+//     the http.Server, with any bytes already read (the client polls again
+//     at once), and the next request is served as usual (ordered by
+//     OrderRequests like any other); after a POST's "ok" the connection is
+//     parked "idle" until its next bytes arrive (a pong comes every
+//     pingInterval), then handed back the same way;
+//   - a client that closes a waiting GET's connection ends its session with
+//     ReasonTransportError, as a GET whose request context ends does (the
+//     reference server's "poll connection closed prematurely"); an idle
+//     connection the client closes is handed back and net/http closes it;
+//   - an idle connection is closed after the http.Server's IdleTimeout (or
+//     ReadTimeout), as net/http would.
+//
+// Only plain HTTP/1.1 keep-alive requests are parked (not TLS, not
+// HTTP/1.0, not "Connection: close"), and at most Options.MaxParkedConns
+// connections at a time; every other request is served on its net/http
+// goroutine as before.
+
+// maxCarry bounds the bytes a waiting connection keeps for the request that
+// follows its GET (a client that pipelines); past it the connection is not
+// watched until the GET is answered.
+const maxCarry = 4096
+
+type parkState uint8
+
+const (
+	parkWaiting parkState = iota // a GET of sess waits on it (owned by sess while sess.parked is it)
+	parkIdle                     // between requests, owned by the poller
+	parkGone                     // handed back or closed
+)
+
+// parkedConn is a connection taken out of net/http.
+type parkedConn struct {
+	pollReg // the poller registration, valid while registered
+	srv     *Server
+	sc      *stampedConn
+
+	mu         sync.Mutex
+	state      parkState
+	registered bool
+	sess       *Session // parkWaiting: the session whose GET waits
+	head       []byte   // extra response header lines of the waiting GET (CORS)
+	carry      []byte   // bytes read past the request, for the next one
+	eof        bool     // the client closed its side
+	idleTimer  *time.Timer
+}
+
+// parkable returns the connection of r when r may be parked, else nil.
+func (srv *Server) parkable(r *http.Request) *stampedConn {
+	if srv.opts.MaxParkedConns < 0 || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Close || r.TLS != nil {
+		return nil
+	}
+	sc, _ := r.Context().Value(stampedConnKey{}).(*stampedConn)
+	if sc == nil || sc.ln == nil || srv.parked.Load() >= int64(srv.opts.MaxParkedConns) {
+		return nil
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closed || srv.startPollerLocked() == nil {
+		return nil
+	}
+	return sc
+}
+
+// hijack takes r's connection out of net/http. It returns nil when net/http
+// refused (the request goes on as usual), and a connection that is not
+// parkable (nil sc) when net/http handed over another connection than sc.
+func (srv *Server) hijack(w http.ResponseWriter, sc *stampedConn) *parkedConn {
+	head := renderHeader(w.Header())
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil
+	}
+	pc := &parkedConn{srv: srv, head: head}
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		pc.carry = bytes.Clone(b)
+	}
+	if c, ok := conn.(*stampedConn); ok && c == sc {
+		pc.sc = sc
+		// Deadlines set while serving would cut the parked reads; the HTTP
+		// server sets its own for the next request.
+		_ = sc.SetDeadline(time.Time{})
+	} else {
+		pc.sc = &stampedConn{Conn: conn}
+	}
+	return pc
+}
+
+// renderHeader returns the header lines of h (nil when empty).
+func renderHeader(h http.Header) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	_ = h.Write(&b)
+	return b.Bytes()
+}
+
+// respond writes a 200 answer with body. It is called by the connection's
+// one owner.
+func (pc *parkedConn) respond(contentType string, body []byte) error {
+	keepAlive := pc.sc.ln != nil
+	buf := make([]byte, 0, 128+len(pc.head)+len(body))
+	buf = append(buf, "HTTP/1.1 200 OK\r\nContent-Length: "...)
+	buf = strconv.AppendInt(buf, int64(len(body)), 10)
+	buf = append(buf, "\r\nContent-Type: "...)
+	buf = append(buf, contentType...)
+	buf = append(buf, "\r\nDate: "...)
+	buf = time.Now().UTC().AppendFormat(buf, http.TimeFormat)
+	if !keepAlive {
+		buf = append(buf, "\r\nConnection: close"...)
+	}
+	buf = append(buf, "\r\n"...)
+	buf = append(buf, pc.head...)
+	buf = append(buf, "\r\n"...)
+	buf = append(buf, body...)
+	pc.head = nil
+	_ = pc.sc.SetWriteDeadline(time.Now().Add(writeWait))
+	_, err := pc.sc.Write(buf)
+	_ = pc.sc.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// parkPoll parks the connection of the GET r of s, which must wait. It
+// reports false when net/http kept the connection: the caller serves the GET
+// as usual then.
+func (srv *Server) parkPoll(s *Session, w http.ResponseWriter, sc *stampedConn) bool {
+	pc := srv.hijack(w, sc)
+	if pc == nil {
+		return false
+	}
+	pc.mu.Lock()
+	s.mu.Lock()
+	waiting := pc.sc.ln != nil && s.mustWaitLocked()
+	if waiting {
+		s.parked, pc.sess, pc.state = pc, s, parkWaiting
+	}
+	s.mu.Unlock()
+	if waiting && srv.poller.register(pc.sc, pc, func(reg pollReg) { pc.pollReg = reg }) {
+		pc.registered = true
+		srv.parked.Add(1)
+		pc.mu.Unlock()
+		return true
+	}
+	pc.mu.Unlock()
+	// Not parked: answer now, on this goroutine, unless a wake-up already
+	// took the connection (that answer hands it back: it is not registered).
+	s.mu.Lock()
+	if waiting && s.parked != pc {
+		s.mu.Unlock()
+		return true
+	}
+	s.parked = nil
+	s.mu.Unlock()
+	s.answerPoll(pc)
+	return true
+}
+
+// parkAfter answers r (a POST) with body on its connection taken out of
+// net/http, then parks the connection until its next request. It reports
+// false when net/http kept the connection (nothing was written).
+func (srv *Server) parkAfter(w http.ResponseWriter, sc *stampedConn, contentType string, body []byte) bool {
+	pc := srv.hijack(w, sc)
+	if pc == nil {
+		return false
+	}
+	pc.settle(pc.respond(contentType, body), true)
+	return true
+}
+
+// wakePollLocked makes the waiting GET of s answer. s.mu is held.
+func (s *Session) wakePollLocked() {
+	if pc := s.parked; pc != nil {
+		s.parked = nil
+		s.srv.wg.Add(1)
+		go func() {
+			defer s.srv.wg.Done()
+			s.answerPoll(pc)
+		}()
+		return
+	}
+	select {
+	case s.pollWake <- struct{}{}:
+	default:
+	}
+}
+
+// answerPoll answers the GET of s parked on pc (which s no longer holds).
+func (s *Session) answerPoll(pc *parkedConn) {
+	s.mu.Lock()
+	s.pollWaiting = false
+	body, closing, reason := s.pollAnswerLocked()
+	s.mu.Unlock()
+	err := pc.respond("text/plain; charset=UTF-8", body)
+	// A polling client sends its next GET at once: the HTTP server takes
+	// the connection back now rather than after one more poller event.
+	pc.settle(err, false)
+	switch {
+	case closing:
+		s.finish(reason) // no-op when already closed
+	case err != nil:
+		s.finish(ReasonTransportError)
+	}
+}
+
+// settle parks pc idle after an answer (when idle is set), or hands it
+// back to the HTTP server, or closes it (the write failed, the client is
+// gone).
+func (pc *parkedConn) settle(writeErr error, idle bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.sess = nil
+	switch {
+	case writeErr != nil || pc.eof || pc.sc.ln == nil:
+		pc.closeLocked()
+	case !idle || len(pc.carry) > 0:
+		pc.giveBackLocked() // the next request comes at once, or has begun
+	default:
+		pc.state = parkIdle
+		if !pc.registered {
+			pc.registered = pc.srv.poller.register(pc.sc, pc, func(reg pollReg) { pc.pollReg = reg })
+			if !pc.registered {
+				pc.giveBackLocked()
+				return
+			}
+			pc.srv.parked.Add(1)
+		} else if !pc.srv.poller.rearmReg(&pc.pollReg) {
+			pc.giveBackLocked()
+			return
+		}
+		if d := pc.sc.ln.idleTimeout; d > 0 {
+			pc.idleTimer = time.AfterFunc(d, pc.idleExpired)
+		}
+	}
+}
+
+// readReady runs when a parked connection has bytes or was closed by the
+// client.
+func (pc *parkedConn) readReady(p *readPoller) {
+	pc.mu.Lock()
+	switch pc.state {
+	case parkIdle:
+		pc.giveBackLocked() // the next request (or its end) is the HTTP server's
+		pc.mu.Unlock()
+		return
+	case parkGone:
+		pc.mu.Unlock()
+		return
+	}
+	// A GET waits: read what the client sends meanwhile to see it close.
+	var buf [512]byte
+	for !pc.eof {
+		n, err := readRawNow(pc.rc, buf[:min(len(buf), maxCarry-len(pc.carry))])
+		if n > 0 {
+			pc.carry = append(pc.carry, buf[:n]...)
+			if rc, ok := pc.sc.Conn.(ReadCounter); ok {
+				rc.CountRead(n)
+			}
+		}
+		switch {
+		case errors.Is(err, errWouldBlock):
+			if len(pc.carry) < maxCarry {
+				p.rearmReg(&pc.pollReg)
+			}
+			pc.mu.Unlock()
+			return
+		case err != nil:
+			pc.eof = true
+		case len(pc.carry) >= maxCarry:
+			pc.mu.Unlock()
+			return // watched again once the GET is answered
+		}
+	}
+	s := pc.sess
+	if s == nil {
+		pc.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	owned := s.parked == pc
+	if owned {
+		s.parked, s.pollWaiting = nil, false
+	}
+	s.mu.Unlock()
+	if owned {
+		pc.closeLocked()
+	}
+	pc.mu.Unlock()
+	if owned {
+		// The client gave up on its poll: the session is gone.
+		s.finish(ReasonTransportError)
+	}
+}
+
+// idleExpired closes a connection left idle for the HTTP server's idle
+// timeout.
+func (pc *parkedConn) idleExpired() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.state == parkIdle {
+		pc.closeLocked()
+	}
+}
+
+// pollerClosed is called by the poller when it stops, with pc removed from
+// it: an idle connection goes back to the HTTP server, a waiting one when
+// its GET is answered.
+func (pc *parkedConn) pollerClosed() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.registered {
+		pc.registered = false
+		pc.srv.parked.Add(-1)
+	}
+	if pc.state == parkIdle {
+		pc.giveBackLocked()
+	}
+}
+
+// releaseLocked ends pc's registration and idle timer. pc.mu is held.
+func (pc *parkedConn) releaseLocked() {
+	if pc.registered {
+		pc.srv.poller.unregister(&pc.pollReg, pc)
+		pc.registered = false
+		pc.srv.parked.Add(-1)
+	}
+	if pc.idleTimer != nil {
+		pc.idleTimer.Stop()
+		pc.idleTimer = nil
+	}
+	pc.state = parkGone
+}
+
+func (pc *parkedConn) closeLocked() {
+	if pc.state == parkGone {
+		return
+	}
+	pc.releaseLocked()
+	_ = pc.sc.Close()
+}
+
+// giveBackLocked hands pc to its listener's Accept, with the bytes already
+// read. pc.mu is held.
+func (pc *parkedConn) giveBackLocked() {
+	if pc.state == parkGone {
+		return
+	}
+	pc.releaseLocked()
+	carry := pc.carry
+	pc.carry = nil
+	pc.sc.ln.resume(pc.sc, carry)
+}
+
+// resume makes Accept return sc again (a connection given back), or closes
+// it once the listener is closed.
+func (l *stampedListener) resume(sc *stampedConn, carry []byte) {
+	sc.mu.Lock()
+	sc.carry = carry
+	sc.mu.Unlock()
+	sc.armed.Store(true)
+	select {
+	case l.resumed <- sc:
+	case <-l.done:
+		_ = sc.Close()
+	}
+}
+
+// acceptResult is one Accept of the wrapped listener.
+type acceptResult struct {
+	c   net.Conn
+	err error
+}
+
+// acceptLoop accepts the wrapped listener's connections for Accept until
+// the listener is closed.
+func (l *stampedListener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		select {
+		case l.accepted <- acceptResult{c, err}:
+		case <-l.done:
+			if c != nil {
+				_ = c.Close()
+			}
+			return
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+}
