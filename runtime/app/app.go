@@ -864,7 +864,12 @@ func (a *App) closeParts(ctx context.Context) {
 	}
 	for _, s := range []*http.Server{a.public, a.admin} {
 		if s != nil {
+			// Shutdown leaves a connection that has not sent a request for
+			// less than 5 s open (net/http counts it as new: a long-polling
+			// connection handed back by the engine is one) once ctx ends:
+			// Close ends what is left.
 			_ = s.Shutdown(ctx)
+			_ = s.Close()
 		}
 	}
 	for _, ln := range []net.Listener{a.publicLn, a.adminLn} {
