@@ -57,6 +57,13 @@ type config struct {
 	recoveryClients, clientProcs                    int
 	recoveryTimeout, reconnectionDelay, drainWindow time.Duration
 	sections                                        string
+	// The idle test: client counts to read RSS at, and the heartbeat
+	// window.
+	idleSteps  []int
+	idleWindow time.Duration
+	// profileDir, when set, receives the Go server's heap and CPU profiles
+	// (one pair per server start).
+	profileDir string
 }
 
 // result is what one server scored.
@@ -74,6 +81,7 @@ type result struct {
 	AckSamples              int
 	Cluster                 clusterResult
 	Streams                 streamsResult
+	Idle                    idleResult
 }
 
 func main() {
@@ -102,7 +110,17 @@ func main() {
 	flag.StringVar(&cfg.nodeDir, "node-dir", "bench", "directory with node_modules and node/server.mjs")
 	flag.StringVar(&cfg.out, "out", "bench/RESULTS.md", "results file")
 	flag.StringVar(&cfg.only, "only", "", "run only this server (go or node)")
+	idleSteps := flag.String("idle-steps", "10000,18000", "idle WebSocket client counts to read RSS at (ascending; the per-process file limit bounds the last)")
+	flag.DurationVar(&cfg.idleWindow, "idle-window", time.Minute, "idle time over which the heartbeats' CPU is measured")
+	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write the Go server's heap and CPU profiles into this directory")
 	flag.Parse()
+	for _, f := range strings.Split(*idleSteps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || (len(cfg.idleSteps) > 0 && n <= cfg.idleSteps[len(cfg.idleSteps)-1]) {
+			log.Fatalf("-idle-steps: %q is not an ascending list of positive counts", *idleSteps)
+		}
+		cfg.idleSteps = append(cfg.idleSteps, n)
+	}
 
 	var results []result
 	for _, name := range []string{"node", "go"} {
@@ -147,6 +165,11 @@ func startServer(cfg config, name, redisAddr string, streams bool) (*server, err
 	switch name {
 	case "go":
 		cmd = exec.Command(cfg.goServer, "-addr", addr)
+		if cfg.profileDir != "" {
+			stamp := time.Now().Format("150405.000")
+			cmd.Args = append(cmd.Args, "-memprofile", filepath.Join(cfg.profileDir, "heap-"+stamp+".pprof"),
+				"-cpuprofile", filepath.Join(cfg.profileDir, "cpu-"+stamp+".pprof"))
+		}
 		if redisAddr != "" {
 			cmd.Args = append(cmd.Args, "-redis", redisAddr)
 		}
@@ -233,7 +256,12 @@ func benchServer(cfg config, name string) (result, error) {
 		}
 	}
 	if cfg.runs("streams") {
-		r.Streams, err = benchStreams(cfg, name)
+		if r.Streams, err = benchStreams(cfg, name); err != nil {
+			return r, err
+		}
+	}
+	if cfg.runs("idle") {
+		r.Idle, err = benchIdle(cfg, name)
 	}
 	return r, err
 }
@@ -244,7 +272,7 @@ func (cfg config) runs(section string) bool {
 }
 
 // allSections is the default of -sections: a results file needs them all.
-const allSections = "single,cluster,streams"
+const allSections = "single,cluster,streams,idle"
 
 // benchSingle measures one server alone: handshakes, idle memory,
 // broadcast fan-out and ack round trips.
@@ -529,12 +557,14 @@ func report(cfg config, node, gosrv result) string {
 	row(fmt.Sprintf("broadcast latency p50, sender to every client (%d broadcasts/s for %s)", cfg.clusterRate, cfg.duration), "ms", ms(node.Cluster.P50), ms(gosrv.Cluster.P50), "lower")
 	row("broadcast latency p99", "ms", ms(node.Cluster.P99), ms(gosrv.Cluster.P99), "lower")
 	streamsReport(&b, cfg, node.Streams, gosrv.Streams, row)
+	idleReport(&b, cfg, node.Idle, gosrv.Idle, row)
 	fmt.Fprintf(&b, "\n## Raw numbers\n\n| | Node | Go |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| RSS before clients (KiB) | %d | %d |\n| RSS with clients (KiB) | %d | %d |\n", node.BaseRSSKB, gosrv.BaseRSSKB, node.LoadedRSSKB, gosrv.LoadedRSSKB)
 	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)
 	fmt.Fprintf(&b, "| ack samples | %d | %d |\n", node.AckSamples, gosrv.AckSamples)
 	fmt.Fprintf(&b, "| cross-server latency samples | %d | %d |\n", node.Cluster.LatencySamples, gosrv.Cluster.LatencySamples)
 	streamsRaw(&b, node.Streams, gosrv.Streams)
+	idleRaw(&b, node.Idle, gosrv.Idle)
 	b.WriteString(analysis)
 	return b.String()
 }

@@ -3,6 +3,7 @@ package engineio
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"syscall"
 
@@ -74,6 +75,7 @@ func (p *readPoller) watch(c *wsConn) bool {
 		// Set before the descriptor is armed: a reader may start (and close
 		// c, which needs c.poller) as soon as p.mu is released.
 		c.rc, c.fd, c.pollID, c.poller = rc, int32(fd), p.nextID, p
+		c.directWrite = canWriteDirectly(c.raw)
 		ev := unix.EpollEvent{Events: pollEvents, Fd: c.fd, Pad: int32(c.pollID)}
 		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
 			c.poller = nil
@@ -83,6 +85,17 @@ func (p *readPoller) watch(c *wsConn) bool {
 		registered = true
 	})
 	return err == nil && registered
+}
+
+// canWriteDirectly reports whether a connection's writes may bypass its
+// Write: a plain TCP or Unix socket, or a wrapper that counts the bytes
+// written past Write.
+func canWriteDirectly(conn net.Conn) bool {
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn, WriteCounter:
+		return true
+	}
+	return false
 }
 
 // rearm asks for the next event of c once its reader has drained it. It
@@ -183,6 +196,34 @@ func (c *wsConn) readNow(buf []byte) (int, error) {
 	}
 	if rc, ok := c.raw.(ReadCounter); ok {
 		rc.CountRead(n)
+	}
+	return n, nil
+}
+
+// writeNow writes what the socket takes without waiting: it returns how
+// much of b was written, and errWouldBlock when the socket buffer is full
+// (or a deadline of an earlier write has passed: the caller's deadline
+// write takes over). Only for connections with directWrite.
+func (c *wsConn) writeNow(b []byte) (int, error) {
+	var n int
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		n, werr = unix.Write(int(fd), b)
+		return true // never park: the caller waits with a deadline
+	})
+	if n < 0 {
+		n = 0
+	}
+	if n > 0 {
+		if wc, ok := c.raw.(WriteCounter); ok {
+			wc.CountWrite(n)
+		}
+	}
+	switch {
+	case err != nil, errors.Is(werr, unix.EAGAIN):
+		return n, errWouldBlock
+	case werr != nil:
+		return n, werr
 	}
 	return n, nil
 }

@@ -19,3 +19,5 @@ func (p *readPoller) close() bool        { return false }
 func (p *readPoller) watching() int      { return 0 }
 
 func (c *wsConn) readNow([]byte) (int, error) { return 0, errWouldBlock }
+
+func (c *wsConn) writeNow([]byte) (int, error) { return 0, errWouldBlock }

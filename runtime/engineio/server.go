@@ -47,6 +47,8 @@ type Server struct {
 	pollerFailed bool
 	// flushers write the queues of WebSocket sessions.
 	flushers *flushPool
+	// heartbeats pings every session and closes those that do not answer.
+	heartbeats *heartbeatWheel
 
 	// wg counts the goroutines the server starts (writers, OnClose calls,
 	// WebSocket readers, the poller as a whole) so that Close can wait for
@@ -81,6 +83,7 @@ func NewServer(opts Options, onSession func(*Session, *http.Request) SessionHand
 		arrivals:          newArrivals(),
 	}
 	srv.flushers = newFlushPool(&srv.wg)
+	srv.heartbeats = newHeartbeatWheel(opts.PingInterval, opts.PingTimeout, &srv.wg)
 	srv.readBuffers.New = func() any {
 		b := make([]byte, 16<<10)
 		return &b
@@ -212,7 +215,9 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 		MaxPayload   int64       `json:"maxPayload"`
 	}{sid, srv.opts.upgrades(transport), srv.opts.PingInterval.Milliseconds(), srv.opts.PingTimeout.Milliseconds(), srv.opts.MaxBufferSize})
 	s.queue = []*Message{controlPacket(packetOpen, open)}
-	s.heartbeat = time.AfterFunc(srv.opts.PingInterval, s.onHeartbeat)
+	s.mu.Lock()
+	srv.heartbeats.schedule(s, srv.opts.PingInterval)
+	s.mu.Unlock()
 	h := srv.onSession(s, r)
 	s.mu.Lock() // the handler may close the session from a timer of its own (Close reads it)
 	s.handler = h
@@ -336,6 +341,7 @@ func (srv *Server) Close(ctx context.Context) error {
 		s.finish(ReasonServerShutdown)
 	}
 	srv.flushers.stop()
+	srv.heartbeats.stop()
 	done := make(chan struct{})
 	go func() {
 		srv.mu.Lock()
