@@ -91,6 +91,9 @@ func (p *readPoller) watch(c *wsConn) bool {
 // Write: a plain TCP or Unix socket, or a wrapper that counts the bytes
 // written past Write.
 func canWriteDirectly(conn net.Conn) bool {
+	if raceEnabled {
+		return false
+	}
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn, WriteCounter:
 		return true

@@ -108,7 +108,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // preflight answered
 	}
 	q := r.URL.Query()
-	transport := Transport(q.Get("transport"))
+	// One of the constants, not a substring of the request line (a
+	// session keeps its transport; the line would stay with it).
+	transport := internTransport(q.Get("transport"))
 	if !srv.opts.allows(transport) {
 		protocolError(CodeUnknownTransport).write(w)
 		return
@@ -197,6 +199,17 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 	s.servePoll(w, r, nil)
 }
 
+// internTransport returns the Transport constant named t, or t itself.
+func internTransport(t string) Transport {
+	switch Transport(t) {
+	case Polling:
+		return Polling
+	case WebSocket:
+		return WebSocket
+	}
+	return Transport(t)
+}
+
 // open registers a new session with its open packet queued. It reports false
 // when the server is closed. For a WebSocket session it adds the reader to
 // the wait group.
@@ -205,7 +218,11 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 		id:        sid,
 		srv:       srv,
 		transport: transport,
-		pollWake:  make(chan struct{}, 1),
+	}
+	if transport == Polling {
+		// Only a polling session waits for packets on it (a nil channel
+		// is never woken, and never waited on).
+		s.pollWake = make(chan struct{}, 1)
 	}
 	open, _ := json.Marshal(struct {
 		SID          string      `json:"sid"`
