@@ -1,6 +1,8 @@
 package engineio
 
 import (
+	"errors"
+	"os"
 	"sync"
 	"time"
 )
@@ -55,9 +57,12 @@ func newHeartbeatWheel(interval, timeout time.Duration, wg *sync.WaitGroup) *hea
 // now returns the current tick number (at least 1: 0 means "no deadline").
 func (w *heartbeatWheel) now() int64 { return int64(time.Since(w.start)/w.tick) + 1 }
 
-// schedule makes s due after d and returns its new hbDue. s.mu is held.
+// schedule makes s due after d (never before) and sets its hbDue. s.mu is
+// held.
 func (w *heartbeatWheel) schedule(s *Session, d time.Duration) {
-	due := w.now() + int64((d+w.tick-1)/w.tick)
+	// Bucket t runs once now() reaches t, i.e. (t-1) ticks after start:
+	// the first bucket whose run is not before now+d.
+	due := int64((time.Since(w.start)+d+w.tick-1)/w.tick) + 1
 	w.mu.Lock()
 	if w.stopped {
 		w.mu.Unlock()
@@ -163,11 +168,54 @@ func (s *Session) heartbeatDue(tick int64) (keep bool) {
 		return false
 	}
 	s.awaitingPong = true
+	w.schedule(s, s.srv.opts.PingTimeout)
+	if c := s.ws; c != nil && c.directWrite && !s.flushing && len(s.queue) == 0 {
+		// Nothing else to write: the wheel writes the ping itself,
+		// holding the writer's role (flushing) as a pool worker would.
+		s.flushing = true
+		s.mu.Unlock()
+		s.writePing(c)
+		return false
+	}
 	s.queue = append(s.queue, pingMessage)
 	s.notifyLocked()
-	w.schedule(s, s.srv.opts.PingTimeout)
 	s.mu.Unlock()
 	return false
+}
+
+// pingFrame is the WebSocket frame of a ping packet.
+var pingFrame = pingMessage.appendFrame(nil)
+
+// writePing writes a ping frame to c for the wheel, which holds s's writer
+// role (s.flushing), without waiting: what the socket does not take at once
+// is left to a writer goroutine of the session's own, as a pool worker does
+// with a slow client.
+func (s *Session) writePing(c *wsConn) {
+	if !c.writeMu.TryLock() { // a shutdown is writing the close frame
+		s.mu.Lock()
+		s.queue = append(s.queue, pingMessage)
+		s.srv.flushers.schedule(s)
+		s.mu.Unlock()
+		return
+	}
+	err := c.write(pingFrame, 0)
+	c.unlockWrite()
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.srv.wg.Add(1)
+		go s.flushAlone()
+		return
+	case err != nil:
+		s.writeFailed()
+		return
+	}
+	s.mu.Lock()
+	if len(s.queue) > 0 || s.state == stateClosing {
+		s.srv.flushers.schedule(s)
+	} else {
+		s.flushing = false
+	}
+	s.mu.Unlock()
 }
 
 // finishAsync closes the session on a goroutine of its own, so that the
