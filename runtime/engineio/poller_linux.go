@@ -208,12 +208,12 @@ func (c *wsConn) readNow(buf []byte) (int, error) {
 // (or a deadline of an earlier write has passed: the caller's deadline
 // write takes over). Only for connections with directWrite.
 func (c *wsConn) writeNow(b []byte) (int, error) {
-	var n int
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		n, werr = unix.Write(int(fd), b)
-		return true // never park: the caller waits with a deadline
-	})
+	dw := directWrites.Get().(*directWrite)
+	dw.b = b
+	err := c.rc.Write(dw.fn)
+	n, werr := dw.n, dw.err
+	*dw = directWrite{fn: dw.fn}
+	directWrites.Put(dw)
 	if n < 0 {
 		n = 0
 	}
@@ -229,4 +229,25 @@ func (c *wsConn) writeNow(b []byte) (int, error) {
 		return n, werr
 	}
 	return n, nil
+}
+
+// directWrite is one write system call for RawConn.Write, kept in a pool
+// with its callback bound once, so that a write allocates nothing.
+type directWrite struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var directWrites = sync.Pool{New: func() any {
+	dw := &directWrite{}
+	dw.fn = dw.write
+	return dw
+}}
+
+// write never parks: the caller waits with a deadline when needed.
+func (dw *directWrite) write(fd uintptr) bool {
+	dw.n, dw.err = unix.Write(int(fd), dw.b)
+	return true
 }
