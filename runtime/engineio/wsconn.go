@@ -56,23 +56,24 @@ type wsConn struct {
 	buffers *sync.Pool      // write buffers, shared by the server's connections
 
 	// Reading, by one reader at a time.
-	sess    *Session    // the session the connection carries or probes for
-	probing bool        // the connection is still probing for an upgrade of sess
-	frames  frameReader // partial frames between reads (not with gorilla)
-	readMu  sync.Mutex  // held by the poller's reader while it drains the socket
+	sess   *Session    // the session the connection carries or probes for
+	frames frameReader // partial frames between reads (not with gorilla)
+	readMu sync.Mutex  // held by the poller's reader while it drains the socket
 
 	// Poller registration (Linux).
 	rc     syscall.RawConn
 	fd     int32
 	pollID uint32
 	poller *readPoller // nil: a goroutine reads
-	// directWrite: a write tries the descriptor first, without a deadline
-	// (set with the poller registration; see canWriteDirectly).
-	directWrite bool
 
 	writeMu   sync.Mutex // serializes writes to raw
 	pending   []byte     // framed bytes an interrupted write left; sent first
 	closeSent bool       // a close frame was written
+	// The flags sit together (an idle server holds one wsConn per client).
+	probing bool // the connection is still probing for an upgrade of sess
+	// directWrite: a write tries the descriptor first, without a deadline
+	// (set with the poller registration; see canWriteDirectly).
+	directWrite bool
 	// closeWanted is the close code a shutdown left to the writer that
 	// held writeMu (0: none); that writer sends it once its write is done.
 	closeWanted atomic.Int32

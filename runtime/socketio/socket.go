@@ -42,11 +42,10 @@ const (
 // Socket is one client's connection to one namespace. Its methods are safe
 // for concurrent use.
 type Socket struct {
-	nsp       *Namespace
-	client    *client
-	id        string
-	pid       string
-	recovered bool
+	nsp    *Namespace
+	client *client
+	id     string
+	pid    string
 	// created and auth are the socket's part of its Handshake; the rest is
 	// the client's (shared by its namespaces) and built on demand.
 	created time.Time
@@ -58,15 +57,18 @@ type Socket struct {
 	holding atomic.Bool
 	// persisted is set once the session was stored for recovery.
 	persisted atomic.Bool
-
-	mu    sync.Mutex
+	recovered bool
+	// Under mu (next to the other one-byte fields: a server holds one
+	// Socket per client).
 	state socketState
+	// ctxDone is set when the socket's context ends, created or not.
+	ctxDone bool
+
+	mu sync.Mutex
 	// ctx is created on first use (an idle socket whose handlers never run
-	// has none); ctxDone is set when the socket's context ends, created or
-	// not.
+	// has none).
 	ctx      context.Context
 	cancel   context.CancelFunc
-	ctxDone  bool
 	data     any
 	handlers []eventHandler // in registration order; append-only
 	more     *socketExtras  // created when one of its fields is first set
