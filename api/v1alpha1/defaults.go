@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -37,13 +38,32 @@ const (
 	DefaultMaxSurge                = "25%"
 	DefaultAutoscalingMinReplicas  = int32(2)
 	DefaultAutoscalingMaxReplicas  = int32(10)
-	DefaultTargetConnectionsPerPod = int32(5000)
+	// DefaultTargetConnectionsPerPod is half of what a pod with the default resources holds (docs/capacity.md):
+	// when one of two pods drains, the other takes its clients and stays within its memory limit.
+	DefaultTargetConnectionsPerPod = int32(50000)
 	DefaultDrainMaxConcurrent      = int32(1)
 	DefaultRebalanceThreshold      = int32(20)
 	DefaultRebalanceMinSessions    = int32(10)
 	DefaultRebalanceCooldown       = 60 * time.Second
 	DefaultAdminUINamespace        = "/admin"
+	// The runtime container's default resources (docs/capacity.md): the memory limit holds about 100,000 idle
+	// WebSocket clients, the request the default autoscaling target (50,000) with room for the GC; no CPU
+	// limit (throttling a Socket.IO server delays every heartbeat and broadcast).
+	DefaultRuntimeCPURequest    = "500m"
+	DefaultRuntimeMemoryRequest = "512Mi"
+	DefaultRuntimeMemoryLimit   = "1Gi"
 )
+
+// DefaultRuntimeResources returns the runtime container's default resources.
+func DefaultRuntimeResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse(DefaultRuntimeCPURequest),
+			corev1.ResourceMemory: resource.MustParse(DefaultRuntimeMemoryRequest),
+		},
+		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(DefaultRuntimeMemoryLimit)},
+	}
+}
 
 // SetDefaults fills every unset field that has a default, as the API server does for a stored object. It is
 // meant for objects that never went through an API server (fixtures, tests); the controller works on
@@ -55,6 +75,9 @@ func (in *RealtimeCluster) SetDefaults() {
 		s.Replicas = &r
 	}
 	s.Runtime.setDefaults()
+	if s.Resources.Requests == nil && s.Resources.Limits == nil && s.Resources.Claims == nil {
+		s.Resources = DefaultRuntimeResources()
+	}
 	if s.Redis == (RedisSpec{}) {
 		s.Redis.Managed = &ManagedRedisSpec{}
 	}

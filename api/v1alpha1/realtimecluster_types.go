@@ -50,7 +50,9 @@ type RealtimeClusterSpec struct {
 	// +optional
 	Runtime RuntimeSpec `json:"runtime,omitzero"`
 
-	// Resources of the runtime container.
+	// Resources of the runtime container. Default: requests cpu 500m and memory 512Mi, limit memory 1Gi,
+	// sized from the runtime's measured memory per client (docs/capacity.md); set all of it to change it.
+	// +kubebuilder:default={requests:{cpu:"500m",memory:"512Mi"},limits:{memory:"1Gi"}}
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 

@@ -472,8 +472,9 @@ type AutoscalingSpec struct {
 	// +optional
 	MaxReplicas int32 `json:"maxReplicas,omitempty"`
 
-	// TargetConnectionsPerPod is the average number of connected clients per pod to aim for.
-	// +kubebuilder:default=5000
+	// TargetConnectionsPerPod is the average number of connected clients per pod to aim for. The default is
+	// half of what a pod with the default resources holds (docs/capacity.md).
+	// +kubebuilder:default=50000
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	TargetConnectionsPerPod int32 `json:"targetConnectionsPerPod,omitempty"`

@@ -33,6 +33,9 @@ type loadClient struct {
 	latencies chan<- time.Duration
 }
 
+// pongsSent counts the pongs every load client has sent.
+var pongsSent atomic.Int64
+
 var dialer = &websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024, HandshakeTimeout: 30 * time.Second}
 
 // dialClient opens a WebSocket session and connects to namespace "/".
@@ -96,6 +99,7 @@ func (c *loadClient) read() {
 				c.recordLatency(msg)
 			}
 		case len(msg) == 1 && msg[0] == '2':
+			pongsSent.Add(1)
 			_ = c.write([]byte("3"))
 		case bytes.HasPrefix(msg, []byte("43")):
 			c.onAck(msg[2:])

@@ -323,6 +323,13 @@ func (c *stampedConn) CountRead(n int) {
 	}
 }
 
+// CountWrite passes the count of bytes written past Write on.
+func (c *stampedConn) CountWrite(n int) {
+	if wc, ok := c.Conn.(WriteCounter); ok {
+		wc.CountWrite(n)
+	}
+}
+
 // requestLineSID returns the sid query parameter of the HTTP request line at
 // the start of b, or "" when b holds no complete request line, the line has
 // no sid, or the sid is percent-encoded (such requests are not ordered).

@@ -737,7 +737,10 @@ func TestWebSocketReading(t *testing.T) {
 			defer conn.Close()
 			readWS(t, conn)
 			rec := h.session(t)
-			if polled := h.srv.poller != nil; runtime.GOOS == "linux" && polled != (tt.name == "poller") {
+			h.srv.mu.Lock()
+			polled := h.srv.poller != nil
+			h.srv.mu.Unlock()
+			if runtime.GOOS == "linux" && polled != (tt.name == "poller") {
 				t.Fatalf("read by the poller: %v", polled)
 			}
 			// Larger than the client's write buffer: gorilla sends it in fragments.
@@ -767,7 +770,10 @@ func TestWebSocketReading(t *testing.T) {
 			if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 				t.Fatalf("after the close frame: %v", err)
 			}
-			if p := h.srv.poller; p != nil {
+			h.srv.mu.Lock()
+			p := h.srv.poller
+			h.srv.mu.Unlock()
+			if p != nil {
 				waitfor.True(t, "the poller forgets the closed connection", func() bool { return p.watching() == 0 })
 			}
 		})

@@ -3,6 +3,7 @@ package engineio
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"syscall"
 
@@ -111,6 +112,7 @@ func (p *readPoller) watch(c *wsConn) bool {
 		// Set before the descriptor is armed: a reader may start (and close
 		// c, which needs c.poller) as soon as p.mu is released.
 		c.rc, c.fd, c.pollID, c.poller = reg.rc, reg.fd, reg.pollID, p
+		c.directWrite = canWriteDirectly(c.raw)
 	})
 	if !ok {
 		c.poller = nil
@@ -147,6 +149,20 @@ func (p *readPoller) unregister(reg *pollReg, pl pollee) {
 			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 		}
 	})
+}
+
+// canWriteDirectly reports whether a connection's writes may bypass its
+// Write: a plain TCP or Unix socket, or a wrapper that counts the bytes
+// written past Write.
+func canWriteDirectly(conn net.Conn) bool {
+	if raceEnabled {
+		return false
+	}
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn, WriteCounter:
+		return true
+	}
+	return false
 }
 
 // rearm asks for the next event of c once its reader has drained it. It
@@ -281,3 +297,52 @@ func readRawNow(rc syscall.RawConn, buf []byte) (int, error) {
 }
 
 func (c *wsConn) pollKey() uint32 { return c.pollID }
+
+// writeNow writes what the socket takes without waiting: it returns how
+// much of b was written, and errWouldBlock when the socket buffer is full
+// (or a deadline of an earlier write has passed: the caller's deadline
+// write takes over). Only for connections with directWrite.
+func (c *wsConn) writeNow(b []byte) (int, error) {
+	dw := directWrites.Get().(*directWrite)
+	dw.b = b
+	err := c.rc.Write(dw.fn)
+	n, werr := dw.n, dw.err
+	*dw = directWrite{fn: dw.fn}
+	directWrites.Put(dw)
+	if n < 0 {
+		n = 0
+	}
+	if n > 0 {
+		if wc, ok := c.raw.(WriteCounter); ok {
+			wc.CountWrite(n)
+		}
+	}
+	switch {
+	case err != nil, errors.Is(werr, unix.EAGAIN):
+		return n, errWouldBlock
+	case werr != nil:
+		return n, werr
+	}
+	return n, nil
+}
+
+// directWrite is one write system call for RawConn.Write, kept in a pool
+// with its callback bound once, so that a write allocates nothing.
+type directWrite struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var directWrites = sync.Pool{New: func() any {
+	dw := &directWrite{}
+	dw.fn = dw.write
+	return dw
+}}
+
+// write never parks: the caller waits with a deadline when needed.
+func (dw *directWrite) write(fd uintptr) bool {
+	dw.n, dw.err = unix.Write(int(fd), dw.b)
+	return true
+}

@@ -40,3 +40,4 @@ type pollReg struct {
 func (r *pollReg) pollKey() uint32 { return r.pollID }
 
 func readRawNow(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
+func (c *wsConn) writeNow([]byte) (int, error)        { return 0, errWouldBlock }

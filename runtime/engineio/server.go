@@ -51,6 +51,8 @@ type Server struct {
 	// parked counts the long-polling connections parked in the poller
 	// (park.go).
 	parked atomic.Int64
+	// heartbeats pings every session and closes those that do not answer.
+	heartbeats *heartbeatWheel
 
 	// wg counts the goroutines the server starts (writers, OnClose calls,
 	// WebSocket readers, the poller as a whole) so that Close can wait for
@@ -89,6 +91,7 @@ func NewServer(opts Options, onSession func(*Session, *http.Request) SessionHand
 		arrivals:          newArrivals(),
 	}
 	srv.flushers = newFlushPool(&srv.wg)
+	srv.heartbeats = newHeartbeatWheel(opts.PingInterval, opts.PingTimeout, &srv.wg)
 	srv.readBuffers.New = func() any {
 		b := make([]byte, 16<<10)
 		return &b
@@ -113,7 +116,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // preflight answered
 	}
 	q := r.URL.Query()
-	transport := Transport(q.Get("transport"))
+	// One of the constants, not a substring of the request line (a
+	// session keeps its transport; the line would stay with it).
+	transport := internTransport(q.Get("transport"))
 	if !srv.opts.allows(transport) {
 		protocolError(CodeUnknownTransport).write(w)
 		return
@@ -205,6 +210,17 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport T
 	s.servePoll(w, r, nil)
 }
 
+// internTransport returns the Transport constant named t, or t itself.
+func internTransport(t string) Transport {
+	switch Transport(t) {
+	case Polling:
+		return Polling
+	case WebSocket:
+		return WebSocket
+	}
+	return Transport(t)
+}
+
 // open registers a new session with its open packet queued. It reports false
 // when the server is closed. For a WebSocket session it adds the reader to
 // the wait group.
@@ -213,7 +229,11 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 		id:        sid,
 		srv:       srv,
 		transport: transport,
-		pollWake:  make(chan struct{}, 1),
+	}
+	if transport == Polling {
+		// Only a polling session waits for packets on it (a nil channel
+		// is never woken, and never waited on).
+		s.pollWake = make(chan struct{}, 1)
 	}
 	open, _ := json.Marshal(struct {
 		SID          string      `json:"sid"`
@@ -223,7 +243,9 @@ func (srv *Server) open(sid string, r *http.Request, transport Transport, conn *
 		MaxPayload   int64       `json:"maxPayload"`
 	}{sid, srv.opts.upgrades(transport), srv.opts.PingInterval.Milliseconds(), srv.opts.PingTimeout.Milliseconds(), srv.opts.MaxBufferSize})
 	s.queue = []*Message{controlPacket(packetOpen, open)}
-	s.heartbeat = time.AfterFunc(srv.opts.PingInterval, s.onHeartbeat)
+	s.mu.Lock()
+	srv.heartbeats.schedule(s, srv.opts.PingInterval)
+	s.mu.Unlock()
 	h := srv.onSession(s, r)
 	s.mu.Lock() // the handler may close the session from a timer of its own (Close reads it)
 	s.handler = h
@@ -348,6 +370,7 @@ func (srv *Server) Close(ctx context.Context) error {
 		s.finish(ReasonServerShutdown)
 	}
 	srv.flushers.stop()
+	srv.heartbeats.stop()
 	done := make(chan struct{})
 	go func() {
 		srv.mu.Lock()

@@ -48,7 +48,7 @@ type Session struct {
 	closeReason  string
 	transport    Transport
 	queue        []*Message // packets waiting to be written
-	heartbeat    *time.Timer
+	hbDue        int64      // the heartbeat wheel's tick of the next heartbeat (0: none)
 	awaitingPong bool
 
 	// Long-polling.
@@ -143,7 +143,7 @@ func (s *Session) closeGracefully(reason string) {
 	s.state = stateClosing
 	s.closeReason = reason
 	// A polling client that never polls again is closed after PingTimeout.
-	s.heartbeat.Reset(s.srv.opts.PingTimeout)
+	s.srv.heartbeats.schedule(s, s.srv.opts.PingTimeout)
 	s.notifyLocked()
 	s.mu.Unlock()
 }
@@ -172,7 +172,7 @@ func (s *Session) finish(reason string) {
 	}
 	s.state = stateClosed
 	s.queue = nil
-	s.heartbeat.Stop()
+	s.hbDue = 0
 	s.stopUpgradeCheckLocked()
 	ws, probe, transport := s.ws, s.probe, s.transport
 	s.wakePollLocked()
@@ -194,32 +194,6 @@ func (s *Session) finish(reason string) {
 	}()
 }
 
-// onHeartbeat runs when the heartbeat timer fires: send a ping, or close the
-// session when the previous ping went unanswered or a graceful close is
-// overdue.
-func (s *Session) onHeartbeat() {
-	s.mu.Lock()
-	switch {
-	case s.state == stateClosed:
-		s.mu.Unlock()
-		return
-	case s.state == stateClosing:
-		reason := s.closeReason
-		s.mu.Unlock()
-		s.finish(reason)
-		return
-	case s.awaitingPong:
-		s.mu.Unlock()
-		s.finish(ReasonPingTimeout)
-		return
-	}
-	s.awaitingPong = true
-	s.queue = append(s.queue, pingMessage)
-	s.notifyLocked()
-	s.heartbeat.Reset(s.srv.opts.PingTimeout)
-	s.mu.Unlock()
-}
-
 // receive handles one packet from the client. It runs on the goroutine of
 // the request or connection that read it.
 func (s *Session) receive(p incoming) {
@@ -230,7 +204,7 @@ func (s *Session) receive(p incoming) {
 		s.mu.Lock()
 		if s.awaitingPong && s.state == stateOpen {
 			s.awaitingPong = false
-			s.heartbeat.Reset(s.srv.opts.PingInterval)
+			s.srv.heartbeats.schedule(s, s.srv.opts.PingInterval)
 		}
 		s.mu.Unlock()
 	case packetClose:

@@ -81,7 +81,10 @@ func (c *wsConn) readReady(p *readPoller) {
 	}
 }
 
-// readAvailable feeds the frame reader until the socket is empty.
+// readAvailable feeds the frame reader until the socket is empty. A read
+// that does not fill buf took everything the socket held: the reader stops
+// there instead of spending a system call on an empty socket (bytes that
+// arrive meanwhile make the re-armed, level-triggered poller fire again).
 func (c *wsConn) readAvailable(buf []byte) error {
 	for {
 		n, err := c.readNow(buf)
@@ -90,6 +93,9 @@ func (c *wsConn) readAvailable(buf []byte) error {
 				return nil
 			}
 			return err
+		}
+		if n < len(buf) {
+			return nil
 		}
 	}
 }

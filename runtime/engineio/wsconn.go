@@ -27,6 +27,15 @@ type ReadCounter interface {
 	CountRead(n int)
 }
 
+// WriteCounter is implemented by a connection that counts the bytes written
+// to it (a metrics wrapper): a WebSocket write that the socket takes at once
+// goes to the descriptor directly, past the connection's Write, and reports
+// the count here. A wrapper that implements syscall.Conn but not
+// WriteCounter is always written through its Write.
+type WriteCounter interface {
+	CountWrite(n int)
+}
+
 // wsConn is a WebSocket connection.
 //
 // Reading: without compression the server parses the client's frames itself
@@ -47,10 +56,9 @@ type wsConn struct {
 	buffers *sync.Pool      // write buffers, shared by the server's connections
 
 	// Reading, by one reader at a time.
-	sess    *Session    // the session the connection carries or probes for
-	probing bool        // the connection is still probing for an upgrade of sess
-	frames  frameReader // partial frames between reads (not with gorilla)
-	readMu  sync.Mutex  // held by the poller's reader while it drains the socket
+	sess   *Session    // the session the connection carries or probes for
+	frames frameReader // partial frames between reads (not with gorilla)
+	readMu sync.Mutex  // held by the poller's reader while it drains the socket
 
 	// Poller registration (Linux).
 	rc     syscall.RawConn
@@ -61,6 +69,11 @@ type wsConn struct {
 	writeMu   sync.Mutex // serializes writes to raw
 	pending   []byte     // framed bytes an interrupted write left; sent first
 	closeSent bool       // a close frame was written
+	// The flags sit together (an idle server holds one wsConn per client).
+	probing bool // the connection is still probing for an upgrade of sess
+	// directWrite: a write tries the descriptor first, without a deadline
+	// (set with the poller registration; see canWriteDirectly).
+	directWrite bool
 	// closeWanted is the close code a shutdown left to the writer that
 	// held writeMu (0: none); that writer sends it once its write is done.
 	closeWanted atomic.Int32
@@ -129,16 +142,31 @@ func (c *wsConn) writeFrame(opcode byte, data []byte) error {
 
 // write sends the pending bytes and then b, with a deadline. On a timeout
 // the unwritten bytes become pending; b is not retained. c.writeMu is held.
+//
+// A write the socket buffer takes at once (the common case) goes straight
+// to the descriptor: no deadline timer is set or moved. Only what does not
+// fit waits, with the deadline.
 func (c *wsConn) write(b []byte, wait time.Duration) error {
-	if err := c.raw.SetWriteDeadline(time.Now().Add(wait)); err != nil {
-		return err
-	}
 	data := b
 	if len(c.pending) > 0 {
 		data = append(c.pending, b...)
 	}
 	if len(data) == 0 {
 		return nil
+	}
+	if c.directWrite {
+		n, err := c.writeNow(data)
+		switch {
+		case err == nil && n == len(data):
+			c.pending = nil
+			return nil
+		case err != nil && !errors.Is(err, errWouldBlock):
+			return err
+		}
+		data = data[n:]
+	}
+	if err := c.raw.SetWriteDeadline(time.Now().Add(wait)); err != nil {
+		return err
 	}
 	n, err := c.raw.Write(data)
 	switch {

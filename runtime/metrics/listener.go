@@ -56,6 +56,10 @@ func (c *countingConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
+// CountWrite counts bytes written to the socket past Write (a WebSocket
+// write that the socket buffer takes at once goes to the descriptor).
+func (c *countingConn) CountWrite(n int) { c.l.out.Add(float64(n)) }
+
 func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if n > 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,7 +22,7 @@ type client struct {
 	base    handshakeBase
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace name
+	sockets      []*Socket // one per namespace (usually one in all)
 	connectTimer *time.Timer
 	closed       bool
 }
@@ -32,7 +33,6 @@ func newClient(srv *Server, sess *engineio.Session, r *http.Request) *client {
 		sess:    sess,
 		decoder: srv.opts.Parser.NewDecoder(srv.opts.MaxAttachments),
 		base:    newHandshakeBase(r),
-		sockets: make(map[string]*Socket, 1),
 	}
 	if srv.opts.ConnectTimeout > 0 {
 		c.mu.Lock()
@@ -57,7 +57,7 @@ func (c *client) OnMessage(data []byte, binary bool) {
 		return
 	}
 	c.mu.Lock()
-	s := c.sockets[pkt.Namespace]
+	s := c.socketLocked(pkt.Namespace)
 	c.mu.Unlock()
 	if s != nil {
 		s.onPacket(pkt)
@@ -136,8 +136,12 @@ func (c *client) addSocket(s *Socket) bool {
 		c.mu.Unlock()
 		return false
 	}
-	old := c.sockets[s.nsp.name]
-	c.sockets[s.nsp.name] = s
+	old := c.socketLocked(s.nsp.name)
+	if old != nil {
+		c.sockets[slices.Index(c.sockets, old)] = s
+	} else {
+		c.sockets = append(c.sockets, s)
+	}
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
@@ -151,8 +155,11 @@ func (c *client) addSocket(s *Socket) bool {
 
 func (c *client) removeSocket(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
+		if len(c.sockets) == 0 {
+			c.sockets = nil
+		}
 	}
 	c.mu.Unlock()
 }
@@ -183,14 +190,18 @@ func (c *client) send(msgs []*engineio.Message) {
 	}
 }
 
-// socketsLocked returns the sockets of the session (a copy). c.mu is held.
-func (c *client) socketsLocked() []*Socket {
-	socks := make([]*Socket, 0, len(c.sockets))
+// socketLocked returns the socket on namespace name, or nil. c.mu is held.
+func (c *client) socketLocked(name string) *Socket {
 	for _, s := range c.sockets {
-		socks = append(socks, s)
+		if s.nsp.name == name {
+			return s
+		}
 	}
-	return socks
+	return nil
 }
+
+// socketsLocked returns the sockets of the session (a copy). c.mu is held.
+func (c *client) socketsLocked() []*Socket { return slices.Clone(c.sockets) }
 
 // socketList returns the sockets of the session (a copy).
 func (c *client) socketList() []*Socket {

@@ -12,8 +12,8 @@ import (
 )
 
 // Handshake describes the HTTP request that opened a socket's Engine.IO
-// session and the auth payload of its CONNECT packet. Its maps are shared and
-// must be treated as read-only.
+// session and the auth payload of its CONNECT packet. Socket.Handshake builds
+// its header and query maps at each call: a caller may keep or change them.
 //
 // Its JSON form is the `handshake` object of Node's socket.io (used by
 // fetchSockets across servers): header names in lower case with values
@@ -43,47 +43,89 @@ type Handshake struct {
 func (h Handshake) Issued() int64 { return h.Time.UnixMilli() }
 
 // handshakeBase is the part of a Handshake shared by every socket of one
-// Engine.IO session; computed once per session.
+// Engine.IO session. It keeps the request's headers as one compact string
+// and its request URI, and builds the header and query maps only when a
+// Handshake is asked for: an idle connection keeps no maps.
 type handshakeBase struct {
-	headers http.Header
+	// headers holds "Name: value" lines separated by "\n", names in
+	// canonical form, one line per value (net/http refuses values with
+	// line breaks).
+	headers string
 	address string
+	url     string
 	xdomain bool
 	secure  bool
-	url     string
-	query   url.Values
 }
 
 func newHandshakeBase(r *http.Request) handshakeBase {
 	if r == nil {
-		return handshakeBase{headers: http.Header{}, query: url.Values{}}
+		return handshakeBase{}
 	}
-	// Share the request's header map rather than cloning it: net/http does
-	// not reuse it, and it is read-only from here on.
-	headers := r.Header
-	if headers == nil {
-		headers = http.Header{}
+	var b strings.Builder
+	n := 0
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + 3
+		}
 	}
-	if r.Host != "" && headers.Get("Host") == "" {
-		headers.Set("Host", r.Host)
+	hasHost := len(r.Header.Values("Host")) > 0
+	if r.Host != "" && !hasHost {
+		n += len(r.Host) + 7
+	}
+	b.Grow(n)
+	line := func(name, value string) {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(name)
+		b.WriteString(": ")
+		b.WriteString(value)
+	}
+	if r.Host != "" && !hasHost {
+		line("Host", r.Host)
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			line(name, v)
+		}
 	}
 	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
 	uri := r.RequestURI
-	query := url.Values{}
 	if r.URL != nil {
 		uri = r.URL.RequestURI()
-		query = r.URL.Query()
 	}
 	return handshakeBase{
-		headers: headers,
+		headers: b.String(),
 		address: addr,
 		xdomain: r.Header.Get("Origin") != "",
 		secure:  r.TLS != nil,
 		url:     uri,
-		query:   query,
 	}
+}
+
+// headerMap parses b.headers into a new map.
+func (b *handshakeBase) headerMap() http.Header {
+	h := make(http.Header, strings.Count(b.headers, "\n")+1)
+	for rest := b.headers; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		name, value, _ := strings.Cut(line, ": ")
+		h[name] = append(h[name], value)
+	}
+	return h
+}
+
+// queryMap parses the query of b.url into a new map.
+func (b *handshakeBase) queryMap() url.Values {
+	_, query, _ := strings.Cut(b.url, "?")
+	q, _ := url.ParseQuery(query)
+	if q == nil {
+		q = url.Values{}
+	}
+	return q
 }
 
 func (b *handshakeBase) handshake(auth json.RawMessage, now time.Time) Handshake {
@@ -91,13 +133,13 @@ func (b *handshakeBase) handshake(auth json.RawMessage, now time.Time) Handshake
 		auth = json.RawMessage("{}")
 	}
 	return Handshake{
-		Headers: b.headers,
+		Headers: b.headerMap(),
 		Time:    now,
 		Address: b.address,
 		XDomain: b.xdomain,
 		Secure:  b.secure,
 		URL:     b.url,
-		Query:   b.query,
+		Query:   b.queryMap(),
 		Auth:    auth,
 	}
 }

@@ -34,18 +34,31 @@ type MemoryAdapterOptions struct {
 // Adapter, and its SessionAwareAdapter when the server has recovery
 // enabled). Rooms are kept in two maps under one RWMutex; broadcasts collect
 // their targets under the read lock and send without it.
+//
+// A socket's own room (named after its id, which every socket joins) is
+// implicit: a flag on the socket's entry instead of a one-member set per
+// socket. The room's members are the flagged socket and whoever else joined
+// a room of that name (normally nobody).
 type MemoryAdapter struct {
 	nsp   *Namespace
 	hooks MemoryAdapterOptions
 
 	mu    sync.RWMutex
-	rooms map[string]map[string]struct{} // room -> socket ids
-	sids  map[string]map[string]struct{} // socket id -> rooms
+	rooms map[string]map[string]struct{} // room -> socket ids, own rooms' owners excepted
+	sids  map[string]socketRooms         // socket id -> its rooms
 
 	recovery *packetBuffer // nil when recovery is off
 	store    SessionStore
 
 	targets sync.Pool // *[]*Socket scratch slices of broadcasts
+}
+
+// socketRooms are the rooms of one socket: its own room (own) and the
+// others, in joining order. A socket is in few rooms; a slice is smaller
+// than a set.
+type socketRooms struct {
+	own    bool
+	others []string
 }
 
 // NewMemoryAdapter is the default AdapterFactory.
@@ -60,7 +73,7 @@ func NewMemoryAdapterWith(nsp *Namespace, opts MemoryAdapterOptions) *MemoryAdap
 		nsp:   nsp,
 		hooks: opts,
 		rooms: make(map[string]map[string]struct{}),
-		sids:  make(map[string]map[string]struct{}),
+		sids:  make(map[string]socketRooms),
 	}
 	if rec := nsp.srv.opts.Recovery; rec != nil && !opts.DisableRecovery {
 		a.recovery = newPacketBuffer(rec.MaxDisconnectionDuration, rec.MaxBufferedPackets, time.Now)
@@ -69,25 +82,57 @@ func NewMemoryAdapterWith(nsp *Namespace, opts MemoryAdapterOptions) *MemoryAdap
 	return a
 }
 
+// ownerLocked reports whether room is the own room of a socket that is in
+// it. a.mu is held.
+func (a *MemoryAdapter) ownerLocked(room string) bool { return a.sids[room].own }
+
+// roomSizeLocked returns the number of members of room. a.mu is held.
+func (a *MemoryAdapter) roomSizeLocked(room string) int {
+	n := len(a.rooms[room])
+	if a.ownerLocked(room) {
+		n++
+	}
+	return n
+}
+
+// inRoomLocked reports whether socket id is in room. a.mu is held.
+func (a *MemoryAdapter) inRoomLocked(room, id string) bool {
+	if room == id && a.ownerLocked(id) {
+		return true
+	}
+	_, ok := a.rooms[room][id]
+	return ok
+}
+
 // AddAll adds socket id to rooms.
 func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mine := a.sids[id]
-	if mine == nil {
-		mine = make(map[string]struct{}, len(rooms))
-		a.sids[id] = mine
-	}
 	for _, room := range rooms {
-		if _, ok := mine[room]; ok {
+		if room == id {
+			if mine.own {
+				continue
+			}
+			mine.own = true
+			a.sids[id] = mine
+			if len(a.rooms[room]) == 0 && a.hooks.OnCreateRoom != nil {
+				a.hooks.OnCreateRoom(room)
+			}
+			if a.hooks.OnJoinRoom != nil {
+				a.hooks.OnJoinRoom(room, id)
+			}
 			continue
 		}
-		mine[room] = struct{}{}
+		if slices.Contains(mine.others, room) {
+			continue
+		}
+		mine.others = append(mine.others, room)
 		members := a.rooms[room]
 		if members == nil {
 			members = make(map[string]struct{}, 1)
 			a.rooms[room] = members
-			if a.hooks.OnCreateRoom != nil {
+			if a.hooks.OnCreateRoom != nil && !a.ownerLocked(room) {
 				a.hooks.OnCreateRoom(room)
 			}
 		}
@@ -96,14 +141,28 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 			a.hooks.OnJoinRoom(room, id)
 		}
 	}
+	a.sids[id] = mine
 }
 
 // Del removes socket id from room.
 func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if mine := a.sids[id]; mine != nil {
-		delete(mine, room)
+	mine, ok := a.sids[id]
+	if !ok {
+		return
+	}
+	if room == id {
+		if mine.own {
+			mine.own = false
+			a.sids[id] = mine
+			a.leftOwnLocked(id)
+		}
+		return
+	}
+	if i := slices.Index(mine.others, room); i >= 0 {
+		mine.others = slices.Delete(mine.others, i, i+1)
+		a.sids[id] = mine
 	}
 	a.removeMemberLocked(room, id)
 }
@@ -116,10 +175,25 @@ func (a *MemoryAdapter) DelAll(id string) {
 	if !ok {
 		return
 	}
-	for room := range mine {
+	for _, room := range mine.others {
 		a.removeMemberLocked(room, id)
 	}
+	if mine.own {
+		a.sids[id] = socketRooms{others: mine.others}
+		a.leftOwnLocked(id)
+	}
 	delete(a.sids, id)
+}
+
+// leftOwnLocked reports that socket id left its own room (its flag is
+// already cleared). a.mu is held.
+func (a *MemoryAdapter) leftOwnLocked(id string) {
+	if a.hooks.OnLeaveRoom != nil {
+		a.hooks.OnLeaveRoom(id, id)
+	}
+	if len(a.rooms[id]) == 0 && a.hooks.OnDeleteRoom != nil {
+		a.hooks.OnDeleteRoom(id)
+	}
 }
 
 func (a *MemoryAdapter) removeMemberLocked(room, id string) {
@@ -136,7 +210,7 @@ func (a *MemoryAdapter) removeMemberLocked(room, id string) {
 	}
 	if len(members) == 0 {
 		delete(a.rooms, room)
-		if a.hooks.OnDeleteRoom != nil {
+		if a.hooks.OnDeleteRoom != nil && !a.ownerLocked(room) {
 			a.hooks.OnDeleteRoom(room)
 		}
 	}
@@ -150,10 +224,11 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 	if !ok {
 		return nil
 	}
-	out := make([]string, 0, len(mine))
-	for room := range mine {
-		out = append(out, room)
+	out := make([]string, 0, len(mine.others)+1)
+	if mine.own {
+		out = append(out, id)
 	}
+	out = append(out, mine.others...)
 	sort.Strings(out)
 	return out
 }
@@ -172,40 +247,46 @@ func (a *MemoryAdapter) Sockets(rooms []string) []string {
 func (a *MemoryAdapter) HasRoom(room string) bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return len(a.rooms[room]) > 0
+	return a.roomSizeLocked(room) > 0
 }
 
 // Rooms returns the names of the rooms.
 func (a *MemoryAdapter) Rooms() []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]string, 0, len(a.rooms))
+	out := make([]string, 0, len(a.rooms)+len(a.sids))
 	for room := range a.rooms {
 		out = append(out, room)
 	}
+	for id, mine := range a.sids {
+		if _, listed := a.rooms[id]; mine.own && !listed {
+			out = append(out, id)
+		}
+	}
 	return out
+}
+
+// forEachInRoomLocked calls fn for every member of room. a.mu is held.
+func (a *MemoryAdapter) forEachInRoomLocked(room string, fn func(id string)) {
+	if a.ownerLocked(room) {
+		fn(room)
+	}
+	for id := range a.rooms[room] {
+		fn(id)
+	}
 }
 
 // forEachIDLocked calls fn once for every socket id selected by opts: those
 // in any of opts.Rooms (every known socket when empty) and in none of
 // opts.Except. The caller holds a.mu.
 func (a *MemoryAdapter) forEachIDLocked(opts BroadcastOptions, fn func(id string)) {
-	var except map[string]struct{}
-	switch len(opts.Except) {
-	case 0:
-	case 1:
-		except = a.rooms[opts.Except[0]]
-	default:
-		except = make(map[string]struct{})
+	excluded := func(id string) bool {
 		for _, room := range opts.Except {
-			for id := range a.rooms[room] {
-				except[id] = struct{}{}
+			if a.inRoomLocked(room, id) {
+				return true
 			}
 		}
-	}
-	excluded := func(id string) bool {
-		_, ok := except[id]
-		return ok
+		return false
 	}
 	switch len(opts.Rooms) {
 	case 0:
@@ -215,21 +296,21 @@ func (a *MemoryAdapter) forEachIDLocked(opts BroadcastOptions, fn func(id string
 			}
 		}
 	case 1:
-		for id := range a.rooms[opts.Rooms[0]] {
+		a.forEachInRoomLocked(opts.Rooms[0], func(id string) {
 			if !excluded(id) {
 				fn(id)
 			}
-		}
+		})
 	default:
 		seen := make(map[string]struct{})
 		for _, room := range opts.Rooms {
-			for id := range a.rooms[room] {
+			a.forEachInRoomLocked(room, func(id string) {
 				if _, dup := seen[id]; dup || excluded(id) {
-					continue
+					return
 				}
 				seen[id] = struct{}{}
 				fn(id)
-			}
+			})
 		}
 	}
 }
@@ -538,5 +619,5 @@ func (s *Socket) info() SocketInfo {
 			data = raw
 		}
 	}
-	return SocketInfo{ID: s.id, Handshake: s.handshake, Rooms: s.Rooms(), Data: data}
+	return SocketInfo{ID: s.id, Handshake: s.Handshake(), Rooms: s.Rooms(), Data: data}
 }

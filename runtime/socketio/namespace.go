@@ -378,7 +378,7 @@ func (n *Namespace) runMiddlewares(s *Socket) error {
 	mws = append(mws, n.middlewares...)
 	n.mu.RUnlock()
 	for _, mw := range mws {
-		if err := mw(s.ctx, s); err != nil {
+		if err := mw(s.Context(), s); err != nil {
 			return err
 		}
 	}

@@ -42,34 +42,76 @@ const (
 // Socket is one client's connection to one namespace. Its methods are safe
 // for concurrent use.
 type Socket struct {
-	nsp       *Namespace
-	client    *client
-	id        string
-	pid       string
-	handshake Handshake
-	recovered bool
-	ctx       context.Context
-	cancel    context.CancelFunc
+	nsp    *Namespace
+	client *client
+	id     string
+	pid    string
+	// created and auth are the socket's part of its Handshake; the rest is
+	// the client's (shared by its namespaces) and built on demand.
+	created time.Time
+	auth    json.RawMessage
 
 	hasOutgoing atomic.Bool
 	// holding is set while a recovered socket is in its rooms but its
 	// replay is not sent yet: broadcasts go to held (under mu).
 	holding atomic.Bool
-	held    []heldBroadcast
 	// persisted is set once the session was stored for recovery.
 	persisted atomic.Bool
+	recovered bool
+	// Under mu (next to the other one-byte fields: a server holds one
+	// Socket per client).
+	state socketState
+	// ctxDone is set when the socket's context ends, created or not.
+	ctxDone bool
 
-	mu              sync.Mutex
-	state           socketState
-	data            any
-	handlers        map[string][]EventHandler
+	mu sync.Mutex
+	// ctx is created on first use (an idle socket whose handlers never run
+	// has none).
+	ctx      context.Context
+	cancel   context.CancelFunc
+	data     any
+	handlers []eventHandler // in registration order; append-only
+	more     *socketExtras  // created when one of its fields is first set
+	acks     map[uint64]*pendingAck
+}
+
+// socketExtras holds the socket's less common handlers and state, kept out
+// of Socket so that a socket that uses none of them stays small. Its slices
+// are append-only (a copy of one read under Socket.mu stays valid).
+type socketExtras struct {
 	anyHandlers     []EventHandler
 	outgoing        []OutgoingHandler
 	middlewares     []EventMiddleware
 	onDisconnecting []func(reason string)
 	onDisconnect    []func(reason string)
 	onError         []func(err error)
-	acks            map[uint64]*pendingAck
+	held            []heldBroadcast
+}
+
+// extrasLocked returns s.more, creating it. s.mu is held.
+func (s *Socket) extrasLocked() *socketExtras {
+	if s.more == nil {
+		s.more = &socketExtras{}
+	}
+	return s.more
+}
+
+// extrasOrEmpty returns s.more, or an empty value when nothing was set
+// (not to be written). s.mu is held.
+func (s *Socket) extrasOrEmpty() *socketExtras {
+	if s.more == nil {
+		return &noExtras
+	}
+	return s.more
+}
+
+// noExtras is what extrasOrEmpty returns for a socket without extras.
+var noExtras socketExtras
+
+// eventHandler is a handler registered with On for one event.
+type eventHandler struct {
+	event string
+	fn    EventHandler
 }
 
 // pendingAck waits for the client's acknowledgement of one emitted packet.
@@ -80,12 +122,10 @@ type pendingAck struct {
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage, restored *SessionState) *Socket {
-	s := &Socket{
-		nsp:       n,
-		client:    c,
-		handshake: c.base.handshake(auth, time.Now()),
+	s := &Socket{nsp: n, client: c, created: time.Now()}
+	if len(auth) > 0 && string(auth) != "{}" {
+		s.auth = auth
 	}
-	s.ctx, s.cancel = context.WithCancel(n.srv.ctx)
 	if restored != nil {
 		s.id, s.pid = restored.ID, restored.PID
 		s.data = restored.Data
@@ -106,11 +146,40 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns the details of the connection.
-func (s *Socket) Handshake() Handshake { return s.handshake }
+// Handshake returns the details of the connection. Its header and query
+// maps are built from the request at each call (a socket does not keep
+// them).
+func (s *Socket) Handshake() Handshake { return s.client.base.handshake(s.auth, s.created) }
 
 // Context returns a context cancelled when the socket disconnects.
-func (s *Socket) Context() context.Context { return s.ctx }
+func (s *Socket) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.contextLocked()
+}
+
+// contextLocked returns the socket's context, creating it on first use.
+// s.mu is held.
+func (s *Socket) contextLocked() context.Context {
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(s.nsp.srv.ctx)
+		if s.ctxDone {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
+
+// endContext cancels the socket's context, now or when it is created.
+func (s *Socket) endContext() {
+	s.mu.Lock()
+	s.ctxDone = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
 
 // Recovered reports whether the socket resumed a previous session through
 // connection state recovery.
@@ -149,10 +218,7 @@ func (s *Socket) SetData(v any) {
 // On adds a handler for an incoming event.
 func (s *Socket) On(event string, h EventHandler) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string][]EventHandler)
-	}
-	s.handlers[event] = append(s.handlers[event], h)
+	s.handlers = append(s.handlers, eventHandler{event: event, fn: h})
 	s.mu.Unlock()
 }
 
@@ -160,14 +226,16 @@ func (s *Socket) On(event string, h EventHandler) {
 // before the event middlewares and the event's own handlers.
 func (s *Socket) OnAny(h EventHandler) {
 	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, h)
+	x := s.extrasLocked()
+	x.anyHandlers = append(x.anyHandlers, h)
 	s.mu.Unlock()
 }
 
 // OnAnyOutgoing adds an observer of every event sent to the socket.
 func (s *Socket) OnAnyOutgoing(h OutgoingHandler) {
 	s.mu.Lock()
-	s.outgoing = append(s.outgoing, h)
+	x := s.extrasLocked()
+	x.outgoing = append(x.outgoing, h)
 	s.hasOutgoing.Store(true)
 	s.mu.Unlock()
 }
@@ -175,7 +243,8 @@ func (s *Socket) OnAnyOutgoing(h OutgoingHandler) {
 // Use adds an event middleware.
 func (s *Socket) Use(mw EventMiddleware) {
 	s.mu.Lock()
-	s.middlewares = append(s.middlewares, mw)
+	x := s.extrasLocked()
+	x.middlewares = append(x.middlewares, mw)
 	s.mu.Unlock()
 }
 
@@ -183,14 +252,16 @@ func (s *Socket) Use(mw EventMiddleware) {
 // disconnect, while Rooms still lists its rooms.
 func (s *Socket) OnDisconnecting(h func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, h)
+	x := s.extrasLocked()
+	x.onDisconnecting = append(x.onDisconnecting, h)
 	s.mu.Unlock()
 }
 
 // OnDisconnect adds a handler called once the socket has disconnected.
 func (s *Socket) OnDisconnect(h func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, h)
+	x := s.extrasLocked()
+	x.onDisconnect = append(x.onDisconnect, h)
 	s.mu.Unlock()
 }
 
@@ -198,7 +269,8 @@ func (s *Socket) OnDisconnect(h func(reason string)) {
 // packets.
 func (s *Socket) OnError(h func(err error)) {
 	s.mu.Lock()
-	s.onError = append(s.onError, h)
+	x := s.extrasLocked()
+	x.onError = append(x.onError, h)
 	s.mu.Unlock()
 }
 
@@ -437,7 +509,8 @@ func (s *Socket) deliver(packet *parser.Packet, msgs []*engineio.Message, volati
 	if s.holding.Load() {
 		s.mu.Lock()
 		if s.holding.Load() {
-			s.held = append(s.held, heldBroadcast{offset: packetOffset(packet), msgs: msgs})
+			x := s.extrasLocked()
+			x.held = append(x.held, heldBroadcast{offset: packetOffset(packet), msgs: msgs})
 			s.mu.Unlock()
 			return true
 		}
@@ -455,13 +528,15 @@ func (s *Socket) hold() { s.holding.Store(true) }
 func (s *Socket) release(replayed map[string]struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, h := range s.held {
+	for _, h := range s.extrasOrEmpty().held {
 		if _, dup := replayed[h.offset]; dup && h.offset != "" {
 			continue
 		}
 		s.client.send(h.msgs)
 	}
-	s.held = nil
+	if s.more != nil {
+		s.more.held = nil
+	}
 	s.holding.Store(false)
 }
 
@@ -472,7 +547,7 @@ func (s *Socket) notifyOutgoing(pkt *parser.Packet, cache *outgoingCache) {
 		return
 	}
 	s.mu.Lock()
-	handlers := s.outgoing
+	handlers := s.extrasOrEmpty().outgoing
 	s.mu.Unlock()
 	if cache == nil {
 		cache = &outgoingCache{pkt: pkt}
@@ -539,13 +614,15 @@ func (s *Socket) onEvent(pkt *parser.Packet) {
 		s.mu.Unlock()
 		return
 	}
-	anyHandlers, middlewares, handlers := s.anyHandlers, s.middlewares, s.handlers[name]
+	x := s.extrasOrEmpty()
+	anyHandlers, middlewares, handlers := x.anyHandlers, x.middlewares, s.handlers
+	ctx := s.contextLocked()
 	s.mu.Unlock()
 	for _, h := range anyHandlers {
-		h(s.ctx, ev)
+		h(ctx, ev)
 	}
 	for _, mw := range middlewares {
-		if err := mw(s.ctx, ev); err != nil {
+		if err := mw(ctx, ev); err != nil {
 			s.emitError(err)
 			return
 		}
@@ -554,7 +631,9 @@ func (s *Socket) onEvent(pkt *parser.Packet) {
 		return
 	}
 	for _, h := range handlers {
-		h(s.ctx, ev)
+		if h.event == name {
+			h.fn(ctx, ev)
+		}
 	}
 }
 
@@ -582,7 +661,7 @@ func (s *Socket) onAck(pkt *parser.Packet) {
 
 func (s *Socket) emitError(err error) {
 	s.mu.Lock()
-	handlers := s.onError
+	handlers := s.extrasOrEmpty().onError
 	s.mu.Unlock()
 	for _, h := range handlers {
 		h(err)
@@ -607,7 +686,7 @@ func (s *Socket) abort() {
 	s.mu.Lock()
 	s.state = stateClosed
 	s.mu.Unlock()
-	s.cancel()
+	s.endContext()
 }
 
 // persistSession stores what a recovering client gets back (id, rooms,
@@ -618,7 +697,7 @@ func (s *Socket) persistSession() {
 		return
 	}
 	session := &SessionState{ID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
-	if err := s.nsp.adapter.PersistSession(s.ctx, session); err != nil {
+	if err := s.nsp.adapter.PersistSession(s.Context(), session); err != nil {
 		s.nsp.srv.log.Warn("socketio: persist session", "namespace", s.nsp.name, "err", err)
 	}
 }
@@ -632,7 +711,7 @@ func (s *Socket) onClose(reason string) {
 		return
 	}
 	s.state = stateDisconnecting
-	disconnecting := s.onDisconnecting
+	disconnecting := s.extrasOrEmpty().onDisconnecting
 	s.mu.Unlock()
 
 	for _, h := range disconnecting {
@@ -646,13 +725,13 @@ func (s *Socket) onClose(reason string) {
 	s.state = stateClosed
 	acks := s.acks
 	s.acks = nil
-	disconnect := s.onDisconnect
+	disconnect := s.extrasOrEmpty().onDisconnect
 	s.mu.Unlock()
 
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.removeSocket(s)
 	s.client.removeSocket(s)
-	s.cancel()
+	s.endContext()
 	for _, p := range acks {
 		if p.timer != nil {
 			p.timer.Stop()

@@ -20,7 +20,7 @@ func newTestRooms(hooks MemoryAdapterOptions) *MemoryAdapter {
 	return &MemoryAdapter{
 		hooks: hooks,
 		rooms: make(map[string]map[string]struct{}),
-		sids:  make(map[string]map[string]struct{}),
+		sids:  make(map[string]socketRooms),
 	}
 }
 
@@ -72,6 +72,43 @@ func TestRoomMembership(t *testing.T) {
 	for _, e := range tail {
 		if !slices.Contains(events[len(want):], e) {
 			t.Fatalf("missing %q in %v", e, events)
+		}
+	}
+}
+
+// TestOwnRoomJoinedByOthers: a socket's own room is implicit in the adapter;
+// another socket may still join a room of that name, and the room lives as
+// long as either is in it, with the hooks of one room.
+func TestOwnRoomJoinedByOthers(t *testing.T) {
+	var events []string
+	a := newTestRooms(MemoryAdapterOptions{
+		OnCreateRoom: func(r string) { events = append(events, "create "+r) },
+		OnDeleteRoom: func(r string) { events = append(events, "delete "+r) },
+	})
+	steps := []struct {
+		do        func()
+		members   []string
+		hasRoom   bool
+		wantEvent []string
+	}{
+		{func() { a.AddAll("s1", []string{"s1"}) }, []string{"s1"}, true, []string{"create s1"}},
+		{func() { a.AddAll("s2", []string{"s2", "s1"}) }, []string{"s1", "s2"}, true, []string{"create s2"}},
+		{func() { a.Del("s1", "s1") }, []string{"s2"}, true, nil},
+		{func() { a.AddAll("s1", []string{"s1"}) }, []string{"s1", "s2"}, true, nil},
+		{func() { a.DelAll("s2") }, []string{"s1"}, true, []string{"delete s2"}},
+		{func() { a.DelAll("s1") }, nil, false, []string{"delete s1"}},
+	}
+	for i, st := range steps {
+		events = nil
+		st.do()
+		if got := selected(a, BroadcastOptions{Rooms: []string{"s1"}}); !slices.Equal(got, st.members) {
+			t.Fatalf("step %d: members of s1 = %v, want %v", i, got, st.members)
+		}
+		if a.HasRoom("s1") != st.hasRoom || slices.Contains(a.Rooms(), "s1") != st.hasRoom {
+			t.Fatalf("step %d: room s1 listed %v / %v, want %v", i, a.HasRoom("s1"), a.Rooms(), st.hasRoom)
+		}
+		if !slices.Equal(events, st.wantEvent) {
+			t.Fatalf("step %d: events %v, want %v", i, events, st.wantEvent)
 		}
 	}
 }
