@@ -35,9 +35,9 @@
 // the streams guarantees; their convergence times are recorded next to the sticky fleet's. With roundrobin the
 // shed clients' reconnects land on every process, the shedding ones included: a shedding process with
 // forwarding keeps refusing handshakes until it is down to its target (docs/forwarding.md), so they retry
-// until they land on another one (under roundrobin the drain's reconnect-rate bound is the flaky part on a
-// loaded machine: refused retries of earlier closes pile up; see docs/forwarding.md). A client that lost ticks is reported with the runs of ticks it never got
-// and its last connection events (connects, disconnects with their reason, refused attempts).
+// until they land on another one (docs/forwarding.md: measured, and why it is not the default yet). A client
+// that lost ticks is reported with the runs of ticks it never got and its last connection events (connects,
+// disconnects with their reason, refused attempts).
 // FLEET_ONLY=<classic|streams|nonsticky> runs one fleet.
 // Numbers go to stdout and, with FLEET_RESULTS=<file>, to a Markdown section for bench/RESULTS.md.
 import { after, before, describe, test } from "node:test";
