@@ -138,7 +138,15 @@ type App struct {
 	drainStarted chan struct{}
 
 	accepted, refused atomic.Int64
+	// shedTarget is the session count a shed aims at and shedUntil (unix
+	// nanoseconds) when that aim lapses: with session forwarding, handshakes
+	// are refused until the process is down to it (see shedding).
+	shedTarget, shedUntil atomic.Int64
 }
+
+// shedHold bounds how long a process refuses handshakes after a shed, until
+// it is down to the shed's target (with session forwarding).
+const shedHold = 30 * time.Second
 
 // New builds the runtime and opens both listeners (so that a port conflict
 // fails here). Close it, or Run it.
@@ -198,7 +206,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Rate:           cfg.Limits.HandshakeRate,
 		Burst:          cfg.Limits.HandshakeBurst,
 		Draining:       func() bool { return a.drainer.Draining() },
-		Shedding:       func() bool { return a.drainer.Stats().ShedPending > 0 },
+		Shedding:       a.shedding,
 		StickyCookie:   cfg.Drain.StickyCookie,
 		OnDecision: func(accepted bool, reason string) {
 			if accepted {
@@ -617,7 +625,7 @@ func (a *App) listen(public http.Handler) error {
 		Drain:                a.startDrain,
 		Deadline:             a.drainer.Deadline,
 		Draining:             a.drainer.Draining,
-		Shed:                 a.drainer.Shed,
+		Shed:                 a.shed,
 		Extra:                extra,
 		Tokens:               tokens,
 		AllowUnauthenticated: allowUnauthenticated,
@@ -752,6 +760,27 @@ func (a *App) degraded() string {
 		return a.cluster.Name + " unavailable: delivered to this pod's clients; the other pods' get it when Redis answers again (redis.outbox)"
 	}
 	return a.cluster.Name + " unavailable: delivered to this pod's clients only"
+}
+
+// shedding reports whether handshakes are refused for a shed: while closes
+// are pending and, with session forwarding, until the process is down to the
+// shed's target (at most shedHold). Behind a balancer without stickiness a
+// shed client's handshake lands on any process, the shedding ones included:
+// refusing it there until the excess is gone sends it on to the others, as
+// the sticky cookie's expiry does in cookie mode.
+func (a *App) shedding() bool {
+	if a.drainer.Stats().ShedPending > 0 {
+		return true
+	}
+	return a.forwarder != nil && time.Now().UnixNano() < a.shedUntil.Load() &&
+		int64(a.srv.Engine().Len()) > a.shedTarget.Load()
+}
+
+// shed schedules n transport closes (POST /shed) and notes the target.
+func (a *App) shed(n int) int {
+	a.shedTarget.Store(int64(max(0, a.srv.Engine().Len()-n)))
+	a.shedUntil.Store(time.Now().Add(shedHold).UnixNano())
+	return a.drainer.Shed(n)
 }
 
 // startDrain starts the drain once; Run notices and exits when it is done.

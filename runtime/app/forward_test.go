@@ -258,3 +258,39 @@ func waitUpgraded(ctx context.Context, r *running) error {
 		}
 	}
 }
+
+// TestForwardingShedHoldsToTheTarget: with session forwarding a shed process
+// refuses handshakes until it is down to the shed's target, not only while
+// its closes are pending: behind a round robin a shed client's handshake may
+// land on it again.
+func TestForwardingShedHoldsToTheTarget(t *testing.T) {
+	a, _, token := forwardingPair(t, "")
+	for range 4 {
+		if code, body := polling(t, "GET", a.public, "", ""); code != 200 {
+			t.Fatalf("handshake: %d %q", code, body)
+		}
+	}
+	if code, _, body := do(t, "POST", a.admin+"/shed?count=2", "Bearer "+token, ""); code != 202 {
+		t.Fatalf("shed: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for a.a.Server().Engine().Len() > 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left after the shed of 2 of 4", a.a.Server().Engine().Len())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cases := []struct {
+		name string
+		want int
+	}{
+		{"down to the target: accepted", 200},
+		{"above the target again: refused", 503},
+	}
+	for _, tc := range cases {
+		// Not subtests: the second depends on the first.
+		if code, body := polling(t, "GET", a.public, "", ""); code != tc.want {
+			t.Fatalf("%s: %d %q, want %d", tc.name, code, body, tc.want)
+		}
+	}
+}

@@ -47,7 +47,14 @@ for (let i = 0; i < count; i++) {
     joins: 0, lastSeq: null, ticks: 0,
     seen: new Uint8Array(1024), first: null, max: 0, distinct: 0, dups: 0,
     gaps: [], sent: 0, acked: 0, failed: 0, joinErrors: 0, gaveUp: false,
+    events: [], // the last connection events, for a failure's report: [ms, what, detail]
   };
+  const note = (what, detail) => {
+    c.events.push([Date.now(), what, detail]);
+    if (c.events.length > 12) c.events.shift();
+  };
+  socket.io.on("reconnect_attempt", (n) => note("attempt", n));
+  socket.on("connect_error", (err) => note("connect_error", `${err?.message} ${err?.description?.message ?? err?.description ?? ""}`.trim()));
   socket.on("connect", () => {
     c.connected = true;
     c.connects++;
@@ -56,6 +63,7 @@ for (let i = 0; i < count; i++) {
     // within this connection continues from them.
     const previousID = c.id0;
     c.id0 = socket.id;
+    note("connect", `${socket.id} recovered=${socket.recovered} max=${c.max} transport=${socket.io.engine?.transport?.name}`);
     if (c.connects > 1 && socket.recovered === true) {
       c.recovered++;
       if (socket.id !== previousID) c.idChanges++;
@@ -67,7 +75,8 @@ for (let i = 0; i < count; i++) {
       if (err || !res?.ok) c.joinErrors++;
     });
   });
-  socket.on("disconnect", () => {
+  socket.on("disconnect", (reason, description) => {
+    note("disconnect", `${reason} ${description?.message ?? description?.description ?? ""} max=${c.max}`.trim());
     c.connected = false;
     c.hadOffset = c.first !== null; // a tick carries the offset the client sends to recover
     c.lastSeq = null; // a new connection starts a new sequence check
@@ -110,6 +119,20 @@ function life(c, upTo) {
   // [id, reconnects, recovered reconnects, room joins, first tick, highest tick, missed, duplicates,
   //  recovered reconnects with another socket id, reconnects not recovered before any tick (no offset)]
   return [c.id, Math.max(0, c.connects - 1), c.recovered, c.joins, c.first, c.max, missed, c.dups, c.idChanges, c.noOffset];
+}
+
+/** missingRanges lists the first few runs of ticks between the client's first one and upTo it never got. */
+function missingRanges(c, upTo) {
+  const out = [];
+  if (c.first === null) return out;
+  for (let s = c.first; s <= upTo && out.length < 5; s++) {
+    if (s < c.seen.length && c.seen[s]) continue;
+    let e = s;
+    while (e + 1 <= upTo && !(e + 1 < c.seen.length && c.seen[e + 1])) e++;
+    out.push([s, e]);
+    s = e;
+  }
+  return out;
 }
 
 // Emits are staggered over the interval so the webhook sees a steady load.
@@ -158,6 +181,9 @@ process.on("message", (msg) => {
       break;
     case "life":
       process.send({ type: "life", clients: clients.map((c) => life(c, msg.upTo)) });
+      break;
+    case "explain":
+      process.send({ type: "explain", clients: clients.filter((c) => msg.ids.includes(c.id)).map((c) => ({ id: c.id, polling: c.polling, transports: c.socket.io.opts.transports, missing: missingRanges(c, msg.upTo), events: c.events })) });
       break;
     case "stopEmitting":
       emitting = false;

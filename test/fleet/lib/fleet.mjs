@@ -322,6 +322,7 @@ export class ClientWorker {
 
   report() { return this.request("report"); }
   life(upTo) { return this.request("life", { upTo }); }
+  explain(ids, upTo) { return this.request("explain", { ids, upTo }); }
   stopEmitting() { return this.request("stopEmitting"); }
   close() { return this.request("close"); }
 }
@@ -403,6 +404,13 @@ export class ClientFleet {
       for (let n = 1; n <= acked; n++) if (!seen.has(n)) missing++;
     }
     return { missing, report: done };
+  }
+
+  /** explain returns, for the clients ids, the runs of ticks up to upTo each never got and its last
+   * connection events (connects, disconnects with their reason, failed attempts), for a failure's report. */
+  async explain(ids, upTo) {
+    const rs = await Promise.all(this.workers.map((w) => w.explain(ids, upTo)));
+    return rs.flatMap((r) => r.clients);
   }
 
   /** life waits (up to limitMs) until every client has received tick upTo, then returns each client's
