@@ -94,7 +94,14 @@ func (s *Session) flushStep() {
 	if batch == nil {
 		return
 	}
-	err := conn.writeBatch(batch, fastWriteWait)
+	s.afterFlushWrite(conn.writeBatch(batch, fastWriteWait))
+}
+
+// afterFlushWrite ends a pool worker's write for s (err is its result): a
+// write the client was too slow for goes on on a goroutine of its own, a
+// failed one ends the session, and otherwise s goes back to the pool's queue
+// if more arrived meanwhile.
+func (s *Session) afterFlushWrite(err error) {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.srv.wg.Add(1)

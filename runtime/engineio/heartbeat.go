@@ -1,8 +1,6 @@
 package engineio
 
 import (
-	"errors"
-	"os"
 	"sync"
 	"time"
 )
@@ -200,22 +198,7 @@ func (s *Session) writePing(c *wsConn) {
 	}
 	err := c.write(pingFrame, 0)
 	c.unlockWrite()
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		s.srv.wg.Add(1)
-		go s.flushAlone()
-		return
-	case err != nil:
-		s.writeFailed()
-		return
-	}
-	s.mu.Lock()
-	if len(s.queue) > 0 || s.state == stateClosing {
-		s.srv.flushers.schedule(s)
-	} else {
-		s.flushing = false
-	}
-	s.mu.Unlock()
+	s.afterFlushWrite(err)
 }
 
 // finishAsync closes the session on a goroutine of its own, so that the
