@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -203,9 +204,21 @@ func fromJSONValue(v any, attachments [][]byte) (any, error) {
 }
 
 // normalize turns decoded msgpack values into values parser.EncodeArgs
-// and encoding/json handle: map[any]any keys become strings.
+// and encoding/json handle: map[any]any keys become strings, and NaN and
+// ±Infinity (which msgpack carries and JSON cannot) become null, as
+// JSON.stringify turns them into null on a Node server.
 func normalize(v any) any {
 	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return x
+	case float32:
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil
+		}
+		return x
 	case []any:
 		for i, e := range x {
 			x[i] = normalize(e)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -209,6 +210,42 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("a decoded message does not encode: %v", err)
 		}
 	})
+}
+
+// TestDecodeNaNFromMsgpack: msgpack carries NaN and ±Infinity, JSON cannot;
+// a Node server's notepack message with them is delivered as null (what
+// JSON.stringify makes of them), never refused at re-encoding.
+func TestDecodeNaNFromMsgpack(t *testing.T) {
+	for _, v := range []any{math.NaN(), math.Inf(1), float32(math.Inf(-1))} {
+		b, err := marshalMsgpack(map[string]any{
+			"type": msgBroadcast, "uid": "u", "nsp": "/",
+			"data": map[string]any{
+				"packet": map[string]any{"type": 2, "nsp": "/", "data": []any{"m", v, []byte{1}}},
+				"opts":   map[string]any{"rooms": []any{}, "except": []any{}},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := decodeShardedMessage(b)
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		if _, err := encodeShardedMessage(m); err != nil {
+			t.Fatalf("%v: a decoded message does not encode: %v", v, err)
+		}
+		wp, err := m.Data.broadcastPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := fromWire(wp, "/")
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		if string(p.Data) != `["m",null,{"_placeholder":true,"num":0}]` {
+			t.Fatalf("%v: packet %s", v, p.Data)
+		}
+	}
 }
 
 func mustHexF(f *testing.F, s string) []byte {
