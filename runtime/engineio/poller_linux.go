@@ -23,7 +23,9 @@ type readPoller struct {
 	wake int // eventfd that stops the wait loop
 
 	mu     sync.Mutex
-	conns  map[int32]pollee // by file descriptor
+	// conns holds the pollees by file descriptor: descriptors are small
+	// and dense, and a slot of a slice costs less than a map entry.
+	conns  []pollee
 	nextID uint32           // registration ids tell a reused descriptor apart
 	closed bool
 
@@ -61,7 +63,7 @@ func newReadPoller() (*readPoller, error) {
 		_ = unix.Close(wake)
 		return nil, fmt.Errorf("engineio: epoll add eventfd: %w", err)
 	}
-	p := &readPoller{epfd: epfd, wake: wake, conns: make(map[int32]pollee)}
+	p := &readPoller{epfd: epfd, wake: wake}
 	p.readers.Add(1)
 	go p.wait()
 	return p, nil
@@ -129,6 +131,9 @@ func (p *readPoller) registerEvents(raw any, pl pollee, events uint32, set func(
 		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
 			return
 		}
+		if int(reg.fd) >= len(p.conns) {
+			p.conns = append(p.conns, make([]pollee, int(reg.fd)+1-len(p.conns))...)
+		}
 		p.conns[reg.fd] = pl
 		registered = true
 	})
@@ -172,8 +177,8 @@ func (p *readPoller) unregister(reg *pollReg, pl pollee) {
 	_ = reg.rc.Control(func(fd uintptr) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.conns[reg.fd] == pl {
-			delete(p.conns, reg.fd)
+		if p.lookup(reg.fd) == pl {
+			p.conns[reg.fd] = nil
 		}
 		if !p.closed {
 			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
@@ -195,12 +200,20 @@ func canWriteDirectly(conn net.Conn) bool {
 	return false
 }
 
+// lookup returns the pollee registered for fd, or nil. p.mu is held.
+func (p *readPoller) lookup(fd int32) pollee {
+	if fd < 0 || int(fd) >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd]
+}
+
 // forget drops c before its descriptor is closed; closing removes it from
 // the epoll set.
 func (p *readPoller) forget(c *wsConn) {
 	p.mu.Lock()
-	if p.conns[c.fd] == pollee(c) {
-		delete(p.conns, c.fd)
+	if p.lookup(c.fd) == pollee(c) {
+		p.conns[c.fd] = nil
 	}
 	p.mu.Unlock()
 }
@@ -236,7 +249,7 @@ func (p *readPoller) wait() {
 				return
 			}
 			p.mu.Lock()
-			c := p.conns[ev.Fd]
+			c := p.lookup(ev.Fd)
 			p.mu.Unlock()
 			if c == nil || c.pollKey() != uint32(ev.Pad) {
 				continue // closed meanwhile
@@ -268,7 +281,7 @@ func (p *readPoller) close() bool {
 	for fd, c := range p.conns {
 		if pc, ok := c.(*parkedConn); ok {
 			parked = append(parked, pc)
-			delete(p.conns, fd)
+			p.conns[fd] = nil
 		}
 	}
 	p.mu.Unlock()
@@ -359,7 +372,7 @@ func (c *wsConn) pollEvent(p *readPoller, buf []byte) {
 // Engine.IO pong ("3") with no partial frame or message before it: the
 // poller handles it without a reader goroutine.
 func (c *wsConn) isLonePong(b []byte) bool {
-	return len(b) == 7 && b[0] == 0x80|opText && b[1] == 0x80|1 && b[6]^b[2] == '0'+byte(packetPong) &&
+	return len(b) == 7 && b[0] == 0x80|opText && b[1] == 0x80|1 && b[6]^b[2] == packetPong &&
 		!c.probing && c.frames.idle()
 }
 

@@ -48,7 +48,7 @@ type Socket struct {
 	pid    string
 	// created and auth are the socket's part of its Handshake; the rest is
 	// the client's (shared by its namespaces) and built on demand.
-	created time.Time
+	created int64 // Unix nanoseconds (a time.Time is three words)
 	auth    json.RawMessage
 
 	hasOutgoing atomic.Bool
@@ -122,7 +122,7 @@ type pendingAck struct {
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage, restored *SessionState) *Socket {
-	s := &Socket{nsp: n, client: c, created: time.Now()}
+	s := &Socket{nsp: n, client: c, created: time.Now().UnixNano()}
 	if len(auth) > 0 && string(auth) != "{}" {
 		s.auth = auth
 	}
@@ -149,7 +149,7 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 // Handshake returns the details of the connection. Its header and query
 // maps are built from the request at each call (a socket does not keep
 // them).
-func (s *Socket) Handshake() Handshake { return s.client.base.handshake(s.auth, s.created) }
+func (s *Socket) Handshake() Handshake { return s.client.base.handshake(s.auth, time.Unix(0, s.created)) }
 
 // Context returns a context cancelled when the socket disconnects.
 func (s *Socket) Context() context.Context {
