@@ -22,11 +22,11 @@ type readPoller struct {
 	epfd int
 	wake int // eventfd that stops the wait loop
 
-	mu     sync.Mutex
+	mu sync.Mutex
 	// conns holds the pollees by file descriptor: descriptors are small
 	// and dense, and a slot of a slice costs less than a map entry.
 	conns  []pollee
-	nextID uint32           // registration ids tell a reused descriptor apart
+	nextID uint32 // registration ids tell a reused descriptor apart
 	closed bool
 
 	readers sync.WaitGroup // the wait loop and the readers it started

@@ -149,7 +149,9 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 // Handshake returns the details of the connection. Its header and query
 // maps are built from the request at each call (a socket does not keep
 // them).
-func (s *Socket) Handshake() Handshake { return s.client.base.handshake(s.auth, time.Unix(0, s.created)) }
+func (s *Socket) Handshake() Handshake {
+	return s.client.base.handshake(s.auth, time.Unix(0, s.created))
+}
 
 // Context returns a context cancelled when the socket disconnects.
 func (s *Socket) Context() context.Context {
