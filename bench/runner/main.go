@@ -645,8 +645,10 @@ const analysis = `
   partial-frame state behind a pointer allocated only while a frame is incomplete (64 B); the poller's
   registrations in a slice indexed by descriptor instead of a map (about 30 B); the engine session from 192 to
   176 bytes and the Socket.IO socket from 208 to 176 (its creation time as Unix nanoseconds, its auth payload as
-  a string) with their one-byte fields together (48 B). At 18,000 clients that took RSS from 3.9–4.1 KiB to
-  3.6–3.8 KiB per client on the shared machine. RSS is about twice the live heap (the GC lets the heap grow to
+  a string) with their one-byte fields together (48 B); consecutive handshakes sharing an equal address and
+  URL string (clients behind one proxy, or opening the same URL as the benchmark's do; 64 B here, nothing for a
+  client with a query of its own). On the shared machine that took RSS per client from 4.1–4.6 KiB to
+  3.7–4.05 KiB at 10,000 clients and from 3.9–4.1 KiB to 3.55–3.65 KiB at 18,000 (runs before and after). RSS is about twice the live heap (the GC lets the heap grow to
   twice what survived its last cycle before collecting; ` + "`GOGC`/`GOMEMLIMIT`" + ` trade CPU for it), plus the
   process's fixed buffers spread over the clients, which weigh more at 10,000 clients than at 18,000.
 - **Broadcast fan-out** is encoded once, queued on every session, and a small pool of writers sends each session's
