@@ -98,9 +98,10 @@ const idleAnalysis = `- **Heartbeats**: with 18,000 idle clients and nothing els
   poller, and the poller's own goroutine reads a connection when it has bytes: a lone pong, all an idle client
   sends, is handled right there, with no goroutine started and no system call to re-arm the connection; only
   messages go on to a reader goroutine. Per heartbeat what remains is the ping's write, the pong's read and the
-  poller's wait. Reading pongs on the poller instead of a new goroutine (which grew its stack on every pong)
-  and dropping the one-shot re-arm took the Go server's CPU over the window from 1.55 s to about 1.0 s (profiles
-  of the window before and after; 0.144 → 0.08–0.10 core per 100,000 clients on the shared machine).
+  poller's wait. Before, a CPU profile of the window showed about a third of the samples in the pong's reader
+  goroutine (its start, exit and the growth of its stack on every pong) and the one-shot re-arm; reading pongs
+  on the poller took the Go server's CPU over the window from 1.55 s to 0.8–1.05 s (0.144 → 0.07–0.10 core per
+  100,000 clients; runs before and after on the shared machine).
   CPU-seconds include the effect of other processes on a shared machine (cache, context switches): compare Go
   and Node from the same run.
 `
