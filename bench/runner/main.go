@@ -627,8 +627,9 @@ const analysis = `
 ## Reading these numbers
 
 - **Memory per idle WebSocket client**: an idle connection has no goroutine, no read buffer and no timer. The
-  runtime parses client frames itself as bytes arrive, an epoll instance per server wakes a short-lived reader
-  only when a socket has bytes, and one heartbeat wheel per server pings every session. A heap profile at 18,000
+  runtime parses client frames itself as bytes arrive, an epoll instance per server reads a socket only when it
+  has bytes (a pong on the poller's own goroutine, a message on a short-lived reader), and one heartbeat wheel
+  per server pings every session. A heap profile at 18,000
   clients (` + "`bench/runner -sections idle -only go -profile-dir DIR`" + `) went from 4.8 KiB of live heap per
   connection to 1.8 KiB with these changes (live heap per client, from the profiles before and after):
   the handshake kept as compact "Name: value" lines and the request URI, its header and query maps built only
@@ -638,8 +639,20 @@ const analysis = `
   socket's entry; ` + "`socket.Rooms()`" + ` still lists it) and a socket's rooms as a slice instead of a set
   (0.69 → 0.3 KiB); the per-session heartbeat timer replaced by the wheel (0.26 KiB → one 8-byte wheel entry);
   the client's namespace map replaced by a slice (0.17 KiB); the long-polling wake channel only for polling
-  sessions. RSS is about twice the live heap (the GC lets the heap grow to twice what survived its last cycle
-  before collecting), plus the process's fixed buffers spread over the clients.
+  sessions. A second round took about 0.3 KiB more (to some 1.5 KiB; per client, from the structs' sizes in the
+  allocator's size classes, finer than the sampled heap profile resolves):
+  the accept wrapper that stamps HTTP requests (` + "`OrderRequests`" + `) dropped once a WebSocket has
+  hijacked the connection (96 B); the WebSocket connection from 192 to 128 bytes, its frame reader's
+  partial-frame state behind a pointer allocated only while a frame is incomplete (64 B); the poller's
+  registrations in a slice indexed by descriptor instead of a map (about 30 B); the engine session from 192 to
+  176 bytes and the Socket.IO socket from 208 to 176 (its creation time as Unix nanoseconds, its auth payload as
+  a string) with their one-byte fields together (48 B); consecutive handshakes sharing an equal address and
+  URL string (clients behind one proxy, or opening the same URL as the benchmark's do; 64 B here, nothing for a
+  client with a query of its own). On the shared machine that took RSS per client from 4.1–4.6 KiB to
+  3.7–4.05 KiB at 10,000 clients and from 3.9–4.1 KiB to 3.45–3.65 KiB at 18,000 (runs before and after).
+  RSS is about twice the live heap (the GC lets the heap grow to
+  twice what survived its last cycle before collecting; ` + "`GOGC`/`GOMEMLIMIT`" + ` trade CPU for it), plus the
+  process's fixed buffers spread over the clients, which weigh more at 10,000 clients than at 18,000.
 - **Broadcast fan-out** is encoded once, queued on every session, and a small pool of writers sends each session's
   accumulated frames in one system call, so a delivery costs a fraction of Node's CPU.
 - **Cross-server broadcast latency** is measured at a fixed offered load (cluster-rate broadcasts per second to

@@ -42,12 +42,46 @@ func protocolViolation(format string, args ...any) error {
 // they arrive, in whatever pieces the network delivers them. It never waits:
 // the bytes of an incomplete frame stay in the reader until the rest comes,
 // so a connection needs no goroutine blocked on a read while its client is
-// quiet. An idle reader holds no buffer.
+// quiet. An idle reader holds no buffer, and its state is one pointer (a
+// server holds a reader per client).
 type frameReader struct {
-	limit   int64  // the largest message payload accepted
+	limit int64       // the largest message payload accepted
+	st    *frameState // nil when no frame or message is incomplete
+}
+
+// frameState is what a frameReader keeps between feeds while a frame or a
+// fragmented message is incomplete.
+type frameState struct {
 	partial []byte // an incomplete frame left by the last feed
 	msg     []byte // the payload of a fragmented message so far
 	msgOp   byte   // the opcode of that message; 0 when none is in progress
+}
+
+// idle reports whether nothing is incomplete: the next byte fed starts a
+// frame, and not one of a fragmented message.
+func (r *frameReader) idle() bool { return r.st == nil }
+
+// state returns r.st, creating it.
+func (r *frameReader) state() *frameState {
+	if r.st == nil {
+		r.st = &frameState{}
+	}
+	return r.st
+}
+
+// msgOp returns the opcode of the fragmented message in progress (0: none).
+func (r *frameReader) msgOp() byte {
+	if r.st == nil {
+		return 0
+	}
+	return r.st.msgOp
+}
+
+// settle drops r.st once nothing is incomplete.
+func (r *frameReader) settle() {
+	if st := r.st; st != nil && len(st.partial) == 0 && st.msgOp == 0 {
+		r.st = nil
+	}
 }
 
 // frameHandler receives a complete message (opText, opBinary) or a control
@@ -61,14 +95,16 @@ type frameHandler func(op byte, payload []byte) error
 // *frameError; the connection must then be closed.
 func (r *frameReader) feed(data []byte, handle frameHandler) error {
 	b := data
-	if len(r.partial) > 0 {
-		r.partial = append(r.partial, data...)
-		b = r.partial
+	var partial []byte // r's incomplete frame, when b starts with it
+	if r.st != nil && len(r.st.partial) > 0 {
+		partial = append(r.st.partial, data...)
+		r.st.partial = nil
+		b = partial
 	}
 	for {
 		n, err := r.next(b, handle)
 		if err != nil {
-			r.partial = nil
+			r.st = nil
 			return err
 		}
 		if n == 0 {
@@ -78,13 +114,13 @@ func (r *frameReader) feed(data []byte, handle frameHandler) error {
 	}
 	switch {
 	case len(b) == 0:
-		r.partial = nil
-	case len(r.partial) > 0:
-		// b is the tail of r.partial: move it to the front.
-		r.partial = r.partial[:copy(r.partial, b)]
+	case len(partial) > 0:
+		// b is the tail of partial: move it to the front.
+		r.state().partial = partial[:copy(partial, b)]
 	default:
-		r.partial = append([]byte(nil), b...)
+		r.state().partial = append([]byte(nil), b...)
 	}
+	r.settle()
 	return nil
 }
 
@@ -120,16 +156,22 @@ func (r *frameReader) next(b []byte, handle frameHandler) (int, error) {
 	case op >= opClose: // control frames may come between fragments
 		return end, handle(op, unmask(nil, payload, mask))
 	case op == opContinuation:
-		r.msg = unmask(r.msg, payload, mask)
-	default:
-		r.msgOp, r.msg = op, unmask(make([]byte, 0, len(payload)), payload, mask)
+		st := r.state()
+		st.msg = unmask(st.msg, payload, mask)
+		if !fin {
+			return end, nil
+		}
+		msgOp, msg := st.msgOp, st.msg
+		st.msgOp, st.msg = 0, nil
+		return end, handle(msgOp, msg)
 	}
+	msg := unmask(make([]byte, 0, len(payload)), payload, mask)
 	if !fin {
+		st := r.state()
+		st.msgOp, st.msg = op, msg
 		return end, nil
 	}
-	msgOp, msg := r.msgOp, r.msg
-	r.msgOp, r.msg = 0, nil
-	return end, handle(msgOp, msg)
+	return end, handle(op, msg)
 }
 
 // check validates a frame header before its payload is buffered, so that an
@@ -148,17 +190,21 @@ func (r *frameReader) check(fin bool, rsv, op byte, masked bool, size uint64) er
 		}
 		return nil
 	case opContinuation:
-		if r.msgOp == 0 {
+		if r.msgOp() == 0 {
 			return protocolViolation("continuation frame without a message")
 		}
 	case opText, opBinary:
-		if r.msgOp != 0 {
+		if r.msgOp() != 0 {
 			return protocolViolation("new message inside a fragmented one")
 		}
 	default:
 		return protocolViolation("unknown opcode 0x%x", op)
 	}
-	if size > uint64(r.limit) || uint64(len(r.msg))+size > uint64(r.limit) {
+	var sofar int
+	if r.st != nil {
+		sofar = len(r.st.msg)
+	}
+	if size > uint64(r.limit) || uint64(sofar)+size > uint64(r.limit) {
 		return &frameError{code: closeTooBig, msg: fmt.Sprintf("message larger than %d bytes", r.limit)}
 	}
 	return nil

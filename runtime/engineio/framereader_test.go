@@ -93,8 +93,8 @@ func TestFrameReaderAssemblesMessages(t *testing.T) {
 				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 					t.Fatalf("got %.200v, want %.200v", got, tt.want)
 				}
-				if r.partial != nil || r.msg != nil {
-					t.Fatalf("an idle reader holds %d + %d bytes", len(r.partial), len(r.msg))
+				if r.st != nil {
+					t.Fatalf("an idle reader holds %d + %d bytes", len(r.st.partial), len(r.st.msg))
 				}
 			})
 		}

@@ -25,11 +25,16 @@ type heartbeatWheel struct {
 
 	mu      sync.Mutex
 	buckets [][]*Session // bucket of tick t: buckets[t % len(buckets)]
+	spare   []*Session   // the array of the last bucket run, emptied, for the next one
 	ran     int64        // the last tick whose bucket was run
 	started bool
 	stopped bool
 	done    chan struct{}
 }
+
+// maxSpareBucket is the largest bucket array kept for reuse (a burst of
+// connections leaves larger ones to the garbage collector).
+const maxSpareBucket = 4096
 
 // heartbeatTick returns the wheel's resolution for the given delays: a
 // fortieth of the shorter, between 1 ms and 100 ms (100 ms at the default
@@ -108,7 +113,9 @@ func (w *heartbeatWheel) advance(now int64) {
 		tick := w.ran
 		i := tick % int64(len(w.buckets))
 		due := w.buckets[i]
-		w.buckets[i] = nil
+		// The bucket gets the array of the one run before: a wheel at a
+		// steady rate reuses its arrays instead of growing new ones.
+		w.buckets[i], w.spare = w.spare, nil
 		w.mu.Unlock()
 		var keep []*Session
 		for _, s := range due {
@@ -116,11 +123,13 @@ func (w *heartbeatWheel) advance(now int64) {
 				keep = append(keep, s)
 			}
 		}
-		if len(keep) > 0 {
-			w.mu.Lock()
-			w.buckets[i] = append(w.buckets[i], keep...)
-			w.mu.Unlock()
+		clear(due)
+		w.mu.Lock()
+		w.buckets[i] = append(w.buckets[i], keep...)
+		if cap(due) <= maxSpareBucket && !w.stopped {
+			w.spare = due[:0]
 		}
+		w.mu.Unlock()
 	}
 }
 
@@ -134,6 +143,7 @@ func (w *heartbeatWheel) stop() {
 	}
 	w.stopped = true
 	clear(w.buckets)
+	w.spare = nil
 	close(w.done)
 }
 

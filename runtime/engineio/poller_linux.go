@@ -10,25 +10,41 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readPoller watches many WebSocket connections with one epoll instance and
-// starts a short-lived goroutine for a connection only when it has bytes to
-// read, so that a quiet connection costs no goroutine and no stack. Each
-// connection is registered one-shot: after an event it stays disarmed until
-// its reader has drained the socket and re-arms it, so at most one reader
-// runs per connection.
+// readPoller watches many WebSocket connections with one epoll instance, so
+// that a quiet connection costs no goroutine and no stack. A WebSocket
+// connection is registered edge-triggered: the poller's goroutine reads it
+// itself when it has bytes and handles a lone heartbeat pong there (the
+// only thing an idle client sends), with no system call to re-arm it and
+// no goroutine; anything else goes on to a short-lived reader goroutine
+// (wsConn.pollEvent). A parked long-polling connection is registered
+// one-shot and read on a goroutine (parkedConn.pollEvent).
 type readPoller struct {
 	epfd int
 	wake int // eventfd that stops the wait loop
 
-	mu     sync.Mutex
-	conns  map[int32]pollee // by file descriptor
-	nextID uint32           // registration ids tell a reused descriptor apart
+	mu sync.Mutex
+	// conns holds the pollees by file descriptor: descriptors are small
+	// and dense, and a slot of a slice costs less than a map entry.
+	conns  []pollee
+	nextID uint32 // registration ids tell a reused descriptor apart
 	closed bool
 
 	readers sync.WaitGroup // the wait loop and the readers it started
 }
 
+// pollEvents are the events of a one-shot registration (parked
+// connections): after an event it stays disarmed until rearmReg.
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// wsPollEvents are the events of a WebSocket connection: edge-triggered, an
+// event for every arrival of bytes, never re-armed (wsConn.readState keeps
+// one reader at a time).
+const wsPollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
+// pollBufferSize is the size of the poller's own read buffer: what one read
+// on the poller's goroutine takes before it hands a connection on to a
+// reader goroutine.
+const pollBufferSize = 4096
 
 // newReadPoller starts a poller.
 func newReadPoller() (*readPoller, error) {
@@ -47,7 +63,7 @@ func newReadPoller() (*readPoller, error) {
 		_ = unix.Close(wake)
 		return nil, fmt.Errorf("engineio: epoll add eventfd: %w", err)
 	}
-	p := &readPoller{epfd: epfd, wake: wake, conns: make(map[int32]pollee)}
+	p := &readPoller{epfd: epfd, wake: wake}
 	p.readers.Add(1)
 	go p.wait()
 	return p, nil
@@ -56,11 +72,22 @@ func newReadPoller() (*readPoller, error) {
 // pollee is what the poller watches: a WebSocket connection or a parked
 // long-polling connection (park.go).
 type pollee interface {
-	// readReady runs on a goroutine of its own when the socket has bytes
-	// (or was closed by the peer).
-	readReady(p *readPoller)
+	// pollEvent runs on the poller's goroutine when the socket has bytes
+	// (or was closed by the peer). It must not wait: work that may is
+	// done on a goroutine counted in p.readers. buf is the poller's read
+	// buffer, not to be retained.
+	pollEvent(p *readPoller, buf []byte)
 	// pollKey is the registration id given by register.
 	pollKey() uint32
+}
+
+// pollEvent reads a parked connection on a goroutine of its own.
+func (pc *parkedConn) pollEvent(p *readPoller, _ []byte) {
+	p.readers.Add(1)
+	go func() {
+		defer p.readers.Done()
+		pc.readReady(p)
+	}()
 }
 
 // pollReg is the registration of a pollee.
@@ -77,6 +104,11 @@ func (r *pollReg) pollKey() uint32 { return r.pollID }
 // cannot be watched (it is not a socket of this process, or the poller is
 // closed).
 func (p *readPoller) register(raw any, pl pollee, set func(pollReg)) bool {
+	return p.registerEvents(raw, pl, pollEvents, set)
+}
+
+// registerEvents is register with the given epoll events.
+func (p *readPoller) registerEvents(raw any, pl pollee, events uint32, set func(pollReg)) bool {
 	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return false
@@ -95,9 +127,12 @@ func (p *readPoller) register(raw any, pl pollee, set func(pollReg)) bool {
 		p.nextID++
 		reg := pollReg{rc: rc, fd: int32(fd), pollID: p.nextID}
 		set(reg)
-		ev := unix.EpollEvent{Events: pollEvents, Fd: reg.fd, Pad: int32(reg.pollID)}
+		ev := unix.EpollEvent{Events: events, Fd: reg.fd, Pad: int32(reg.pollID)}
 		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
 			return
+		}
+		if int(reg.fd) >= len(p.conns) {
+			p.conns = append(p.conns, make([]pollee, int(reg.fd)+1-len(p.conns))...)
 		}
 		p.conns[reg.fd] = pl
 		registered = true
@@ -105,17 +140,17 @@ func (p *readPoller) register(raw any, pl pollee, set func(pollReg)) bool {
 	return err == nil && registered
 }
 
-// watch registers c and sets c.poller. It reports false when c cannot be
+// watch registers c and sets c.polled. It reports false when c cannot be
 // watched (it is not a socket of this process, or the poller is closed).
 func (p *readPoller) watch(c *wsConn) bool {
-	ok := p.register(c.raw, c, func(reg pollReg) {
+	ok := p.registerEvents(c.raw, c, wsPollEvents, func(reg pollReg) {
 		// Set before the descriptor is armed: a reader may start (and close
-		// c, which needs c.poller) as soon as p.mu is released.
-		c.rc, c.fd, c.pollID, c.poller = reg.rc, reg.fd, reg.pollID, p
+		// c, which needs c.polled) as soon as p.mu is released.
+		c.rc, c.fd, c.pollID, c.polled = reg.rc, reg.fd, reg.pollID, true
 		c.directWrite = canWriteDirectly(c.raw)
 	})
 	if !ok {
-		c.poller = nil
+		c.polled = false
 	}
 	return ok
 }
@@ -142,8 +177,8 @@ func (p *readPoller) unregister(reg *pollReg, pl pollee) {
 	_ = reg.rc.Control(func(fd uintptr) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.conns[reg.fd] == pl {
-			delete(p.conns, reg.fd)
+		if p.lookup(reg.fd) == pl {
+			p.conns[reg.fd] = nil
 		}
 		if !p.closed {
 			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
@@ -165,22 +200,20 @@ func canWriteDirectly(conn net.Conn) bool {
 	return false
 }
 
-// rearm asks for the next event of c once its reader has drained it. It
-// runs under the descriptor's reference, so a closed and reused descriptor
-// is never touched.
-func (p *readPoller) rearm(c *wsConn) {
-	_ = c.rc.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: pollEvents, Fd: c.fd, Pad: int32(c.pollID)}
-		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
-	})
+// lookup returns the pollee registered for fd, or nil. p.mu is held.
+func (p *readPoller) lookup(fd int32) pollee {
+	if fd < 0 || int(fd) >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd]
 }
 
 // forget drops c before its descriptor is closed; closing removes it from
 // the epoll set.
 func (p *readPoller) forget(c *wsConn) {
 	p.mu.Lock()
-	if p.conns[c.fd] == pollee(c) {
-		delete(p.conns, c.fd)
+	if p.lookup(c.fd) == pollee(c) {
+		p.conns[c.fd] = nil
 	}
 	p.mu.Unlock()
 }
@@ -202,6 +235,7 @@ func (p *readPoller) watching() int {
 func (p *readPoller) wait() {
 	defer p.readers.Done()
 	events := make([]unix.EpollEvent, 256)
+	buf := make([]byte, pollBufferSize)
 	for {
 		n, err := unix.EpollWait(p.epfd, events, -1)
 		if errors.Is(err, unix.EINTR) {
@@ -215,16 +249,12 @@ func (p *readPoller) wait() {
 				return
 			}
 			p.mu.Lock()
-			c := p.conns[ev.Fd]
+			c := p.lookup(ev.Fd)
 			p.mu.Unlock()
 			if c == nil || c.pollKey() != uint32(ev.Pad) {
 				continue // closed meanwhile
 			}
-			p.readers.Add(1)
-			go func() {
-				defer p.readers.Done()
-				c.readReady(p)
-			}()
+			c.pollEvent(p, buf)
 		}
 	}
 }
@@ -251,7 +281,7 @@ func (p *readPoller) close() bool {
 	for fd, c := range p.conns {
 		if pc, ok := c.(*parkedConn); ok {
 			parked = append(parked, pc)
-			delete(p.conns, fd)
+			p.conns[fd] = nil
 		}
 	}
 	p.mu.Unlock()
@@ -294,6 +324,69 @@ func readRawNow(rc syscall.RawConn, buf []byte) (int, error) {
 		return 0, errPeerClosed
 	}
 	return n, nil
+}
+
+// pollEvent runs on the poller's goroutine when c has bytes. Unless a reader
+// goroutine has c (which then reads again), the poller reads the socket
+// itself: a lone heartbeat pong, what an idle client sends every
+// pingInterval, is handled right there; anything else (messages, a close, an
+// error, more than the buffer holds) goes on to a reader goroutine with the
+// bytes read.
+func (c *wsConn) pollEvent(p *readPoller, buf []byte) {
+	for {
+		switch c.readState.Load() {
+		case readIdle:
+			if !c.readState.CompareAndSwap(readIdle, readBusy) {
+				continue
+			}
+		case readBusy:
+			if !c.readState.CompareAndSwap(readBusy, readAgain) {
+				continue
+			}
+			return
+		default: // readAgain
+			return
+		}
+		break
+	}
+	n, err := c.readNow(buf)
+	switch {
+	case errors.Is(err, errWouldBlock):
+		c.endRead(p)
+		return
+	case err == nil && n < len(buf) && c.isLonePong(buf[:n]):
+		c.sess.receive(incoming{typ: packetPong})
+		c.endRead(p)
+		return
+	}
+	data := append([]byte(nil), buf[:n]...)
+	more := err == nil && n == len(buf)
+	p.readers.Add(1)
+	go func() {
+		defer p.readers.Done()
+		c.readOn(data, err, more)
+	}()
+}
+
+// isLonePong reports whether b is exactly one masked text frame holding an
+// Engine.IO pong ("3") with no partial frame or message before it: the
+// poller handles it without a reader goroutine.
+func (c *wsConn) isLonePong(b []byte) bool {
+	return len(b) == 7 && b[0] == 0x80|opText && b[1] == 0x80|1 && b[6]^b[2] == packetPong &&
+		!c.probing && c.frames.idle()
+}
+
+// endRead gives c back to the poller, or, when bytes arrived meanwhile,
+// reads them on a reader goroutine.
+func (c *wsConn) endRead(p *readPoller) {
+	if c.readState.CompareAndSwap(readBusy, readIdle) {
+		return
+	}
+	p.readers.Add(1)
+	go func() {
+		defer p.readers.Done()
+		c.readOn(nil, nil, true)
+	}()
 }
 
 func (c *wsConn) pollKey() uint32 { return c.pollID }

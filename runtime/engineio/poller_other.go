@@ -16,7 +16,6 @@ func newReadPoller() (*readPoller, error) {
 }
 
 func (p *readPoller) watch(*wsConn) bool { return false }
-func (p *readPoller) rearm(*wsConn)      {}
 func (p *readPoller) forget(*wsConn)     {}
 func (p *readPoller) close() bool        { return false }
 func (p *readPoller) watching() int      { return 0 }

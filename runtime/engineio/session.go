@@ -25,7 +25,7 @@ type ClosingHandler interface {
 	OnServerClose()
 }
 
-type sessionState int
+type sessionState uint8
 
 const (
 	stateOpen    sessionState = iota
@@ -43,20 +43,15 @@ type Session struct {
 	// handlerMu serializes the calls to handler.
 	handlerMu sync.Mutex
 
-	mu           sync.Mutex
-	state        sessionState
-	closeReason  string
-	transport    Transport
-	queue        []*Message // packets waiting to be written
-	hbDue        int64      // the heartbeat wheel's tick of the next heartbeat (0: none)
-	awaitingPong bool
+	mu          sync.Mutex
+	closeReason string
+	transport   Transport
+	queue       []*Message // packets waiting to be written
+	hbDue       int64      // the heartbeat wheel's tick of the next heartbeat (0: none)
 
 	// Long-polling.
-	pollWaiting bool          // a GET is waiting for packets
-	pollWake    chan struct{} // wakes the waiting GET (capacity 1)
-	postActive  bool          // a POST is being read
-	noopPending bool          // answer the waiting GET with a noop (upgrade in progress)
-	parked      *parkedConn   // the connection of the waiting GET when parked (park.go)
+	pollWake chan struct{} // wakes the waiting GET (capacity 1)
+	parked   *parkedConn   // the connection of the waiting GET when parked (park.go)
 
 	// WebSocket.
 	ws    *wsConn // the connection once on (or upgraded to) WebSocket
@@ -64,7 +59,15 @@ type Session struct {
 	// upgradeCheck runs while the probe is answered and the upgrade not
 	// done: it answers a pending poll with a noop (checkUpgrade).
 	upgradeCheck *time.Timer
-	flushing     bool // the session is scheduled for or in a WebSocket write
+
+	// The one-byte fields sit together (a server holds a Session per
+	// client; the struct fits the allocator's 176-byte class).
+	state        sessionState
+	awaitingPong bool
+	pollWaiting  bool // long-polling: a GET is waiting for packets
+	postActive   bool // long-polling: a POST is being read
+	noopPending  bool // long-polling: answer the waiting GET with a noop (upgrade in progress)
+	flushing     bool // WebSocket: the session is scheduled for or in a write
 }
 
 // ID returns the session id (the Engine.IO sid).

@@ -20,7 +20,7 @@ var (
 // startReading starts the reading goroutine of c unless the server's poller
 // watches it; the caller has counted the goroutine in srv.wg.
 func (srv *Server) startReading(c *wsConn) {
-	if c.poller != nil {
+	if c.polled {
 		return
 	}
 	go func() {
@@ -65,26 +65,53 @@ func (srv *Server) startPollerLocked() *readPoller {
 	return srv.poller
 }
 
-// readReady reads what the socket holds and handles its frames; the poller
-// calls it when c has bytes. c is re-armed unless reading ended.
-func (c *wsConn) readReady(p *readPoller) {
-	c.readMu.Lock()
-	bp := c.sess.srv.readBuffers.Get().(*[]byte)
-	err := c.readAvailable(*bp)
-	c.sess.srv.readBuffers.Put(bp)
+// The reading states of a connection watched by the poller (wsConn.readState).
+const (
+	readIdle  uint32 = iota // no reader: the poller reads the next bytes itself
+	readBusy                // a reader goroutine has the connection
+	readAgain               // bytes arrived while readBusy: the reader reads again
+)
+
+// readOn is c's reader goroutine: it handles the bytes the poller read (and
+// the read's error), then reads until the socket is empty (more: the
+// poller's read may have left bytes), again as long as the poller saw bytes
+// arrive meanwhile. A connection whose reading ended stays readBusy, so
+// that the poller never reads it again.
+func (c *wsConn) readOn(data []byte, readErr error, more bool) {
+	err := c.consume(data, readErr)
+	if errors.Is(err, errWouldBlock) {
+		err = nil
+	}
+	var bp *[]byte
+	for {
+		if err == nil && more {
+			if bp == nil {
+				bp = c.sess.srv.readBuffers.Get().(*[]byte)
+			}
+			err = c.readAvailable(*bp)
+		}
+		if err != nil {
+			break
+		}
+		if c.readState.CompareAndSwap(readBusy, readIdle) {
+			break
+		}
+		c.readState.Store(readBusy) // it was readAgain: read again
+		more = true
+	}
+	if bp != nil {
+		c.sess.srv.readBuffers.Put(bp)
+	}
 	if err != nil {
 		c.readFailed(err)
-	}
-	c.readMu.Unlock()
-	if err == nil {
-		p.rearm(c)
 	}
 }
 
 // readAvailable feeds the frame reader until the socket is empty. A read
 // that does not fill buf took everything the socket held: the reader stops
 // there instead of spending a system call on an empty socket (bytes that
-// arrive meanwhile make the re-armed, level-triggered poller fire again).
+// arrive meanwhile make the edge-triggered poller fire again, and set
+// readAgain).
 func (c *wsConn) readAvailable(buf []byte) error {
 	for {
 		n, err := c.readNow(buf)

@@ -58,29 +58,36 @@ type wsConn struct {
 	// Reading, by one reader at a time.
 	sess   *Session    // the session the connection carries or probes for
 	frames frameReader // partial frames between reads (not with gorilla)
-	readMu sync.Mutex  // held by the poller's reader while it drains the socket
 
 	// Poller registration (Linux).
 	rc     syscall.RawConn
 	fd     int32
 	pollID uint32
-	poller *readPoller // nil: a goroutine reads
 
-	writeMu   sync.Mutex // serializes writes to raw
-	pending   []byte     // framed bytes an interrupted write left; sent first
-	closeSent bool       // a close frame was written
-	// The flags sit together (an idle server holds one wsConn per client).
-	probing bool // the connection is still probing for an upgrade of sess
-	// directWrite: a write tries the descriptor first, without a deadline
-	// (set with the poller registration; see canWriteDirectly).
-	directWrite bool
+	writeMu sync.Mutex // serializes writes to raw
+	pending []byte     // framed bytes an interrupted write left; sent first
+
+	// The small fields sit together (an idle server holds one wsConn per
+	// client; the struct fits the allocator's 128-byte class).
+
+	// readState tells the poller whether a reader goroutine has the
+	// connection (readIdle, readBusy, readAgain; websocket.go).
+	readState atomic.Uint32
 	// closeWanted is the close code a shutdown left to the writer that
 	// held writeMu (0: none); that writer sends it once its write is done.
 	closeWanted atomic.Int32
+	closeSent   bool // a close frame was written
+	probing     bool // the connection is still probing for an upgrade of sess
+	// directWrite: a write tries the descriptor first, without a deadline
+	// (set with the poller registration; see canWriteDirectly).
+	directWrite bool
+	// polled: the server's poller watches the connection (Linux); false:
+	// a goroutine reads.
+	polled bool
 }
 
 func (srv *Server) newWSConn(conn *websocket.Conn) *wsConn {
-	c := &wsConn{raw: conn.NetConn(), buffers: &srv.writeBuffers, frames: frameReader{limit: srv.opts.MaxBufferSize}}
+	c := &wsConn{raw: hijacked(conn.NetConn()), buffers: &srv.writeBuffers, frames: frameReader{limit: srv.opts.MaxBufferSize}}
 	if srv.opts.Compression {
 		c.gorilla = conn
 		conn.SetReadLimit(srv.opts.MaxBufferSize)
@@ -90,6 +97,25 @@ func (srv *Server) newWSConn(conn *websocket.Conn) *wsConn {
 		conn.SetCloseHandler(func(int, string) error { return nil })
 	}
 	return c
+}
+
+// hijacked returns the connection a WebSocket keeps of conn, hijacked from
+// its HTTP server: the connection under a stampedConn (OrderRequests), which
+// has no more requests to stamp once hijacked and, with no bytes carried,
+// only passes reads, writes and counts on. Dropping the wrapper saves its
+// memory for as long as the client stays.
+func hijacked(conn net.Conn) net.Conn {
+	sc, ok := conn.(*stampedConn)
+	if !ok {
+		return conn
+	}
+	sc.mu.Lock()
+	carried := len(sc.carry) > 0
+	sc.mu.Unlock()
+	if carried || sc.armed.Load() {
+		return conn
+	}
+	return sc.Conn
 }
 
 // writeBatch writes msgs in order, waiting at most wait for the client.
@@ -219,8 +245,8 @@ func (c *wsConn) sendCloseLocked() {
 
 // Close closes the connection without a close frame.
 func (c *wsConn) Close() error {
-	if c.poller != nil {
-		c.poller.forget(c)
+	if c.polled {
+		c.sess.srv.poller.forget(c)
 	}
 	return c.raw.Close()
 }

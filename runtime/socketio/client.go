@@ -32,7 +32,7 @@ func newClient(srv *Server, sess *engineio.Session, r *http.Request) *client {
 		srv:     srv,
 		sess:    sess,
 		decoder: srv.opts.Parser.NewDecoder(srv.opts.MaxAttachments),
-		base:    newHandshakeBase(r),
+		base:    newHandshakeBase(r, &srv.handshakeStrings),
 	}
 	if srv.opts.ConnectTimeout > 0 {
 		c.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,7 +58,7 @@ type handshakeBase struct {
 	secure  bool
 }
 
-func newHandshakeBase(r *http.Request) handshakeBase {
+func newHandshakeBase(r *http.Request, shared *sharedStrings) handshakeBase {
 	if r == nil {
 		return handshakeBase{}
 	}
@@ -97,6 +98,9 @@ func newHandshakeBase(r *http.Request) handshakeBase {
 	if r.URL != nil {
 		uri = r.URL.RequestURI()
 	}
+	if shared != nil {
+		addr, uri = shared.addr.share(addr), shared.url.share(uri)
+	}
 	return handshakeBase{
 		headers: b.String(),
 		address: addr,
@@ -104,6 +108,29 @@ func newHandshakeBase(r *http.Request) handshakeBase {
 		secure:  r.TLS != nil,
 		url:     uri,
 	}
+}
+
+// sharedStrings lets consecutive handshakes share equal address and URL
+// strings instead of keeping a copy per client: clients behind one proxy
+// have the same address, and clients of one application often open their
+// WebSocket with the same URL.
+type sharedStrings struct {
+	addr, url lastString
+}
+
+// lastString remembers the last string it was given.
+type lastString struct{ p atomic.Pointer[string] }
+
+// share returns the remembered string when it equals s, and otherwise
+// remembers s (a copy, so that s's backing array, e.g. a whole request
+// line or address, is not kept) and returns it.
+func (l *lastString) share(s string) string {
+	if p := l.p.Load(); p != nil && *p == s {
+		return *p
+	}
+	s = strings.Clone(s)
+	l.p.Store(&s)
+	return s
 }
 
 // headerMap parses b.headers into a new map.

@@ -106,6 +106,10 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// handshakeStrings shares equal handshake addresses and URLs between
+	// clients.
+	handshakeStrings sharedStrings
+
 	mismatches       atomic.Uint64 // clients that spoke another parser
 	lastMismatchLog  atomic.Int64  // unix nanoseconds of the last mismatch log line
 	suppressedLogged atomic.Uint64 // mismatches not logged since then

@@ -48,8 +48,8 @@ type Socket struct {
 	pid    string
 	// created and auth are the socket's part of its Handshake; the rest is
 	// the client's (shared by its namespaces) and built on demand.
-	created time.Time
-	auth    json.RawMessage
+	created int64  // Unix nanoseconds (a time.Time is three words)
+	auth    string // the CONNECT payload; "" for none or "{}" (a string is two words)
 
 	hasOutgoing atomic.Bool
 	// holding is set while a recovered socket is in its rooms but its
@@ -122,9 +122,9 @@ type pendingAck struct {
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage, restored *SessionState) *Socket {
-	s := &Socket{nsp: n, client: c, created: time.Now()}
+	s := &Socket{nsp: n, client: c, created: time.Now().UnixNano()}
 	if len(auth) > 0 && string(auth) != "{}" {
-		s.auth = auth
+		s.auth = string(auth)
 	}
 	if restored != nil {
 		s.id, s.pid = restored.ID, restored.PID
@@ -149,7 +149,13 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 // Handshake returns the details of the connection. Its header and query
 // maps are built from the request at each call (a socket does not keep
 // them).
-func (s *Socket) Handshake() Handshake { return s.client.base.handshake(s.auth, s.created) }
+func (s *Socket) Handshake() Handshake {
+	var auth json.RawMessage
+	if s.auth != "" {
+		auth = json.RawMessage(s.auth)
+	}
+	return s.client.base.handshake(auth, time.Unix(0, s.created))
+}
 
 // Context returns a context cancelled when the socket disconnects.
 func (s *Socket) Context() context.Context {

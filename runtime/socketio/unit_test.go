@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/socketfleet/socketfleet/runtime/parser"
 )
@@ -417,7 +418,7 @@ func TestHandshakeJSON(t *testing.T) {
 	r.Header.Set("Origin", "http://other")
 	r.Header.Add("X-Multi", "one")
 	r.Header.Add("X-Multi", "two")
-	base := newHandshakeBase(r)
+	base := newHandshakeBase(r, nil)
 	now := time.UnixMilli(1795385478356).UTC()
 	h := base.handshake(nil, now)
 	if h.Address != "127.0.0.1" || !h.XDomain || h.Secure || string(h.Auth) != "{}" || h.Issued() != 1795385478356 {
@@ -451,5 +452,43 @@ func TestHandshakeJSON(t *testing.T) {
 	}
 	if back.Issued() != h.Issued() || back.Headers.Get("X-Multi") != "one, two" || back.Query["a"][1] != "2" || back.Address != h.Address {
 		t.Fatalf("round trip = %+v", back)
+	}
+}
+
+// TestHandshakeSharedStrings: consecutive handshakes with an equal address
+// or URL keep one copy of it, and a different one is kept as it is.
+func TestHandshakeSharedStrings(t *testing.T) {
+	var shared sharedStrings
+	request := func(target, remote string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		r.RemoteAddr = remote
+		return r
+	}
+	for _, tt := range []struct {
+		name, target, remote string
+		wantURL, wantAddr    string
+		sameURL, sameAddress bool
+	}{
+		{"same proxy and URL", "http://h/socket.io/?EIO=4&transport=websocket", "10.0.0.1:2000",
+			"/socket.io/?EIO=4&transport=websocket", "10.0.0.1", true, true},
+		{"other client address", "http://h/socket.io/?EIO=4&transport=websocket", "10.0.0.2:2000",
+			"/socket.io/?EIO=4&transport=websocket", "10.0.0.2", true, false},
+		{"own query", "http://h/socket.io/?EIO=4&transport=websocket&token=x", "10.0.0.1:3000",
+			"/socket.io/?EIO=4&transport=websocket&token=x", "10.0.0.1", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			shared = sharedStrings{}
+			first := newHandshakeBase(request("http://h/socket.io/?EIO=4&transport=websocket", "10.0.0.1:1000"), &shared)
+			b := newHandshakeBase(request(tt.target, tt.remote), &shared)
+			if b.url != tt.wantURL || b.address != tt.wantAddr {
+				t.Fatalf("url %q address %q, want %q %q", b.url, b.address, tt.wantURL, tt.wantAddr)
+			}
+			if same := unsafe.StringData(b.url) == unsafe.StringData(first.url); same != tt.sameURL {
+				t.Fatalf("URL shared: %v, want %v", same, tt.sameURL)
+			}
+			if same := unsafe.StringData(b.address) == unsafe.StringData(first.address); same != tt.sameAddress {
+				t.Fatalf("address shared: %v, want %v", same, tt.sameAddress)
+			}
+		})
 	}
 }
