@@ -138,15 +138,7 @@ type App struct {
 	drainStarted chan struct{}
 
 	accepted, refused atomic.Int64
-	// shedTarget is the session count a shed aims at and shedUntil (unix
-	// nanoseconds) when that aim lapses: with session forwarding, handshakes
-	// are refused until the process is down to it (see shedding).
-	shedTarget, shedUntil atomic.Int64
 }
-
-// shedHold bounds how long a process refuses handshakes after a shed, until
-// it is down to the shed's target (with session forwarding).
-const shedHold = 30 * time.Second
 
 // New builds the runtime and opens both listeners (so that a port conflict
 // fails here). Close it, or Run it.
@@ -206,7 +198,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Rate:           cfg.Limits.HandshakeRate,
 		Burst:          cfg.Limits.HandshakeBurst,
 		Draining:       func() bool { return a.drainer.Draining() },
-		Shedding:       a.shedding,
+		Shedding:       func() bool { return a.drainer.Shedding() },
 		StickyCookie:   cfg.Drain.StickyCookie,
 		OnDecision: func(accepted bool, reason string) {
 			if accepted {
@@ -272,6 +264,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		a.adminUI.Start(context.WithoutCancel(ctx), a.srv)
 	}
 
+	// With session forwarding no sticky cookie sends a shed client elsewhere:
+	// the shed holds handshakes off until the process is down to its target.
+	var shedHold time.Duration
+	if a.forwarder != nil {
+		shedHold = drain.DefaultShedHold
+	}
 	a.drainer = drain.New(func() []drain.Session {
 		sessions := a.srv.Engine().Sessions()
 		out := make([]drain.Session, len(sessions))
@@ -284,6 +282,8 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		RatePerSecond: cfg.Drain.RatePerSecond,
 		OnClose:       a.metrics.SessionsClosed,
 		Logger:        logger.With("component", "drain"),
+		ShedHold:      shedHold,
+		Count:         func() int { return a.srv.Engine().Len() },
 	})
 
 	if err := a.setupNamespaces(); err != nil {
@@ -681,6 +681,8 @@ func (a *App) newForwarder() error {
 		Self: self, Secrets: adminTokenReader(a.cfg.Admin.TokenFile), Path: a.cfg.Path,
 		MaxInFlight: f.MaxInFlight, MaxWebSockets: f.MaxWebSockets, Timeout: f.Timeout.D(),
 		Registerer: a.metrics.Registry, Logger: a.log.With("component", "forward"),
+		// While shedding, new handshakes go to the peers POST /shed named.
+		HandOver: func() bool { return a.drainer.Shedding() },
 	})
 	if err != nil {
 		return fmt.Errorf("config: cluster.forwarding: %w", err)
@@ -762,25 +764,19 @@ func (a *App) degraded() string {
 	return a.cluster.Name + " unavailable: delivered to this pod's clients only"
 }
 
-// shedding reports whether handshakes are refused for a shed: while closes
-// are pending and, with session forwarding, until the process is down to the
-// shed's target (at most shedHold). Behind a balancer without stickiness a
-// shed client's handshake lands on any process, the shedding ones included:
-// refusing it there until the excess is gone sends it on to the others, as
-// the sticky cookie's expiry does in cookie mode.
-func (a *App) shedding() bool {
-	if a.drainer.Stats().ShedPending > 0 {
-		return true
+// shed schedules n transport closes (POST /shed). With session forwarding,
+// peers (the admin addresses of pods below their fair share, from the
+// operator) take the handshakes that reach this process while it sheds
+// (forward.Options.HandOver); without peers they are refused.
+func (a *App) shed(n int, peers []netip.AddrPort) (int, error) {
+	if a.forwarder == nil {
+		if len(peers) > 0 {
+			return 0, errors.New("to: handing handshakes over needs cluster.forwarding")
+		}
+		return a.drainer.Shed(n), nil
 	}
-	return a.forwarder != nil && time.Now().UnixNano() < a.shedUntil.Load() &&
-		int64(a.srv.Engine().Len()) > a.shedTarget.Load()
-}
-
-// shed schedules n transport closes (POST /shed) and notes the target.
-func (a *App) shed(n int) int {
-	a.shedTarget.Store(int64(max(0, a.srv.Engine().Len()-n)))
-	a.shedUntil.Store(time.Now().Add(shedHold).UnixNano())
-	return a.drainer.Shed(n)
+	a.forwarder.SetHandOverPeers(peers)
+	return a.drainer.Shed(n), nil
 }
 
 // startDrain starts the drain once; Run notices and exits when it is done.

@@ -12,7 +12,10 @@
 //
 // Shed (POST /shed?count=N) closes N random sessions the same way, at a
 // bounded rate, so that their clients reconnect through the load balancer and
-// spread onto newly added pods.
+// spread onto newly added pods. Shedding reports when new handshakes should
+// go elsewhere: while closes are pending and, with Options.ShedHold (session
+// forwarding, no sticky cookie), until the session count is down to the
+// shed's target.
 package drain
 
 import (
@@ -96,7 +99,20 @@ type Options struct {
 	OnClose func(n int, drain bool)
 	// Logger receives progress logs (default: discarded).
 	Logger *slog.Logger
+	// ShedHold, when positive, keeps Shedding true after a shed until the
+	// session count is down to the shed's target (the count when Shed was
+	// called minus n), for at most ShedHold after the last Shed. Behind a
+	// balancer without stickiness a shed client's handshake lands on any
+	// pod, the shedding one included: while Shedding, that handshake must go
+	// elsewhere (refused, or handed to a peer) or the shed moves nobody.
+	ShedHold time.Duration
+	// Count returns the number of open sessions for ShedHold (default:
+	// len of the list).
+	Count func() int
 }
+
+// DefaultShedHold is the ShedHold of a runtime with session forwarding.
+const DefaultShedHold = 30 * time.Second
 
 // DefaultShedRate is the shed rate (closes per second) when
 // Options.RatePerSecond is 0.
@@ -125,6 +141,10 @@ type Drainer struct {
 	shedMu      sync.Mutex
 	shedPending int
 	shedRunning bool
+	// shedTarget is the session count the last shed aims at and shedUntil
+	// when that aim lapses (ShedHold after the shed).
+	shedTarget int
+	shedUntil  time.Time
 
 	closedDrain atomic.Int64
 	closedShed  atomic.Int64
@@ -150,6 +170,9 @@ func New(list func() []Session, opts Options) *Drainer {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Count == nil {
+		opts.Count = func() int { return len(list()) }
 	}
 	d := &Drainer{list: list, opts: opts, done: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -355,8 +378,15 @@ func (d *Drainer) Shed(n int) int {
 	if n <= 0 || d.Draining() {
 		return 0
 	}
+	var target int
+	if d.opts.ShedHold > 0 {
+		target = max(0, d.opts.Count()-n)
+	}
 	d.shedMu.Lock()
 	defer d.shedMu.Unlock()
+	if d.opts.ShedHold > 0 {
+		d.shedTarget, d.shedUntil = target, d.opts.Clock.Now().Add(d.opts.ShedHold)
+	}
 	d.shedPending += n
 	if !d.shedRunning {
 		d.shedRunning = true
@@ -367,6 +397,23 @@ func (d *Drainer) Shed(n int) int {
 		}()
 	}
 	return d.shedPending
+}
+
+// Shedding reports whether new handshakes should go elsewhere for a shed:
+// while closes are pending and, with ShedHold, until the session count is
+// down to the last shed's target (at most ShedHold after it). It is false
+// once the drain has started (the drain refuses handshakes itself).
+func (d *Drainer) Shedding() bool {
+	if d.Draining() {
+		return false
+	}
+	d.shedMu.Lock()
+	pending, target, until := d.shedPending, d.shedTarget, d.shedUntil
+	d.shedMu.Unlock()
+	if pending > 0 {
+		return true
+	}
+	return d.opts.ShedHold > 0 && d.opts.Clock.Now().Before(until) && d.opts.Count() > target
 }
 
 func (d *Drainer) shedLoop() {

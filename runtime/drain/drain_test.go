@@ -332,3 +332,61 @@ func TestRealClockDrainFinishesBeforeDeadline(t *testing.T) {
 		t.Errorf("deadline %v", d.Deadline())
 	}
 }
+
+// TestShedHold checks Shedding: true while closes are pending; with ShedHold
+// also until the session count is down to the shed's target (sessions that
+// never leave, or new ones arriving, keep it true) but never past the hold,
+// and never during a drain.
+func TestShedHold(t *testing.T) {
+	tests := []struct {
+		name string
+		hold time.Duration
+		// arrive sessions join after the shed's closes (clients coming back).
+		arrive int
+		// after is the virtual time waited after the closes.
+		after time.Duration
+		drain bool
+		want  bool
+	}{
+		{name: "no hold: done once the closes are", hold: 0, arrive: 3, want: false},
+		{name: "hold: at the target", hold: time.Minute, want: false},
+		{name: "hold: above the target", hold: time.Minute, arrive: 3, want: true},
+		{name: "hold lapsed", hold: time.Minute, arrive: 3, after: 2 * time.Minute, want: false},
+		{name: "draining", hold: time.Minute, arrive: 3, drain: true, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{now: time.Unix(1000, 0)}
+			p := newPool(clock, 10)
+			d := newDrainer(t, p, Options{RatePerSecond: 1, ShedHold: tt.hold, Window: time.Hour})
+			if d.Shedding() {
+				t.Fatal("Shedding before any shed")
+			}
+			d.Shed(4)
+			if !d.Shedding() {
+				t.Fatal("not Shedding while closes are pending")
+			}
+			shedPoll().NoError(t, "the shed", func() error {
+				if st := d.Stats(); st.ShedPending > 0 {
+					return fmt.Errorf("shed stuck: %+v", st)
+				}
+				return nil
+			})
+			if n := len(p.list()); n != 6 {
+				t.Fatalf("%d sessions left after shedding 4 of 10", n)
+			}
+			p.mu.Lock()
+			for range tt.arrive {
+				p.open[&fakeSession{p: p}] = struct{}{}
+			}
+			p.mu.Unlock()
+			_ = clock.Sleep(context.Background(), tt.after)
+			if tt.drain {
+				d.Start()
+			}
+			if got := d.Shedding(); got != tt.want {
+				t.Errorf("Shedding() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
