@@ -296,11 +296,14 @@ function scenarios(f) {
     const fair = Math.ceil(total / f.runtimes.length);
     const start = Date.now();
     const sheds = {};
+    // As the operator does without stickiness: the processes below the fair share take the shedding ones'
+    // handshakes (POST /shed?to=<their admin listeners>).
+    const to = f.sticky ? "" : `&to=${f.runtimes.filter((r) => beforeShed[r.name] < fair).map((r) => `127.0.0.1:${r.adminPort}`).join(",")}`;
     for (const r of f.runtimes) {
       const excess = beforeShed[r.name] - fair;
       if (excess > 0) {
         sheds[r.name] = excess;
-        await post(`${r.admin}/shed?count=${excess}`);
+        await post(`${r.admin}/shed?count=${excess}${to}`);
       }
     }
     const within = (n) => Math.abs(n - total / f.runtimes.length) <= REBALANCE_THRESHOLD * (total / f.runtimes.length);
@@ -319,7 +322,9 @@ function scenarios(f) {
       assert.ok(m.clients >= Math.floor(shed * 0.99), `streams shed: only ${m.clients} clients moved for ${shed} shed sessions`);
       assert.equal(m.recovered, m.reconnects, `streams shed: ${m.reconnects - m.recovered} of ${m.reconnects} reconnects not recovered`);
     }
-    f.results.rebalance = { beforeShed, sheds, fair, balanced, rebalanceSeconds, settled: await f.counts(), moved: m, life: life.sum };
+    // Without stickiness the shedding processes proxy the WebSocket handshakes they handed over.
+    const proxied = f.sticky ? undefined : await gaugeByProcess(f, "socketfleet_forwarded_websockets");
+    f.results.rebalance = { beforeShed, sheds, fair, balanced, rebalanceSeconds, settled: await f.counts(), moved: m, life: life.sum, proxied };
   });
 
   test("rolling restart of every process: clients always find a server, no acked emit or broadcast lost", async () => {
@@ -588,6 +593,17 @@ async function forwardedTotals(f) {
   return out;
 }
 
+/** gaugeByProcess reads one gauge of every running process's /metrics. */
+async function gaugeByProcess(f, name) {
+  const out = {};
+  for (const r of f.runtimes.filter((r) => r.running)) {
+    const text = await (await fetch(`${r.admin}/metrics`)).text();
+    const m = text.match(new RegExp(`^${name} (\\d+)`, "m"));
+    out[r.name] = m ? Number(m[1]) : 0;
+  }
+  return out;
+}
+
 function writeResults() {
   const lines = [];
   for (const mode of ["classic", "streams", "nonsticky"]) {
@@ -596,7 +612,7 @@ function writeResults() {
     lines.push(
       `${mode}: clients ${res.clients} (${res.pollingClients ?? "?"} on polling+upgrade with the sticky cookie)`,
       res.drain && `  drain: ${res.drain.drained} clients left s1 in ${res.drain.drainSeconds}s; survivors accepted ${res.drain.accepted} handshakes, peak ${res.drain.serverPeak2s}/s over 2 s (bound ${res.drain.bound}/s); clients saw ${res.drain.peak2s}/s over 2 s, ${res.drain.peak}/s over 1 s, over ${res.drain.seconds}s; survivors ${JSON.stringify(res.drain.survivors)} (${res.drain.stale} stale sessions, gone after ${res.drain.staleSeconds}s); moved ${JSON.stringify(res.drain.moved)}`,
-      res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s: ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}`,
+      res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s: ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}${res.rebalance.proxied ? `; handed-over WebSockets proxied ${JSON.stringify(res.rebalance.proxied)}` : ""}`,
       res.rolling && `  rolling restart: ${res.rolling.steps.map((s) => `${s.name} ${s.held} clients ${s.seconds}s`).join(", ")}; total ${res.rolling.seconds}s; reconnect peak ${res.rolling.peak}/s; moved ${JSON.stringify(res.rolling.moved)}`,
       res.redisFault && `  redis fault: ${JSON.stringify(res.redisFault)}`,
       res.kill && `  kill -9: ${JSON.stringify(res.kill)}`,
@@ -688,7 +704,7 @@ reaches a process that does not own the session, forwarded to the one that does.
 |---|---|
 | quiet traffic (${q.seconds} s) | **${q.reconnects} reconnects**; forwarded ${fmtCounts(q.forwarded)}; whole life ${q.life.missed} missed, ${q.life.dups} twice |
 | drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s (sticky cookie: ${st?.drain ? st.drain.drainSeconds.toFixed(1) : "?"} s); at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s); ${recov(d.moved)} |
-| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (sticky cookie: ${st?.rebalance ? st.rebalance.rebalanceSeconds.toFixed(1) : "?"} s); ${recov(rb.moved)} |
+| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (sticky cookie: ${st?.rebalance ? st.rebalance.rebalanceSeconds.toFixed(1) : "?"} s); settled ${fmtCounts(rb.settled)}; WebSockets proxied by the processes that handed them over ${fmtCounts(rb.proxied ?? {})}; ${recov(rb.moved)} |
 | rolling restart (4 processes, changed config) | ${rr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${rr.peak}/s; ${recov(rr.moved)} |
 | losses over the whole run | emits sent ${t.emitsSent}, acked ${t.emitsAcked}, **failed ${t.emitsFailed}**; broadcasts ${t.ticks}, whole life **${t.missed} missed**, **${t.dups} twice**; ${t.reconnects} reconnects, ${t.recovered} recovered; clients that gave up ${t.gaveUp} |
 `;
