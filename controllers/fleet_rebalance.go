@@ -34,6 +34,9 @@ type RebalanceDecision struct {
 	Round *realtimev1alpha1.RebalanceStatus
 	// Sheds are the POST /shed requests of Round.
 	Sheds []ShedRequest
+	// Receivers are the serving pods below the fair share, which take the shedding pods' handshakes (POST
+	// /shed's to) with session forwarding (spec.ingress.stickiness: none); empty without it.
+	Receivers []string
 	// ThresholdPercent is the spec's threshold the imbalance exceeded (for the event).
 	ThresholdPercent int32
 	// RequeueAfter is when rebalancing is to be looked at again (0: no need).
@@ -117,6 +120,15 @@ func planRebalance(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, p
 	for _, sh := range plan.Sheds {
 		out.Sheds = append(out.Sheds, ShedRequest{Pod: sh.Pod, Sessions: sh.Sessions})
 	}
+	if rc.Spec.SessionForwarding() {
+		// Behind a balancer without stickiness a shed client's handshake may land on a shedding pod again:
+		// it hands it to one of these instead of refusing it (docs/forwarding.md).
+		for _, p := range in.Pods {
+			if p.Connections < plan.FairShare {
+				out.Receivers = append(out.Receivers, p.Name)
+			}
+		}
+	}
 	out.ThresholdPercent = spec.ThresholdPercent
 	// The round is recorded even when requests fail, so the cooldown applies before the next attempt.
 	out.RequeueAfter = soonest(out.RequeueAfter, spec.Cooldown.Duration)
@@ -131,11 +143,17 @@ func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev
 	for i := range pods {
 		byName[pods[i].Name] = &pods[i]
 	}
-	var asked, failed []string
+	var asked, failed, to, receivers []string
+	for _, name := range d.Receivers {
+		if p := byName[name]; p != nil && p.Status.PodIP != "" {
+			to = append(to, runtimeadmin.Addr(p.Status.PodIP, adminPort(p)))
+			receivers = append(receivers, name)
+		}
+	}
 	d.Round.Pods = nil
 	for _, s := range d.Sheds {
 		ps := realtimev1alpha1.PodShed{Name: s.Pod, Sessions: s.Sessions}
-		if err := r.requestShed(ctx, fo.AdminToken, byName[s.Pod], s.Sessions); err != nil {
+		if err := r.requestShed(ctx, fo.AdminToken, byName[s.Pod], s.Sessions, to); err != nil {
 			ps.Error = err.Error()
 			failed = append(failed, fmt.Sprintf("%s: %v", s.Pod, err))
 		} else {
@@ -144,9 +162,13 @@ func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev
 		d.Round.Pods = append(d.Round.Pods, ps)
 	}
 	if len(asked) > 0 {
+		handOver := ""
+		if len(receivers) > 0 {
+			handOver = "; their new handshakes go to " + strings.Join(receivers, ", ")
+		}
 		r.event(rc, nil, corev1.EventTypeNormal, EventRebalance, "Shed",
-			fmt.Sprintf("Imbalance %d%% above %d%% (fair share %d clients per pod): asked pods to shed sessions: %s",
-				d.Round.ImbalancePercent, d.ThresholdPercent, d.Round.FairShare, strings.Join(asked, ", ")))
+			fmt.Sprintf("Imbalance %d%% above %d%% (fair share %d clients per pod): asked pods to shed sessions: %s%s",
+				d.Round.ImbalancePercent, d.ThresholdPercent, d.Round.FairShare, strings.Join(asked, ", "), handOver))
 	}
 	if len(failed) > 0 {
 		r.event(rc, nil, corev1.EventTypeWarning, EventShedFailed, "Shed", "Shed requests failed: "+strings.Join(failed, "; "))
@@ -185,12 +207,13 @@ func settling(fo *FleetObservation, scaleDown *realtimev1alpha1.ScaleDownStatus,
 	return ""
 }
 
-// requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port.
-func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, token string, pod *corev1.Pod, n int64) error {
+// requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port, naming the admin addresses
+// of the pods that take its handshakes meanwhile (to; none without session forwarding).
+func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, token string, pod *corev1.Pod, n int64, to []string) error {
 	if pod == nil || pod.Status.PodIP == "" {
 		return fmt.Errorf("pod has no IP")
 	}
 	ctx, cancel := context.WithTimeout(ctx, shedRequestTimeout)
 	defer cancel()
-	return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n)
+	return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n, to)
 }

@@ -150,7 +150,8 @@ func (r *RealtimeClusterReconciler) sendPodRequest(ctx context.Context, token st
 	defer cancel()
 	base := adminBaseURL(pod)
 	if req.Kind == requestShed {
-		return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(base), req.Sessions)
+		// A requested shed names no peers: the pod refuses the handshakes that reach it meanwhile.
+		return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(base), req.Sessions, nil)
 	}
 	return r.admin(token).Drain(ctx, runtimeadmin.DrainURL(base))
 }

@@ -30,6 +30,8 @@ type fakeRuntime struct {
 	clients  atomic.Int64
 	draining atomic.Bool
 	shed     atomic.Int64
+	// shedTo is the to parameter of the last POST /shed (the peers that take the pod's handshakes).
+	shedTo atomic.Pointer[string]
 	// token, when set, is the bearer token every request must carry (401 otherwise, like the runtime with
 	// admin.protectReads); unauthorized counts the requests refused.
 	token        atomic.Pointer[string]
@@ -55,6 +57,8 @@ func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
 			return
 		}
 		f.shed.Add(n)
+		to := r.URL.Query().Get("to")
+		f.shedTo.Store(&to)
 		fmt.Fprintf(w, `{"pending":%d}`, n)
 	})
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
@@ -72,6 +76,14 @@ func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// lastShedTo is the to parameter of the last POST /shed ("" when none came or it named no peer).
+func (f *fakeRuntime) lastShedTo() string {
+	if p := f.shedTo.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // port is the server's loopback port.
