@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,21 +13,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/socketfleet/socketfleet/internal/loopback"
 	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/forward"
 )
-
-// freePort returns a loopback port free a moment ago: the peers of a
-// forwarding pod must be known before it starts.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // forwardingPair starts two runtimes that forward to each other, with the
 // admin token in a file.
@@ -39,7 +27,8 @@ func forwardingPair(t *testing.T, extra string) (a, b *running, token string) {
 	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pa, pb := freePort(t), freePort(t)
+	// The advertised addresses are configured before the pods start.
+	pa, pb := loopback.FreePort(t), loopback.FreePort(t)
 	conf := func(port int) string {
 		return fmt.Sprintf("adminPort: %d\npingInterval: 400ms\npingTimeout: 2s\nadmin: {tokenFile: %s}\n"+
 			"cluster:\n  forwarding: {enabled: true, advertiseAddress: \"127.0.0.1:%d\", timeout: 10s}\n%s",

@@ -21,6 +21,7 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
 	"github.com/socketfleet/socketfleet/controllers/specs"
+	"github.com/socketfleet/socketfleet/internal/loopback"
 )
 
 // fakeRuntime is a real HTTP server on loopback that serves a runtime's admin endpoints (/stats with a
@@ -103,15 +104,7 @@ func (f *fakeRuntime) port(t *testing.T) int32 {
 // closedPort returns a loopback port nothing listens on.
 func closedPort(t *testing.T) int32 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return int32(port)
+	return int32(loopback.FreePort(t)) //nolint:gosec // a port fits
 }
 
 // createRuntimePod plays the ReplicaSet controller and kubelet: it creates a runtime pod of cluster
