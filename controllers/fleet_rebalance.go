@@ -34,9 +34,6 @@ type RebalanceDecision struct {
 	Round *realtimev1alpha1.RebalanceStatus
 	// Sheds are the POST /shed requests of Round.
 	Sheds []ShedRequest
-	// Receivers are the serving pods below the fair share, which take the shedding pods' handshakes (POST
-	// /shed's to) with session forwarding (spec.ingress.stickiness: none); empty without it.
-	Receivers []string
 	// ThresholdPercent is the spec's threshold the imbalance exceeded (for the event).
 	ThresholdPercent int32
 	// RequeueAfter is when rebalancing is to be looked at again (0: no need).
@@ -120,15 +117,6 @@ func planRebalance(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, p
 	for _, sh := range plan.Sheds {
 		out.Sheds = append(out.Sheds, ShedRequest{Pod: sh.Pod, Sessions: sh.Sessions})
 	}
-	if rc.Spec.SessionForwarding() {
-		// Behind a balancer without stickiness a shed client's handshake may land on a shedding pod again:
-		// it hands it to one of these instead of refusing it (docs/forwarding.md).
-		for _, p := range in.Pods {
-			if p.Connections < plan.FairShare {
-				out.Receivers = append(out.Receivers, p.Name)
-			}
-		}
-	}
 	out.ThresholdPercent = spec.ThresholdPercent
 	// The round is recorded even when requests fail, so the cooldown applies before the next attempt.
 	out.RequeueAfter = soonest(out.RequeueAfter, spec.Cooldown.Duration)
@@ -143,13 +131,8 @@ func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev
 	for i := range pods {
 		byName[pods[i].Name] = &pods[i]
 	}
-	var asked, failed, to, receivers []string
-	for _, name := range d.Receivers {
-		if p := byName[name]; p != nil && p.Status.PodIP != "" {
-			to = append(to, runtimeadmin.Addr(p.Status.PodIP, adminPort(p)))
-			receivers = append(receivers, name)
-		}
-	}
+	var asked, failed []string
+	receivers, to := handOverPeers(rc, fo)
 	d.Round.Pods = nil
 	for _, s := range d.Sheds {
 		ps := realtimev1alpha1.PodShed{Name: s.Pod, Sessions: s.Sessions}
@@ -205,6 +188,42 @@ func settling(fo *FleetObservation, scaleDown *realtimev1alpha1.ScaleDownStatus,
 		return "not every pod reported its connections"
 	}
 	return ""
+}
+
+// handOverPeers returns the serving pods below the fair share (the mean connections of the serving pods,
+// rounded down) by name and admin address, when the pods forward sessions (spec.ingress.stickiness: none):
+// a POST /shed names them (to) so that the shedding pod hands them the handshakes that reach it instead of
+// refusing them; behind a balancer without stickiness a shed client's handshake may land on a shedding pod
+// again (docs/forwarding.md). Nil with a sticky cookie: the refusal expires the cookie.
+func handOverPeers(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation) (names, addrs []string) {
+	if !rc.Spec.SessionForwarding() {
+		return nil, nil
+	}
+	var total, serving int64
+	for _, p := range fo.View.Pods {
+		if p.Err == nil && !p.Leaving() {
+			total += p.Connections
+			serving++
+		}
+	}
+	if serving == 0 {
+		return nil, nil
+	}
+	fair := total / serving
+	byName := map[string]*corev1.Pod{}
+	for i := range fo.Pods {
+		byName[fo.Pods[i].Name] = &fo.Pods[i]
+	}
+	for _, p := range fo.View.Pods {
+		pod := byName[p.Name]
+		if p.Err != nil || p.Leaving() || p.Connections >= fair || pod == nil || pod.Status.PodIP == "" ||
+			pod.DeletionTimestamp != nil || !podReady(pod) {
+			continue
+		}
+		names = append(names, p.Name)
+		addrs = append(addrs, runtimeadmin.Addr(pod.Status.PodIP, adminPort(pod)))
+	}
+	return names, addrs
 }
 
 // requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port, naming the admin addresses
