@@ -294,6 +294,8 @@ function scenarios(f) {
     const beforeShed = await f.counts();
     const total = sum(beforeShed);
     const fair = Math.ceil(total / f.runtimes.length);
+    const refusedBefore = await refusedHandshakes(f);
+    const forwardedBefore = f.sticky ? {} : await forwardedTotals(f);
     const start = Date.now();
     const sheds = {};
     // As the operator does without stickiness: the processes below the fair share take the shedding ones'
@@ -307,11 +309,23 @@ function scenarios(f) {
       }
     }
     const within = (n) => Math.abs(n - total / f.runtimes.length) <= REBALANCE_THRESHOLD * (total / f.runtimes.length);
+    let shedDoneSeconds = null; // when the shedding processes had closed every session they were asked to
+    const timeline = []; // [seconds since the shed, the new processes' sessions] about every second
     const balanced = await waitUntil("the new processes at the fair share", async () => {
       const c = await f.counts();
+      const t = (Date.now() - start) / 1000;
+      if (!timeline.length || t - timeline.at(-1)[0] >= 1) timeline.push([Math.round(t * 10) / 10, c.s1 + c.s4]);
+      if (shedDoneSeconds === null) {
+        const pending = await Promise.all(f.runtimes.filter((r) => sheds[r.name]).map(async (r) => (await r.stats()).drain.shedPending));
+        if (pending.every((n) => n === 0)) shedDoneSeconds = (Date.now() - start) / 1000;
+      }
       return within(c.s1) && within(c.s4) ? c : false;
     }, 60000, 250);
     const rebalanceSeconds = (Date.now() - start) / 1000;
+    // How the shedding processes turned the shed clients' handshakes away: refused (503, the client retries
+    // after its back-off) or, without stickiness, handed over to a process below the fair share.
+    const refused = (await refusedHandshakes(f)) - refusedBefore;
+    const handedOver = f.sticky ? undefined : ((await forwardedTotals(f))["handover ok"] ?? 0) - (forwardedBefore["handover ok"] ?? 0);
     const r = await f.clients.allConnected("after the shed");
     await f.assertNoLoss(r, "shed");
     const life = await f.life();
@@ -324,7 +338,7 @@ function scenarios(f) {
     }
     // Without stickiness the shedding processes proxy the WebSocket handshakes they handed over.
     const proxied = f.sticky ? undefined : await gaugeByProcess(f, "socketfleet_forwarded_websockets");
-    f.results.rebalance = { beforeShed, sheds, fair, balanced, rebalanceSeconds, settled: await f.counts(), moved: m, life: life.sum, proxied };
+    f.results.rebalance = { beforeShed, sheds, fair, balanced, rebalanceSeconds, settled: await f.counts(), moved: m, life: life.sum, proxied, refused, handedOver, shedDoneSeconds, timeline };
   });
 
   test("rolling restart of every process: clients always find a server, no acked emit or broadcast lost", async () => {
@@ -593,6 +607,12 @@ async function forwardedTotals(f) {
   return out;
 }
 
+/** refusedHandshakes sums the handshakes the running processes refused (/stats handshakes.refused). */
+async function refusedHandshakes(f) {
+  const all = await Promise.all(f.runtimes.filter((r) => r.running).map((r) => r.stats()));
+  return all.reduce((n, s) => n + s.handshakes.refused, 0);
+}
+
 /** gaugeByProcess reads one gauge of every running process's /metrics. */
 async function gaugeByProcess(f, name) {
   const out = {};
@@ -612,7 +632,7 @@ function writeResults() {
     lines.push(
       `${mode}: clients ${res.clients} (${res.pollingClients ?? "?"} on polling+upgrade with the sticky cookie)`,
       res.drain && `  drain: ${res.drain.drained} clients left s1 in ${res.drain.drainSeconds}s; survivors accepted ${res.drain.accepted} handshakes, peak ${res.drain.serverPeak2s}/s over 2 s (bound ${res.drain.bound}/s); clients saw ${res.drain.peak2s}/s over 2 s, ${res.drain.peak}/s over 1 s, over ${res.drain.seconds}s; survivors ${JSON.stringify(res.drain.survivors)} (${res.drain.stale} stale sessions, gone after ${res.drain.staleSeconds}s); moved ${JSON.stringify(res.drain.moved)}`,
-      res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s: ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}${res.rebalance.proxied ? `; handed-over WebSockets proxied ${JSON.stringify(res.rebalance.proxied)}` : ""}`,
+      res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s (the closes done after ${res.rebalance.shedDoneSeconds ?? "?"}s; the new processes' sessions over time ${JSON.stringify(res.rebalance.timeline)}): ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}; handshakes refused meanwhile ${res.rebalance.refused}${res.rebalance.proxied ? `, handed over ${res.rebalance.handedOver}; handed-over WebSockets proxied ${JSON.stringify(res.rebalance.proxied)}` : ""}`,
       res.rolling && `  rolling restart: ${res.rolling.steps.map((s) => `${s.name} ${s.held} clients ${s.seconds}s`).join(", ")}; total ${res.rolling.seconds}s; reconnect peak ${res.rolling.peak}/s; moved ${JSON.stringify(res.rolling.moved)}`,
       res.redisFault && `  redis fault: ${JSON.stringify(res.redisFault)}`,
       res.kill && `  kill -9: ${JSON.stringify(res.kill)}`,
@@ -704,7 +724,7 @@ reaches a process that does not own the session, forwarded to the one that does.
 |---|---|
 | quiet traffic (${q.seconds} s) | **${q.reconnects} reconnects**; forwarded ${fmtCounts(q.forwarded)}; whole life ${q.life.missed} missed, ${q.life.dups} twice |
 | drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s (sticky cookie: ${st?.drain ? st.drain.drainSeconds.toFixed(1) : "?"} s); at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s); ${recov(d.moved)} |
-| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (sticky cookie: ${st?.rebalance ? st.rebalance.rebalanceSeconds.toFixed(1) : "?"} s); settled ${fmtCounts(rb.settled)}; WebSockets proxied by the processes that handed them over ${fmtCounts(rb.proxied ?? {})}; ${recov(rb.moved)} |
+| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (sticky cookie: ${st?.rebalance ? st.rebalance.rebalanceSeconds.toFixed(1) : "?"} s); settled ${fmtCounts(rb.settled)}; handshakes handed over ${rb.handedOver}, refused ${rb.refused}; WebSockets proxied by the processes that handed them over ${fmtCounts(rb.proxied ?? {})}; ${recov(rb.moved)} |
 | rolling restart (4 processes, changed config) | ${rr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${rr.peak}/s; ${recov(rr.moved)} |
 | losses over the whole run | emits sent ${t.emitsSent}, acked ${t.emitsAcked}, **failed ${t.emitsFailed}**; broadcasts ${t.ticks}, whole life **${t.missed} missed**, **${t.dups} twice**; ${t.reconnects} reconnects, ${t.recovered} recovered; clients that gave up ${t.gaveUp} |
 `;
