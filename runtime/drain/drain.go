@@ -423,8 +423,13 @@ func (d *Drainer) shedLoop() {
 		rate = DefaultShedRate
 	}
 	// Close a batch every interval: at least one session, at most rate*Tick.
+	// The rate holds over the whole run rather than per batch: a batch that
+	// comes late (a busy process wakes up late) closes what the rate allowed
+	// meanwhile, at most one second's worth, so a loaded process sheds at its
+	// rate instead of falling behind by its scheduling delays.
 	interval := max(o.Tick, time.Second/time.Duration(rate))
 	perBatch := max(1, int(float64(rate)*interval.Seconds()))
+	start, closedRun := o.Clock.Now(), 0
 	shed := make(map[Session]struct{})
 	for {
 		d.shedMu.Lock()
@@ -434,7 +439,8 @@ func (d *Drainer) shedLoop() {
 			d.shedMu.Unlock()
 			return
 		}
-		k := min(perBatch, d.shedPending)
+		allowed := perBatch + int(float64(rate)*o.Clock.Now().Sub(start).Seconds()) - closedRun
+		k := min(d.shedPending, max(0, min(allowed, max(rate, perBatch))))
 		d.shedMu.Unlock()
 
 		// Forget sessions that are gone, so the map stays small.
@@ -458,11 +464,14 @@ func (d *Drainer) shedLoop() {
 			shed[s] = struct{}{}
 			s.Close()
 		}
-		d.closedShed.Add(int64(k))
-		o.OnClose(k, false)
-		d.shedMu.Lock()
-		d.shedPending -= k
-		d.shedMu.Unlock()
+		closedRun += k
+		if k > 0 {
+			d.closedShed.Add(int64(k))
+			o.OnClose(k, false)
+			d.shedMu.Lock()
+			d.shedPending -= k
+			d.shedMu.Unlock()
+		}
 		if o.Clock.Sleep(d.ctx, interval) != nil {
 			d.shedMu.Lock()
 			d.shedRunning = false

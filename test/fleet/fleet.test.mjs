@@ -29,13 +29,13 @@
 //      another process) or counted as failed, none vanishes.
 // no stickiness (FLEET_NONSTICKY_CLIENTS clients, default FLEET_CLIENTS, 30% of them on long-polling only): the
 // streams fleet's processes with cluster.forwarding behind HAProxy without a cookie, every request balanced on
-// its own (FLEET_NONSTICKY_BALANCE: leastconn by default, or roundrobin), so every request of a polling session
+// its own (FLEET_NONSTICKY_BALANCE: roundrobin by default, or leastconn), so every request of a polling session
 // may reach any process and is forwarded to the one owning it; first 15 s of traffic in which no client may
 // disconnect, miss a tick or see an error, then the drain, scale-up + shed and rolling restart scenarios with
 // the streams guarantees; their convergence times are recorded next to the sticky fleet's. With roundrobin the
-// shed clients' reconnects land on every process, the shedding ones included: a shedding process with
-// forwarding keeps refusing handshakes until it is down to its target (docs/forwarding.md), so they retry
-// until they land on another one (docs/forwarding.md: measured, and why it is not the default yet). A client
+// shed clients' reconnects land on every process, the shedding ones included: the shed names the processes
+// below the fair share (POST /shed?to=, as the operator does) and a shedding process hands them the handshakes
+// that reach it, so the clients get their session there at the first attempt (docs/forwarding.md). A client
 // that lost ticks is reported with the runs of ticks it never got and its last connection events (connects,
 // disconnects with their reason, refused attempts).
 // FLEET_ONLY=<classic|streams|nonsticky> runs one fleet.
@@ -55,7 +55,7 @@ const NONSTICKY_CLIENTS = Number(process.env.FLEET_NONSTICKY_CLIENTS ?? CLIENTS)
 const NONSTICKY_POLLING_ONLY = 0.3; // the share of the no-stickiness fleet's clients on long-polling only
 const QUIET_MS = 15000; // the no-stickiness fleet's quiet traffic before its scenarios
 const ONLY = process.env.FLEET_ONLY;
-const NONSTICKY_BALANCE = process.env.FLEET_NONSTICKY_BALANCE ?? "leastconn";
+const NONSTICKY_BALANCE = process.env.FLEET_NONSTICKY_BALANCE ?? "roundrobin";
 const POLLING_SHARE = 0.1; // 10% of the clients start on long-polling (sticky cookie) and upgrade
 const EMIT_EVERY_MS = 4000;
 const TICK_EVERY_MS = 250;
@@ -66,6 +66,15 @@ const RECOVERY_WINDOW = "2m"; // connectionStateRecovery.maxDisconnectionDuratio
 const REDIS_OUTAGE_MS = 10000; // how long redis-server is gone in the outage scenario
 
 const results = { started: new Date().toISOString() };
+// The machine's 1-minute load average, sampled every 10 s: the convergence times depend on it (the runtimes,
+// HAProxy, Redis and the Node clients share the machine).
+const loadSamples = [os.loadavg()[0]];
+setInterval(() => loadSamples.push(os.loadavg()[0]), 10000).unref();
+/** loadSummary is the load average's median and range over the run. */
+function loadSummary() {
+  const s = [...loadSamples].sort((a, b) => a - b);
+  return `load average (1 min) median ${s[Math.floor(s.length / 2)].toFixed(1)}, ${s[0].toFixed(1)}–${s.at(-1).toFixed(1)}`;
+}
 const sum = (c) => Object.values(c).reduce((a, b) => a + b, 0);
 
 /** Fleet is the state of one fleet run: its redis-server, webhook, processes, HAProxy, clients and ticker. */
@@ -640,7 +649,7 @@ function writeResults() {
       res.totals && `  totals: ${JSON.stringify(res.totals)}`,
     );
   }
-  console.log("fleet results:\n  " + lines.filter(Boolean).join("\n  "));
+  console.log("fleet results (" + loadSummary() + "):\n  " + lines.filter(Boolean).join("\n  "));
   const c = results.classic, st = results.streams;
   if (process.env.FLEET_RESULTS && results.nonsticky?.rebalance && results.nonsticky?.totals && (!c?.totals || !st?.totals) && fs.existsSync(process.env.FLEET_RESULTS)) {
     // FLEET_ONLY=nonsticky: its section replaces the previous one in the results of a full run (the sticky
@@ -676,7 +685,7 @@ recovery, one \`redis-server\`) and \`redis.adapter: streams\` with \`connection
 a primary, a replica and three Sentinels, the runtimes in \`redis.mode: sentinel\`). Losses
 are counted per client over its whole life, across its reconnects: *missed* = ticks published between its
 first tick and the last one that it never got, *twice* = ticks it got more than once. Run by
-\`make fleet-results\` (\`FLEET_RESULTS=... test/fleet/run.sh\`) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${results.started}.
+\`make fleet-results\` (\`FLEET_RESULTS=... test/fleet/run.sh\`) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${results.started}, ${loadSummary()}.
 
 ### classic adapter (${c.clients} clients, ${c.pollingClients} on polling + upgrade)
 
@@ -718,7 +727,9 @@ function nonstickyResults(recov) {
 
 The streams fleet's processes with \`cluster.forwarding\` (\`spec.ingress.stickiness: none\`) behind HAProxy with
 \`balance ${NONSTICKY_BALANCE}\` and no cookie: every request of a polling session is balanced on its own and, when it
-reaches a process that does not own the session, forwarded to the one that does.
+reaches a process that does not own the session, forwarded to the one that does. The shed names the processes
+below the fair share (\`POST /shed?to=\`, as the operator does), and a shedding process hands them the handshakes
+that reach it. Run ${results.started}, ${loadSummary()}.
 
 | scenario | measured |
 |---|---|
