@@ -658,12 +658,13 @@ function writeResults() {
     const at = prev.indexOf("\n### No stickiness");
     const head = at < 0 ? prev : prev.slice(0, at);
     const m = (re) => Number(head.match(re)?.[1]);
-    results.streams ??= {
-      drain: { drainSeconds: m(/### streams adapter[\s\S]*?\| drain one process \| \d+ clients handed over in ([\d.]+) s/) },
-      rebalance: { rebalanceSeconds: m(/### streams adapter[\s\S]*?fair share after \*\*([\d.]+) s\*\*/) },
+    // The sticky streams fleet's figures of the section above, where this run has none of its own.
+    const above = {
+      drain: m(/### streams adapter[\s\S]*?\| drain one process \| \d+ clients handed over in ([\d.]+) s/),
+      rebalance: m(/### streams adapter[\s\S]*?fair share after \*\*([\d.]+) s\*\*/),
     };
     const recovNS = (m) => `${m.clients} clients moved, ${m.reconnects} reconnects, **${m.recovered} recovered**, ${m.rejoins} rejoins; whole life: **${m.missed + m.othersMissed} missed, ${m.dups + m.othersDups} twice**`;
-    fs.writeFileSync(process.env.FLEET_RESULTS, head.trimEnd() + "\n" + nonstickyResults(recovNS));
+    fs.writeFileSync(process.env.FLEET_RESULTS, head.trimEnd() + "\n" + nonstickyResults(recovNS, above));
     return;
   }
   if (!process.env.FLEET_RESULTS || !c?.totals || !st?.totals) return;
@@ -718,8 +719,11 @@ the ticks it missed replayed from the stream. A \`kill -9\` stores no session: i
 
 /** nonstickyResults is the no-stickiness fleet's section, with its convergence next to the sticky streams
  * fleet's ("" when it did not run). */
-function nonstickyResults(recov) {
+function nonstickyResults(recov, above = {}) {
   const n = results.nonsticky, st = results.streams;
+  // The sticky streams fleet's figure to compare with: this run's, else the section above's.
+  const sticky = (same, prev) => Number.isFinite(same) ? `sticky cookie, same run: ${same.toFixed(1)} s`
+    : Number.isFinite(prev) ? `sticky cookie, streams section above: ${prev.toFixed(1)} s` : "sticky cookie: not measured";
   if (!n?.totals || !n.quiet || !n.drain || !n.rebalance || !n.rolling) return "";
   const q = n.quiet, d = n.drain, rb = n.rebalance, rr = n.rolling, t = n.totals;
   return `
@@ -734,8 +738,8 @@ that reach it. Run ${results.started}, ${loadSummary()}.
 | scenario | measured |
 |---|---|
 | quiet traffic (${q.seconds} s) | **${q.reconnects} reconnects**; forwarded ${fmtCounts(q.forwarded)}; whole life ${q.life.missed} missed, ${q.life.dups} twice |
-| drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s (sticky cookie: ${st?.drain ? st.drain.drainSeconds.toFixed(1) : "?"} s); at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s); ${recov(d.moved)} |
-| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (sticky cookie: ${st?.rebalance ? st.rebalance.rebalanceSeconds.toFixed(1) : "?"} s); settled ${fmtCounts(rb.settled)}; handshakes handed over ${rb.handedOver}, refused ${rb.refused}; WebSockets proxied by the processes that handed them over ${fmtCounts(rb.proxied ?? {})}; ${recov(rb.moved)} |
+| drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s (${sticky(st?.drain?.drainSeconds, above.drain)}); at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s); ${recov(d.moved)} |
+| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (${sticky(st?.rebalance?.rebalanceSeconds, above.rebalance)}); settled ${fmtCounts(rb.settled)}; handshakes refused ${rb.refused}, handed over ${rb.handedOver} polling + ${sum(rb.proxied ?? {})} WebSocket-only (these stay proxied by the process that handed them over: ${fmtCounts(rb.proxied ?? {})}); ${recov(rb.moved)} |
 | rolling restart (4 processes, changed config) | ${rr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${rr.peak}/s; ${recov(rr.moved)} |
 | losses over the whole run | emits sent ${t.emitsSent}, acked ${t.emitsAcked}, **failed ${t.emitsFailed}**; broadcasts ${t.ticks}, whole life **${t.missed} missed**, **${t.dups} twice**; ${t.reconnects} reconnects, ${t.recovered} recovered; clients that gave up ${t.gaveUp} |
 `;
