@@ -779,6 +779,41 @@ func (a *App) shed(n int, peers []netip.AddrPort) (int, error) {
 	return a.drainer.Shed(n), nil
 }
 
+// awaitForwarded stops the public listener and waits for the forwarded
+// polling requests in flight (at most cluster.forwarding.timeout): a
+// forwarded long poll cut here would end its session on the owner, and the
+// owner answers it within a ping interval. It does not wait for the other
+// connections: this process's own sessions are closed, and
+// http.Server.Shutdown alone would also wait up to 5 s for every connection
+// opened without a request yet. Proxied WebSockets end with the process.
+func (a *App) awaitForwarded() {
+	wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.Cluster.Forwarding.Timeout.D())
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.public.Shutdown(wctx) }()
+	a.waitForwardedPolling(wctx)
+	wcancel()
+	<-stopped // Shutdown returns at once once its context is done
+}
+
+// waitForwardedPolling returns when no forwarded polling request is in
+// flight, or when ctx ends (then they are logged as cut).
+func (a *App) waitForwardedPolling(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		polling, _ := a.forwarder.InFlight()
+		if polling == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Warn("forwarded requests cut at exit", "forwardedPolling", polling, "err", ctx.Err())
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // startDrain starts the drain once; Run notices and exits when it is done.
 func (a *App) startDrain() bool {
 	started := a.drainer.Start()
@@ -853,15 +888,7 @@ func (a *App) shutdown() {
 		left = a.srv.Engine().Sessions()
 	}
 	if a.forwarder != nil {
-		// A forwarded long poll cut here would end its session on the owner:
-		// stop taking requests and let the owners answer the ones in flight
-		// (within a ping interval). Proxied WebSockets end with the process.
-		wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.Cluster.Forwarding.Timeout.D())
-		if err := a.public.Shutdown(wctx); err != nil {
-			polling, _ := a.forwarder.InFlight()
-			a.log.Warn("requests cut at exit", "forwardedPolling", polling, "err", err)
-		}
-		wcancel()
+		a.awaitForwarded()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
