@@ -29,7 +29,8 @@
 //      another process) or counted as failed, none vanishes.
 // no stickiness (FLEET_NONSTICKY_CLIENTS clients, default FLEET_CLIENTS, 30% of them on long-polling only): the
 // streams fleet's processes with cluster.forwarding behind HAProxy without a cookie, every request balanced on
-// its own (FLEET_NONSTICKY_BALANCE: roundrobin by default, or leastconn), so every request of a polling session
+// its own (FLEET_NONSTICKY_BALANCE: leastconn by default, or roundrobin; docs/forwarding.md says why round robin
+// is not the default yet), so every request of a polling session
 // may reach any process and is forwarded to the one owning it; first 15 s of traffic in which no client may
 // disconnect, miss a tick or see an error, then the drain, scale-up + shed and rolling restart scenarios with
 // the streams guarantees; their convergence times are recorded next to the sticky fleet's. With roundrobin the
@@ -55,7 +56,7 @@ const NONSTICKY_CLIENTS = Number(process.env.FLEET_NONSTICKY_CLIENTS ?? CLIENTS)
 const NONSTICKY_POLLING_ONLY = 0.3; // the share of the no-stickiness fleet's clients on long-polling only
 const QUIET_MS = 15000; // the no-stickiness fleet's quiet traffic before its scenarios
 const ONLY = process.env.FLEET_ONLY;
-const NONSTICKY_BALANCE = process.env.FLEET_NONSTICKY_BALANCE ?? "roundrobin";
+const NONSTICKY_BALANCE = process.env.FLEET_NONSTICKY_BALANCE ?? "leastconn";
 const POLLING_SHARE = 0.1; // 10% of the clients start on long-polling (sticky cookie) and upgrade
 const EMIT_EVERY_MS = 4000;
 const TICK_EVERY_MS = 250;
