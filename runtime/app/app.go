@@ -792,7 +792,11 @@ func (a *App) awaitForwarded() {
 	go func() { stopped <- a.public.Shutdown(wctx) }()
 	a.waitForwardedPolling(wctx)
 	wcancel()
-	<-stopped // Shutdown returns at once once its context is done
+	// Shutdown returns at once once its context is done; its error then only
+	// says that connections were still open, which closeParts closes.
+	if err := <-stopped; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("public listener shutdown", "err", err)
+	}
 }
 
 // waitForwardedPolling returns when no forwarded polling request is in
