@@ -132,10 +132,11 @@ func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev
 		byName[pods[i].Name] = &pods[i]
 	}
 	var asked, failed []string
+	receivers, to := handOverPeers(rc, fo)
 	d.Round.Pods = nil
 	for _, s := range d.Sheds {
 		ps := realtimev1alpha1.PodShed{Name: s.Pod, Sessions: s.Sessions}
-		if err := r.requestShed(ctx, fo.AdminToken, byName[s.Pod], s.Sessions); err != nil {
+		if err := r.requestShed(ctx, fo.AdminToken, byName[s.Pod], s.Sessions, to); err != nil {
 			ps.Error = err.Error()
 			failed = append(failed, fmt.Sprintf("%s: %v", s.Pod, err))
 		} else {
@@ -144,9 +145,13 @@ func (r *RealtimeClusterReconciler) sendSheds(ctx context.Context, rc *realtimev
 		d.Round.Pods = append(d.Round.Pods, ps)
 	}
 	if len(asked) > 0 {
+		handOver := ""
+		if len(receivers) > 0 {
+			handOver = "; their new handshakes go to " + strings.Join(receivers, ", ")
+		}
 		r.event(rc, nil, corev1.EventTypeNormal, EventRebalance, "Shed",
-			fmt.Sprintf("Imbalance %d%% above %d%% (fair share %d clients per pod): asked pods to shed sessions: %s",
-				d.Round.ImbalancePercent, d.ThresholdPercent, d.Round.FairShare, strings.Join(asked, ", ")))
+			fmt.Sprintf("Imbalance %d%% above %d%% (fair share %d clients per pod): asked pods to shed sessions: %s%s",
+				d.Round.ImbalancePercent, d.ThresholdPercent, d.Round.FairShare, strings.Join(asked, ", "), handOver))
 	}
 	if len(failed) > 0 {
 		r.event(rc, nil, corev1.EventTypeWarning, EventShedFailed, "Shed", "Shed requests failed: "+strings.Join(failed, "; "))
@@ -185,12 +190,49 @@ func settling(fo *FleetObservation, scaleDown *realtimev1alpha1.ScaleDownStatus,
 	return ""
 }
 
-// requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port.
-func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, token string, pod *corev1.Pod, n int64) error {
+// handOverPeers returns the serving pods below the fair share (the mean connections of the serving pods,
+// rounded down) by name and admin address, when the pods forward sessions (spec.ingress.stickiness: none):
+// a POST /shed names them (to) so that the shedding pod hands them the handshakes that reach it instead of
+// refusing them; behind a balancer without stickiness a shed client's handshake may land on a shedding pod
+// again (docs/forwarding.md). Nil with a sticky cookie: the refusal expires the cookie.
+func handOverPeers(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation) (names, addrs []string) {
+	if !rc.Spec.SessionForwarding() {
+		return nil, nil
+	}
+	var total, serving int64
+	for _, p := range fo.View.Pods {
+		if p.Err == nil && !p.Leaving() {
+			total += p.Connections
+			serving++
+		}
+	}
+	if serving == 0 {
+		return nil, nil
+	}
+	fair := total / serving
+	byName := map[string]*corev1.Pod{}
+	for i := range fo.Pods {
+		byName[fo.Pods[i].Name] = &fo.Pods[i]
+	}
+	for _, p := range fo.View.Pods {
+		pod := byName[p.Name]
+		if p.Err != nil || p.Leaving() || p.Connections >= fair || pod == nil || pod.Status.PodIP == "" ||
+			pod.DeletionTimestamp != nil || !podReady(pod) {
+			continue
+		}
+		names = append(names, p.Name)
+		addrs = append(addrs, runtimeadmin.Addr(pod.Status.PodIP, adminPort(pod)))
+	}
+	return names, addrs
+}
+
+// requestShed asks pod to shed n sessions: POST /shed?count=n on its admin port, naming the admin addresses
+// of the pods that take its handshakes meanwhile (to; none without session forwarding).
+func (r *RealtimeClusterReconciler) requestShed(ctx context.Context, token string, pod *corev1.Pod, n int64, to []string) error {
 	if pod == nil || pod.Status.PodIP == "" {
 		return fmt.Errorf("pod has no IP")
 	}
 	ctx, cancel := context.WithTimeout(ctx, shedRequestTimeout)
 	defer cancel()
-	return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n)
+	return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(adminBaseURL(pod)), n, to)
 }

@@ -130,7 +130,7 @@ func (r *RealtimeClusterReconciler) handlePodRequests(ctx context.Context, rc *r
 				fmt.Sprintf("Refused the %s requested on pod %s: %s", what, pod.Name, req.Refused))
 			continue
 		}
-		if err := r.sendPodRequest(ctx, obs.Fleet.AdminToken, pod, req); err != nil {
+		if err := r.sendPodRequest(ctx, rc, obs.Fleet, pod, req); err != nil {
 			r.requestEvent(rc, pod, corev1.EventTypeWarning, EventRequestFailed,
 				fmt.Sprintf("The %s requested on pod %s failed: %v", what, pod.Name, err))
 			continue
@@ -144,15 +144,17 @@ func (r *RealtimeClusterReconciler) handlePodRequests(ctx context.Context, rc *r
 	return nil
 }
 
-// sendPodRequest calls the pod's admin port for req.
-func (r *RealtimeClusterReconciler) sendPodRequest(ctx context.Context, token string, pod *corev1.Pod, req PodRequest) error {
+// sendPodRequest calls the pod's admin port for req; a shed names the pods below the fair share as its
+// hand-over peers without stickiness (handOverPeers).
+func (r *RealtimeClusterReconciler) sendPodRequest(ctx context.Context, rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation, pod *corev1.Pod, req PodRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, adminRequestTimeout)
 	defer cancel()
 	base := adminBaseURL(pod)
 	if req.Kind == requestShed {
-		return r.admin(token).Shed(ctx, runtimeadmin.ShedURL(base), req.Sessions)
+		_, to := handOverPeers(rc, fo)
+		return r.admin(fo.AdminToken).Shed(ctx, runtimeadmin.ShedURL(base), req.Sessions, to)
 	}
-	return r.admin(token).Drain(ctx, runtimeadmin.DrainURL(base))
+	return r.admin(fo.AdminToken).Drain(ctx, runtimeadmin.DrainURL(base))
 }
 
 // requestEvent reports the outcome of a request on the RealtimeCluster (regarding it, related to the pod)

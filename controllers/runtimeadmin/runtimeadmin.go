@@ -1,5 +1,5 @@
 // Package runtimeadmin is the operator's client of the runtime pods' admin API (the admin port, never exposed
-// by a Service): GET /stats, POST /shed?count=N and POST /drain. Each method takes the URL of the endpoint it
+// by a Service): GET /stats, POST /shed?count=N[&to=peers] and POST /drain. Each method takes the URL of the endpoint it
 // calls, built from a pod's admin base URL with StatsURL, ShedURL or DrainURL; the caller's context bounds
 // each request. Every request carries the cluster's admin token (Client.Token) as a bearer token: the runtime
 // requires it on POST /drain and POST /shed, and on GET /stats with admin.protectReads.
@@ -35,7 +35,14 @@ const (
 
 // BaseURL is the admin base URL of a pod at ip with the admin port port, e.g. http://10.0.0.7:8081.
 func BaseURL(ip string, port int32) string {
-	return "http://" + net.JoinHostPort(ip, strconv.Itoa(int(port)))
+	return "http://" + Addr(ip, port)
+}
+
+// Addr is the admin listener's address of a pod at ip with the admin port port, e.g. 10.0.0.7:8081 or
+// [fd00::1]:8081: what a runtime with session forwarding advertises to its peers, and what POST /shed's to
+// parameter lists.
+func Addr(ip string, port int32) string {
+	return net.JoinHostPort(ip, strconv.Itoa(int(port)))
 }
 
 // StatsURL is the /stats URL under base.
@@ -159,14 +166,19 @@ func (c *Client) Stats(ctx context.Context, statsURL string) (Stats, error) {
 }
 
 // Shed sends POST shedURL?count=n: the pod closes n sessions at the transport level, at its drain rate (it
-// only schedules the closes and answers at once).
-func (c *Client) Shed(ctx context.Context, shedURL string, n int64) error {
+// only schedules the closes and answers at once). to, when not empty, are the admin addresses (Addr) of the
+// pods below the fair share: with session forwarding the shedding pod hands the handshakes that reach it to
+// them meanwhile (&to=a,b), instead of refusing them; a runtime without forwarding answers 400 to it.
+func (c *Client) Shed(ctx context.Context, shedURL string, n int64, to []string) error {
 	u, err := url.Parse(shedURL)
 	if err != nil {
 		return fmt.Errorf("build request for %s: %w", shedURL, err)
 	}
 	q := u.Query()
 	q.Set("count", strconv.FormatInt(n, 10))
+	if len(to) > 0 {
+		q.Set("to", strings.Join(to, ","))
+	}
 	u.RawQuery = q.Encode()
 	return c.post(ctx, u.String())
 }

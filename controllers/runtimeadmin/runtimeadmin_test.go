@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ type fakeRuntime struct {
 	mu       sync.Mutex
 	draining bool
 	shed     []int
+	to       []string // the peers of each shed, as the runtime parsed them
 	clients  int
 }
 
@@ -56,11 +58,12 @@ func serve(t *testing.T, rt *fakeRuntime) string {
 			defer rt.mu.Unlock()
 			return rt.draining
 		},
-		Shed: func(n int) int {
+		Shed: func(n int, peers []netip.AddrPort) (int, error) {
 			rt.mu.Lock()
 			defer rt.mu.Unlock()
 			rt.shed = append(rt.shed, n)
-			return n
+			rt.to = append(rt.to, fmt.Sprint(peers))
+			return n, nil
 		},
 		MaxShed: 50,
 		// As the operator configures the pods: every admin call, reads included, needs the token.
@@ -82,9 +85,9 @@ func TestFirstToken(t *testing.T) {
 
 func TestURLs(t *testing.T) {
 	base := BaseURL("10.0.0.7", 8081)
-	got := []string{base, StatsURL(base), ShedURL(base), DrainURL(base), BaseURL("fd00::1", 8081)}
+	got := []string{base, StatsURL(base), ShedURL(base), DrainURL(base), BaseURL("fd00::1", 8081), Addr("fd00::1", 8081)}
 	want := []string{"http://10.0.0.7:8081", "http://10.0.0.7:8081/stats", "http://10.0.0.7:8081/shed",
-		"http://10.0.0.7:8081/drain", "http://[fd00::1]:8081"}
+		"http://10.0.0.7:8081/drain", "http://[fd00::1]:8081", "[fd00::1]:8081"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("url %d = %q, want %q", i, got[i], want[i])
@@ -105,7 +108,7 @@ func TestAgainstRuntimeHandler(t *testing.T) {
 		if _, err := bad.Stats(ctx, StatsURL(base)); err == nil || !strings.Contains(err.Error(), "status 401") {
 			t.Errorf("Stats with token %q: err = %v, want status 401", bad.Token, err)
 		}
-		if err := bad.Shed(ctx, ShedURL(base), 5); err == nil || !strings.Contains(err.Error(), "status 401") {
+		if err := bad.Shed(ctx, ShedURL(base), 5, nil); err == nil || !strings.Contains(err.Error(), "status 401") {
 			t.Errorf("Shed with token %q: err = %v, want status 401", bad.Token, err)
 		}
 		if err := bad.Drain(ctx, DrainURL(base)); err == nil || !strings.Contains(err.Error(), "status 401") {
@@ -120,15 +123,22 @@ func TestAgainstRuntimeHandler(t *testing.T) {
 	if err != nil || st != (Stats{Connections: 42, WebSocket: 38, Polling: 4}) {
 		t.Fatalf("Stats = %+v, %v", st, err)
 	}
-	if err := c.Shed(ctx, ShedURL(base), 5); err != nil {
+	if err := c.Shed(ctx, ShedURL(base), 5, nil); err != nil {
 		t.Fatalf("Shed: %v", err)
 	}
-	if err := c.Shed(ctx, ShedURL(base), 51); err == nil || !strings.Contains(err.Error(), "status 400") ||
+	if err := c.Shed(ctx, ShedURL(base), 2, []string{Addr("10.0.0.8", 8081), Addr("fd00::2", 8081)}); err != nil {
+		t.Fatalf("Shed with peers: %v", err)
+	}
+	if err := c.Shed(ctx, ShedURL(base), 2, []string{"pod-b"}); err == nil || !strings.Contains(err.Error(), "status 400") ||
+		!strings.Contains(err.Error(), "is not IP:port") {
+		t.Errorf("Shed naming a peer by name: err = %v, want the runtime's 400 quoted", err)
+	}
+	if err := c.Shed(ctx, ShedURL(base), 51, nil); err == nil || !strings.Contains(err.Error(), "status 400") ||
 		!strings.Contains(err.Error(), "between 1 and 50") {
 		t.Errorf("Shed over the bound: err = %v, want the runtime's 400 quoted", err)
 	}
-	if st, err := c.Stats(ctx, StatsURL(base)); err != nil || st.ShedPending != 5 {
-		t.Errorf("Stats after shed = %+v, %v, want 5 pending", st, err)
+	if st, err := c.Stats(ctx, StatsURL(base)); err != nil || st.ShedPending != 7 {
+		t.Errorf("Stats after shed = %+v, %v, want 7 pending", st, err)
 	}
 	for i := range 2 { // the second drain answers 200 "already draining": not an error
 		if err := c.Drain(ctx, DrainURL(base)); err != nil {
@@ -138,11 +148,11 @@ func TestAgainstRuntimeHandler(t *testing.T) {
 	if st, err := c.Stats(ctx, StatsURL(base)); err != nil || !st.Draining {
 		t.Errorf("Stats after drain = %+v, %v, want draining", st, err)
 	}
-	if err := c.Shed(ctx, ShedURL(base), 1); err == nil || !strings.Contains(err.Error(), "status 409") {
+	if err := c.Shed(ctx, ShedURL(base), 1, nil); err == nil || !strings.Contains(err.Error(), "status 409") {
 		t.Errorf("Shed while draining: err = %v, want status 409", err)
 	}
-	if len(rt.shed) != 1 || rt.shed[0] != 5 {
-		t.Errorf("runtime shed %v, want [5]", rt.shed)
+	if fmt.Sprint(rt.shed) != "[5 2]" || fmt.Sprint(rt.to) != "[[] [10.0.0.8:8081 [fd00::2]:8081]]" {
+		t.Errorf("runtime shed %v to %q, want [5 2] to [[] [10.0.0.8:8081 [fd00::2]:8081]]", rt.shed, rt.to)
 	}
 }
 
@@ -224,7 +234,7 @@ func TestStatsAdapterHealth(t *testing.T) {
 				Drain:    func() bool { return false },
 				Deadline: time.Now,
 				Draining: func() bool { return false },
-				Shed:     func(int) int { return 0 },
+				Shed:     func(int, []netip.AddrPort) (int, error) { return 0, nil },
 			})
 			srv := httptest.NewServer(h)
 			defer srv.Close()

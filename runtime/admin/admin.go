@@ -7,6 +7,8 @@
 //	GET  /stats            JSON: connected clients, drain state, start time, ...
 //	POST /drain            start the graceful drain (the process exits when it is done)
 //	POST /shed?count=N     close N sessions at the transport level, at a bounded rate
+//	     [&to=IP:port,...]  with session forwarding: the admin listeners of the peers below their fair
+//	                        share, which take this pod's new handshakes while it sheds
 //
 // /healthz and /readyz are always open (the kubelet probes them). POST
 // /drain, POST /shed and the Extra handlers (the publish API) act on the
@@ -22,6 +24,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +46,10 @@ type Options struct {
 	Deadline func() time.Time
 	// Draining reports whether the drain started.
 	Draining func() bool
-	// Shed schedules n transport closes and returns how many are pending.
-	Shed func(n int) int
+	// Shed schedules n transport closes and returns how many are pending;
+	// peers (the to parameter, possibly empty) take the pod's new
+	// handshakes meanwhile. An error (peers it cannot use) answers 400.
+	Shed func(n int, peers []netip.AddrPort) (int, error)
 	// MaxShed bounds count (default 100000).
 	MaxShed int
 	// Extra handlers mounted on the admin mux (pattern → handler), e.g. the
@@ -111,17 +117,54 @@ func Handler(opts Options) http.Handler {
 				"error": fmt.Sprintf("count must be an integer between 1 and %d", opts.MaxShed)})
 			return
 		}
+		peers, err := ParsePeers(r.URL.Query().Get("to"))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
 		if opts.Draining() {
 			writeJSON(w, http.StatusConflict, map[string]string{"error": "draining: every session is being closed"})
 			return
 		}
-		pending := opts.Shed(n)
+		pending, err := opts.Shed(n, peers)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
 		writeJSON(w, http.StatusAccepted, map[string]int{"scheduled": n, "pending": pending})
 	}))
 	for pattern, h := range opts.Extra {
 		handle(pattern, mutating, h)
 	}
 	return mux
+}
+
+// MaxShedPeers bounds the peers of POST /shed's to parameter.
+const MaxShedPeers = 256
+
+// ParsePeers parses POST /shed's to parameter: comma-separated IP:port
+// addresses (IPv6 in brackets), at most MaxShedPeers, no duplicates; ""
+// is none.
+func ParsePeers(to string) ([]netip.AddrPort, error) {
+	if to == "" {
+		return nil, nil
+	}
+	parts := strings.Split(to, ",")
+	if len(parts) > MaxShedPeers {
+		return nil, fmt.Errorf("to: %d peers, at most %d", len(parts), MaxShedPeers)
+	}
+	peers := make([]netip.AddrPort, 0, len(parts))
+	for _, p := range parts {
+		a, err := netip.ParseAddrPort(strings.TrimSpace(p))
+		if err != nil || a.Port() == 0 {
+			return nil, fmt.Errorf("to: %q is not IP:port (a peer's admin listener)", p)
+		}
+		if slices.Contains(peers, a) {
+			return nil, fmt.Errorf("to: %s listed twice", a)
+		}
+		peers = append(peers, a)
+	}
+	return peers, nil
 }
 
 func writeText(w http.ResponseWriter, code int, s string) {

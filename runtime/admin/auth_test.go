@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ func (r *recorder) options() admin.Options {
 		Drain:    func() bool { r.drains++; return r.drains == 1 },
 		Deadline: func() time.Time { return time.Unix(100, 0).UTC() },
 		Draining: func() bool { return false },
-		Shed:     func(n int) int { r.sheds++; return n },
+		Shed:     func(n int, _ []netip.AddrPort) (int, error) { r.sheds++; return n, nil },
 		Extra: map[string]http.Handler{"POST /v1/emit": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			r.emits++
 			_, _ = io.WriteString(w, `{"ok":true}`)

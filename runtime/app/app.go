@@ -138,15 +138,7 @@ type App struct {
 	drainStarted chan struct{}
 
 	accepted, refused atomic.Int64
-	// shedTarget is the session count a shed aims at and shedUntil (unix
-	// nanoseconds) when that aim lapses: with session forwarding, handshakes
-	// are refused until the process is down to it (see shedding).
-	shedTarget, shedUntil atomic.Int64
 }
-
-// shedHold bounds how long a process refuses handshakes after a shed, until
-// it is down to the shed's target (with session forwarding).
-const shedHold = 30 * time.Second
 
 // New builds the runtime and opens both listeners (so that a port conflict
 // fails here). Close it, or Run it.
@@ -206,7 +198,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Rate:           cfg.Limits.HandshakeRate,
 		Burst:          cfg.Limits.HandshakeBurst,
 		Draining:       func() bool { return a.drainer.Draining() },
-		Shedding:       a.shedding,
+		Shedding:       func() bool { return a.drainer.Shedding() },
 		StickyCookie:   cfg.Drain.StickyCookie,
 		OnDecision: func(accepted bool, reason string) {
 			if accepted {
@@ -272,6 +264,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		a.adminUI.Start(context.WithoutCancel(ctx), a.srv)
 	}
 
+	// With session forwarding no sticky cookie sends a shed client elsewhere:
+	// the shed holds handshakes off until the process is down to its target.
+	var shedHold time.Duration
+	if a.forwarder != nil {
+		shedHold = drain.DefaultShedHold
+	}
 	a.drainer = drain.New(func() []drain.Session {
 		sessions := a.srv.Engine().Sessions()
 		out := make([]drain.Session, len(sessions))
@@ -284,6 +282,8 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		RatePerSecond: cfg.Drain.RatePerSecond,
 		OnClose:       a.metrics.SessionsClosed,
 		Logger:        logger.With("component", "drain"),
+		ShedHold:      shedHold,
+		Count:         func() int { return a.srv.Engine().Len() },
 	})
 
 	if err := a.setupNamespaces(); err != nil {
@@ -681,6 +681,8 @@ func (a *App) newForwarder() error {
 		Self: self, Secrets: adminTokenReader(a.cfg.Admin.TokenFile), Path: a.cfg.Path,
 		MaxInFlight: f.MaxInFlight, MaxWebSockets: f.MaxWebSockets, Timeout: f.Timeout.D(),
 		Registerer: a.metrics.Registry, Logger: a.log.With("component", "forward"),
+		// While shedding, new handshakes go to the peers POST /shed named.
+		HandOver: func() bool { return a.drainer.Shedding() },
 	})
 	if err != nil {
 		return fmt.Errorf("config: cluster.forwarding: %w", err)
@@ -762,25 +764,58 @@ func (a *App) degraded() string {
 	return a.cluster.Name + " unavailable: delivered to this pod's clients only"
 }
 
-// shedding reports whether handshakes are refused for a shed: while closes
-// are pending and, with session forwarding, until the process is down to the
-// shed's target (at most shedHold). Behind a balancer without stickiness a
-// shed client's handshake lands on any process, the shedding ones included:
-// refusing it there until the excess is gone sends it on to the others, as
-// the sticky cookie's expiry does in cookie mode.
-func (a *App) shedding() bool {
-	if a.drainer.Stats().ShedPending > 0 {
-		return true
+// shed schedules n transport closes (POST /shed). With session forwarding,
+// peers (the admin addresses of pods below their fair share, from the
+// operator) take the handshakes that reach this process while it sheds
+// (forward.Options.HandOver); without peers they are refused.
+func (a *App) shed(n int, peers []netip.AddrPort) (int, error) {
+	if a.forwarder == nil {
+		if len(peers) > 0 {
+			return 0, errors.New("to: handing handshakes over needs cluster.forwarding")
+		}
+		return a.drainer.Shed(n), nil
 	}
-	return a.forwarder != nil && time.Now().UnixNano() < a.shedUntil.Load() &&
-		int64(a.srv.Engine().Len()) > a.shedTarget.Load()
+	a.forwarder.SetHandOverPeers(peers)
+	return a.drainer.Shed(n), nil
 }
 
-// shed schedules n transport closes (POST /shed) and notes the target.
-func (a *App) shed(n int) int {
-	a.shedTarget.Store(int64(max(0, a.srv.Engine().Len()-n)))
-	a.shedUntil.Store(time.Now().Add(shedHold).UnixNano())
-	return a.drainer.Shed(n)
+// awaitForwarded stops the public listener and waits for the forwarded
+// polling requests in flight (at most cluster.forwarding.timeout): a
+// forwarded long poll cut here would end its session on the owner, and the
+// owner answers it within a ping interval. It does not wait for the other
+// connections: this process's own sessions are closed, and
+// http.Server.Shutdown alone would also wait up to 5 s for every connection
+// opened without a request yet. Proxied WebSockets end with the process.
+func (a *App) awaitForwarded() {
+	wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.Cluster.Forwarding.Timeout.D())
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.public.Shutdown(wctx) }()
+	a.waitForwardedPolling(wctx)
+	wcancel()
+	// Shutdown returns at once once its context is done; its error then only
+	// says that connections were still open, which closeParts closes.
+	if err := <-stopped; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("public listener shutdown", "err", err)
+	}
+}
+
+// waitForwardedPolling returns when no forwarded polling request is in
+// flight, or when ctx ends (then they are logged as cut).
+func (a *App) waitForwardedPolling(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		polling, _ := a.forwarder.InFlight()
+		if polling == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Warn("forwarded requests cut at exit", "forwardedPolling", polling, "err", ctx.Err())
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // startDrain starts the drain once; Run notices and exits when it is done.
@@ -857,15 +892,7 @@ func (a *App) shutdown() {
 		left = a.srv.Engine().Sessions()
 	}
 	if a.forwarder != nil {
-		// A forwarded long poll cut here would end its session on the owner:
-		// stop taking requests and let the owners answer the ones in flight
-		// (within a ping interval). Proxied WebSockets end with the process.
-		wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.Cluster.Forwarding.Timeout.D())
-		if err := a.public.Shutdown(wctx); err != nil {
-			polling, _ := a.forwarder.InFlight()
-			a.log.Warn("requests cut at exit", "forwardedPolling", polling, "err", err)
-		}
-		wcancel()
+		a.awaitForwarded()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,20 +13,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/socketfleet/socketfleet/internal/loopback"
+	"github.com/socketfleet/socketfleet/internal/waitfor"
 	"github.com/socketfleet/socketfleet/runtime/forward"
 )
-
-// freePort returns a loopback port free a moment ago: the peers of a
-// forwarding pod must be known before it starts.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // forwardingPair starts two runtimes that forward to each other, with the
 // admin token in a file.
@@ -38,7 +27,8 @@ func forwardingPair(t *testing.T, extra string) (a, b *running, token string) {
 	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pa, pb := freePort(t), freePort(t)
+	// The advertised addresses are configured before the pods start.
+	pa, pb := loopback.FreePort(t), loopback.FreePort(t)
 	conf := func(port int) string {
 		return fmt.Sprintf("adminPort: %d\npingInterval: 400ms\npingTimeout: 2s\nadmin: {tokenFile: %s}\n"+
 			"cluster:\n  forwarding: {enabled: true, advertiseAddress: \"127.0.0.1:%d\", timeout: 10s}\n%s",
@@ -292,5 +282,103 @@ func TestForwardingShedHoldsToTheTarget(t *testing.T) {
 		if code, body := polling(t, "GET", a.public, "", ""); code != tc.want {
 			t.Fatalf("%s: %d %q, want %d", tc.name, code, body, tc.want)
 		}
+	}
+}
+
+// TestForwardingShedHandsHandshakesOver: a process shedding with peers
+// (POST /shed?to=) hands the handshakes that reach it to a peer instead of
+// refusing them: the session is created on the peer (its sid names the
+// peer), the client's later requests through the shedding process are
+// forwarded there, and a WebSocket-only handshake is proxied to it.
+func TestForwardingShedHandsHandshakesOver(t *testing.T) {
+	a, b, token := forwardingPair(t, "")
+	for range 4 {
+		if code, body := polling(t, "GET", a.public, "", ""); code != 200 {
+			t.Fatalf("handshake: %d %q", code, body)
+		}
+	}
+	adminA := netip.MustParseAddrPort(strings.TrimPrefix(a.admin, "http://"))
+	adminB := netip.MustParseAddrPort(strings.TrimPrefix(b.admin, "http://"))
+	if code, _, body := do(t, "POST", a.admin+"/shed?count=2&to="+adminB.String(), "Bearer "+token, ""); code != 202 {
+		t.Fatalf("shed: %d %s", code, body)
+	}
+	waitfor.True(t, "A down to the shed's target", func() bool { return a.a.Server().Engine().Len() <= 2 })
+
+	owner := func(method string) netip.AddrPort {
+		t.Helper()
+		code, body := polling(t, method, a.public, "", "")
+		m := openSID.FindStringSubmatch(body)
+		if code != 200 || m == nil {
+			t.Fatalf("handshake through A: %d %q", code, body)
+		}
+		got, ok := forward.Owner(m[1], []string{token})
+		if !ok {
+			t.Fatalf("sid %q has no owner", m[1])
+		}
+		return got
+	}
+	// At the target A takes the handshake itself; above it again, it hands
+	// the next one to B.
+	if got := owner("GET"); got != adminA {
+		t.Fatalf("at the target: session on %v, want A (%v)", got, adminA)
+	}
+	code, body := polling(t, "GET", a.public, "", "")
+	m := openSID.FindStringSubmatch(body)
+	if code != 200 || m == nil {
+		t.Fatalf("handshake through A above the target: %d %q, want 200 (handed over, not refused)", code, body)
+	}
+	sid := m[1]
+	if got, _ := forward.Owner(sid, []string{token}); got != adminB {
+		t.Fatalf("above the target: session on %v, want B (%v)", got, adminB)
+	}
+	if n := b.a.Server().Engine().Len(); n != 1 {
+		t.Fatalf("B has %d sessions, want the handed-over one", n)
+	}
+	// The session works through A (forwarded to B).
+	if code, body := polling(t, "POST", a.public, sid, "40"); code != 200 || body != "ok" {
+		t.Fatalf("connect through A: %d %q", code, body)
+	}
+	if code, body := polling(t, "GET", a.public, sid, ""); code != 200 || !strings.HasPrefix(body, `40{"sid":`) {
+		t.Fatalf("connect answer through A: %d %q", code, body)
+	}
+	// A WebSocket-only handshake is proxied to B.
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(a.public, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatalf("WebSocket handshake through A: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, open, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = openSID.FindStringSubmatch(string(open))
+	if m == nil {
+		t.Fatalf("WebSocket open packet %q", open)
+	}
+	if got, _ := forward.Owner(m[1], []string{token}); got != adminB {
+		t.Fatalf("WebSocket session on %v, want B (%v)", got, adminB)
+	}
+	if st := b.a.Server().Engine().Stats(); st.WebSocket != 1 {
+		t.Errorf("B has %d WebSocket sessions, want the handed-over one", st.WebSocket)
+	}
+	if n := a.a.Server().Engine().Len(); n != 3 {
+		t.Errorf("A has %d sessions, want 3 (the handed-over ones live on B)", n)
+	}
+	_, _, metrics := get(t, a.admin+"/metrics")
+	for _, want := range []string{`socketfleet_forwarded_requests_total{kind="handover",result="ok"} 1`, "socketfleet_forwarded_websockets 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("A's /metrics has no %s", want)
+		}
+	}
+}
+
+// TestShedToNeedsForwarding: naming peers on a runtime without session
+// forwarding is a clear error, not a silent shed.
+func TestShedToNeedsForwarding(t *testing.T) {
+	r := start(t, "")
+	code, _, body := do(t, "POST", r.admin+"/shed?count=1&to=127.0.0.1:9", "", "")
+	if code != 400 || !strings.Contains(body, "needs cluster.forwarding") {
+		t.Fatalf("POST /shed?to= without forwarding: %d %s, want 400 naming cluster.forwarding", code, body)
 	}
 }

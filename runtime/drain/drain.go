@@ -12,7 +12,10 @@
 //
 // Shed (POST /shed?count=N) closes N random sessions the same way, at a
 // bounded rate, so that their clients reconnect through the load balancer and
-// spread onto newly added pods.
+// spread onto newly added pods. Shedding reports when new handshakes should
+// go elsewhere: while closes are pending and, with Options.ShedHold (session
+// forwarding, no sticky cookie), until the session count is down to the
+// shed's target.
 package drain
 
 import (
@@ -96,7 +99,20 @@ type Options struct {
 	OnClose func(n int, drain bool)
 	// Logger receives progress logs (default: discarded).
 	Logger *slog.Logger
+	// ShedHold, when positive, keeps Shedding true after a shed until the
+	// session count is down to the shed's target (the count when Shed was
+	// called minus n), for at most ShedHold after the last Shed. Behind a
+	// balancer without stickiness a shed client's handshake lands on any
+	// pod, the shedding one included: while Shedding, that handshake must go
+	// elsewhere (refused, or handed to a peer) or the shed moves nobody.
+	ShedHold time.Duration
+	// Count returns the number of open sessions for ShedHold (default:
+	// len of the list).
+	Count func() int
 }
+
+// DefaultShedHold is the ShedHold of a runtime with session forwarding.
+const DefaultShedHold = 30 * time.Second
 
 // DefaultShedRate is the shed rate (closes per second) when
 // Options.RatePerSecond is 0.
@@ -125,6 +141,10 @@ type Drainer struct {
 	shedMu      sync.Mutex
 	shedPending int
 	shedRunning bool
+	// shedTarget is the session count the last shed aims at and shedUntil
+	// when that aim lapses (ShedHold after the shed).
+	shedTarget int
+	shedUntil  time.Time
 
 	closedDrain atomic.Int64
 	closedShed  atomic.Int64
@@ -150,6 +170,9 @@ func New(list func() []Session, opts Options) *Drainer {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Count == nil {
+		opts.Count = func() int { return len(list()) }
 	}
 	d := &Drainer{list: list, opts: opts, done: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -355,8 +378,15 @@ func (d *Drainer) Shed(n int) int {
 	if n <= 0 || d.Draining() {
 		return 0
 	}
+	var target int
+	if d.opts.ShedHold > 0 {
+		target = max(0, d.opts.Count()-n)
+	}
 	d.shedMu.Lock()
 	defer d.shedMu.Unlock()
+	if d.opts.ShedHold > 0 {
+		d.shedTarget, d.shedUntil = target, d.opts.Clock.Now().Add(d.opts.ShedHold)
+	}
 	d.shedPending += n
 	if !d.shedRunning {
 		d.shedRunning = true
@@ -369,6 +399,23 @@ func (d *Drainer) Shed(n int) int {
 	return d.shedPending
 }
 
+// Shedding reports whether new handshakes should go elsewhere for a shed:
+// while closes are pending and, with ShedHold, until the session count is
+// down to the last shed's target (at most ShedHold after it). It is false
+// once the drain has started (the drain refuses handshakes itself).
+func (d *Drainer) Shedding() bool {
+	if d.Draining() {
+		return false
+	}
+	d.shedMu.Lock()
+	pending, target, until := d.shedPending, d.shedTarget, d.shedUntil
+	d.shedMu.Unlock()
+	if pending > 0 {
+		return true
+	}
+	return d.opts.ShedHold > 0 && d.opts.Clock.Now().Before(until) && d.opts.Count() > target
+}
+
 func (d *Drainer) shedLoop() {
 	o := d.opts
 	rate := o.RatePerSecond
@@ -376,8 +423,13 @@ func (d *Drainer) shedLoop() {
 		rate = DefaultShedRate
 	}
 	// Close a batch every interval: at least one session, at most rate*Tick.
+	// The rate holds over the whole run rather than per batch: a batch that
+	// comes late (a busy process wakes up late) closes what the rate allowed
+	// meanwhile, at most one second's worth, so a loaded process sheds at its
+	// rate instead of falling behind by its scheduling delays.
 	interval := max(o.Tick, time.Second/time.Duration(rate))
 	perBatch := max(1, int(float64(rate)*interval.Seconds()))
+	start, closedRun := o.Clock.Now(), 0
 	shed := make(map[Session]struct{})
 	for {
 		d.shedMu.Lock()
@@ -387,7 +439,8 @@ func (d *Drainer) shedLoop() {
 			d.shedMu.Unlock()
 			return
 		}
-		k := min(perBatch, d.shedPending)
+		allowed := perBatch + int(float64(rate)*o.Clock.Now().Sub(start).Seconds()) - closedRun
+		k := min(d.shedPending, max(0, min(allowed, max(rate, perBatch))))
 		d.shedMu.Unlock()
 
 		// Forget sessions that are gone, so the map stays small.
@@ -411,11 +464,14 @@ func (d *Drainer) shedLoop() {
 			shed[s] = struct{}{}
 			s.Close()
 		}
-		d.closedShed.Add(int64(k))
-		o.OnClose(k, false)
-		d.shedMu.Lock()
-		d.shedPending -= k
-		d.shedMu.Unlock()
+		closedRun += k
+		if k > 0 {
+			d.closedShed.Add(int64(k))
+			o.OnClose(k, false)
+			d.shedMu.Lock()
+			d.shedPending -= k
+			d.shedMu.Unlock()
+		}
 		if o.Clock.Sleep(d.ctx, interval) != nil {
 			d.shedMu.Lock()
 			d.shedRunning = false

@@ -295,6 +295,49 @@ func TestShedClosesNAtTheRate(t *testing.T) {
 	}
 }
 
+// lateClock is virtual time whose Sleep oversleeps by factor: a busy process
+// whose timers fire late.
+type lateClock struct {
+	fakeClock
+	factor time.Duration
+}
+
+func (c *lateClock) Sleep(ctx context.Context, d time.Duration) error {
+	return c.fakeClock.Sleep(ctx, d*c.factor)
+}
+
+// TestShedKeepsItsRateWhenLate checks that a shed whose batches come late
+// (its timers fire three times later than asked) still closes at its rate
+// over the run, never above it, instead of falling behind by the delays.
+func TestShedKeepsItsRateWhenLate(t *testing.T) {
+	clock := &lateClock{fakeClock: fakeClock{now: time.Unix(1000, 0)}, factor: 3}
+	p := newPool(&clock.fakeClock, 100)
+	d := New(p.list, Options{RatePerSecond: 10, Clock: clock, Rand: rand.New(rand.NewPCG(1, 2)).Float64})
+	t.Cleanup(d.Stop)
+	start := clock.Now()
+	d.Shed(30)
+	shedPoll().NoError(t, "the shed", func() error {
+		if st := d.Stats(); st.ClosedByShed < 30 || st.ShedPending > 0 {
+			return fmt.Errorf("shed stuck: %+v", st)
+		}
+		return nil
+	})
+	closes := p.closeTimes()
+	if len(closes) != 30 {
+		t.Fatalf("closed %d, want 30", len(closes))
+	}
+	for i, at := range closes {
+		if allowed := int(10*at.Sub(start).Seconds()) + 1; i+1 > allowed {
+			t.Fatalf("close #%d at +%v exceeds 10/s", i+1, at.Sub(start))
+		}
+	}
+	// 30 closes at 10/s: the last one is due at +2.9 s; batches come every
+	// 300 ms instead of 100 ms, so it may come up to one late batch after.
+	if last := closes[len(closes)-1].Sub(start); last > 3200*time.Millisecond {
+		t.Errorf("the last close came at +%v of virtual time, want the rate kept (+2.9 s, one late batch more at most)", last)
+	}
+}
+
 func TestShedMoreThanOpenStops(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	p := newPool(clock, 5)
@@ -330,5 +373,63 @@ func TestRealClockDrainFinishesBeforeDeadline(t *testing.T) {
 	}
 	if !d.Deadline().After(begin) {
 		t.Errorf("deadline %v", d.Deadline())
+	}
+}
+
+// TestShedHold checks Shedding: true while closes are pending; with ShedHold
+// also until the session count is down to the shed's target (sessions that
+// never leave, or new ones arriving, keep it true) but never past the hold,
+// and never during a drain.
+func TestShedHold(t *testing.T) {
+	tests := []struct {
+		name string
+		hold time.Duration
+		// arrive sessions join after the shed's closes (clients coming back).
+		arrive int
+		// after is the virtual time waited after the closes.
+		after time.Duration
+		drain bool
+		want  bool
+	}{
+		{name: "no hold: done once the closes are", hold: 0, arrive: 3, want: false},
+		{name: "hold: at the target", hold: time.Minute, want: false},
+		{name: "hold: above the target", hold: time.Minute, arrive: 3, want: true},
+		{name: "hold lapsed", hold: time.Minute, arrive: 3, after: 2 * time.Minute, want: false},
+		{name: "draining", hold: time.Minute, arrive: 3, drain: true, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{now: time.Unix(1000, 0)}
+			p := newPool(clock, 10)
+			d := newDrainer(t, p, Options{RatePerSecond: 1, ShedHold: tt.hold, Window: time.Hour})
+			if d.Shedding() {
+				t.Fatal("Shedding before any shed")
+			}
+			d.Shed(4)
+			if !d.Shedding() {
+				t.Fatal("not Shedding while closes are pending")
+			}
+			shedPoll().NoError(t, "the shed", func() error {
+				if st := d.Stats(); st.ShedPending > 0 {
+					return fmt.Errorf("shed stuck: %+v", st)
+				}
+				return nil
+			})
+			if n := len(p.list()); n != 6 {
+				t.Fatalf("%d sessions left after shedding 4 of 10", n)
+			}
+			p.mu.Lock()
+			for range tt.arrive {
+				p.open[&fakeSession{p: p}] = struct{}{}
+			}
+			p.mu.Unlock()
+			_ = clock.Sleep(context.Background(), tt.after)
+			if tt.drain {
+				d.Start()
+			}
+			if got := d.Shedding(); got != tt.want {
+				t.Errorf("Shedding() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

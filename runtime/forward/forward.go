@@ -19,6 +19,14 @@
 // listener, Receiver serves forwarded requests with the local Engine.IO
 // server and never forwards them again.
 //
+// While the pod sheds (Options.HandOver) and has peers to hand to
+// (SetHandOverPeers), Handler also forwards new handshakes: a random peer's
+// Receiver creates the session, whose sid names that peer, so every later
+// request of the session is forwarded there like any other. The client sees
+// an ordinary handshake answer: no refusal, no reconnection back-off. A
+// WebSocket handshake handed over is proxied for the socket's life, like a
+// forwarded upgrade.
+//
 // A request whose tag does not verify, or whose owner cannot be reached, is
 // answered like an unknown session by the reference server (400
 // {"code":1,"message":"Session ID unknown"}): the client reconnects and gets
@@ -38,11 +46,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,7 +105,14 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives warnings (default: discarded).
 	Logger *slog.Logger
+	// HandOver reports whether new handshakes should go to a peer
+	// (SetHandOverPeers) instead of the local server: the pod is shedding.
+	// Nil: never.
+	HandOver func() bool
 }
+
+// MaxHandOverPeers bounds the peers SetHandOverPeers takes.
+const MaxHandOverPeers = 256
 
 // Forwarder forwards the requests of other pods' sessions to their owner.
 type Forwarder struct {
@@ -110,6 +127,9 @@ type Forwarder struct {
 	lastSecret error
 
 	inFlight, webSockets atomic.Int64
+
+	peersMu sync.Mutex
+	peers   []netip.AddrPort // handshakes are handed to these while HandOver
 
 	requests *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
@@ -146,7 +166,7 @@ func New(opts Options) (*Forwarder, error) {
 	f := &Forwarder{opts: opts, self: netip.AddrPortFrom(self.Addr().Unmap(), self.Port()), log: opts.Logger}
 	f.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "socketfleet_forwarded_requests_total",
-		Help: "Requests of sessions owned by another pod, forwarded to the owner, by kind (polling, websocket) and result (ok, unknown_owner, owner_unreachable, busy, client_gone, error).",
+		Help: "Requests of sessions owned by another pod, forwarded to the owner, and handshakes handed to a peer while shedding, by kind (polling, websocket, handover) and result (ok, unknown_owner, owner_unreachable, busy, client_gone, error).",
 	}, []string{"kind", "result"})
 	f.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "socketfleet_forwarded_bytes_total",
@@ -264,12 +284,73 @@ func (f *Forwarder) Handler(local http.Handler) http.Handler {
 		if strings.HasPrefix(r.URL.Path, f.opts.Path) {
 			sid = r.URL.Query().Get("sid")
 		}
+		if sid == "" && strings.HasPrefix(r.URL.Path, f.opts.Path) && r.Method == http.MethodGet &&
+			f.opts.HandOver != nil && f.opts.HandOver() {
+			if peer, ok := f.handOverPeer(); ok {
+				f.handOver(w, r, peer)
+				return
+			}
+		}
 		if !strings.Contains(sid, tagSeparator) {
 			local.ServeHTTP(w, r) // a handshake, or a sid without a tag
 			return
 		}
 		f.forward(w, r, local, sid)
 	})
+}
+
+// SetHandOverPeers sets the peers (their admin listeners, as in the tags)
+// that take this pod's new handshakes while Options.HandOver reports true;
+// nil or empty: none, the handshakes go to the local server (which refuses
+// them while shedding). This pod's own address is left out; a peer found
+// unreachable is dropped until the next call. At most MaxHandOverPeers.
+func (f *Forwarder) SetHandOverPeers(peers []netip.AddrPort) {
+	list := make([]netip.AddrPort, 0, min(len(peers), MaxHandOverPeers))
+	for _, p := range peers {
+		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
+		if p != f.self && !slices.Contains(list, p) && len(list) < MaxHandOverPeers {
+			list = append(list, p)
+		}
+	}
+	f.peersMu.Lock()
+	f.peers = list
+	f.peersMu.Unlock()
+}
+
+// HandOverPeers returns the peers that take handshakes while HandOver.
+func (f *Forwarder) HandOverPeers() []netip.AddrPort {
+	f.peersMu.Lock()
+	defer f.peersMu.Unlock()
+	return slices.Clone(f.peers)
+}
+
+// handOverPeer picks a random hand-over peer.
+func (f *Forwarder) handOverPeer() (netip.AddrPort, bool) {
+	f.peersMu.Lock()
+	defer f.peersMu.Unlock()
+	if len(f.peers) == 0 {
+		return netip.AddrPort{}, false
+	}
+	return f.peers[rand.IntN(len(f.peers))], true
+}
+
+// dropHandOverPeer removes a peer that could not be reached.
+func (f *Forwarder) dropHandOverPeer(peer string) {
+	f.peersMu.Lock()
+	defer f.peersMu.Unlock()
+	f.peers = slices.DeleteFunc(f.peers, func(p netip.AddrPort) bool { return p.String() == peer })
+}
+
+// handOver forwards a handshake to peer, whose Receiver creates the session.
+func (f *Forwarder) handOver(w http.ResponseWriter, r *http.Request, peer netip.AddrPort) {
+	secrets, err := f.secrets()
+	if err != nil {
+		f.requests.WithLabelValues("handover", "error").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, 3, "Server is shedding load")
+		return
+	}
+	f.proxyTo(w, r, peer, secrets[0], "handover")
 }
 
 type ctxKey struct{}
@@ -282,9 +363,8 @@ type target struct {
 
 func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, local http.Handler, sid string) {
 	kind := "polling"
-	limit, counter := int64(f.opts.MaxInFlight), &f.inFlight
 	if isUpgrade(r) {
-		kind, limit, counter = "websocket", int64(f.opts.MaxWebSockets), &f.webSockets
+		kind = "websocket"
 	}
 	secrets, err := f.secrets()
 	if err != nil {
@@ -302,6 +382,18 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, local http.H
 		local.ServeHTTP(w, r)
 		return
 	}
+	f.proxyTo(w, r, owner, secrets[0], kind)
+}
+
+// proxyTo forwards r to the admin listener of the pod at to with the
+// credential token, within the in-flight bounds (a WebSocket counts against
+// MaxWebSockets, any other request against MaxInFlight); kind labels the
+// metrics.
+func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, to netip.AddrPort, token, kind string) {
+	limit, counter := int64(f.opts.MaxInFlight), &f.inFlight
+	if isUpgrade(r) {
+		limit, counter = int64(f.opts.MaxWebSockets), &f.webSockets
+	}
 	if counter.Add(1) > limit {
 		counter.Add(-1)
 		f.requests.WithLabelValues(kind, "busy").Inc()
@@ -311,7 +403,7 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, local http.H
 	}
 	defer counter.Add(-1)
 	start := time.Now()
-	t := &target{addr: owner.String(), token: secrets[0], kind: kind, result: "ok"}
+	t := &target{addr: to.String(), token: token, kind: kind, result: "ok"}
 	ctx := context.WithValue(r.Context(), ctxKey{}, t)
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countingBody{ReadCloser: r.Body, c: f.bytes.WithLabelValues("to_owner")}
@@ -320,6 +412,9 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, local http.H
 	f.requests.WithLabelValues(kind, t.result).Inc()
 	if kind == "polling" {
 		f.duration.Observe(time.Since(start).Seconds())
+	}
+	if kind == "handover" && t.result == "owner_unreachable" {
+		f.dropHandOverPeer(t.addr)
 	}
 }
 
@@ -382,6 +477,14 @@ func (f *Forwarder) newProxy() *httputil.ReverseProxy {
 				t.result = "owner_unreachable"
 			}
 			f.log.Debug("session forwarding: owner unreachable", "err", err)
+			if t != nil && t.kind == "handover" {
+				// No session yet: the client retries its handshake,
+				// as after a shedding pod's refusal.
+				f.log.Warn("session forwarding: hand-over peer unreachable, dropped until the next shed", "peer", t.addr, "err", err)
+				w.Header().Set("Retry-After", "1")
+				writeError(w, http.StatusServiceUnavailable, 3, "Server is shedding load")
+				return
+			}
 			unknownSession(w)
 		},
 	}

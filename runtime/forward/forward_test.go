@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,6 +158,84 @@ func TestForwardBoundsAndRoutes(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d forwarded requests still counted in flight 5 s after the answer", p)
 		}
+	}
+	f.proxy.Transport.(*http.Transport).CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestHandOver runs a real peer (an HTTP server standing for a peer's admin
+// listener) and checks which handshakes are handed to it: only while
+// HandOver reports true and peers are set, never this pod's own address, and
+// an unreachable peer answers 503 (the client retries) and is dropped.
+func TestHandOver(t *testing.T) {
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "bad credentials", http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, "peer:"+r.URL.Path+"?"+r.URL.RawQuery)
+	}))
+	defer peer.Close()
+	peerAddr := netip.MustParseAddrPort(strings.TrimPrefix(peer.URL, "http://"))
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadAddr := netip.MustParseAddrPort(strings.TrimPrefix(dead.URL, "http://"))
+	dead.Close()
+	self := netip.MustParseAddrPort("127.0.0.1:1")
+
+	var shedding atomic.Bool
+	f, err := New(Options{Self: self.String(), Path: "/socket.io/",
+		Secrets:  func() ([]string, error) { return []string{"tok"}, nil },
+		HandOver: shedding.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(f.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "local")
+	})))
+	defer front.Close()
+	handshake := "/socket.io/?EIO=4&transport=polling"
+	cases := []struct {
+		name     string
+		shedding bool
+		peers    []netip.AddrPort
+		method   string
+		code     int
+		body     string
+		left     int // peers left afterwards
+	}{
+		{"shedding without peers: local (which refuses)", true, nil, "GET", 200, "local", 0},
+		{"own address is no peer", true, []netip.AddrPort{self}, "GET", 200, "local", 0},
+		{"shedding with a peer: handed over", true, []netip.AddrPort{peerAddr, peerAddr}, "GET", 200, "peer:" + ReceiverPath + handshake, 1},
+		{"not shedding: local", false, []netip.AddrPort{peerAddr}, "GET", 200, "local", 1},
+		{"not a GET: local", true, []netip.AddrPort{peerAddr}, "POST", 200, "local", 1},
+		{"peer unreachable: 503, dropped", true, []netip.AddrPort{deadAddr}, "GET", 503, `{"code":3,"message":"Server is shedding load"}`, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			shedding.Store(c.shedding)
+			f.SetHandOverPeers(c.peers)
+			req, _ := http.NewRequest(c.method, front.URL+handshake, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code || string(b) != c.body {
+				t.Errorf("%d %q, want %d %q", resp.StatusCode, b, c.code, c.body)
+			}
+			if got := len(f.HandOverPeers()); got != c.left {
+				t.Errorf("%d peers left, want %d", got, c.left)
+			}
+		})
+	}
+	many := make([]netip.AddrPort, MaxHandOverPeers+5)
+	for i := range many {
+		many[i] = netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(1000+i))
+	}
+	f.SetHandOverPeers(many)
+	if got := len(f.HandOverPeers()); got != MaxHandOverPeers {
+		t.Errorf("%d peers kept, want at most %d", got, MaxHandOverPeers)
 	}
 	f.proxy.Transport.(*http.Transport).CloseIdleConnections()
 	http.DefaultClient.CloseIdleConnections()

@@ -21,6 +21,7 @@ import (
 	realtimev1alpha1 "github.com/socketfleet/socketfleet/api/v1alpha1"
 	"github.com/socketfleet/socketfleet/controllers"
 	"github.com/socketfleet/socketfleet/controllers/specs"
+	"github.com/socketfleet/socketfleet/internal/loopback"
 )
 
 // fakeRuntime is a real HTTP server on loopback that serves a runtime's admin endpoints (/stats with a
@@ -30,6 +31,8 @@ type fakeRuntime struct {
 	clients  atomic.Int64
 	draining atomic.Bool
 	shed     atomic.Int64
+	// shedTo is the to parameter of the last POST /shed (the peers that take the pod's handshakes).
+	shedTo atomic.Pointer[string]
 	// token, when set, is the bearer token every request must carry (401 otherwise, like the runtime with
 	// admin.protectReads); unauthorized counts the requests refused.
 	token        atomic.Pointer[string]
@@ -55,6 +58,8 @@ func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
 			return
 		}
 		f.shed.Add(n)
+		to := r.URL.Query().Get("to")
+		f.shedTo.Store(&to)
 		fmt.Fprintf(w, `{"pending":%d}`, n)
 	})
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
@@ -74,6 +79,14 @@ func startFakeRuntime(t *testing.T, clients int64) *fakeRuntime {
 	return f
 }
 
+// lastShedTo is the to parameter of the last POST /shed ("" when none came or it named no peer).
+func (f *fakeRuntime) lastShedTo() string {
+	if p := f.shedTo.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // port is the server's loopback port.
 func (f *fakeRuntime) port(t *testing.T) int32 {
 	t.Helper()
@@ -91,15 +104,7 @@ func (f *fakeRuntime) port(t *testing.T) int32 {
 // closedPort returns a loopback port nothing listens on.
 func closedPort(t *testing.T) int32 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return int32(port)
+	return int32(loopback.FreePort(t)) //nolint:gosec // a port fits
 }
 
 // createRuntimePod plays the ReplicaSet controller and kubelet: it creates a runtime pod of cluster

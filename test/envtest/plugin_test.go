@@ -163,6 +163,11 @@ func TestPluginDrainAndShed(t *testing.T) {
 	if got := a.shed.Load(); got != 5 {
 		t.Errorf("pod chat-a was asked to shed %d sessions, want 5", got)
 	}
+	// Without stickiness (the default) the shed names the pod below the fair share (35; the unreachable pod
+	// does not count), which takes chat-a's handshakes meanwhile.
+	if got, want := a.lastShedTo(), fmt.Sprintf("127.0.0.1:%d", b.port(t)); got != want {
+		t.Errorf("pod chat-a's shed named to=%q, want chat-b's admin address %q", got, want)
+	}
 	out, err = runPlugin(t, ns, "drain", "chat-b")
 	if err != nil {
 		t.Fatalf("drain: %v", err)

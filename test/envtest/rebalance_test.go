@@ -45,10 +45,26 @@ next:
 
 // TestRebalanceAfterScaleUp serves three pods' /stats from real HTTP servers, two loaded and one new and
 // empty, and expects the operator to POST /shed to the loaded pods with their excess over the fair share,
-// once (the cooldown holds the next round), recorded in status and as an event.
+// once (the cooldown holds the next round), recorded in status and as an event. Without stickiness (the
+// default) each shed names the pod below the fair share (to=<its admin address>), which takes the shedding
+// pods' handshakes.
 func TestRebalanceAfterScaleUp(t *testing.T) {
+	tests := []struct {
+		name, spec string
+		// handOver: the sheds name the new pod (to=) and the event says so.
+		handOver bool
+	}{
+		{"no stickiness", "replicas: 3\nrebalance:\n  cooldown: 1h\n", true},
+		{"sticky cookie", "replicas: 3\nrebalance:\n  cooldown: 1h\ningress:\n  stickiness: cookie\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { testRebalanceAfterScaleUp(t, tc.spec, tc.handOver) })
+	}
+}
+
+func testRebalanceAfterScaleUp(t *testing.T, spec string, handOver bool) {
 	ns := newNamespace(t)
-	createCluster(t, ns, "chat", "replicas: 3\nrebalance:\n  cooldown: 1h\n")
+	createCluster(t, ns, "chat", spec)
 	waitFor(t, &appsv1.Deployment{}, ns, "chat", nil)
 	a, b, c := startFakeRuntime(t, 900), startFakeRuntime(t, 901), startFakeRuntime(t, 0)
 	createRuntimePod(t, ns, "chat", "chat-a", a.port(t))
@@ -72,8 +88,15 @@ func TestRebalanceAfterScaleUp(t *testing.T) {
 	if a.shed.Load() != 299 || b.shed.Load() != 300 || c.shed.Load() != 0 {
 		t.Errorf("shed requests a=%d b=%d c=%d, want 299 300 0", a.shed.Load(), b.shed.Load(), c.shed.Load())
 	}
+	wantTo, event := "", []string{"chat-b 300", "chat-a 299"}
+	if handOver {
+		wantTo, event = fmt.Sprintf("127.0.0.1:%d", c.port(t)), append(event, "their new handshakes go to chat-c")
+	}
+	if a.lastShedTo() != wantTo || b.lastShedTo() != wantTo {
+		t.Errorf("shed to a=%q b=%q, want %q", a.lastShedTo(), b.lastShedTo(), wantTo)
+	}
 	apiPoll().NoError(t, "Rebalance event", func() error {
-		return hasEvent(ns, controllers.EventRebalance, "chat-b 300", "chat-a 299")
+		return hasEvent(ns, controllers.EventRebalance, event...)
 	})
 
 	// The counts stay uneven (the fake pods do not really shed), but the cooldown holds the next round:

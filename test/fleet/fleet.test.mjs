@@ -29,13 +29,14 @@
 //      another process) or counted as failed, none vanishes.
 // no stickiness (FLEET_NONSTICKY_CLIENTS clients, default FLEET_CLIENTS, 30% of them on long-polling only): the
 // streams fleet's processes with cluster.forwarding behind HAProxy without a cookie, every request balanced on
-// its own (FLEET_NONSTICKY_BALANCE: leastconn by default, or roundrobin), so every request of a polling session
+// its own (FLEET_NONSTICKY_BALANCE: leastconn by default, or roundrobin; docs/forwarding.md says why round robin
+// is not the default yet), so every request of a polling session
 // may reach any process and is forwarded to the one owning it; first 15 s of traffic in which no client may
 // disconnect, miss a tick or see an error, then the drain, scale-up + shed and rolling restart scenarios with
 // the streams guarantees; their convergence times are recorded next to the sticky fleet's. With roundrobin the
-// shed clients' reconnects land on every process, the shedding ones included: a shedding process with
-// forwarding keeps refusing handshakes until it is down to its target (docs/forwarding.md), so they retry
-// until they land on another one (docs/forwarding.md: measured, and why it is not the default yet). A client
+// shed clients' reconnects land on every process, the shedding ones included: the shed names the processes
+// below the fair share (POST /shed?to=, as the operator does) and a shedding process hands them the handshakes
+// that reach it, so the clients get their session there at the first attempt (docs/forwarding.md). A client
 // that lost ticks is reported with the runs of ticks it never got and its last connection events (connects,
 // disconnects with their reason, refused attempts).
 // FLEET_ONLY=<classic|streams|nonsticky> runs one fleet.
@@ -66,6 +67,15 @@ const RECOVERY_WINDOW = "2m"; // connectionStateRecovery.maxDisconnectionDuratio
 const REDIS_OUTAGE_MS = 10000; // how long redis-server is gone in the outage scenario
 
 const results = { started: new Date().toISOString() };
+// The machine's 1-minute load average, sampled every 10 s: the convergence times depend on it (the runtimes,
+// HAProxy, Redis and the Node clients share the machine).
+const loadSamples = [os.loadavg()[0]];
+setInterval(() => loadSamples.push(os.loadavg()[0]), 10000).unref();
+/** loadSummary is the load average's median and range over the run. */
+function loadSummary() {
+  const s = [...loadSamples].sort((a, b) => a - b);
+  return `load average (1 min) median ${s[Math.floor(s.length / 2)].toFixed(1)}, ${s[0].toFixed(1)}–${s.at(-1).toFixed(1)}`;
+}
 const sum = (c) => Object.values(c).reduce((a, b) => a + b, 0);
 
 /** Fleet is the state of one fleet run: its redis-server, webhook, processes, HAProxy, clients and ticker. */
@@ -294,21 +304,38 @@ function scenarios(f) {
     const beforeShed = await f.counts();
     const total = sum(beforeShed);
     const fair = Math.ceil(total / f.runtimes.length);
+    const refusedBefore = await refusedHandshakes(f);
+    const forwardedBefore = f.sticky ? {} : await forwardedTotals(f);
     const start = Date.now();
     const sheds = {};
+    // As the operator does without stickiness: the processes below the fair share take the shedding ones'
+    // handshakes (POST /shed?to=<their admin listeners>).
+    const to = f.sticky ? "" : `&to=${f.runtimes.filter((r) => beforeShed[r.name] < fair).map((r) => `127.0.0.1:${r.adminPort}`).join(",")}`;
     for (const r of f.runtimes) {
       const excess = beforeShed[r.name] - fair;
       if (excess > 0) {
         sheds[r.name] = excess;
-        await post(`${r.admin}/shed?count=${excess}`);
+        await post(`${r.admin}/shed?count=${excess}${to}`);
       }
     }
     const within = (n) => Math.abs(n - total / f.runtimes.length) <= REBALANCE_THRESHOLD * (total / f.runtimes.length);
+    let shedDoneSeconds = null; // when the shedding processes had closed every session they were asked to
+    const timeline = []; // [seconds since the shed, the new processes' sessions] about every second
     const balanced = await waitUntil("the new processes at the fair share", async () => {
       const c = await f.counts();
+      const t = (Date.now() - start) / 1000;
+      if (!timeline.length || t - timeline.at(-1)[0] >= 1) timeline.push([Math.round(t * 10) / 10, c.s1 + c.s4]);
+      if (shedDoneSeconds === null) {
+        const pending = await Promise.all(f.runtimes.filter((r) => sheds[r.name]).map(async (r) => (await r.stats()).drain.shedPending));
+        if (pending.every((n) => n === 0)) shedDoneSeconds = (Date.now() - start) / 1000;
+      }
       return within(c.s1) && within(c.s4) ? c : false;
     }, 60000, 250);
     const rebalanceSeconds = (Date.now() - start) / 1000;
+    // How the shedding processes turned the shed clients' handshakes away: refused (503, the client retries
+    // after its back-off) or, without stickiness, handed over to a process below the fair share.
+    const refused = (await refusedHandshakes(f)) - refusedBefore;
+    const handedOver = f.sticky ? undefined : ((await forwardedTotals(f))["handover ok"] ?? 0) - (forwardedBefore["handover ok"] ?? 0);
     const r = await f.clients.allConnected("after the shed");
     await f.assertNoLoss(r, "shed");
     const life = await f.life();
@@ -319,7 +346,9 @@ function scenarios(f) {
       assert.ok(m.clients >= Math.floor(shed * 0.99), `streams shed: only ${m.clients} clients moved for ${shed} shed sessions`);
       assert.equal(m.recovered, m.reconnects, `streams shed: ${m.reconnects - m.recovered} of ${m.reconnects} reconnects not recovered`);
     }
-    f.results.rebalance = { beforeShed, sheds, fair, balanced, rebalanceSeconds, settled: await f.counts(), moved: m, life: life.sum };
+    // Without stickiness the shedding processes proxy the WebSocket handshakes they handed over.
+    const proxied = f.sticky ? undefined : await gaugeByProcess(f, "socketfleet_forwarded_websockets");
+    f.results.rebalance = { beforeShed, sheds, fair, balanced, rebalanceSeconds, settled: await f.counts(), moved: m, life: life.sum, proxied, refused, handedOver, shedDoneSeconds, timeline };
   });
 
   test("rolling restart of every process: clients always find a server, no acked emit or broadcast lost", async () => {
@@ -588,6 +617,23 @@ async function forwardedTotals(f) {
   return out;
 }
 
+/** refusedHandshakes sums the handshakes the running processes refused (/stats handshakes.refused). */
+async function refusedHandshakes(f) {
+  const all = await Promise.all(f.runtimes.filter((r) => r.running).map((r) => r.stats()));
+  return all.reduce((n, s) => n + s.handshakes.refused, 0);
+}
+
+/** gaugeByProcess reads one gauge of every running process's /metrics. */
+async function gaugeByProcess(f, name) {
+  const out = {};
+  for (const r of f.runtimes.filter((r) => r.running)) {
+    const text = await (await fetch(`${r.admin}/metrics`)).text();
+    const m = text.match(new RegExp(`^${name} (\\d+)`, "m"));
+    out[r.name] = m ? Number(m[1]) : 0;
+  }
+  return out;
+}
+
 function writeResults() {
   const lines = [];
   for (const mode of ["classic", "streams", "nonsticky"]) {
@@ -596,7 +642,7 @@ function writeResults() {
     lines.push(
       `${mode}: clients ${res.clients} (${res.pollingClients ?? "?"} on polling+upgrade with the sticky cookie)`,
       res.drain && `  drain: ${res.drain.drained} clients left s1 in ${res.drain.drainSeconds}s; survivors accepted ${res.drain.accepted} handshakes, peak ${res.drain.serverPeak2s}/s over 2 s (bound ${res.drain.bound}/s); clients saw ${res.drain.peak2s}/s over 2 s, ${res.drain.peak}/s over 1 s, over ${res.drain.seconds}s; survivors ${JSON.stringify(res.drain.survivors)} (${res.drain.stale} stale sessions, gone after ${res.drain.staleSeconds}s); moved ${JSON.stringify(res.drain.moved)}`,
-      res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s: ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}`,
+      res.rebalance && `  rebalance: before ${JSON.stringify(res.rebalance.beforeShed)}, shed ${JSON.stringify(res.rebalance.sheds)}, fair ${res.rebalance.fair}; balanced in ${res.rebalance.rebalanceSeconds}s (the closes done after ${res.rebalance.shedDoneSeconds ?? "?"}s; the new processes' sessions over time ${JSON.stringify(res.rebalance.timeline)}): ${JSON.stringify(res.rebalance.settled)}; moved ${JSON.stringify(res.rebalance.moved)}; handshakes refused meanwhile ${res.rebalance.refused}${res.rebalance.proxied ? `, handed over ${res.rebalance.handedOver}; handed-over WebSockets proxied ${JSON.stringify(res.rebalance.proxied)}` : ""}`,
       res.rolling && `  rolling restart: ${res.rolling.steps.map((s) => `${s.name} ${s.held} clients ${s.seconds}s`).join(", ")}; total ${res.rolling.seconds}s; reconnect peak ${res.rolling.peak}/s; moved ${JSON.stringify(res.rolling.moved)}`,
       res.redisFault && `  redis fault: ${JSON.stringify(res.redisFault)}`,
       res.kill && `  kill -9: ${JSON.stringify(res.kill)}`,
@@ -604,7 +650,7 @@ function writeResults() {
       res.totals && `  totals: ${JSON.stringify(res.totals)}`,
     );
   }
-  console.log("fleet results:\n  " + lines.filter(Boolean).join("\n  "));
+  console.log("fleet results (" + loadSummary() + "):\n  " + lines.filter(Boolean).join("\n  "));
   const c = results.classic, st = results.streams;
   if (process.env.FLEET_RESULTS && results.nonsticky?.rebalance && results.nonsticky?.totals && (!c?.totals || !st?.totals) && fs.existsSync(process.env.FLEET_RESULTS)) {
     // FLEET_ONLY=nonsticky: its section replaces the previous one in the results of a full run (the sticky
@@ -613,12 +659,13 @@ function writeResults() {
     const at = prev.indexOf("\n### No stickiness");
     const head = at < 0 ? prev : prev.slice(0, at);
     const m = (re) => Number(head.match(re)?.[1]);
-    results.streams ??= {
-      drain: { drainSeconds: m(/### streams adapter[\s\S]*?\| drain one process \| \d+ clients handed over in ([\d.]+) s/) },
-      rebalance: { rebalanceSeconds: m(/### streams adapter[\s\S]*?fair share after \*\*([\d.]+) s\*\*/) },
+    // The sticky streams fleet's figures of the section above, where this run has none of its own.
+    const above = {
+      drain: m(/### streams adapter[\s\S]*?\| drain one process \| \d+ clients handed over in ([\d.]+) s/),
+      rebalance: m(/### streams adapter[\s\S]*?fair share after \*\*([\d.]+) s\*\*/),
     };
     const recovNS = (m) => `${m.clients} clients moved, ${m.reconnects} reconnects, **${m.recovered} recovered**, ${m.rejoins} rejoins; whole life: **${m.missed + m.othersMissed} missed, ${m.dups + m.othersDups} twice**`;
-    fs.writeFileSync(process.env.FLEET_RESULTS, head.trimEnd() + "\n" + nonstickyResults(recovNS));
+    fs.writeFileSync(process.env.FLEET_RESULTS, head.trimEnd() + "\n" + nonstickyResults(recovNS, above));
     return;
   }
   if (!process.env.FLEET_RESULTS || !c?.totals || !st?.totals) return;
@@ -640,7 +687,7 @@ recovery, one \`redis-server\`) and \`redis.adapter: streams\` with \`connection
 a primary, a replica and three Sentinels, the runtimes in \`redis.mode: sentinel\`). Losses
 are counted per client over its whole life, across its reconnects: *missed* = ticks published between its
 first tick and the last one that it never got, *twice* = ticks it got more than once. Run by
-\`make fleet-results\` (\`FLEET_RESULTS=... test/fleet/run.sh\`) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${results.started}.
+\`make fleet-results\` (\`FLEET_RESULTS=... test/fleet/run.sh\`) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${results.started}, ${loadSummary()}.
 
 ### classic adapter (${c.clients} clients, ${c.pollingClients} on polling + upgrade)
 
@@ -673,8 +720,11 @@ the ticks it missed replayed from the stream. A \`kill -9\` stores no session: i
 
 /** nonstickyResults is the no-stickiness fleet's section, with its convergence next to the sticky streams
  * fleet's ("" when it did not run). */
-function nonstickyResults(recov) {
+function nonstickyResults(recov, above = {}) {
   const n = results.nonsticky, st = results.streams;
+  // The sticky streams fleet's figure to compare with: this run's, else the section above's.
+  const sticky = (same, prev) => Number.isFinite(same) ? `sticky cookie, same run: ${same.toFixed(1)} s`
+    : Number.isFinite(prev) ? `sticky cookie, streams section above: ${prev.toFixed(1)} s` : "sticky cookie: not measured";
   if (!n?.totals || !n.quiet || !n.drain || !n.rebalance || !n.rolling) return "";
   const q = n.quiet, d = n.drain, rb = n.rebalance, rr = n.rolling, t = n.totals;
   return `
@@ -682,13 +732,15 @@ function nonstickyResults(recov) {
 
 The streams fleet's processes with \`cluster.forwarding\` (\`spec.ingress.stickiness: none\`) behind HAProxy with
 \`balance ${NONSTICKY_BALANCE}\` and no cookie: every request of a polling session is balanced on its own and, when it
-reaches a process that does not own the session, forwarded to the one that does.
+reaches a process that does not own the session, forwarded to the one that does. The shed names the processes
+below the fair share (\`POST /shed?to=\`, as the operator does), and a shedding process hands them the handshakes
+that reach it. Run ${results.started}, ${loadSummary()}.
 
 | scenario | measured |
 |---|---|
 | quiet traffic (${q.seconds} s) | **${q.reconnects} reconnects**; forwarded ${fmtCounts(q.forwarded)}; whole life ${q.life.missed} missed, ${q.life.dups} twice |
-| drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s (sticky cookie: ${st?.drain ? st.drain.drainSeconds.toFixed(1) : "?"} s); at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s); ${recov(d.moved)} |
-| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (sticky cookie: ${st?.rebalance ? st.rebalance.rebalanceSeconds.toFixed(1) : "?"} s); ${recov(rb.moved)} |
+| drain one process | ${d.drained} clients handed over in ${d.drainSeconds.toFixed(1)} s (${sticky(st?.drain?.drainSeconds, above.drain)}); at most **${d.serverPeak2s}/s** over 2 s (bound ${d.bound}/s); ${recov(d.moved)} |
+| scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (${sticky(st?.rebalance?.rebalanceSeconds, above.rebalance)}); settled ${fmtCounts(rb.settled)}; handshakes refused ${rb.refused}, handed over ${rb.handedOver} polling + ${sum(rb.proxied ?? {})} WebSocket-only (these stay proxied by the process that handed them over: ${fmtCounts(rb.proxied ?? {})}); ${recov(rb.moved)} |
 | rolling restart (4 processes, changed config) | ${rr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${rr.peak}/s; ${recov(rr.moved)} |
 | losses over the whole run | emits sent ${t.emitsSent}, acked ${t.emitsAcked}, **failed ${t.emitsFailed}**; broadcasts ${t.ticks}, whole life **${t.missed} missed**, **${t.dups} twice**; ${t.reconnects} reconnects, ${t.recovered} recovered; clients that gave up ${t.gaveUp} |
 `;

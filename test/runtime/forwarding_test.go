@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketfleet/socketfleet/internal/loopback"
 	"github.com/socketfleet/socketfleet/internal/redisserver"
 )
 
@@ -55,18 +55,6 @@ func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rr.backends[i].ServeHTTP(w, r)
 }
 
-// loopbackPort returns a loopback port that was free a moment ago (a
-// forwarding pod's advertised address is configured before it starts).
-func loopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 var forwardedOK = regexp.MustCompile(`socketfleet_forwarded_requests_total\{kind="(polling|websocket)",result="ok"\} (\d+)`)
 
 // TestForwardingBehindRoundRobin runs two runtime processes that forward
@@ -80,7 +68,8 @@ func TestForwardingBehindRoundRobin(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("fleet-internal-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ports := []int{loopbackPort(t), loopbackPort(t)}
+	// A forwarding pod's advertised address is configured before it starts.
+	ports := []int{loopback.FreePort(t), loopback.FreePort(t)}
 	var procs []*proc
 	for _, port := range ports {
 		env := []string{"SOCKETFLEET_REDIS_URL=" + redisURL, "SOCKETFLEET_PUBLISH_TOKEN=s3cret",
@@ -96,8 +85,8 @@ func TestForwardingBehindRoundRobin(t *testing.T) {
 	defer lb.Close()
 
 	const count, pollingOnly, messages = 60, 40, 40
-	clients := startNode(t, "forwarding.mjs", fmt.Sprintf(
-		`{"url":%q,"count":%d,"pollingOnly":%d,"room":"chat:fwd","event":"n","messages":%d,"timeoutMs":90000}`,
+	clients := startNode(t, "clients.mjs", fmt.Sprintf(
+		`{"url":%q,"mode":"ordered","count":%d,"pollingOnly":%d,"room":"chat:fwd","event":"n","messages":%d,"timeoutMs":90000}`,
 		lb.URL, count, pollingOnly, messages))
 	clients.next(t, "ready", 60*time.Second)
 	// Let a few heartbeats (1 s) go through the balancer both ways.
