@@ -61,7 +61,9 @@ func TestPollResults(t *testing.T) {
 		{Name: "slow", StatsURL: slow.URL + "/stats"},
 		{Name: "bad-url", StatsURL: "http://[::1"},
 	}
-	p := &Poller{RequestTimeout: 200 * time.Millisecond}
+	// Long enough for every answering server on a loaded machine under
+	// -race; only "slow" runs into it.
+	p := &Poller{RequestTimeout: 2 * time.Second}
 	got := p.Poll(context.Background(), targets)
 	want := []struct {
 		conns, ws, polling int64
