@@ -84,12 +84,16 @@ type result struct {
 	CPUSecPerMillion        float64
 	ServerCPUPercent        float64
 	GeneratorCPUPercent     float64
-	P50, P99                time.Duration
-	AckSamples              int
-	Cluster                 clusterResult
-	Streams                 streamsResult
-	Polling                 pollingResult
-	Idle                    idleResult
+	// WritesPerClient is the server's write system calls during a
+	// broadcast round per client (the round's messages reach each client
+	// in this many writes).
+	WritesPerClient float64
+	P50, P99        time.Duration
+	AckSamples      int
+	Cluster         clusterResult
+	Streams         streamsResult
+	Polling         pollingResult
+	Idle            idleResult
 }
 
 func main() {
@@ -353,11 +357,11 @@ func benchSingle(cfg config, r *result) error {
 	r.RSSPerClientKB = float64(r.LoadedRSSKB-r.BaseRSSKB) / float64(cfg.clients)
 
 	log.Printf("%s: broadcasts", name)
-	var rates, cpus, srvPct, genPct []float64
+	var rates, cpus, srvPct, genPct, writes []float64
 	want := int64(cfg.clients * cfg.broadcasts)
 	for range cfg.rounds {
 		received.Store(0)
-		cpu0, gen0, t0 := cpuSeconds(pid), selfCPUSeconds(), time.Now()
+		cpu0, gen0, w0, t0 := cpuSeconds(pid), selfCPUSeconds(), writeSyscalls(pid), time.Now()
 		if err := clients[0].emitWithAck("blast", fmt.Sprintf(`{"count":%d,"payload":{"type":"tick","n":42,"text":"hello"}}`, cfg.broadcasts)); err != nil {
 			return err
 		}
@@ -374,10 +378,12 @@ func benchSingle(cfg config, r *result) error {
 		cpus = append(cpus, cpu/(float64(want)/1e6))
 		srvPct = append(srvPct, 100*cpu/elapsed)
 		genPct = append(genPct, 100*gen/elapsed)
+		writes = append(writes, float64(writeSyscalls(pid)-w0)/float64(cfg.clients))
 		time.Sleep(time.Second)
 	}
 	r.DeliveriesPerSec, r.CPUSecPerMillion = median(rates), median(cpus)
 	r.ServerCPUPercent, r.GeneratorCPUPercent = median(srvPct), median(genPct)
+	r.WritesPerClient = median(writes)
 	for _, c := range clients {
 		c.close()
 	}
@@ -534,6 +540,19 @@ func cpuSeconds(pid int) float64 {
 	return (utime + stime) / 100
 }
 
+// writeSyscalls reads the write system calls a process has made so far
+// (syscw of /proc/PID/io).
+func writeSyscalls(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 func selfCPUSeconds() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -594,6 +613,7 @@ func report(cfg config, node, gosrv result, fwd forwardingResult) string {
 	fmt.Fprintf(&b, "\n## Raw numbers\n\n| | Node | Go |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| RSS before clients (KiB) | %d | %d |\n| RSS with clients (KiB) | %d | %d |\n", node.BaseRSSKB, gosrv.BaseRSSKB, node.LoadedRSSKB, gosrv.LoadedRSSKB)
 	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)
+	fmt.Fprintf(&b, "| server write system calls per client during a broadcast round (%d messages) | %.1f | %.1f |\n", cfg.broadcasts, node.WritesPerClient, gosrv.WritesPerClient)
 	fmt.Fprintf(&b, "| ack samples | %d | %d |\n", node.AckSamples, gosrv.AckSamples)
 	fmt.Fprintf(&b, "| cross-server latency samples | %d | %d |\n", node.Cluster.LatencySamples, gosrv.Cluster.LatencySamples)
 	streamsRaw(&b, node.Streams, gosrv.Streams)
