@@ -11,15 +11,16 @@
 //     the server's CPU seconds per million deliveries;
 //   - emit→ack round trip p50/p99 with -active clients each emitting -rate
 //     times per second;
-//   - two servers on one redis-server with the classic Redis adapter
-//     (cluster.go) and with the streams adapter and connection state
-//     recovery (streams.go), the latter with official socket.io-client
-//     sockets and a drain whose clients recover on the other server.
+//   - two servers on one redis-server with the classic and the sharded
+//     Pub/Sub Redis adapter (cluster.go) and with the streams adapter and
+//     connection state recovery (streams.go), the latter also with official
+//     socket.io-client sockets and a drain whose clients recover on the
+//     other server.
 //
 // The load generator is this process (a minimal protocol client in Go) and,
-// for the streams adapter, Node processes running the official client
-// (bench/node/clients.mjs); their CPU time is reported so that a saturated
-// generator is visible.
+// for the recovery of the streams adapter, Node processes running the
+// official client (bench/node/clients.mjs); the generator's CPU time is
+// reported so that a saturated generator is visible.
 package main
 
 import (
@@ -51,8 +52,8 @@ type config struct {
 	goServer, nodeDir, out, only string
 	// The two-server Redis cluster test.
 	clusterClients, clusterBroadcasts, clusterRate int
-	// The streams adapter test (official clients in clientProcs Node
-	// processes).
+	// The streams adapter test (protocol clients of the runner; official
+	// clients in clientProcs Node processes for the recovery).
 	streamsClients, streamsBroadcasts, streamsRate  int
 	recoveryClients, clientProcs                    int
 	recoveryTimeout, reconnectionDelay, drainWindow time.Duration
@@ -90,7 +91,8 @@ type result struct {
 	WritesPerClient float64
 	P50, P99        time.Duration
 	AckSamples      int
-	Cluster         clusterResult
+	Cluster         clusterResult // classic adapter
+	Sharded         clusterResult // sharded Pub/Sub adapter
 	Streams         streamsResult
 	Polling         pollingResult
 	Idle            idleResult
@@ -109,7 +111,7 @@ func main() {
 	flag.IntVar(&cfg.clusterClients, "cluster-clients", 4000, "clients split over the two servers of the Redis cluster test")
 	flag.IntVar(&cfg.clusterBroadcasts, "cluster-broadcasts", 50, "messages per cross-server broadcast round")
 	flag.IntVar(&cfg.clusterRate, "cluster-rate", 20, "broadcasts per second in the cross-server latency test")
-	flag.IntVar(&cfg.streamsClients, "streams-clients", 2000, "official clients on server B of the streams adapter test")
+	flag.IntVar(&cfg.streamsClients, "streams-clients", 2000, "protocol clients on server B of the streams adapter test (deliveries, CPU, latency)")
 	flag.IntVar(&cfg.streamsBroadcasts, "streams-broadcasts", 100, "messages per broadcast round of the streams adapter test")
 	flag.IntVar(&cfg.streamsRate, "streams-rate", 10, "broadcasts per second in the streams adapter latency test")
 	flag.IntVar(&cfg.recoveryClients, "recovery-clients", 1000, "official clients drained from server A to B with connection state recovery")
@@ -184,9 +186,17 @@ type server struct {
 	addr string
 }
 
-// startServer starts a server of kind name (go or node), alone or in a
-// cluster on the Redis at redisAddr with the classic or the streams adapter.
-func startServer(cfg config, name, redisAddr string, streams bool) (*server, error) {
+// Adapter modes of a two-server cluster (startServer's adapter).
+const (
+	adapterClassic = "classic"
+	adapterSharded = "sharded"
+	adapterStreams = "streams"
+)
+
+// startServer starts a server of kind name (go or node), alone (redisAddr
+// "") or in a cluster on the Redis at redisAddr with adapter (one of the
+// adapter modes; streams comes with connection state recovery).
+func startServer(cfg config, name, redisAddr, adapter string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -201,19 +211,16 @@ func startServer(cfg config, name, redisAddr string, streams bool) (*server, err
 				"-cpuprofile", filepath.Join(cfg.profileDir, "cpu-"+stamp+".pprof"))
 		}
 		if redisAddr != "" {
-			cmd.Args = append(cmd.Args, "-redis", redisAddr)
+			cmd.Args = append(cmd.Args, "-redis", redisAddr, "-adapter", adapter)
 		}
-		if streams {
-			cmd.Args = append(cmd.Args, "-adapter", "streams", "-drain-window", cfg.drainWindow.String())
+		if adapter == adapterStreams {
+			cmd.Args = append(cmd.Args, "-drain-window", cfg.drainWindow.String())
 		}
 	case "node":
 		cmd = exec.Command("node", filepath.Join(cfg.nodeDir, "node", "server.mjs"))
 		cmd.Env = append(os.Environ(), "ADDR="+addr)
 		if redisAddr != "" {
-			cmd.Env = append(cmd.Env, "REDIS_URL=redis://"+redisAddr)
-		}
-		if streams {
-			cmd.Env = append(cmd.Env, "ADAPTER=streams")
+			cmd.Env = append(cmd.Env, "REDIS_URL=redis://"+redisAddr, "ADAPTER="+adapter)
 		}
 	}
 	cmd.Stderr = os.Stderr
@@ -281,7 +288,10 @@ func benchServer(cfg config, name string) (result, error) {
 		}
 	}
 	if cfg.runs("cluster") {
-		if r.Cluster, err = benchCluster(cfg, name); err != nil {
+		if r.Cluster, err = benchCluster(cfg, name, adapterClassic); err != nil {
+			return r, err
+		}
+		if r.Sharded, err = benchCluster(cfg, name, adapterSharded); err != nil {
 			return r, err
 		}
 	}
@@ -313,7 +323,7 @@ const allSections = "single,cluster,streams,idle,forwarding,polling"
 // broadcast fan-out and ack round trips.
 func benchSingle(cfg config, r *result) error {
 	name := r.Name
-	srv, err := startServer(cfg, name, "", false)
+	srv, err := startServer(cfg, name, "", "")
 	if err != nil {
 		return err
 	}
@@ -601,11 +611,7 @@ func report(cfg config, node, gosrv result, fwd forwardingResult) string {
 	row("emit→ack p99", "ms", ms(node.P99), ms(gosrv.P99), "lower")
 	row(fmt.Sprintf("WebSocket handshakes per second (%d, %d concurrent)", cfg.handshakes, cfg.handshakeWorkers), "/s", node.WSHandshakesPerSec, gosrv.WSHandshakesPerSec, "higher")
 	row("long-polling handshakes per second (open, connect, close)", "/s", node.PollingHandshakesPerSec, gosrv.PollingHandshakesPerSec, "higher")
-	fmt.Fprintf(&b, "\n### Two servers on one Redis (Node: @socket.io/redis-adapter 8.3; Go: runtime/redisadapter, same wire protocol)\n\n| measure | 2 × Node | 2 × Go | Go / Node |\n|---|---:|---:|---:|\n")
-	row(fmt.Sprintf("cross-server broadcast deliveries per second (%d clients on 2 servers, %d messages, median of %d)", cfg.clusterClients, cfg.clusterBroadcasts, cfg.rounds), "/s", node.Cluster.DeliveriesPerSec, gosrv.Cluster.DeliveriesPerSec, "higher")
-	row("CPU seconds of both servers per million deliveries", "s", node.Cluster.CPUSecPerMillion, gosrv.Cluster.CPUSecPerMillion, "lower")
-	row(fmt.Sprintf("broadcast latency p50, sender to every client (%d broadcasts/s for %s)", cfg.clusterRate, cfg.duration), "ms", ms(node.Cluster.P50), ms(gosrv.Cluster.P50), "lower")
-	row("broadcast latency p99", "ms", ms(node.Cluster.P99), ms(gosrv.Cluster.P99), "lower")
+	clusterReport(&b, cfg, node, gosrv, row)
 	streamsReport(&b, cfg, node.Streams, gosrv.Streams, row)
 	forwardingReport(&b, fwd)
 	pollingReport(&b, cfg, node.Polling, gosrv.Polling, row)
@@ -615,7 +621,7 @@ func report(cfg config, node, gosrv result, fwd forwardingResult) string {
 	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)
 	fmt.Fprintf(&b, "| server write system calls per client during a broadcast round (%d messages) | %.1f | %.1f |\n", cfg.broadcasts, node.WritesPerClient, gosrv.WritesPerClient)
 	fmt.Fprintf(&b, "| ack samples | %d | %d |\n", node.AckSamples, gosrv.AckSamples)
-	fmt.Fprintf(&b, "| cross-server latency samples | %d | %d |\n", node.Cluster.LatencySamples, gosrv.Cluster.LatencySamples)
+	fmt.Fprintf(&b, "| cross-server latency samples (classic / sharded) | %d / %d | %d / %d |\n", node.Cluster.LatencySamples, node.Sharded.LatencySamples, gosrv.Cluster.LatencySamples, gosrv.Sharded.LatencySamples)
 	streamsRaw(&b, node.Streams, gosrv.Streams)
 	pollingRaw(&b, cfg, node.Polling, gosrv.Polling)
 	idleRaw(&b, node.Idle, gosrv.Idle)
