@@ -54,8 +54,6 @@ func newFlushPool(wg *sync.WaitGroup) *flushPool {
 	return &flushPool{done: make(chan struct{}), wg: wg}
 }
 
-func flushWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }
-
 // schedule queues s for writing. s.mu is held and s.flushing was just set.
 func (p *flushPool) schedule(s *Session) {
 	if s.ws.gorilla != nil {
@@ -81,7 +79,7 @@ func (p *flushPool) schedule(s *Session) {
 }
 
 func (p *flushPool) start() {
-	n := flushWorkers()
+	n := max(2, runtime.GOMAXPROCS(0))
 	p.wake = make(chan struct{}, n)
 	for range n {
 		p.wg.Add(1)
