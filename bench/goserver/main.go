@@ -5,8 +5,9 @@
 //	"blast" ({count,payload})  emits "m" payload to room "all" count times, then acks
 //
 // Every socket joins room "all" on connection. With -redis the server joins
-// a cluster through runtime/redisadapter: the classic protocol, or with
-// -adapter streams the streams adapter (@socket.io/redis-streams-adapter
+// a cluster through runtime/redisadapter: the classic protocol, with
+// -adapter sharded the sharded Pub/Sub one (Node's createShardedAdapter),
+// or with -adapter streams the streams adapter (@socket.io/redis-streams-adapter
 // 0.3) with connection state recovery on (runtime/config's
 // redis.adapter: streams with connectionStateRecovery.enabled). Then
 // POST /drain closes every session at the transport level with the
@@ -41,7 +42,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
 	memProfile := flag.String("memprofile", "", "write a heap profile to this file at SIGTERM")
 	redisAddr := flag.String("redis", "", "join a cluster through the Redis adapter at this host:port")
-	adapter := flag.String("adapter", "classic", "with -redis: classic, or streams (with connection state recovery)")
+	adapter := flag.String("adapter", "classic", "with -redis: classic, sharded, or streams (with connection state recovery)")
 	drainWindow := flag.Duration("drain-window", 100*time.Millisecond, "window of the drain started by POST /drain")
 	flag.Parse()
 	if *cpuProfile != "" || *memProfile != "" {
@@ -66,6 +67,9 @@ func main() {
 		opts.Recovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: 2 * time.Minute, SkipMiddlewares: true}
 	case *adapter == "classic":
 		cluster := redisadapter.New(redis.NewClient(&redis.Options{Addr: *redisAddr}), redisadapter.Options{})
+		opts.Adapter = cluster.Adapter
+	case *adapter == "sharded":
+		cluster := redisadapter.NewSharded(redis.NewClient(&redis.Options{Addr: *redisAddr}), redisadapter.ShardedOptions{})
 		opts.Adapter = cluster.Adapter
 	default:
 		log.Fatalf("unknown -adapter %q", *adapter)

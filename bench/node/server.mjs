@@ -3,7 +3,8 @@
 // bench/goserver:
 //   "echo"  (args..., ack)     acks with the same arguments
 //   "blast" ({count,payload})  emits "m" payload to room "all" count times, then acks
-// With REDIS_URL the server joins a cluster: @socket.io/redis-adapter, or with
+// With REDIS_URL the server joins a cluster: @socket.io/redis-adapter (with
+// ADAPTER=sharded its createShardedAdapter, sharded Pub/Sub), or with
 // ADAPTER=streams @socket.io/redis-streams-adapter 0.3 with connection state
 // recovery on (as the Go server's -redis and -adapter flags). Then POST /drain
 // closes every Engine.IO session's transport without a Socket.IO DISCONNECT
@@ -12,7 +13,7 @@
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createClient } from "redis";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 
 const [host, port] = (process.env.ADDR || "127.0.0.1:3000").split(":");
@@ -27,7 +28,7 @@ if (process.env.REDIS_URL) {
   } else {
     const sub = pub.duplicate();
     await sub.connect();
-    options.adapter = createAdapter(pub, sub);
+    options.adapter = process.env.ADAPTER === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
   }
 }
 

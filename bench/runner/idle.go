@@ -33,7 +33,7 @@ type idleResult struct {
 // cost of pinging (at the server's default ping interval, 25 s for both).
 func benchIdle(cfg config, name string) (idleResult, error) {
 	var r idleResult
-	srv, err := startServer(cfg, name, "", false)
+	srv, err := startServer(cfg, name, "", "")
 	if err != nil {
 		return r, err
 	}

@@ -161,23 +161,6 @@ func (f clientFleet) connect(url string, n int) error {
 	})
 }
 
-// close closes every socket.
-func (f clientFleet) close() error {
-	for _, c := range f {
-		c.sockets = 0
-	}
-	return f.all(map[string]any{"cmd": "close"}, 0)
-}
-
-// cpu is the CPU time of the processes so far, in seconds.
-func (f clientFleet) cpu() float64 {
-	var s float64
-	for _, c := range f {
-		s += cpuSeconds(c.cmd.Process.Pid)
-	}
-	return s
-}
-
 func btoi(b bool) int {
 	if b {
 		return 1

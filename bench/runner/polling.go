@@ -49,7 +49,7 @@ func benchPolling(cfg config, name string) (pollingResult, error) {
 		r.BaseRSSKB, r.LoadedRSSKB = append(r.BaseRSSKB, base), append(r.LoadedRSSKB, loaded)
 		r.RSSPerClientKB = append(r.RSSPerClientKB, float64(loaded-base)/float64(n))
 	}
-	srv, err := startServer(cfg, name, "", false)
+	srv, err := startServer(cfg, name, "", "")
 	if err != nil {
 		return r, err
 	}
@@ -100,7 +100,7 @@ func benchPolling(cfg config, name string) (pollingResult, error) {
 // their GET (answering pings), and returns the server's RSS before and with
 // them.
 func pollingIdleRSS(cfg config, name string, n int) (base, loaded int64, err error) {
-	srv, err := startServer(cfg, name, "", false)
+	srv, err := startServer(cfg, name, "", "")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -12,14 +12,26 @@ import (
 // before handing the rest of the write to a goroutine of its own.
 const fastWriteWait = 20 * time.Millisecond
 
+// queueStartCap is the capacity a session's empty send queue starts with.
+const queueStartCap = 16
+
 // flushPool writes the queues of WebSocket sessions with a few long-lived
 // workers instead of a goroutine per send. A session waits in the pool's
-// queue while its messages accumulate, so a broadcast storm turns into one
-// system call per session carrying many frames, and an idle session costs
-// no goroutine. A client that does not read fast enough is moved off the
-// pool to a goroutine of its own, so it cannot stall the others.
+// ready list while its messages accumulate, so a broadcast storm turns into
+// one system call per session carrying many frames, and an idle session
+// costs no goroutine. A client that does not read fast enough is moved off
+// the pool to a goroutine of its own, so it cannot stall the others.
+//
+// The ready list is a slice under one mutex: scheduling a session is an
+// append, a worker takes up to flushGrab sessions per lock, and a worker is
+// woken only when it is idle (a broadcast to thousands of sessions wakes
+// each idle worker once, not once per session).
 type flushPool struct {
-	queue chan *Session
+	mu    sync.Mutex
+	ready []*Session // sessions waiting for a worker, from head on
+	head  int
+	idle  int           // workers waiting for a token of wake
+	wake  chan struct{} // buffered: one token per worker at most
 	done  chan struct{}
 	wg    *sync.WaitGroup
 
@@ -27,8 +39,19 @@ type flushPool struct {
 	stopOnce  sync.Once
 }
 
+const (
+	// maxReady bounds the ready list; a session scheduled beyond it gets a
+	// writer goroutine of its own.
+	maxReady = 1 << 16
+	// flushGrab is how many ready sessions a worker takes at a time.
+	flushGrab = 16
+	// keptReady is the largest ready list capacity kept while the list
+	// is empty.
+	keptReady = 4096
+)
+
 func newFlushPool(wg *sync.WaitGroup) *flushPool {
-	return &flushPool{queue: make(chan *Session, 1<<16), done: make(chan struct{}), wg: wg}
+	return &flushPool{done: make(chan struct{}), wg: wg}
 }
 
 // schedule queues s for writing. s.mu is held and s.flushing was just set.
@@ -39,29 +62,81 @@ func (p *flushPool) schedule(s *Session) {
 		return
 	}
 	p.startOnce.Do(p.start)
-	select {
-	case p.queue <- s:
-	default: // the pool is swamped: this session gets its own writer
+	p.mu.Lock()
+	if len(p.ready)-p.head >= maxReady {
+		p.mu.Unlock()
+		// The pool is swamped: this session gets its own writer.
 		p.wg.Add(1)
 		go s.flushAlone()
+		return
 	}
+	p.ready = append(p.ready, s)
+	if p.idle > 0 {
+		p.idle--
+		p.wake <- struct{}{} // never blocks: a token per idle worker
+	}
+	p.mu.Unlock()
 }
 
 func (p *flushPool) start() {
-	for range max(2, runtime.GOMAXPROCS(0)) {
+	n := max(2, runtime.GOMAXPROCS(0))
+	p.wake = make(chan struct{}, n)
+	for range n {
 		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for {
-				select {
-				case s := <-p.queue:
-					s.flushStep()
-				case <-p.done:
-					return
-				}
-			}
-		}()
+		go p.work()
 	}
+}
+
+// work is one worker: it writes the ready sessions until the pool stops.
+func (p *flushPool) work() {
+	defer p.wg.Done()
+	batch := make([]*Session, 0, flushGrab)
+	for {
+		var ok bool
+		if batch, ok = p.take(batch[:0]); !ok {
+			return
+		}
+		for i, s := range batch {
+			s.flushStep()
+			batch[i] = nil
+		}
+	}
+}
+
+// take appends up to flushGrab ready sessions to batch, waiting for one if
+// there is none; it returns false when the pool stops.
+func (p *flushPool) take(batch []*Session) ([]*Session, bool) {
+	p.mu.Lock()
+	for p.head == len(p.ready) {
+		if cap(p.ready) > keptReady {
+			p.ready = nil
+		} else {
+			p.ready = p.ready[:0]
+		}
+		p.head = 0
+		p.idle++
+		p.mu.Unlock()
+		select {
+		case <-p.wake:
+		case <-p.done:
+			return batch, false
+		}
+		p.mu.Lock()
+	}
+	end := min(p.head+flushGrab, len(p.ready))
+	batch = append(batch, p.ready[p.head:end]...)
+	clear(p.ready[p.head:end])
+	p.head = end
+	if p.head >= keptReady && 2*p.head >= len(p.ready) {
+		// Move the rest to the front, so that a list that never empties
+		// during a long storm does not grow.
+		n := copy(p.ready, p.ready[p.head:])
+		clear(p.ready[n:])
+		p.ready = p.ready[:n]
+		p.head = 0
+	}
+	p.mu.Unlock()
+	return batch, true
 }
 
 // stop ends the workers (the server is closing; its sessions are closed).

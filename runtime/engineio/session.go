@@ -99,6 +99,11 @@ func (s *Session) Send(msgs ...*Message) error {
 		s.finish(ReasonTransportError)
 		return ErrQueueFull
 	}
+	if s.queue == nil && len(msgs) < queueStartCap {
+		// A queue grows by doubling from nothing: start it where a batch
+		// written during a broadcast storm usually ends.
+		s.queue = make([]*Message, 0, queueStartCap)
+	}
 	s.queue = append(s.queue, msgs...)
 	s.notifyLocked()
 	s.mu.Unlock()

@@ -1114,3 +1114,74 @@ func TestServerCloseStoresTheSessionFirst(t *testing.T) {
 		t.Fatalf("%d sessions stored in all, want 1", n)
 	}
 }
+
+// TestBroadcastToLargeRoomFollowsMembership broadcasts to a room large
+// enough for the adapter to keep its target list between broadcasts, and
+// changes the room and the namespace's sockets in between: every broadcast
+// reaches exactly the members of the moment. Each step ends with a marker
+// sent to every socket, which a client not in the room sees first.
+func TestBroadcastToLargeRoomFollowsMembership(t *testing.T) {
+	srv, url := newServer(t, socketio.Options{})
+	const n = 70 // above the adapter's smallest kept room
+	cs, ss := clients(t, srv, url, n)
+	nsp := srv.Of("/")
+	for _, s := range ss {
+		s.Join("big")
+	}
+	var late *sioclient.Conn
+	tests := []struct {
+		name    string
+		change  func(t *testing.T)
+		missing []int // clients of cs not in the room
+		late    bool  // the late client is in the room
+	}{
+		{"every member", func(*testing.T) {}, nil, false},
+		{"again, nothing changed", func(*testing.T) {}, nil, false},
+		{"a member left the room", func(*testing.T) { ss[0].Leave("big") }, []int{0}, false},
+		{"it joined again and another disconnected", func(t *testing.T) {
+			ss[0].Join("big")
+			ss[1].Disconnect(false)
+			if text, err := cs[1].NextText(within(t, wait)); err != nil || text != "1" { // DISCONNECT of "/"
+				t.Fatalf("client 1: %q %v", text, err)
+			}
+		}, []int{1}, false},
+		{"a new socket joined", func(t *testing.T) {
+			socks := connected(nsp)
+			late = dial(t, url)
+			connect(t, late, "/", "")
+			receive(t, socks).Join("big")
+		}, []int{1}, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.change(t)
+			event := "step" + itoa(uint64(i))
+			if err := nsp.To("big").Emit("m", event); err != nil {
+				t.Fatal(err)
+			}
+			if err := nsp.Emit("marker", event); err != nil {
+				t.Fatal(err)
+			}
+			check := func(name string, c *sioclient.Conn, member bool) {
+				t.Helper()
+				if member {
+					if text, err := c.NextText(within(t, wait)); err != nil || text != `2["m","`+event+`"]` {
+						t.Fatalf("%s: got %q (%v), want the room's broadcast", name, text, err)
+					}
+				}
+				if text, err := c.NextText(within(t, wait)); err != nil || text != `2["marker","`+event+`"]` {
+					t.Fatalf("%s: got %q (%v), want the marker", name, text, err)
+				}
+			}
+			for j, c := range cs {
+				if j == 1 && slices.Contains(tt.missing, 1) {
+					continue // disconnected from the namespace: no marker either
+				}
+				check("client "+itoa(uint64(j)), c, !slices.Contains(tt.missing, j))
+			}
+			if late != nil {
+				check("late client", late, tt.late)
+			}
+		})
+	}
+}

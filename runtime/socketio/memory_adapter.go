@@ -7,8 +7,10 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/socketfleet/socketfleet/runtime/engineio"
 	"github.com/socketfleet/socketfleet/runtime/parser"
 )
 
@@ -46,12 +48,30 @@ type MemoryAdapter struct {
 	mu    sync.RWMutex
 	rooms map[string]map[string]struct{} // room -> socket ids, own rooms' owners excepted
 	sids  map[string]socketRooms         // socket id -> its rooms
+	gen   uint64                         // counts the changes of rooms and sids (under mu)
+
+	// last is the target list of the last broadcast to one large room,
+	// reused while no membership and no socket of the namespace changed: a
+	// storm of broadcasts to a room looks its members up once.
+	last atomic.Pointer[roomTargets]
 
 	recovery *packetBuffer // nil when recovery is off
 	store    SessionStore
 
 	targets sync.Pool // *[]*Socket scratch slices of broadcasts
 }
+
+// roomTargets are the sockets of one room at one generation of the
+// adapter's rooms and of the namespace's sockets. It is never modified.
+type roomTargets struct {
+	room           string
+	rooms, sockets uint64
+	targets        []*Socket
+}
+
+// minCachedRoom is the smallest room whose broadcast targets are kept for
+// the next broadcast to it.
+const minCachedRoom = 64
 
 // socketRooms are the rooms of one socket: its own room (own) and the
 // others, in joining order. A socket is in few rooms; a slice is smaller
@@ -108,6 +128,7 @@ func (a *MemoryAdapter) inRoomLocked(room, id string) bool {
 func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.gen++
 	mine := a.sids[id]
 	for _, room := range rooms {
 		if room == id {
@@ -148,6 +169,7 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.gen++
 	mine, ok := a.sids[id]
 	if !ok {
 		return
@@ -171,6 +193,8 @@ func (a *MemoryAdapter) Del(id, room string) {
 func (a *MemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.gen++
+	a.last.Store(nil) // no stale socket kept alive by the cache
 	mine, ok := a.sids[id]
 	if !ok {
 		return
@@ -336,6 +360,36 @@ func (a *MemoryAdapter) collect(opts BroadcastOptions) *[]*Socket {
 	return buf
 }
 
+// cachedTargets returns the sockets of the one room opts selects (without
+// exceptions) when it has at least minCachedRoom members, from the cache of
+// the last such broadcast when nothing changed since. The slice is shared:
+// it must not be modified.
+func (a *MemoryAdapter) cachedTargets(opts BroadcastOptions) ([]*Socket, bool) {
+	if len(opts.Rooms) != 1 || len(opts.Except) != 0 {
+		return nil, false
+	}
+	room := opts.Rooms[0]
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	a.nsp.mu.RLock()
+	defer a.nsp.mu.RUnlock()
+	if c := a.last.Load(); c != nil && c.room == room && c.rooms == a.gen && c.sockets == a.nsp.socketsGen {
+		return c.targets, true
+	}
+	n := a.roomSizeLocked(room)
+	if n < minCachedRoom {
+		return nil, false
+	}
+	targets := make([]*Socket, 0, n)
+	a.forEachInRoomLocked(room, func(id string) {
+		if s := a.nsp.sockets[id]; s != nil {
+			targets = append(targets, s)
+		}
+	})
+	a.last.Store(&roomTargets{room: room, rooms: a.gen, sockets: a.nsp.socketsGen, targets: targets})
+	return targets, true
+}
+
 func (a *MemoryAdapter) releaseTargets(buf *[]*Socket) {
 	if cap(*buf) > 4096 {
 		return // do not keep huge slices alive
@@ -354,19 +408,28 @@ func (a *MemoryAdapter) Broadcast(packet *parser.Packet, opts BroadcastOptions) 
 		a.recovery.record(packet, opts)
 	}
 	msgs := a.nsp.srv.encode(packet)
+	if targets, ok := a.cachedTargets(opts); ok {
+		a.deliverTo(targets, packet, msgs, opts.Flags.Volatile)
+		return nil
+	}
 	buf := a.collect(opts)
+	a.deliverTo(*buf, packet, msgs, opts.Flags.Volatile)
+	a.releaseTargets(buf)
+	return nil
+}
+
+// deliverTo sends the encoded packet to targets.
+func (a *MemoryAdapter) deliverTo(targets []*Socket, packet *parser.Packet, msgs []*engineio.Message, volatile bool) {
 	var cache *outgoingCache
-	for _, s := range *buf {
+	for _, s := range targets {
 		if s.hasOutgoing.Load() {
 			if cache == nil {
 				cache = &outgoingCache{pkt: packet}
 			}
 			s.notifyOutgoing(packet, cache)
 		}
-		s.deliver(packet, msgs, opts.Flags.Volatile)
+		s.deliver(packet, msgs, volatile)
 	}
-	a.releaseTargets(buf)
-	return nil
 }
 
 // BroadcastWithAck sends packet with one ack id (from the namespace's

@@ -35,6 +35,7 @@ type Namespace struct {
 
 	mu           sync.RWMutex
 	sockets      map[string]*Socket
+	socketsGen   uint64 // counts the changes of sockets
 	connecting   int
 	removed      bool
 	middlewares  []ConnectMiddleware
@@ -317,6 +318,7 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 		s.hold()
 		n.mu.Lock()
 		n.sockets[s.id] = s
+		n.socketsGen++
 		n.mu.Unlock()
 		n.adapter.AddAll(s.id, rooms)
 		if len(missed) > 0 {
@@ -345,6 +347,7 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 	if catchUp == nil {
 		n.mu.Lock()
 		n.sockets[s.id] = s
+		n.socketsGen++
 		n.mu.Unlock()
 	}
 	s.mu.Lock()
@@ -390,6 +393,7 @@ func (n *Namespace) removeSocket(s *Socket) {
 	n.mu.Lock()
 	if n.sockets[s.id] == s {
 		delete(n.sockets, s.id)
+		n.socketsGen++
 	}
 	n.mu.Unlock()
 	n.srv.removeChildIfEmpty(n)
