@@ -4,14 +4,11 @@
 // only, and the client's reconnection with its first delay from the
 // environment (RECONNECTION_DELAY, milliseconds, ±50%).
 //   {"cmd":"connect","url":U,"n":N}            connect N more sockets to U; {"connected":N}
-//   {"cmd":"reset"}                            zero the "m" counter, drop latency samples; {}
+//   {"cmd":"reset"}                            zero the "m" counter; {}
 //   {"cmd":"expect","n":N,"timeoutMs":T}       wait until N "m" events arrived since reset;
 //                                              {"received":N,"t":<ms since the epoch of the N-th>}
-//   {"cmd":"record","on":B}                    keep (or not) the latency of each "m" carrying {"t":<ns>}; {}
-//   {"cmd":"samples"}                          {"samples":[<ms>...]}
 //   {"cmd":"reconnects","n":N,"timeoutMs":T}   wait until N sockets reconnected after their first connect;
 //                                              {"times":[<ms since the epoch>...],"recovered":K,"errors":E}
-//   {"cmd":"close"}                            close every socket; {}
 // An error is {"error":"..."}. Times are wall-clock milliseconds with
 // sub-millisecond precision, comparable with the runner's clock.
 import { createInterface } from "node:readline";
@@ -26,12 +23,9 @@ const options = {
   randomizationFactor: 0.5,
 };
 
-let sockets = [];
 let received = 0;
 let reachedAt = 0;
 let target = Infinity;
-let latencies = null;
-const samples = [];
 const reconnects = { times: [], recovered: 0, errors: 0 };
 let waiter = null; // {check: () => reply|undefined, resolve}
 
@@ -55,10 +49,9 @@ function wait(check, timeoutMs, onTimeout) {
   });
 }
 
-function onMessage(payload) {
+function onMessage() {
   received++;
   if (received === target) reachedAt = now();
-  if (latencies && payload && payload.t) latencies.push(now() - payload.t / 1e6);
   if (received >= target) wake();
 }
 
@@ -88,7 +81,7 @@ async function connect(url, n) {
   const worker = async () => {
     while (next < n) {
       next++;
-      sockets.push(await connectOne(url));
+      await connectOne(url);
     }
   };
   await Promise.all(Array.from({ length: Math.min(n, 50) }, worker));
@@ -103,7 +96,6 @@ async function handle(c) {
       received = 0;
       reachedAt = 0;
       target = Infinity;
-      samples.length = 0;
       return {};
     case "expect":
       target = c.n;
@@ -113,20 +105,10 @@ async function handle(c) {
         c.timeoutMs,
         () => ({ error: `${received} of ${c.n} messages` }),
       );
-    case "record":
-      if (c.on) latencies = samples;
-      else latencies = null;
-      return {};
-    case "samples":
-      return { samples };
     case "reconnects": {
       const done = () => (reconnects.times.length >= c.n ? { ...reconnects } : undefined);
       return wait(done, c.timeoutMs, () => ({ ...reconnects }));
     }
-    case "close":
-      for (const s of sockets) s.close();
-      sockets = [];
-      return {};
   }
   return { error: `unknown command ${c.cmd}` };
 }
