@@ -918,14 +918,21 @@ func (a *App) closeParts(ctx context.Context) {
 	if a.adminUI != nil {
 		a.adminUI.Close()
 	}
-	for _, s := range []*http.Server{a.public, a.admin} {
-		if s != nil {
+	for _, l := range []struct {
+		s    *http.Server
+		name string
+	}{{a.public, "public"}, {a.admin, "admin"}} {
+		if l.s != nil {
 			// Shutdown leaves a connection that has not sent a request for
 			// less than 5 s open (net/http counts it as new: a long-polling
 			// connection handed back by the engine is one) once ctx ends:
 			// Close ends what is left.
-			_ = s.Shutdown(ctx)
-			_ = s.Close()
+			start := time.Now()
+			if err := l.s.Shutdown(ctx); err != nil && ctx.Err() != nil {
+				a.log.Warn("listener shutdown: connections still open when the wait ended, closed",
+					"listener", l.name, "waited", time.Since(start).Round(time.Millisecond).String(), "err", err)
+			}
+			_ = l.s.Close()
 		}
 	}
 	for _, ln := range []net.Listener{a.publicLn, a.adminLn} {
