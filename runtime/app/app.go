@@ -126,6 +126,10 @@ type App struct {
 	// forwarder forwards the requests of other pods' sessions (nil when
 	// cluster.forwarding is off).
 	forwarder *forward.Forwarder
+	// publicConns and adminConns find the connections the Engine.IO server
+	// gave back to the listeners, for the stop (adminConns is nil without
+	// forwarding: nothing is parked on the admin listener then).
+	publicConns, adminConns *givenBackConns
 
 	publicLn, adminLn net.Listener
 	public, admin     *http.Server
@@ -640,11 +644,14 @@ func (a *App) listen(public http.Handler) error {
 	a.public = &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	// The requests of a polling session are handled in arrival order, as the
 	// reference server does (outermost wrapper: the order is the socket's).
-	a.publicLn = a.srv.Engine().OrderRequests(a.public, a.publicLn)
+	a.publicConns = newGivenBackConns()
+	a.publicLn = a.srv.Engine().OrderRequests(a.public, a.publicConns.listen(a.public, a.publicLn))
 	a.admin = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
 	if a.forwarder != nil {
-		// Forwarded requests of a session are ordered with its direct ones.
-		a.adminLn = a.srv.Engine().OrderRequests(a.admin, a.adminLn)
+		// Forwarded requests of a session are ordered with its direct ones
+		// (and their connections parked like the public ones).
+		a.adminConns = newGivenBackConns()
+		a.adminLn = a.srv.Engine().OrderRequests(a.admin, a.adminConns.listen(a.admin, a.adminLn))
 	}
 	return nil
 }
@@ -913,6 +920,14 @@ func (a *App) closeParts(ctx context.Context) {
 	if a.srv != nil {
 		if err := a.srv.Close(ctx); err != nil {
 			a.log.Warn("close Socket.IO server", "err", err)
+		}
+	}
+	// The Engine.IO server is closed: the connections it gave back and that
+	// wait for their next request are closed now, like idle ones, instead
+	// of holding Shutdown for 5 s.
+	for _, t := range []*givenBackConns{a.publicConns, a.adminConns} {
+		if t != nil {
+			t.stop()
 		}
 	}
 	if a.adminUI != nil {
