@@ -939,9 +939,9 @@ func (a *App) closeParts(ctx context.Context) {
 	}{{a.public, "public"}, {a.admin, "admin"}} {
 		if l.s != nil {
 			// Shutdown leaves a connection that has not sent a request for
-			// less than 5 s open (net/http counts it as new: a long-polling
-			// connection handed back by the engine is one) once ctx ends:
-			// Close ends what is left.
+			// less than 5 s open (the given-back ones are closed above, so
+			// only connections just accepted) until ctx ends: Close ends
+			// what is left.
 			start := time.Now()
 			if err := l.s.Shutdown(ctx); err != nil && ctx.Err() != nil {
 				a.log.Warn("listener shutdown: connections still open when the wait ended, closed",
