@@ -1,0 +1,149 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socketfleet/socketfleet/internal/waitfor"
+	"github.com/socketfleet/socketfleet/runtime/engineio"
+)
+
+type nopSession struct{}
+
+func (nopSession) OnMessage([]byte, bool) {}
+func (nopSession) OnClose(string)         {}
+
+// TestGivenBackConnectionsClosedAtStop: a long-polling GET that the
+// Engine.IO server parks and answers hands its connection back to net/http,
+// which counts it as new; a client that keeps it pooled sends nothing, and
+// http.Server.Shutdown would wait 5 s for it (a new connection is left open
+// until it is 5 s old). The tracker finds it, and stop closes it, so Shutdown
+// returns within a deadline shorter than those 5 s. A connection that was
+// accepted and has not sent its first request yet is not mistaken for one.
+func TestGivenBackConnectionsClosedAtStop(t *testing.T) {
+	var mu sync.Mutex
+	var sessions []*engineio.Session
+	eng := engineio.NewServer(engineio.Options{PingInterval: time.Minute, PingTimeout: time.Minute},
+		func(s *engineio.Session, _ *http.Request) engineio.SessionHandler {
+			mu.Lock()
+			sessions = append(sessions, s)
+			mu.Unlock()
+			return nopSession{}
+		})
+	hs := &http.Server{Handler: eng, ReadHeaderTimeout: 10 * time.Second}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker := newGivenBackConns()
+	ln := eng.OrderRequests(hs, tracker.listen(hs, raw))
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	defer func() {
+		_ = hs.Close()
+		_ = eng.Close(context.Background())
+		<-served
+	}()
+
+	// A fresh connection that has sent nothing: not given back.
+	fresh, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+
+	conn, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	get := func(query string) (int, string) {
+		t.Helper()
+		if _, err := fmt.Fprintf(conn, "GET /?%s HTTP/1.1\r\nHost: test\r\n\r\n", query); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	status, body := get("EIO=4&transport=polling")
+	if status != http.StatusOK || !strings.HasPrefix(body, "0") {
+		t.Fatalf("handshake: %d %q", status, body)
+	}
+	var open struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil || open.SID == "" {
+		t.Fatalf("handshake body %q: %v", body, err)
+	}
+	// The poll waits (parked); the session's close answers it, and the
+	// connection goes back to net/http, where the client leaves it idle.
+	polled := make(chan string, 1)
+	go func() {
+		_, b := get("EIO=4&transport=polling&sid=" + open.SID)
+		polled <- b
+	}()
+	waitfor.True(t, "the poll parked", func() bool { return eng.Stats().ParkedConns == 1 })
+	mu.Lock()
+	sessions[0].Close()
+	mu.Unlock()
+	if b := <-polled; b != "1" {
+		t.Fatalf("poll answered %q, want the close packet", b)
+	}
+	waitfor.True(t, "the connection given back and found", func() bool {
+		tracker.mu.Lock()
+		defer tracker.mu.Unlock()
+		return len(tracker.waiting) == 1
+	})
+	tracker.mu.Lock()
+	for c := range tracker.waiting {
+		if c.RemoteAddr().String() != conn.LocalAddr().String() {
+			t.Fatalf("tracked %s, want the polling connection %s (not the fresh one %s)",
+				c.RemoteAddr(), conn.LocalAddr(), fresh.LocalAddr())
+		}
+	}
+	tracker.mu.Unlock()
+
+	if err := eng.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tracker.stop()
+	// The fresh connection now sends its request: it is served, not cut.
+	if _, err := fmt.Fprintf(fresh, "GET /?EIO=4&transport=polling HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(fresh), nil)
+	if err != nil {
+		t.Fatalf("the fresh connection was cut: %v", err)
+	}
+	_ = resp.Body.Close()
+	// The polling connection is closed: the client reads EOF, before
+	// net/http would have closed it (5 s for Shutdown, ReadHeaderTimeout).
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the given-back connection: read %v, want EOF", err)
+	}
+	// Below net/http's 5 s for a new connection: nothing holds Shutdown.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
