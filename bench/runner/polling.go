@@ -108,6 +108,12 @@ func pollingIdleRSS(cfg config, name string, n int) (base, loaded int64, err err
 	pid := srv.cmd.Process.Pid
 	time.Sleep(time.Second)
 	base = rssKB(pid)
+	if cfg.profileDir != "" && name == "go" {
+		// Heap profiles (-profile-dir) before the clients and with them: the
+		// Go server writes one at each SIGUSR1.
+		_ = srv.cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(time.Second)
+	}
 	log.Printf("%s: %d idle polling clients", name, n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -134,6 +140,10 @@ func pollingIdleRSS(cfg config, name string, n int) (base, loaded int64, err err
 			samples = append(samples, float64(rssKB(pid)))
 			next = time.After(time.Second)
 		}
+	}
+	if cfg.profileDir != "" && name == "go" {
+		_ = srv.cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(2 * time.Second)
 	}
 	return base, int64(median(samples)), nil
 }

@@ -183,32 +183,87 @@ func (srv *Server) parkPoll(s *Session, w http.ResponseWriter, sc *stampedConn) 
 	return true
 }
 
-// parkAfter answers r (a POST) with body on its connection taken out of
+// parkAfter answers a request with body on its connection taken out of
 // net/http, then parks the connection until its next request. It reports
-// false when net/http kept the connection (nothing was written).
-func (srv *Server) parkAfter(w http.ResponseWriter, sc *stampedConn, contentType string, body []byte) bool {
+// false when net/http kept the connection (nothing was written), and the
+// write's error.
+func (srv *Server) parkAfter(w http.ResponseWriter, sc *stampedConn, contentType string, body []byte) (bool, error) {
 	pc := srv.hijack(w, sc)
 	if pc == nil {
-		return false
+		return false, nil
 	}
-	pc.settle(pc.respond(contentType, body), true)
-	return true
+	err := pc.respond(contentType, body)
+	pc.settle(err)
+	return true, err
 }
 
 // wakePollLocked makes the waiting GET of s answer. s.mu is held.
 func (s *Session) wakePollLocked() {
 	if pc := s.parked; pc != nil {
 		s.parked = nil
-		s.srv.wg.Add(1)
-		go func() {
-			defer s.srv.wg.Done()
-			s.answerPoll(pc)
-		}()
+		s.srv.answers.add(&s.srv.wg, s, pc)
 		return
 	}
 	select {
 	case s.pollWake <- struct{}{}:
 	default:
+	}
+}
+
+// maxAnswerers bounds the goroutines that answer parked GETs. A heartbeat
+// or a broadcast wakes thousands of them at once: a goroutine each would
+// hold thousands of stacks at the same moment (and the garbage collector's
+// goal grows with them), where a few workers answer them one after the
+// other, each answer being one write of a small response to an idle socket.
+// A client that does not read holds its worker for at most writeWait.
+const maxAnswerers = 32
+
+// answerQueue holds the parked GETs to answer and runs at most
+// maxAnswerers goroutines that answer them.
+type answerQueue struct {
+	mu      sync.Mutex
+	queue   []pendingAnswer
+	workers int
+}
+
+// pendingAnswer is a parked GET to answer.
+type pendingAnswer struct {
+	s  *Session
+	pc *parkedConn
+}
+
+// add queues the answer of s's GET parked on pc, and starts a worker (one
+// counted in wg) when fewer than maxAnswerers run.
+func (q *answerQueue) add(wg *sync.WaitGroup, s *Session, pc *parkedConn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queue = append(q.queue, pendingAnswer{s, pc})
+	if q.workers >= maxAnswerers {
+		return
+	}
+	q.workers++
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		q.run()
+	}()
+}
+
+// run answers queued GETs until the queue is empty.
+func (q *answerQueue) run() {
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.queue = nil // the burst's array goes with it
+			q.workers--
+			q.mu.Unlock()
+			return
+		}
+		a := q.queue[0]
+		q.queue[0] = pendingAnswer{}
+		q.queue = q.queue[1:]
+		q.mu.Unlock()
+		a.s.answerPoll(a.pc)
 	}
 }
 
@@ -218,10 +273,11 @@ func (s *Session) answerPoll(pc *parkedConn) {
 	s.pollWaiting = false
 	body, closing, reason := s.pollAnswerLocked()
 	s.mu.Unlock()
-	err := pc.respond("text/plain; charset=UTF-8", body)
-	// A polling client sends its next GET at once: the HTTP server takes
-	// the connection back now rather than after one more poller event.
-	pc.settle(err, false)
+	err := pc.respond(pollContentType, body)
+	// The connection stays parked until the client's next request arrives
+	// (after its POSTs, e.g. the pong of a ping): handed back at once, it
+	// would hold an HTTP server goroutine and its read buffer meanwhile.
+	pc.settle(err)
 	switch {
 	case closing:
 		s.finish(reason) // no-op when already closed
@@ -230,18 +286,18 @@ func (s *Session) answerPoll(pc *parkedConn) {
 	}
 }
 
-// settle parks pc idle after an answer (when idle is set), or hands it
-// back to the HTTP server, or closes it (the write failed, the client is
-// gone).
-func (pc *parkedConn) settle(writeErr error, idle bool) {
+// settle parks pc idle after an answer until the client's next request,
+// or hands it back to the HTTP server (that request has begun), or closes
+// it (the write failed, the client is gone).
+func (pc *parkedConn) settle(writeErr error) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	pc.sess = nil
 	switch {
 	case writeErr != nil || pc.eof || pc.sc.ln == nil:
 		pc.closeLocked()
-	case !idle || len(pc.carry) > 0:
-		pc.giveBackLocked() // the next request comes at once, or has begun
+	case len(pc.carry) > 0:
+		pc.giveBackLocked() // the next request has begun
 	default:
 		pc.state = parkIdle
 		if !pc.registered {

@@ -133,9 +133,9 @@ func TestParkedPollsReuseKeepAliveConnections(t *testing.T) {
 		if m := rec.next(t); m != fmt.Sprintf("t:up %d", round) {
 			t.Fatalf("message %q", m)
 		}
-		// The GET's connection went back to the HTTP server at its answer
-		// (the next GET follows at once); the POST's waits parked.
-		waitfor.True(t, "the POST connection parked idle", parked(h, 1))
+		// Both connections wait parked idle for their next request: the
+		// GET's since its answer, the POST's since its "ok".
+		waitfor.True(t, "both connections parked idle", parked(h, 2))
 	}
 }
 
@@ -226,11 +226,10 @@ func TestParkedPollsHoldNoGoroutine(t *testing.T) {
 		c.send(http.MethodGet, "EIO=4&transport=polling&sid="+sids[i], "", "")
 	}
 	waitfor.True(t, "every GET parked", parked(h, n))
-	// Every GET waits, none on a goroutine: the count may move by a few
-	// (timers, the poller), not by one per poll.
-	if after := runtime.NumGoroutine(); after-before > n/10 {
-		t.Fatalf("%d goroutines for %d parked polls (%d before)", after-before, n, before)
-	}
+	// Every GET waits, none on a goroutine: once the poller's readers that
+	// handed the connections over have returned, the count may move by a
+	// few (timers, the poller), not by one per poll.
+	waitfor.True(t, "goroutines back to a few", func() bool { return runtime.NumGoroutine()-before <= n/10 })
 	for i, c := range clients {
 		if err := recs[i].sess.Send(TextMessage([]byte("x"))); err != nil {
 			t.Fatal(err)

@@ -65,10 +65,19 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 	body, closing, reason := s.pollAnswerLocked()
 	s.mu.Unlock()
 
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	_, err := w.Write(body)
+	// The connection waits for the client's next GET (or its POST) with no
+	// goroutine when it can be parked.
+	var err error
+	parked := false
+	if sc := s.srv.parkable(r); sc != nil {
+		parked, err = s.srv.parkAfter(w, sc, pollContentType, body)
+	}
+	if !parked {
+		h := w.Header()
+		h.Set("Content-Type", pollContentType)
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		_, err = w.Write(body)
+	}
 	switch {
 	case closing:
 		s.finish(reason) // no-op when already closed
@@ -76,6 +85,9 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 		s.finish(ReasonTransportError)
 	}
 }
+
+// pollContentType is the Content-Type of a GET's answer.
+const pollContentType = "text/plain; charset=UTF-8"
 
 // mustWaitLocked reports whether a GET has nothing to answer yet. s.mu is
 // held.
@@ -163,8 +175,10 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	// The connection waits for the client's next POST with no goroutine
 	// when it can be parked.
-	if sc := s.srv.parkable(r); sc != nil && s.srv.parkAfter(w, sc, "text/html", []byte("ok")) {
-		return
+	if sc := s.srv.parkable(r); sc != nil {
+		if parked, _ := s.srv.parkAfter(w, sc, "text/html", []byte("ok")); parked {
+			return
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html")
