@@ -213,6 +213,8 @@ type stampedListener struct {
 	// idleTimeout is the HTTP server's: how long a parked connection may
 	// stay idle (0: no limit).
 	idleTimeout time.Duration
+	// idle lists the parked idle connections for the idle timeout's sweep.
+	idle idleConns
 
 	resumed   chan *stampedConn
 	accepted  chan acceptResult

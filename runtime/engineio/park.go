@@ -35,7 +35,9 @@ import (
 //     reference server's "poll connection closed prematurely"); an idle
 //     connection the client closes is handed back and net/http closes it;
 //   - an idle connection is closed after the http.Server's IdleTimeout (or
-//     ReadTimeout), as net/http would.
+//     ReadTimeout), as net/http would, by one sweep per listener (at most
+//     an eighth of the timeout, or 1 s, late) rather than a timer per
+//     connection.
 //
 // Only plain HTTP/1.1 keep-alive requests are parked (not TLS, not
 // HTTP/1.0, not "Connection: close"), and at most Options.MaxParkedConns
@@ -68,7 +70,12 @@ type parkedConn struct {
 	head       []byte   // extra response header lines of the waiting GET (CORS)
 	carry      []byte   // bytes read past the request, for the next one
 	eof        bool     // the client closed its side
-	idleTimer  *time.Timer
+
+	// In the listener's list of idle connections (idleConns), under the
+	// list's mu (not pc.mu).
+	idlePrev, idleNext *parkedConn
+	idleAt             time.Duration // when it became idle (monoNow)
+	idleLinked         bool
 }
 
 // parkable returns the connection of r when r may be parked, else nil.
@@ -311,8 +318,8 @@ func (pc *parkedConn) settle(writeErr error) {
 			pc.giveBackLocked()
 			return
 		}
-		if d := pc.sc.ln.idleTimeout; d > 0 {
-			pc.idleTimer = time.AfterFunc(d, pc.idleExpired)
+		if pc.sc.ln.idleTimeout > 0 {
+			pc.sc.ln.idle.add(pc)
 		}
 	}
 }
@@ -375,13 +382,109 @@ func (pc *parkedConn) readReady(p *readPoller) {
 	}
 }
 
-// idleExpired closes a connection left idle for the HTTP server's idle
-// timeout.
-func (pc *parkedConn) idleExpired() {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.state == parkIdle {
-		pc.closeLocked()
+// monoStart is the origin of monoNow.
+var monoStart = time.Now()
+
+// monoNow is the monotonic clock's time since monoStart.
+func monoNow() time.Duration { return time.Since(monoStart) }
+
+// idleConns is a listener's parked idle connections in the order they
+// became idle, which is the order of their deadlines (one idle timeout per
+// listener). One goroutine, running while the list is not empty, closes
+// those idle for longer than the timeout: no timer per connection.
+type idleConns struct {
+	mu         sync.Mutex
+	head, tail *parkedConn
+	sweeping   bool
+}
+
+// add appends pc, just parked idle (pc.mu is held), and starts the sweep
+// of pc's listener when it is not running.
+func (q *idleConns) add(pc *parkedConn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	pc.idleAt, pc.idleLinked = monoNow(), true
+	pc.idlePrev, pc.idleNext = q.tail, nil
+	if q.tail != nil {
+		q.tail.idleNext = pc
+	} else {
+		q.head = pc
+	}
+	q.tail = pc
+	if !q.sweeping {
+		q.sweeping = true
+		go q.sweep(pc.sc.ln)
+	}
+}
+
+// remove unlinks pc when it is in the list. pc.mu is held.
+func (q *idleConns) remove(pc *parkedConn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.unlinkLocked(pc)
+}
+
+func (q *idleConns) unlinkLocked(pc *parkedConn) {
+	if !pc.idleLinked {
+		return
+	}
+	if pc.idlePrev != nil {
+		pc.idlePrev.idleNext = pc.idleNext
+	} else {
+		q.head = pc.idleNext
+	}
+	if pc.idleNext != nil {
+		pc.idleNext.idlePrev = pc.idlePrev
+	} else {
+		q.tail = pc.idlePrev
+	}
+	pc.idlePrev, pc.idleNext, pc.idleLinked = nil, nil, false
+}
+
+// sweepEvery returns how often the connections idle for longer than
+// timeout are looked for: an eighth of it, between 10 ms and 1 s.
+func sweepEvery(timeout time.Duration) time.Duration {
+	return min(max(timeout/8, 10*time.Millisecond), time.Second)
+}
+
+// sweep closes the connections of l idle for longer than its idle timeout
+// until the list is empty or l is closed.
+func (q *idleConns) sweep(l *stampedListener) {
+	t := time.NewTicker(sweepEvery(l.idleTimeout))
+	defer t.Stop()
+	var expired []*parkedConn
+	for {
+		select {
+		case <-t.C:
+		case <-l.done:
+			q.mu.Lock()
+			q.sweeping = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Lock()
+		now := monoNow()
+		for pc := q.head; pc != nil && now-pc.idleAt >= l.idleTimeout; pc = q.head {
+			q.unlinkLocked(pc)
+			expired = append(expired, pc)
+		}
+		empty := q.head == nil
+		if empty {
+			q.sweeping = false
+		}
+		q.mu.Unlock()
+		for i, pc := range expired {
+			pc.mu.Lock()
+			if pc.state == parkIdle {
+				pc.closeLocked()
+			}
+			pc.mu.Unlock()
+			expired[i] = nil
+		}
+		expired = expired[:0]
+		if empty {
+			return
+		}
 	}
 }
 
@@ -400,16 +503,16 @@ func (pc *parkedConn) pollerClosed() {
 	}
 }
 
-// releaseLocked ends pc's registration and idle timer. pc.mu is held.
+// releaseLocked ends pc's registration and takes it off its listener's
+// idle list. pc.mu is held.
 func (pc *parkedConn) releaseLocked() {
 	if pc.registered {
 		pc.srv.poller.unregister(&pc.pollReg, pc)
 		pc.registered = false
 		pc.srv.parked.Add(-1)
 	}
-	if pc.idleTimer != nil {
-		pc.idleTimer.Stop()
-		pc.idleTimer = nil
+	if pc.sc.ln != nil {
+		pc.sc.ln.idle.remove(pc)
 	}
 	pc.state = parkGone
 }

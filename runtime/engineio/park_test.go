@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -315,4 +316,49 @@ func TestServerCloseAnswersParkedPolls(t *testing.T) {
 	if r := rec.closeReason(t); r != ReasonServerShutdown {
 		t.Fatalf("reason %q", r)
 	}
+}
+
+func TestParkedIdleConnectionsCloseAfterIdleTimeout(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	h := &harness{sessions: make(chan *recorder, 16)}
+	h.srv = NewServer(Options{}, func(s *Session, _ *http.Request) SessionHandler {
+		r := &recorder{sess: s, messages: make(chan string, 64), closed: make(chan string, 1)}
+		h.sessions <- r
+		return r
+	})
+	h.http = httptest.NewUnstartedServer(h.srv)
+	h.http.Config.IdleTimeout = idle
+	h.http.Listener = h.srv.OrderRequests(h.http.Config, h.http.Listener)
+	h.http.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		if err := h.srv.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		h.http.Close()
+	})
+
+	busy, quiet := dialRaw(t, h), dialRaw(t, h)
+	sid, _ := busy.handshake()
+	q := "EIO=4&transport=polling&sid=" + sid
+	quiet.send(http.MethodPost, q, "4hello", "Content-Type: text/plain;charset=UTF-8\r\n")
+	if _, body := quiet.read(); body != "ok" {
+		t.Fatalf("POST answered %q", body)
+	}
+	waitfor.True(t, "both connections parked idle", parked(h, 2))
+	// busy sends a request every half timeout: it stays open, quiet does not.
+	start := time.Now()
+	for time.Since(start) < 3*idle {
+		time.Sleep(idle / 2)
+		busy.send(http.MethodPost, q, "4ping", "Content-Type: text/plain;charset=UTF-8\r\n")
+		if resp, body := busy.read(); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("busy connection: %d %q", resp.StatusCode, body)
+		}
+	}
+	_ = quiet.conn.SetReadDeadline(time.Now().Add(guard))
+	if n, err := quiet.conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("quiet connection after its idle timeout: %d bytes, %v (want EOF)", n, err)
+	}
+	waitfor.True(t, "only the busy connection parked", parked(h, 1))
 }
