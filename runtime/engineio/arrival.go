@@ -184,9 +184,11 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 				// handler's request) is left, and the next one is stamped.
 				sc.a.leave(sc.take())
 				sc.armed.Store(true)
+				sc.endHandBack()
 			case http.StateHijacked, http.StateClosed:
 				sc.armed.Store(false)
 				sc.a.leave(sc.take())
+				sc.endHandBack()
 			}
 		}
 		if connState != nil {
@@ -199,7 +201,8 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 	}
 	return &stampedListener{
 		Listener: ln, a: srv.arrivals, idleTimeout: idle,
-		resumed: make(chan *stampedConn, 64), accepted: make(chan acceptResult), done: make(chan struct{}),
+		resumedSig: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
+		accepted: make(chan acceptResult), done: make(chan struct{}),
 	}
 }
 
@@ -216,7 +219,14 @@ type stampedListener struct {
 	// idle lists the parked idle connections for the idle timeout's sweep.
 	idle idleConns
 
-	resumed   chan *stampedConn
+	// Connections given back (park.go), handed to the HTTP server at most
+	// maxHandedBack at a time.
+	resumeMu   sync.Mutex
+	resumed    []*stampedConn
+	resumedSig chan struct{} // a connection was queued
+	handedBack atomic.Int64  // given back and not yet done with (handBackSlot)
+	slotFreed  chan struct{} // handedBack went down
+	handBacks  atomic.Uint64 // numbers the hand-backs
 	accepted  chan acceptResult
 	done      chan struct{}
 	startOnce sync.Once
@@ -226,18 +236,23 @@ type stampedListener struct {
 // Accept returns the next new or given-back connection.
 func (l *stampedListener) Accept() (net.Conn, error) {
 	l.startOnce.Do(func() { go l.acceptLoop() })
-	select {
-	case sc := <-l.resumed:
-		return sc, nil
-	case r := <-l.accepted:
-		if r.err != nil {
-			return nil, r.err
+	for {
+		if sc := l.nextResumed(); sc != nil {
+			return sc, nil
 		}
-		sc := &stampedConn{Conn: r.c, a: l.a, ln: l}
-		sc.armed.Store(true)
-		return sc, nil
-	case <-l.done:
-		return nil, net.ErrClosed
+		select {
+		case <-l.resumedSig:
+		case <-l.slotFreed:
+		case r := <-l.accepted:
+			if r.err != nil {
+				return nil, r.err
+			}
+			sc := &stampedConn{Conn: r.c, a: l.a, ln: l}
+			sc.armed.Store(true)
+			return sc, nil
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
 	}
 }
 
@@ -247,6 +262,7 @@ func (l *stampedListener) Close() error {
 	err := net.ErrClosed
 	l.closeOnce.Do(func() {
 		close(l.done)
+		l.closeResumed()
 		err = l.Listener.Close()
 	})
 	return err
@@ -264,6 +280,10 @@ type stampedConn struct {
 	mu      sync.Mutex
 	arrival arrival // of the request being read, until a handler takes it
 	carry   []byte  // bytes read while the connection was parked, read first
+	// handBack is the number of the hand-back whose slot the connection
+	// holds (0: none), handBackTimer its time limit (park.go).
+	handBack      atomic.Uint64
+	handBackTimer *time.Timer
 }
 
 func (c *stampedConn) Read(b []byte) (int, error) {

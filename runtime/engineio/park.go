@@ -537,16 +537,108 @@ func (pc *parkedConn) giveBackLocked() {
 	pc.sc.ln.resume(pc.sc, carry)
 }
 
-// resume makes Accept return sc again (a connection given back), or closes
-// it once the listener is closed.
+// maxHandedBack bounds the connections given back to the HTTP server at
+// one time. Every connection handed back costs a goroutine, its stack and
+// the server's read and write buffers until its request is done; when
+// thousands of parked clients send their next request at once (after a
+// heartbeat or a broadcast), the others wait their turn in the listener's
+// queue, with their bytes in the kernel, instead of all holding buffers at
+// the same moment (the garbage collector's goal, hence the RSS, follows
+// that peak).
+const maxHandedBack = 128
+
+// handBackHold bounds how long one hand-back holds its slot: a request
+// whose body trickles in, or a slow handler, lets the queue move on after
+// it.
+const handBackHold = 100 * time.Millisecond
+
+// resume queues sc, given back with the bytes already read, for Accept, or
+// closes it once the listener is closed.
 func (l *stampedListener) resume(sc *stampedConn, carry []byte) {
 	sc.mu.Lock()
 	sc.carry = carry
 	sc.mu.Unlock()
 	sc.armed.Store(true)
+	l.resumeMu.Lock()
 	select {
-	case l.resumed <- sc:
 	case <-l.done:
+		l.resumeMu.Unlock()
+		_ = sc.Close()
+		return
+	default:
+	}
+	l.resumed = append(l.resumed, sc)
+	l.resumeMu.Unlock()
+	select {
+	case l.resumedSig <- struct{}{}:
+	default:
+	}
+}
+
+// nextResumed returns the next connection given back when fewer than
+// maxHandedBack are being served, with a slot taken for it; else nil.
+func (l *stampedListener) nextResumed() *stampedConn {
+	if l.handedBack.Load() >= maxHandedBack {
+		return nil
+	}
+	l.resumeMu.Lock()
+	if len(l.resumed) == 0 {
+		l.resumeMu.Unlock()
+		return nil
+	}
+	sc := l.resumed[0]
+	l.resumed[0] = nil
+	l.resumed = l.resumed[1:]
+	if len(l.resumed) == 0 {
+		l.resumed = nil // the burst's array goes with it
+	}
+	l.resumeMu.Unlock()
+	l.handedBack.Add(1)
+	n := l.handBacks.Add(1)
+	sc.handBack.Store(n)
+	t := time.AfterFunc(handBackHold, func() { sc.freeHandBack(n) })
+	sc.mu.Lock()
+	sc.handBackTimer = t
+	sc.mu.Unlock()
+	return sc
+}
+
+// endHandBack frees the slot of sc's hand-back, if it holds one: its
+// request is done, or the connection was taken out of the HTTP server
+// again, or closed.
+func (sc *stampedConn) endHandBack() {
+	if n := sc.handBack.Load(); n != 0 {
+		sc.freeHandBack(n)
+	}
+}
+
+// freeHandBack frees the slot of hand-back n once.
+func (sc *stampedConn) freeHandBack(n uint64) {
+	if !sc.handBack.CompareAndSwap(n, 0) {
+		return
+	}
+	sc.mu.Lock()
+	if t := sc.handBackTimer; t != nil {
+		t.Stop()
+		sc.handBackTimer = nil
+	}
+	sc.mu.Unlock()
+	l := sc.ln
+	l.handedBack.Add(-1)
+	select {
+	case l.slotFreed <- struct{}{}:
+	default:
+	}
+}
+
+// closeResumed closes the connections still queued when the listener
+// closes.
+func (l *stampedListener) closeResumed() {
+	l.resumeMu.Lock()
+	queued := l.resumed
+	l.resumed = nil
+	l.resumeMu.Unlock()
+	for _, sc := range queued {
 		_ = sc.Close()
 	}
 }
