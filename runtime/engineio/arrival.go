@@ -227,10 +227,10 @@ type stampedListener struct {
 	handedBack atomic.Int64  // given back and not yet done with (handBackSlot)
 	slotFreed  chan struct{} // handedBack went down
 	handBacks  atomic.Uint64 // numbers the hand-backs
-	accepted  chan acceptResult
-	done      chan struct{}
-	startOnce sync.Once
-	closeOnce sync.Once
+	accepted   chan acceptResult
+	done       chan struct{}
+	startOnce  sync.Once
+	closeOnce  sync.Once
 }
 
 // Accept returns the next new or given-back connection.
