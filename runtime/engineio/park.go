@@ -21,15 +21,16 @@ import (
 // no goroutine and no buffer:
 //
 //   - a GET that must wait is parked "waiting": Send, the heartbeat, an
-//     upgrade's noop or the session's close answer it from a short-lived
-//     goroutine that writes the HTTP response itself (Content-Length, the
+//     upgrade's noop or the session's close answer it from one of a few
+//     workers that write the HTTP response themselves (Content-Length, the
 //     CORS headers the handler set, keep-alive);
-//   - after that answer the listener's Accept hands the connection back to
-//     the http.Server, with any bytes already read (the client polls again
-//     at once), and the next request is served as usual (ordered by
-//     OrderRequests like any other); after a POST's "ok" the connection is
-//     parked "idle" until its next bytes arrive (a pong comes every
-//     pingInterval), then handed back the same way;
+//   - after that answer, and after every answer written without waiting (a
+//     POST's "ok", a GET that had packets, the handshake), the connection
+//     is parked "idle" until its next bytes arrive, then the listener's
+//     Accept hands it back to the http.Server with the bytes already read,
+//     and the next request is served as usual (ordered by OrderRequests
+//     like any other); at most maxHandedBack connections handed back are
+//     served at a time, the others wait in the listener's queue;
 //   - a client that closes a waiting GET's connection ends its session with
 //     ReasonTransportError, as a GET whose request context ends does (the
 //     reference server's "poll connection closed prematurely"); an idle
