@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -320,24 +319,7 @@ func TestServerCloseAnswersParkedPolls(t *testing.T) {
 
 func TestParkedIdleConnectionsCloseAfterIdleTimeout(t *testing.T) {
 	const idle = 200 * time.Millisecond
-	h := &harness{sessions: make(chan *recorder, 16)}
-	h.srv = NewServer(Options{}, func(s *Session, _ *http.Request) SessionHandler {
-		r := &recorder{sess: s, messages: make(chan string, 64), closed: make(chan string, 1)}
-		h.sessions <- r
-		return r
-	})
-	h.http = httptest.NewUnstartedServer(h.srv)
-	h.http.Config.IdleTimeout = idle
-	h.http.Listener = h.srv.OrderRequests(h.http.Config, h.http.Listener)
-	h.http.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		if err := h.srv.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		h.http.Close()
-	})
+	h := newHarnessHTTP(t, Options{}, func(hs *http.Server) { hs.IdleTimeout = idle })
 
 	busy, quiet := dialRaw(t, h), dialRaw(t, h)
 	sid, _ := busy.handshake()
