@@ -386,7 +386,9 @@ func TestPollingParseError(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	h := newHarness(t, Options{PingInterval: 20 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	// The timeout leaves a loaded machine time to carry each pong over the
+	// POST's parked connection (a poller event, then the HTTP server).
+	h := newHarness(t, Options{PingInterval: 20 * time.Millisecond, PingTimeout: 500 * time.Millisecond})
 	sid, rec := pollingHandshake(t, h)
 	url := h.url("EIO=4&transport=polling&sid=" + sid)
 	// Answered pings keep the session open.
