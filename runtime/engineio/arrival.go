@@ -185,10 +185,16 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 				sc.a.leave(sc.take())
 				sc.armed.Store(true)
 				sc.endHandBack()
+				if sc.ln != nil && sc.httpIdle.CompareAndSwap(false, true) {
+					sc.ln.idleInHTTP.Add(1)
+				}
 			case http.StateHijacked, http.StateClosed:
 				sc.armed.Store(false)
 				sc.a.leave(sc.take())
 				sc.endHandBack()
+			}
+			if state != http.StateIdle && sc.ln != nil && sc.httpIdle.CompareAndSwap(true, false) {
+				sc.ln.idleInHTTP.Add(-1)
 			}
 		}
 		if connState != nil {
@@ -227,6 +233,9 @@ type stampedListener struct {
 	handedBack atomic.Int64  // given back and not yet done with (handBackSlot)
 	slotFreed  chan struct{} // handedBack went down
 	handBacks  atomic.Uint64 // numbers the hand-backs
+	// idleInHTTP counts the connections idle in the HTTP server between
+	// requests, each on a goroutine with its read buffer.
+	idleInHTTP atomic.Int64
 	accepted   chan acceptResult
 	done       chan struct{}
 	startOnce  sync.Once
@@ -284,6 +293,7 @@ type stampedConn struct {
 	// holds (0: none), handBackTimer its time limit (park.go).
 	handBack      atomic.Uint64
 	handBackTimer *time.Timer
+	httpIdle      atomic.Bool // counted in ln.idleInHTTP
 }
 
 func (c *stampedConn) Read(b []byte) (int, error) {

@@ -201,7 +201,7 @@ func (srv *Server) parkAfter(w http.ResponseWriter, sc *stampedConn, contentType
 		return false, nil
 	}
 	err := pc.respond(contentType, body)
-	pc.settle(err)
+	pc.settle(err, true)
 	return true, err
 }
 
@@ -279,13 +279,16 @@ func (q *answerQueue) run() {
 func (s *Session) answerPoll(pc *parkedConn) {
 	s.mu.Lock()
 	s.pollWaiting = false
-	body, closing, reason := s.pollAnswerLocked()
+	body, closing, active, reason := s.pollAnswerLocked()
 	s.mu.Unlock()
 	err := pc.respond(pollContentType, body)
-	// The connection stays parked until the client's next request arrives
-	// (after its POSTs, e.g. the pong of a ping): handed back at once, it
-	// would hold an HTTP server goroutine and its read buffer meanwhile.
-	pc.settle(err)
+	// After a ping or a noop the connection stays parked until the client's
+	// next request arrives (after its POSTs, e.g. the pong): handed back at
+	// once, it would hold an HTTP server goroutine and its read buffer
+	// meanwhile. After messages the client polls again at once: the HTTP
+	// server takes it back now rather than after one more poller event,
+	// unless many connections already wait in the HTTP server.
+	pc.settle(err, !active || pc.sc.ln.parkAfterMessages())
 	switch {
 	case closing:
 		s.finish(reason) // no-op when already closed
@@ -294,18 +297,18 @@ func (s *Session) answerPoll(pc *parkedConn) {
 	}
 }
 
-// settle parks pc idle after an answer until the client's next request,
-// or hands it back to the HTTP server (that request has begun), or closes
-// it (the write failed, the client is gone).
-func (pc *parkedConn) settle(writeErr error) {
+// settle parks pc idle after an answer until the client's next request
+// (when idle is set), or hands it back to the HTTP server, or closes it
+// (the write failed, the client is gone).
+func (pc *parkedConn) settle(writeErr error, idle bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	pc.sess = nil
 	switch {
 	case writeErr != nil || pc.eof || pc.sc.ln == nil:
 		pc.closeLocked()
-	case len(pc.carry) > 0:
-		pc.giveBackLocked() // the next request has begun
+	case !idle || len(pc.carry) > 0:
+		pc.giveBackLocked() // the next request comes at once, or has begun
 	default:
 		pc.state = parkIdle
 		if !pc.registered {
@@ -552,6 +555,20 @@ const maxHandedBack = 128
 // whose body trickles in, or a slow handler, lets the queue move on after
 // it.
 const handBackHold = 100 * time.Millisecond
+
+// maxIdleInHTTP is how many connections may wait in the HTTP server for a
+// next request that comes at once (after an answer carrying messages)
+// before such connections are parked too: one more poller event per
+// request is cheaper than the server's goroutine and buffers when many
+// clients poll at once.
+const maxIdleInHTTP = 256
+
+// parkAfterMessages reports whether a connection of l answered with
+// messages is parked until the client's next request rather than kept by
+// the HTTP server.
+func (l *stampedListener) parkAfterMessages() bool {
+	return l != nil && l.idleInHTTP.Load() >= maxIdleInHTTP
+}
 
 // resume queues sc, given back with the bytes already read, for Accept, or
 // closes it once the listener is closed.
