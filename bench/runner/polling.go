@@ -370,9 +370,10 @@ const pollingAnalysis = `- **Memory per idle polling client**: a polling client 
   one its POSTs (pongs, emits) go over. Served by net/http, each holds a goroutine with its stack, a 4 KiB read and
   a 4 KiB write buffer (and a 2 KiB response buffer while a request is served). The runtime takes such
   connections out of the HTTP server and parks them in its epoll poller: a GET until it has packets to answer,
-  and every connection between requests (after a GET's answer, a POST's "ok" or the handshake) until the client's
-  next request arrives; then it is given back to the HTTP server, at most 128 at a time, the others waiting their
-  turn in the listener's queue with their bytes in the kernel. One sweep per listener closes those idle for the
+  and a connection between requests (after a POST's "ok", or a GET answered with the handshake, a ping or a noop,
+  whose client sends its POSTs first; after an answer carrying messages too once 256 connections already wait
+  idle in the HTTP server) until the client's next request arrives; then it is given back to the HTTP server, at
+  most 128 at a time, the others waiting their turn in the listener's queue with their bytes in the kernel. One sweep per listener closes those idle for the
   HTTP server's idle timeout, not a timer each. Heap profiles and memory statistics at the measure point
   (` + "`bench/runner -sections polling -only go -profile-dir DIR`" + `) put the live heap at about 3 KiB per client
   (session, socket, two parked connections and their sockets); the rest of the RSS was the garbage collector's
@@ -382,7 +383,11 @@ const pollingAnalysis = `- **Memory per idle polling client**: a polling client 
   once, each with its buffers, when 6,000 parked clients polled together. Parking connections between requests
   took 2,000 clients from 16–31 KiB to 11.7–12.6 KiB per client in runs on the shared machine (6,000: 12.3 →
   10–11.7 KiB); serving at most 128 given-back connections at a time then took 6,000 clients to 9.1 KiB
-  (2,000: 10.9–14.4 KiB, within the noise of a machine shared with other jobs).
+  (2,000: 10.9–14.4 KiB, within the noise of a machine shared with other jobs). Parking every connection after
+  every answer cost a poller event per request (16,200 → 12,800 polling requests per server core back to back);
+  handing a connection answered with messages straight back, while fewer than 256 wait in the HTTP server, keeps
+  the active clients' requests on the short path (16,800–23,400 per core in later runs, 2,000 idle clients at
+  11.3 KiB).
 `
 
 // pollingRaw writes the polling section's raw rows.

@@ -24,9 +24,11 @@ import (
 //     upgrade's noop or the session's close answer it from one of a few
 //     workers that write the HTTP response themselves (Content-Length, the
 //     CORS headers the handler set, keep-alive);
-//   - after that answer, and after every answer written without waiting (a
+//   - after that answer, and after an answer written without waiting (a
 //     POST's "ok", a GET that had packets, the handshake), the connection
-//     is parked "idle" until its next bytes arrive, then the listener's
+//     is parked "idle" until its next bytes arrive (except after messages,
+//     which the client follows with its next GET at once, while fewer than
+//     maxIdleInHTTP connections wait in the HTTP server), then the listener's
 //     Accept hands it back to the http.Server with the bytes already read,
 //     and the next request is served as usual (ordered by OrderRequests
 //     like any other); at most maxHandedBack connections handed back are
