@@ -386,8 +386,8 @@ const pollingAnalysis = `- **Memory per idle polling client**: a polling client 
   (2,000: 10.9–14.4 KiB, within the noise of a machine shared with other jobs). Parking every connection after
   every answer cost a poller event per request (16,200 → 12,800 polling requests per server core back to back);
   handing a connection answered with messages straight back, while fewer than 256 wait in the HTTP server, keeps
-  the active clients' requests on the short path (16,800–23,400 per core in later runs, 2,000 idle clients at
-  11.3 KiB).
+  the active clients' requests on the short path (16,800–23,400 per core in later runs; the last: 18,000 per
+  core, 12.2 KiB per client at 2,000 and 9.2 KiB at 6,000).
 `
 
 // pollingRaw writes the polling section's raw rows.
