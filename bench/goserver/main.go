@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
@@ -40,11 +41,16 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:3000", "listen address")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
-	memProfile := flag.String("memprofile", "", "write a heap profile to this file at SIGTERM")
+	memProfile := flag.String("memprofile", "", "write a heap profile to this file at SIGTERM, and at each SIGUSR1 to this file with the suffix .N (N counting from 1) and the runtime's memory statistics to .N.txt")
 	redisAddr := flag.String("redis", "", "join a cluster through the Redis adapter at this host:port")
 	adapter := flag.String("adapter", "classic", "with -redis: classic, sharded, or streams (with connection state recovery)")
 	drainWindow := flag.Duration("drain-window", 100*time.Millisecond, "window of the drain started by POST /drain")
 	flag.Parse()
+	if *memProfile != "" {
+		// Every 4 KiB allocated is sampled (the default is 512 KiB): the heap
+		// profiles of a few thousand clients name what each of them holds.
+		runtime.MemProfileRate = 4 << 10
+	}
 	if *cpuProfile != "" || *memProfile != "" {
 		stop := profile(*cpuProfile, *memProfile)
 		sig := make(chan os.Signal, 1)
@@ -54,6 +60,9 @@ func main() {
 			stop()
 			os.Exit(0)
 		}()
+	}
+	if *memProfile != "" {
+		go snapshots(*memProfile)
 	}
 
 	opts := socketio.Options{}
@@ -131,6 +140,37 @@ func withDrain(srv *socketio.Server, window time.Duration) http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 	})
 	return mux
+}
+
+// snapshots writes a heap profile to memFile.N at the N-th SIGUSR1 (the
+// runner's measure point), and where the process's memory is to
+// memFile.N.txt.
+func snapshots(memFile string) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	for n := 1; ; n++ {
+		<-sig
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		stats := fmt.Sprintf("goroutines %d, heap in use %d KiB (allocated %d KiB, next GC at %d KiB), heap idle %d KiB (released %d KiB), stacks %d KiB, spans %d KiB, GC metadata %d KiB, other %d KiB, sys %d KiB\n",
+			runtime.NumGoroutine(), m.HeapInuse>>10, m.HeapAlloc>>10, m.NextGC>>10, m.HeapIdle>>10, m.HeapReleased>>10,
+			m.StackInuse>>10, m.MSpanInuse>>10, m.GCSys>>10, m.OtherSys>>10, m.Sys>>10)
+		f, err := os.Create(fmt.Sprintf("%s.%d", memFile, n))
+		if err != nil {
+			log.Printf("heap profile: %v", err)
+			continue
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		stats += fmt.Sprintf("after a GC: heap allocated %d KiB, heap in use %d KiB, stacks %d KiB\n", m.HeapAlloc>>10, m.HeapInuse>>10, m.StackInuse>>10)
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			log.Printf("heap profile: %v", err)
+		}
+		_ = f.Close()
+		if err := os.WriteFile(fmt.Sprintf("%s.%d.txt", memFile, n), []byte(stats), 0o644); err != nil {
+			log.Printf("memory statistics: %v", err)
+		}
+	}
 }
 
 // profile starts the requested profiles and returns the function that

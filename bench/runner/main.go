@@ -627,6 +627,7 @@ func report(cfg config, node, gosrv result, fwd forwardingResult) string {
 	idleRaw(&b, node.Idle, gosrv.Idle)
 	b.WriteString(analysis)
 	b.WriteString(idleAnalysis)
+	b.WriteString(pollingAnalysis)
 	return b.String()
 }
 

@@ -224,6 +224,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		PingTimeout:    cfg.PingTimeout.D(),
 		UpgradeTimeout: cfg.UpgradeTimeout.D(),
 		MaxBufferSize:  cfg.MaxHTTPBufferSize,
+		MaxParkedConns: parkedConns(cfg.MaxParkedConnections),
 		Transports:     transports,
 		AllowRequest:   a.gate.Allow,
 		Logger:         logger.With("component", "engineio"),
@@ -970,4 +971,13 @@ func (a *App) closeParts(ctx context.Context) {
 			a.log.Warn("close cluster adapter", "err", err)
 		}
 	}
+}
+
+// parkedConns maps the maxParkedConnections key to engineio's option, where
+// 0 means the default and a negative value never parks.
+func parkedConns(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

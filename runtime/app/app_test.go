@@ -1,12 +1,14 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -636,5 +638,82 @@ func TestAdminUI(t *testing.T) {
 	// The application's namespace keeps its JWT check.
 	if _, err := tryConnect(r.public, "/", nil); err == nil {
 		t.Error("the main namespace accepted a client without a token")
+	}
+}
+
+// TestParkedPollingConnectionsInStatsAndMetrics checks that a long-polling
+// GET waiting for packets, parked with no goroutine, is counted in /stats
+// (engine.parkedConnections, with the configured bound) and in
+// socketfleet_engine_parked_connections, and no longer once it is answered.
+func TestParkedPollingConnectionsInStatsAndMetrics(t *testing.T) {
+	r := start(t, "maxParkedConnections: 100\n")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.public, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	roundTrip := func(query string) string {
+		t.Helper()
+		if _, err := fmt.Fprintf(conn, "GET /socket.io/?EIO=4&transport=polling%s HTTP/1.1\r\nHost: x\r\n\r\n", query); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	body := roundTrip("")
+	i := strings.Index(body, `"sid":"`)
+	if i < 0 {
+		t.Fatalf("handshake answered %q", body)
+	}
+	sid := body[i+7:]
+	sid = sid[:strings.IndexByte(sid, '"')]
+	engine := func() app.EngineStats {
+		_, _, body := get(t, r.admin+"/stats")
+		var st app.Stats
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("/stats %s: %v", body, err)
+		}
+		return st.Engine
+	}
+	// The handshake's connection waits parked idle for its next request.
+	waitfor.True(t, "the idle connection counted", func() bool { return engine() == app.EngineStats{ParkedConnections: 1, MaxParkedConnections: 100} })
+
+	answered := make(chan string, 1)
+	go func() {
+		_, _ = fmt.Fprintf(conn, "GET /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\n\r\n", sid)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			answered <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answered <- string(b)
+	}()
+	eng := r.a.Server().Engine()
+	waitfor.True(t, "the GET waits parked", func() bool {
+		sessions := eng.Sessions()
+		return len(sessions) == 1 && sessions[0].Writable() && eng.Stats().ParkedConns == 1
+	})
+	if _, _, body := get(t, r.admin+"/metrics"); !strings.Contains(body, "\nsocketfleet_engine_parked_connections 1\n") {
+		t.Errorf("metrics lack socketfleet_engine_parked_connections 1:\n%s", body)
+	}
+	for _, sess := range eng.Sessions() {
+		sess.Close()
+	}
+	select {
+	case b := <-answered:
+		if b != "1" {
+			t.Fatalf("waiting GET answered %q, want the close packet", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting GET was not answered")
 	}
 }

@@ -28,6 +28,8 @@ type Stats struct {
 	Handshakes HandshakeStats `json:"handshakes"`
 	// Limits are the configured admission limits.
 	Limits LimitStats `json:"limits"`
+	// Engine describes the Engine.IO server's connections.
+	Engine EngineStats `json:"engine"`
 	// Adapter is "memory" or the cluster adapter's name.
 	Adapter string `json:"adapter"`
 	// Parser is the Socket.IO parser the clients must use ("default",
@@ -73,6 +75,16 @@ type HandshakeStats struct {
 	Refused  int64 `json:"refused"`
 }
 
+// EngineStats describes the Engine.IO server's long-polling connections.
+type EngineStats struct {
+	// ParkedConnections counts the long-polling connections parked with no
+	// goroutine: GETs waiting for packets and keep-alive connections
+	// between requests.
+	ParkedConnections int `json:"parkedConnections"`
+	// MaxParkedConnections is the configured bound (0: never park).
+	MaxParkedConnections int `json:"maxParkedConnections"`
+}
+
 // LimitStats are the admission limits (0: unlimited).
 type LimitStats struct {
 	MaxConnections int     `json:"maxConnections"`
@@ -96,6 +108,7 @@ func (a *App) Stats() Stats {
 		Sockets:    cl.ByNamespace,
 		Handshakes: HandshakeStats{Accepted: a.accepted.Load(), Refused: a.refused.Load()},
 		Limits:     LimitStats{MaxConnections: a.cfg.Limits.MaxConnections, HandshakeRate: a.cfg.Limits.HandshakeRate},
+		Engine:     EngineStats{ParkedConnections: cl.ParkedConnections, MaxParkedConnections: a.cfg.MaxParkedConnections},
 		Adapter:    "memory",
 		Parser:     a.srv.Parser().Name(),
 		Recovery:   a.cfg.ConnectionStateRecovery.Enabled,

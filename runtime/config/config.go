@@ -48,6 +48,9 @@ type Config struct {
 	ConnectTimeout Duration `json:"connectTimeout" doc:"close an Engine.IO session that has not joined a namespace after this long"`
 	// MaxHTTPBufferSize is the largest message or polling payload (bytes).
 	MaxHTTPBufferSize int64 `json:"maxHttpBufferSize" doc:"largest message / polling payload in bytes (advertised as maxPayload)"`
+	// MaxParkedConnections bounds the long-polling connections parked with
+	// no goroutine (engineio.Options.MaxParkedConns); 0 never parks.
+	MaxParkedConnections int `json:"maxParkedConnections" doc:"long-polling connections parked in the epoll poller with no goroutine and no buffer while a GET waits or between requests (Linux); beyond it requests are served on HTTP server goroutines (about 12 KiB more per waiting connection); 0: never park"`
 	// Parser is the Socket.IO parser every client must use: default or
 	// msgpack (socket.io-msgpack-parser).
 	Parser string `json:"parser" doc:"Socket.IO parser the clients use: default or msgpack (socket.io-msgpack-parser 3.x); a client of the other parser is logged, counted in socketfleet_parser_mismatch_total and disconnected"`
@@ -349,17 +352,18 @@ type Demo struct {
 // on :8081, the reference server's Engine.IO settings, in-memory adapter.
 func Default() Config {
 	return Config{
-		Port:              3000,
-		AdminPort:         8081,
-		Path:              "/socket.io/",
-		Transports:        []string{"polling", "websocket"},
-		PingInterval:      Duration(25 * time.Second),
-		PingTimeout:       Duration(20 * time.Second),
-		UpgradeTimeout:    Duration(10 * time.Second),
-		ConnectTimeout:    Duration(45 * time.Second),
-		MaxHTTPBufferSize: 1_000_000,
-		Parser:            "default",
-		Namespaces:        []string{"/"},
+		Port:                 3000,
+		AdminPort:            8081,
+		Path:                 "/socket.io/",
+		Transports:           []string{"polling", "websocket"},
+		PingInterval:         Duration(25 * time.Second),
+		PingTimeout:          Duration(20 * time.Second),
+		UpgradeTimeout:       Duration(10 * time.Second),
+		ConnectTimeout:       Duration(45 * time.Second),
+		MaxHTTPBufferSize:    1_000_000,
+		MaxParkedConnections: 1 << 16,
+		Parser:               "default",
+		Namespaces:           []string{"/"},
 		ConnectionStateRecovery: Recovery{
 			MaxDisconnectionDuration: Duration(2 * time.Minute),
 			SkipMiddlewares:          true,

@@ -74,8 +74,8 @@ func TestDefaults(t *testing.T) {
 	if c.Port != 3000 || c.AdminPort != 8081 || c.Path != "/socket.io/" {
 		t.Errorf("ports/path = %d %d %q", c.Port, c.AdminPort, c.Path)
 	}
-	if c.PingInterval.D() != 25*time.Second || c.PingTimeout.D() != 20*time.Second || c.MaxHTTPBufferSize != 1e6 {
-		t.Errorf("engine defaults = %v %v %d", c.PingInterval, c.PingTimeout, c.MaxHTTPBufferSize)
+	if c.PingInterval.D() != 25*time.Second || c.PingTimeout.D() != 20*time.Second || c.MaxHTTPBufferSize != 1e6 || c.MaxParkedConnections != 65536 {
+		t.Errorf("engine defaults = %v %v %d %d", c.PingInterval, c.PingTimeout, c.MaxHTTPBufferSize, c.MaxParkedConnections)
 	}
 	if !reflect.DeepEqual(c.Transports, []string{"polling", "websocket"}) || !reflect.DeepEqual(c.Namespaces, []string{"/"}) {
 		t.Errorf("transports %v namespaces %v", c.Transports, c.Namespaces)
@@ -238,6 +238,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "duplicate key", yaml: "port: 1\nport: 2", want: `invalid YAML`},
 		{name: "unknown transport", yaml: "transports: [polling, sse]", want: `config: transports: unknown transport "sse"`},
 		{name: "unknown parser", yaml: "parser: json", want: `config: parser: unknown parser "json" (want default or msgpack)`},
+		{name: "negative parked connections", yaml: "maxParkedConnections: -1", want: `config: maxParkedConnections: must not be negative (got -1; 0 never parks)`},
 		{name: "unknown parser (env)", env: map[string]string{"SOCKETFLEET_PARSER": "msgpack-lite"}, want: `config: parser: unknown parser "msgpack-lite"`},
 		{name: "port range", yaml: "port: 70000", want: `config: port: must be between 0 and 65535`},
 		{name: "same ports", yaml: "port: 9000\nadminPort: 9000", want: `config: adminPort: must differ from port`},

@@ -55,6 +55,9 @@ func (c *Config) Validate() error {
 	v.positive("pingInterval", c.PingInterval)
 	v.positive("pingTimeout", c.PingTimeout)
 	v.positive("upgradeTimeout", c.UpgradeTimeout)
+	if c.MaxParkedConnections < 0 {
+		v.add("maxParkedConnections", "must not be negative (got %d; 0 never parks)", c.MaxParkedConnections)
+	}
 	if c.MaxHTTPBufferSize <= 0 {
 		v.add("maxHttpBufferSize", "must be positive (got %d)", c.MaxHTTPBufferSize)
 	}

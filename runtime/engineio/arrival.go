@@ -184,9 +184,17 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 				// handler's request) is left, and the next one is stamped.
 				sc.a.leave(sc.take())
 				sc.armed.Store(true)
+				sc.endHandBack()
+				if sc.ln != nil && sc.httpIdle.CompareAndSwap(false, true) {
+					sc.ln.idleInHTTP.Add(1)
+				}
 			case http.StateHijacked, http.StateClosed:
 				sc.armed.Store(false)
 				sc.a.leave(sc.take())
+				sc.endHandBack()
+			}
+			if state != http.StateIdle && sc.ln != nil && sc.httpIdle.CompareAndSwap(true, false) {
+				sc.ln.idleInHTTP.Add(-1)
 			}
 		}
 		if connState != nil {
@@ -199,7 +207,8 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 	}
 	return &stampedListener{
 		Listener: ln, a: srv.arrivals, idleTimeout: idle,
-		resumed: make(chan *stampedConn, 64), accepted: make(chan acceptResult), done: make(chan struct{}),
+		resumedSig: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
+		accepted: make(chan acceptResult), done: make(chan struct{}),
 	}
 }
 
@@ -213,29 +222,46 @@ type stampedListener struct {
 	// idleTimeout is the HTTP server's: how long a parked connection may
 	// stay idle (0: no limit).
 	idleTimeout time.Duration
+	// idle lists the parked idle connections for the idle timeout's sweep.
+	idle idleConns
 
-	resumed   chan *stampedConn
-	accepted  chan acceptResult
-	done      chan struct{}
-	startOnce sync.Once
-	closeOnce sync.Once
+	// Connections given back (park.go), handed to the HTTP server at most
+	// maxHandedBack at a time.
+	resumeMu   sync.Mutex
+	resumed    []*stampedConn
+	resumedSig chan struct{} // a connection was queued
+	handedBack atomic.Int64  // given back and not yet done with (handBackSlot)
+	slotFreed  chan struct{} // handedBack went down
+	handBacks  atomic.Uint64 // numbers the hand-backs
+	// idleInHTTP counts the connections idle in the HTTP server between
+	// requests, each on a goroutine with its read buffer.
+	idleInHTTP atomic.Int64
+	accepted   chan acceptResult
+	done       chan struct{}
+	startOnce  sync.Once
+	closeOnce  sync.Once
 }
 
 // Accept returns the next new or given-back connection.
 func (l *stampedListener) Accept() (net.Conn, error) {
 	l.startOnce.Do(func() { go l.acceptLoop() })
-	select {
-	case sc := <-l.resumed:
-		return sc, nil
-	case r := <-l.accepted:
-		if r.err != nil {
-			return nil, r.err
+	for {
+		if sc := l.nextResumed(); sc != nil {
+			return sc, nil
 		}
-		sc := &stampedConn{Conn: r.c, a: l.a, ln: l}
-		sc.armed.Store(true)
-		return sc, nil
-	case <-l.done:
-		return nil, net.ErrClosed
+		select {
+		case <-l.resumedSig:
+		case <-l.slotFreed:
+		case r := <-l.accepted:
+			if r.err != nil {
+				return nil, r.err
+			}
+			sc := &stampedConn{Conn: r.c, a: l.a, ln: l}
+			sc.armed.Store(true)
+			return sc, nil
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
 	}
 }
 
@@ -245,6 +271,7 @@ func (l *stampedListener) Close() error {
 	err := net.ErrClosed
 	l.closeOnce.Do(func() {
 		close(l.done)
+		l.closeResumed()
 		err = l.Listener.Close()
 	})
 	return err
@@ -262,6 +289,11 @@ type stampedConn struct {
 	mu      sync.Mutex
 	arrival arrival // of the request being read, until a handler takes it
 	carry   []byte  // bytes read while the connection was parked, read first
+	// handBack is the number of the hand-back whose slot the connection
+	// holds (0: none), handBackTimer its time limit (park.go).
+	handBack      atomic.Uint64
+	handBackTimer *time.Timer
+	httpIdle      atomic.Bool // counted in ln.idleInHTTP
 }
 
 func (c *stampedConn) Read(b []byte) (int, error) {

@@ -77,6 +77,13 @@ type harness struct {
 // (OrderRequests); configure runs before it serves.
 func newHarness(t *testing.T, opts Options, configure ...func(*Server)) *harness {
 	t.Helper()
+	return newHarnessHTTP(t, opts, nil, configure...)
+}
+
+// newHarnessHTTP is newHarness with setHTTP (when not nil) called on the
+// http.Server before its listener is made by OrderRequests.
+func newHarnessHTTP(t *testing.T, opts Options, setHTTP func(*http.Server), configure ...func(*Server)) *harness {
+	t.Helper()
 	h := &harness{sessions: make(chan *recorder, 16)}
 	h.srv = NewServer(opts, func(s *Session, _ *http.Request) SessionHandler {
 		r := &recorder{sess: s, messages: make(chan string, 64), closed: make(chan string, 1)}
@@ -87,6 +94,9 @@ func newHarness(t *testing.T, opts Options, configure ...func(*Server)) *harness
 		f(h.srv)
 	}
 	h.http = httptest.NewUnstartedServer(h.srv)
+	if setHTTP != nil {
+		setHTTP(h.http.Config)
+	}
 	h.http.Listener = h.srv.OrderRequests(h.http.Config, h.http.Listener)
 	h.http.Start()
 	t.Cleanup(func() {
@@ -376,7 +386,9 @@ func TestPollingParseError(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	h := newHarness(t, Options{PingInterval: 20 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	// The timeout leaves a loaded machine time to carry each pong over the
+	// POST's parked connection (a poller event, then the HTTP server).
+	h := newHarness(t, Options{PingInterval: 20 * time.Millisecond, PingTimeout: 500 * time.Millisecond})
 	sid, rec := pollingHandshake(t, h)
 	url := h.url("EIO=4&transport=polling&sid=" + sid)
 	// Answered pings keep the session open.

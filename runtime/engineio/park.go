@@ -21,21 +21,26 @@ import (
 // no goroutine and no buffer:
 //
 //   - a GET that must wait is parked "waiting": Send, the heartbeat, an
-//     upgrade's noop or the session's close answer it from a short-lived
-//     goroutine that writes the HTTP response itself (Content-Length, the
+//     upgrade's noop or the session's close answer it from one of a few
+//     workers that write the HTTP response themselves (Content-Length, the
 //     CORS headers the handler set, keep-alive);
-//   - after that answer the listener's Accept hands the connection back to
-//     the http.Server, with any bytes already read (the client polls again
-//     at once), and the next request is served as usual (ordered by
-//     OrderRequests like any other); after a POST's "ok" the connection is
-//     parked "idle" until its next bytes arrive (a pong comes every
-//     pingInterval), then handed back the same way;
+//   - after that answer, and after an answer written without waiting (a
+//     POST's "ok", a GET that had packets, the handshake), the connection
+//     is parked "idle" until its next bytes arrive (except after messages,
+//     which the client follows with its next GET at once, while fewer than
+//     maxIdleInHTTP connections wait in the HTTP server), then the listener's
+//     Accept hands it back to the http.Server with the bytes already read,
+//     and the next request is served as usual (ordered by OrderRequests
+//     like any other); at most maxHandedBack connections handed back are
+//     served at a time, the others wait in the listener's queue;
 //   - a client that closes a waiting GET's connection ends its session with
 //     ReasonTransportError, as a GET whose request context ends does (the
 //     reference server's "poll connection closed prematurely"); an idle
 //     connection the client closes is handed back and net/http closes it;
 //   - an idle connection is closed after the http.Server's IdleTimeout (or
-//     ReadTimeout), as net/http would.
+//     ReadTimeout), as net/http would, by one sweep per listener (at most
+//     an eighth of the timeout, or 1 s, late) rather than a timer per
+//     connection.
 //
 // Only plain HTTP/1.1 keep-alive requests are parked (not TLS, not
 // HTTP/1.0, not "Connection: close"), and at most Options.MaxParkedConns
@@ -68,7 +73,12 @@ type parkedConn struct {
 	head       []byte   // extra response header lines of the waiting GET (CORS)
 	carry      []byte   // bytes read past the request, for the next one
 	eof        bool     // the client closed its side
-	idleTimer  *time.Timer
+
+	// In the listener's list of idle connections (idleConns), under the
+	// list's mu (not pc.mu).
+	idlePrev, idleNext *parkedConn
+	idleAt             time.Duration // when it became idle (monoNow)
+	idleLinked         bool
 }
 
 // parkable returns the connection of r when r may be parked, else nil.
@@ -183,27 +193,25 @@ func (srv *Server) parkPoll(s *Session, w http.ResponseWriter, sc *stampedConn) 
 	return true
 }
 
-// parkAfter answers r (a POST) with body on its connection taken out of
+// parkAfter answers a request with body on its connection taken out of
 // net/http, then parks the connection until its next request. It reports
-// false when net/http kept the connection (nothing was written).
-func (srv *Server) parkAfter(w http.ResponseWriter, sc *stampedConn, contentType string, body []byte) bool {
+// false when net/http kept the connection (nothing was written), and the
+// write's error.
+func (srv *Server) parkAfter(w http.ResponseWriter, sc *stampedConn, contentType string, body []byte) (bool, error) {
 	pc := srv.hijack(w, sc)
 	if pc == nil {
-		return false
+		return false, nil
 	}
-	pc.settle(pc.respond(contentType, body), true)
-	return true
+	err := pc.respond(contentType, body)
+	pc.settle(err, true)
+	return true, err
 }
 
 // wakePollLocked makes the waiting GET of s answer. s.mu is held.
 func (s *Session) wakePollLocked() {
 	if pc := s.parked; pc != nil {
 		s.parked = nil
-		s.srv.wg.Add(1)
-		go func() {
-			defer s.srv.wg.Done()
-			s.answerPoll(pc)
-		}()
+		s.srv.answers.add(&s.srv.wg, s, pc)
 		return
 	}
 	select {
@@ -212,16 +220,77 @@ func (s *Session) wakePollLocked() {
 	}
 }
 
+// maxAnswerers bounds the goroutines that answer parked GETs. A heartbeat
+// or a broadcast wakes thousands of them at once: a goroutine each would
+// hold thousands of stacks at the same moment (and the garbage collector's
+// goal grows with them), where a few workers answer them one after the
+// other, each answer being one write of a small response to an idle socket.
+// A client that does not read holds its worker for at most writeWait.
+const maxAnswerers = 32
+
+// answerQueue holds the parked GETs to answer and runs at most
+// maxAnswerers goroutines that answer them.
+type answerQueue struct {
+	mu      sync.Mutex
+	queue   []pendingAnswer
+	workers int
+}
+
+// pendingAnswer is a parked GET to answer.
+type pendingAnswer struct {
+	s  *Session
+	pc *parkedConn
+}
+
+// add queues the answer of s's GET parked on pc, and starts a worker (one
+// counted in wg) when fewer than maxAnswerers run.
+func (q *answerQueue) add(wg *sync.WaitGroup, s *Session, pc *parkedConn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queue = append(q.queue, pendingAnswer{s, pc})
+	if q.workers >= maxAnswerers {
+		return
+	}
+	q.workers++
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		q.run()
+	}()
+}
+
+// run answers queued GETs until the queue is empty.
+func (q *answerQueue) run() {
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.queue = nil // the burst's array goes with it
+			q.workers--
+			q.mu.Unlock()
+			return
+		}
+		a := q.queue[0]
+		q.queue[0] = pendingAnswer{}
+		q.queue = q.queue[1:]
+		q.mu.Unlock()
+		a.s.answerPoll(a.pc)
+	}
+}
+
 // answerPoll answers the GET of s parked on pc (which s no longer holds).
 func (s *Session) answerPoll(pc *parkedConn) {
 	s.mu.Lock()
 	s.pollWaiting = false
-	body, closing, reason := s.pollAnswerLocked()
+	body, closing, active, reason := s.pollAnswerLocked()
 	s.mu.Unlock()
-	err := pc.respond("text/plain; charset=UTF-8", body)
-	// A polling client sends its next GET at once: the HTTP server takes
-	// the connection back now rather than after one more poller event.
-	pc.settle(err, false)
+	err := pc.respond(pollContentType, body)
+	// After a ping or a noop the connection stays parked until the client's
+	// next request arrives (after its POSTs, e.g. the pong): handed back at
+	// once, it would hold an HTTP server goroutine and its read buffer
+	// meanwhile. After messages the client polls again at once: the HTTP
+	// server takes it back now rather than after one more poller event,
+	// unless many connections already wait in the HTTP server.
+	pc.settle(err, !active || pc.sc.ln.parkAfterMessages())
 	switch {
 	case closing:
 		s.finish(reason) // no-op when already closed
@@ -230,9 +299,9 @@ func (s *Session) answerPoll(pc *parkedConn) {
 	}
 }
 
-// settle parks pc idle after an answer (when idle is set), or hands it
-// back to the HTTP server, or closes it (the write failed, the client is
-// gone).
+// settle parks pc idle after an answer until the client's next request
+// (when idle is set), or hands it back to the HTTP server, or closes it
+// (the write failed, the client is gone).
 func (pc *parkedConn) settle(writeErr error, idle bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -255,8 +324,8 @@ func (pc *parkedConn) settle(writeErr error, idle bool) {
 			pc.giveBackLocked()
 			return
 		}
-		if d := pc.sc.ln.idleTimeout; d > 0 {
-			pc.idleTimer = time.AfterFunc(d, pc.idleExpired)
+		if pc.sc.ln.idleTimeout > 0 {
+			pc.sc.ln.idle.add(pc)
 		}
 	}
 }
@@ -319,13 +388,109 @@ func (pc *parkedConn) readReady(p *readPoller) {
 	}
 }
 
-// idleExpired closes a connection left idle for the HTTP server's idle
-// timeout.
-func (pc *parkedConn) idleExpired() {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.state == parkIdle {
-		pc.closeLocked()
+// monoStart is the origin of monoNow.
+var monoStart = time.Now()
+
+// monoNow is the monotonic clock's time since monoStart.
+func monoNow() time.Duration { return time.Since(monoStart) }
+
+// idleConns is a listener's parked idle connections in the order they
+// became idle, which is the order of their deadlines (one idle timeout per
+// listener). One goroutine, running while the list is not empty, closes
+// those idle for longer than the timeout: no timer per connection.
+type idleConns struct {
+	mu         sync.Mutex
+	head, tail *parkedConn
+	sweeping   bool
+}
+
+// add appends pc, just parked idle (pc.mu is held), and starts the sweep
+// of pc's listener when it is not running.
+func (q *idleConns) add(pc *parkedConn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	pc.idleAt, pc.idleLinked = monoNow(), true
+	pc.idlePrev, pc.idleNext = q.tail, nil
+	if q.tail != nil {
+		q.tail.idleNext = pc
+	} else {
+		q.head = pc
+	}
+	q.tail = pc
+	if !q.sweeping {
+		q.sweeping = true
+		go q.sweep(pc.sc.ln)
+	}
+}
+
+// remove unlinks pc when it is in the list. pc.mu is held.
+func (q *idleConns) remove(pc *parkedConn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.unlinkLocked(pc)
+}
+
+func (q *idleConns) unlinkLocked(pc *parkedConn) {
+	if !pc.idleLinked {
+		return
+	}
+	if pc.idlePrev != nil {
+		pc.idlePrev.idleNext = pc.idleNext
+	} else {
+		q.head = pc.idleNext
+	}
+	if pc.idleNext != nil {
+		pc.idleNext.idlePrev = pc.idlePrev
+	} else {
+		q.tail = pc.idlePrev
+	}
+	pc.idlePrev, pc.idleNext, pc.idleLinked = nil, nil, false
+}
+
+// sweepEvery returns how often the connections idle for longer than
+// timeout are looked for: an eighth of it, between 10 ms and 1 s.
+func sweepEvery(timeout time.Duration) time.Duration {
+	return min(max(timeout/8, 10*time.Millisecond), time.Second)
+}
+
+// sweep closes the connections of l idle for longer than its idle timeout
+// until the list is empty or l is closed.
+func (q *idleConns) sweep(l *stampedListener) {
+	t := time.NewTicker(sweepEvery(l.idleTimeout))
+	defer t.Stop()
+	var expired []*parkedConn
+	for {
+		select {
+		case <-t.C:
+		case <-l.done:
+			q.mu.Lock()
+			q.sweeping = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Lock()
+		now := monoNow()
+		for pc := q.head; pc != nil && now-pc.idleAt >= l.idleTimeout; pc = q.head {
+			q.unlinkLocked(pc)
+			expired = append(expired, pc)
+		}
+		empty := q.head == nil
+		if empty {
+			q.sweeping = false
+		}
+		q.mu.Unlock()
+		for i, pc := range expired {
+			pc.mu.Lock()
+			if pc.state == parkIdle {
+				pc.closeLocked()
+			}
+			pc.mu.Unlock()
+			expired[i] = nil
+		}
+		expired = expired[:0]
+		if empty {
+			return
+		}
 	}
 }
 
@@ -344,16 +509,16 @@ func (pc *parkedConn) pollerClosed() {
 	}
 }
 
-// releaseLocked ends pc's registration and idle timer. pc.mu is held.
+// releaseLocked ends pc's registration and takes it off its listener's
+// idle list. pc.mu is held.
 func (pc *parkedConn) releaseLocked() {
 	if pc.registered {
 		pc.srv.poller.unregister(&pc.pollReg, pc)
 		pc.registered = false
 		pc.srv.parked.Add(-1)
 	}
-	if pc.idleTimer != nil {
-		pc.idleTimer.Stop()
-		pc.idleTimer = nil
+	if pc.sc.ln != nil {
+		pc.sc.ln.idle.remove(pc)
 	}
 	pc.state = parkGone
 }
@@ -378,16 +543,122 @@ func (pc *parkedConn) giveBackLocked() {
 	pc.sc.ln.resume(pc.sc, carry)
 }
 
-// resume makes Accept return sc again (a connection given back), or closes
-// it once the listener is closed.
+// maxHandedBack bounds the connections given back to the HTTP server at
+// one time. Every connection handed back costs a goroutine, its stack and
+// the server's read and write buffers until its request is done; when
+// thousands of parked clients send their next request at once (after a
+// heartbeat or a broadcast), the others wait their turn in the listener's
+// queue, with their bytes in the kernel, instead of all holding buffers at
+// the same moment (the garbage collector's goal, hence the RSS, follows
+// that peak).
+const maxHandedBack = 128
+
+// handBackHold bounds how long one hand-back holds its slot: a request
+// whose body trickles in, or a slow handler, lets the queue move on after
+// it.
+const handBackHold = 100 * time.Millisecond
+
+// maxIdleInHTTP is how many connections may wait in the HTTP server for a
+// next request that comes at once (after an answer carrying messages)
+// before such connections are parked too: one more poller event per
+// request is cheaper than the server's goroutine and buffers when many
+// clients poll at once.
+const maxIdleInHTTP = 256
+
+// parkAfterMessages reports whether a connection of l answered with
+// messages is parked until the client's next request rather than kept by
+// the HTTP server.
+func (l *stampedListener) parkAfterMessages() bool {
+	return l != nil && l.idleInHTTP.Load() >= maxIdleInHTTP
+}
+
+// resume queues sc, given back with the bytes already read, for Accept, or
+// closes it once the listener is closed.
 func (l *stampedListener) resume(sc *stampedConn, carry []byte) {
 	sc.mu.Lock()
 	sc.carry = carry
 	sc.mu.Unlock()
 	sc.armed.Store(true)
+	l.resumeMu.Lock()
 	select {
-	case l.resumed <- sc:
 	case <-l.done:
+		l.resumeMu.Unlock()
+		_ = sc.Close()
+		return
+	default:
+	}
+	l.resumed = append(l.resumed, sc)
+	l.resumeMu.Unlock()
+	select {
+	case l.resumedSig <- struct{}{}:
+	default:
+	}
+}
+
+// nextResumed returns the next connection given back when fewer than
+// maxHandedBack are being served, with a slot taken for it; else nil.
+func (l *stampedListener) nextResumed() *stampedConn {
+	if l.handedBack.Load() >= maxHandedBack {
+		return nil
+	}
+	l.resumeMu.Lock()
+	if len(l.resumed) == 0 {
+		l.resumeMu.Unlock()
+		return nil
+	}
+	sc := l.resumed[0]
+	l.resumed[0] = nil
+	l.resumed = l.resumed[1:]
+	if len(l.resumed) == 0 {
+		l.resumed = nil // the burst's array goes with it
+	}
+	l.resumeMu.Unlock()
+	l.handedBack.Add(1)
+	n := l.handBacks.Add(1)
+	sc.handBack.Store(n)
+	t := time.AfterFunc(handBackHold, func() { sc.freeHandBack(n) })
+	sc.mu.Lock()
+	sc.handBackTimer = t
+	sc.mu.Unlock()
+	return sc
+}
+
+// endHandBack frees the slot of sc's hand-back, if it holds one: its
+// request is done, or the connection was taken out of the HTTP server
+// again, or closed.
+func (sc *stampedConn) endHandBack() {
+	if n := sc.handBack.Load(); n != 0 {
+		sc.freeHandBack(n)
+	}
+}
+
+// freeHandBack frees the slot of hand-back n once.
+func (sc *stampedConn) freeHandBack(n uint64) {
+	if !sc.handBack.CompareAndSwap(n, 0) {
+		return
+	}
+	sc.mu.Lock()
+	if t := sc.handBackTimer; t != nil {
+		t.Stop()
+		sc.handBackTimer = nil
+	}
+	sc.mu.Unlock()
+	l := sc.ln
+	l.handedBack.Add(-1)
+	select {
+	case l.slotFreed <- struct{}{}:
+	default:
+	}
+}
+
+// closeResumed closes the connections still queued when the listener
+// closes.
+func (l *stampedListener) closeResumed() {
+	l.resumeMu.Lock()
+	queued := l.resumed
+	l.resumed = nil
+	l.resumeMu.Unlock()
+	for _, sc := range queued {
 		_ = sc.Close()
 	}
 }

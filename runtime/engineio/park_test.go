@@ -133,8 +133,9 @@ func TestParkedPollsReuseKeepAliveConnections(t *testing.T) {
 		if m := rec.next(t); m != fmt.Sprintf("t:up %d", round) {
 			t.Fatalf("message %q", m)
 		}
-		// The GET's connection went back to the HTTP server at its answer
-		// (the next GET follows at once); the POST's waits parked.
+		// The GET's connection went back to the HTTP server at its answer,
+		// which carried a message (the next GET follows at once); the
+		// POST's waits parked idle since its "ok".
 		waitfor.True(t, "the POST connection parked idle", parked(h, 1))
 	}
 }
@@ -144,11 +145,14 @@ func TestParkedPollAnswersPingNoopAndClose(t *testing.T) {
 	get, post := dialRaw(t, h), dialRaw(t, h)
 	sid, rec := get.handshake()
 	q := "EIO=4&transport=polling&sid=" + sid
-	for range 3 {
+	for round := range 3 {
 		get.send(http.MethodGet, q, "", "")
 		if _, body := get.read(); body != "2" {
 			t.Fatalf("poll = %q, want a ping", body)
 		}
+		// After a ping the GET's connection waits parked idle (the pong
+		// comes first), next to the POST's once that has been answered.
+		waitfor.True(t, "the GET connection parked idle", parked(h, 1+min(round, 1)))
 		post.send(http.MethodPost, q, "3", "")
 		if _, body := post.read(); body != "ok" {
 			t.Fatalf("pong answered %q", body)
@@ -226,11 +230,10 @@ func TestParkedPollsHoldNoGoroutine(t *testing.T) {
 		c.send(http.MethodGet, "EIO=4&transport=polling&sid="+sids[i], "", "")
 	}
 	waitfor.True(t, "every GET parked", parked(h, n))
-	// Every GET waits, none on a goroutine: the count may move by a few
-	// (timers, the poller), not by one per poll.
-	if after := runtime.NumGoroutine(); after-before > n/10 {
-		t.Fatalf("%d goroutines for %d parked polls (%d before)", after-before, n, before)
-	}
+	// Every GET waits, none on a goroutine: once the poller's readers that
+	// handed the connections over have returned, the count may move by a
+	// few (timers, the poller), not by one per poll.
+	waitfor.True(t, "goroutines back to a few", func() bool { return runtime.NumGoroutine()-before <= n/10 })
 	for i, c := range clients {
 		if err := recs[i].sess.Send(TextMessage([]byte("x"))); err != nil {
 			t.Fatal(err)
@@ -316,4 +319,35 @@ func TestServerCloseAnswersParkedPolls(t *testing.T) {
 	if r := rec.closeReason(t); r != ReasonServerShutdown {
 		t.Fatalf("reason %q", r)
 	}
+}
+
+func TestParkedIdleConnectionsCloseAfterIdleTimeout(t *testing.T) {
+	// Long enough that the busy connection's requests, a tenth of it apart,
+	// never leave it idle that long on a loaded machine.
+	const idle = time.Second
+	h := newHarnessHTTP(t, Options{}, func(hs *http.Server) { hs.IdleTimeout = idle })
+
+	busy, quiet := dialRaw(t, h), dialRaw(t, h)
+	sid, _ := busy.handshake()
+	q := "EIO=4&transport=polling&sid=" + sid
+	quiet.send(http.MethodPost, q, "4hello", "Content-Type: text/plain;charset=UTF-8\r\n")
+	if _, body := quiet.read(); body != "ok" {
+		t.Fatalf("POST answered %q", body)
+	}
+	waitfor.True(t, "both connections parked idle", parked(h, 2))
+	// busy sends a request every tenth of the timeout: it stays open, quiet
+	// does not.
+	start := time.Now()
+	for time.Since(start) < 2*idle {
+		time.Sleep(idle / 10)
+		busy.send(http.MethodPost, q, "4ping", "Content-Type: text/plain;charset=UTF-8\r\n")
+		if resp, body := busy.read(); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("busy connection: %d %q", resp.StatusCode, body)
+		}
+	}
+	_ = quiet.conn.SetReadDeadline(time.Now().Add(guard))
+	if n, err := quiet.conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("quiet connection after its idle timeout: %d bytes, %v (want EOF)", n, err)
+	}
+	waitfor.True(t, "only the busy connection parked", parked(h, 1))
 }

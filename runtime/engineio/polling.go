@@ -62,13 +62,25 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 		s.mu.Lock()
 	}
 	s.pollWaiting = false
-	body, closing, reason := s.pollAnswerLocked()
+	body, closing, active, reason := s.pollAnswerLocked()
 	s.mu.Unlock()
 
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	_, err := w.Write(body)
+	// After an answer without messages (the handshake's, a ping, a noop)
+	// the client's next request may be a while away (its POSTs come first):
+	// the connection waits for it with no goroutine when it can be parked.
+	// After messages it polls again at once, and the HTTP server keeps it,
+	// unless many connections already wait in the HTTP server.
+	var err error
+	parked := false
+	if sc := s.srv.parkable(r); sc != nil && (!active || sc.ln.parkAfterMessages()) {
+		parked, err = s.srv.parkAfter(w, sc, pollContentType, body)
+	}
+	if !parked {
+		h := w.Header()
+		h.Set("Content-Type", pollContentType)
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		_, err = w.Write(body)
+	}
 	switch {
 	case closing:
 		s.finish(reason) // no-op when already closed
@@ -76,6 +88,9 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request, t *turn) {
 		s.finish(ReasonTransportError)
 	}
 }
+
+// pollContentType is the Content-Type of a GET's answer.
+const pollContentType = "text/plain; charset=UTF-8"
 
 // mustWaitLocked reports whether a GET has nothing to answer yet. s.mu is
 // held.
@@ -85,8 +100,14 @@ func (s *Session) mustWaitLocked() bool {
 
 // pollAnswerLocked takes the answer of a GET: the payload, whether the
 // session ends with it and why. s.mu is held.
-func (s *Session) pollAnswerLocked() (body []byte, closing bool, reason string) {
+func (s *Session) pollAnswerLocked() (body []byte, closing, active bool, reason string) {
 	batch := s.takeQueueLocked()
+	for _, m := range batch {
+		if m.binary || m.wire[0] == packetMessage {
+			active = true
+			break
+		}
+	}
 	// A graceful close sends what is queued first and the close packet in a
 	// later answer, as the reference server does: the client then handles
 	// every queued packet (e.g. Socket.IO DISCONNECTs) before the close. A
@@ -103,7 +124,7 @@ func (s *Session) pollAnswerLocked() (body []byte, closing bool, reason string) 
 		batch = append(batch, noopMessage)
 	}
 	s.noopPending = false
-	return encodePayload(batch), closing, reason
+	return encodePayload(batch), closing, active, reason
 }
 
 // servePost reads a payload from the client and passes its packets on.
@@ -163,8 +184,10 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	// The connection waits for the client's next POST with no goroutine
 	// when it can be parked.
-	if sc := s.srv.parkable(r); sc != nil && s.srv.parkAfter(w, sc, "text/html", []byte("ok")) {
-		return
+	if sc := s.srv.parkable(r); sc != nil {
+		if parked, _ := s.srv.parkAfter(w, sc, "text/html", []byte("ok")); parked {
+			return
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html")

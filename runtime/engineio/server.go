@@ -51,6 +51,8 @@ type Server struct {
 	// parked counts the long-polling connections parked in the poller
 	// (park.go).
 	parked atomic.Int64
+	// answers answers the parked GETs that were woken (park.go).
+	answers answerQueue
 	// heartbeats pings every session and closes those that do not answer.
 	heartbeats *heartbeatWheel
 

@@ -15,6 +15,9 @@ type Clients struct {
 	// ByNamespace counts the connected sockets of each namespace by
 	// transport.
 	ByNamespace map[string]map[string]int
+	// ParkedConnections counts the long-polling connections parked in the
+	// engine's poller with no goroutine (engineio.Stats.ParkedConns).
+	ParkedConnections int
 }
 
 // TotalSessions is the number of open Engine.IO sessions.
@@ -33,6 +36,8 @@ func CountClients(srv *socketio.Server) Clients {
 	out := Clients{
 		Sessions:    map[string]int{string(engineio.Polling): st.Polling, string(engineio.WebSocket): st.WebSocket},
 		ByNamespace: map[string]map[string]int{},
+
+		ParkedConnections: st.ParkedConns,
 	}
 	for _, n := range srv.Namespaces() {
 		byTransport := map[string]int{string(engineio.Polling): 0, string(engineio.WebSocket): 0}

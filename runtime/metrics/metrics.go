@@ -4,7 +4,8 @@
 // Only what the runtime can observe honestly is exported:
 //
 //   - connected clients (sockets) by namespace and transport, and Engine.IO
-//     sessions by transport, computed at scrape time;
+//     sessions by transport, and the long-polling connections parked with
+//     no goroutine, computed at scrape time;
 //   - handshake admission decisions (accepted / refused by reason);
 //   - namespace connections and connect refusals;
 //   - client events received, by namespace;
@@ -256,6 +257,8 @@ var (
 		"Connected Socket.IO clients (sockets) by namespace and transport.", []string{"namespace", "transport"}, nil)
 	sessionsDesc = prometheus.NewDesc("socketfleet_engine_sessions",
 		"Open Engine.IO sessions (connections) by transport.", []string{"transport"}, nil)
+	parkedDesc = prometheus.NewDesc("socketfleet_engine_parked_connections",
+		"Long-polling connections parked with no goroutine: a GET waiting for packets, or a keep-alive connection between requests.", nil, nil)
 	drainingDesc = prometheus.NewDesc("socketfleet_draining",
 		"1 while the process drains (readiness fails, handshakes are refused), else 0.", nil, nil)
 	startDesc = prometheus.NewDesc("socketfleet_start_time_seconds",
@@ -267,6 +270,7 @@ var (
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- connectedDesc
 	ch <- sessionsDesc
+	ch <- parkedDesc
 	ch <- drainingDesc
 	ch <- startDesc
 	ch <- drainDeadlineDesc
@@ -283,6 +287,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, t := range Transports {
 			ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(cl.Sessions[t]), t)
 		}
+		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(cl.ParkedConnections))
 	}
 	draining := 0.0
 	if c.src.Draining != nil && c.src.Draining() {

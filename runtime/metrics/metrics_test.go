@@ -78,6 +78,7 @@ func TestLiveCountsAndCounters(t *testing.T) {
 		`socketfleet_connected_clients{namespace="/chat",transport="polling"} 0`,
 		`socketfleet_connected_clients{namespace="/",transport="websocket"} 0`,
 		`socketfleet_engine_sessions{transport="websocket"} 1`,
+		"\nsocketfleet_engine_parked_connections 0\n", // a plain listener parks nothing
 		`socketfleet_broadcasts_total{namespace="/chat"} 1`,
 		`socketfleet_upgrade_failures_total 1`,
 		`socketfleet_handshakes_total{reason="",result="accepted"} 1`,
