@@ -491,7 +491,9 @@ func (p *polling) write(binary bool, data []byte) error {
 	}
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
-	ctx, cancel := context.WithTimeout(p.ctx, Guard)
+	// Not cut when the reader ends: the server may answer the GET that ends
+	// the session (after a close packet, say) before the POST carrying it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), Guard)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(data))
 	if err != nil {
