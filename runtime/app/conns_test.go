@@ -24,7 +24,8 @@ func (nopSession) OnMessage([]byte, bool) {}
 func (nopSession) OnClose(string)         {}
 
 // TestGivenBackConnectionsClosedAtStop: a long-polling GET that the
-// Engine.IO server parks and answers hands its connection back to net/http,
+// Engine.IO server parks and answers with messages hands its connection back
+// to net/http,
 // which counts it as new; a client that keeps it pooled sends nothing, and
 // http.Server.Shutdown would wait 5 s for it (a new connection is left open
 // until it is 5 s old). The tracker finds it, and stop closes it, so Shutdown
@@ -62,18 +63,25 @@ func TestGivenBackConnectionsClosedAtStop(t *testing.T) {
 	}
 	defer fresh.Close()
 
+	// The handshake on a connection of its own ("Connection: close": never
+	// parked), so that the only parked connection below is the waiting poll.
+	once, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer once.Close()
 	conn, err := net.Dial("tcp", raw.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	br := bufio.NewReader(conn)
-	get := func(query string) (int, string) {
+	request := func(c net.Conn, r *bufio.Reader, query, extra string) (int, string) {
 		t.Helper()
-		if _, err := fmt.Fprintf(conn, "GET /?%s HTTP/1.1\r\nHost: test\r\n\r\n", query); err != nil {
+		if _, err := fmt.Fprintf(c, "GET /?%s HTTP/1.1\r\nHost: test\r\n%s\r\n", query, extra); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.ReadResponse(br, nil)
+		resp, err := http.ReadResponse(r, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +91,7 @@ func TestGivenBackConnectionsClosedAtStop(t *testing.T) {
 		}
 		return resp.StatusCode, string(body)
 	}
-	status, body := get("EIO=4&transport=polling")
+	status, body := request(once, bufio.NewReader(once), "EIO=4&transport=polling", "Connection: close\r\n")
 	if status != http.StatusOK || !strings.HasPrefix(body, "0") {
 		t.Fatalf("handshake: %d %q", status, body)
 	}
@@ -93,19 +101,23 @@ func TestGivenBackConnectionsClosedAtStop(t *testing.T) {
 	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil || open.SID == "" {
 		t.Fatalf("handshake body %q: %v", body, err)
 	}
-	// The poll waits (parked); the session's close answers it, and the
-	// connection goes back to net/http, where the client leaves it idle.
+	// The poll waits (parked); a message answers it, and the connection
+	// goes back to net/http at once (a client that got messages polls again
+	// at once), where this client leaves it idle.
 	polled := make(chan string, 1)
 	go func() {
-		_, b := get("EIO=4&transport=polling&sid=" + open.SID)
+		_, b := request(conn, br, "EIO=4&transport=polling&sid="+open.SID, "")
 		polled <- b
 	}()
 	waitfor.True(t, "the poll parked", func() bool { return eng.Stats().ParkedConns == 1 })
 	mu.Lock()
-	sessions[0].Close()
+	err = sessions[0].Send(engineio.TextMessage([]byte("hello")))
 	mu.Unlock()
-	if b := <-polled; b != "1" {
-		t.Fatalf("poll answered %q, want the close packet", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := <-polled; b != "4hello" {
+		t.Fatalf("poll answered %q, want the message", b)
 	}
 	waitfor.True(t, "the connection given back and found", func() bool {
 		tracker.mu.Lock()
