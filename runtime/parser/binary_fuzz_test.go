@@ -40,12 +40,24 @@ func FuzzBinaryJSON(f *testing.F) {
 	})
 }
 
+// jsonEqual reports whether a and b hold the same JSON value. Numbers compare
+// by their text (json.Number): a number beyond float64's range is still valid
+// JSON and must round-trip unchanged.
 func jsonEqual(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+	x, errX := decodeUseNumber(a)
+	y, errY := decodeUseNumber(b)
+	if errX != nil || errY != nil {
 		return false
 	}
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+func decodeUseNumber(data []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	err := d.Decode(&v)
+	return v, err
 }
