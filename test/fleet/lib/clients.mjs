@@ -158,6 +158,7 @@ function report() {
     type: "report", total: clients.length, connected: 0, pollingConnected: 0, gaveUp: 0, joinErrors: 0,
     sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], connectTimes, failures,
     acks: clients.map((c) => [c.id, c.acked]),
+    unsettled: [], // the first few clients with emits neither acknowledged nor failed, for a failure's report
   };
   connectTimes = [];
   for (const c of clients) {
@@ -170,8 +171,23 @@ function report() {
     r.failed += c.failed;
     r.ticks += c.ticks;
     for (const g of c.gaps) r.gaps.push({ client: c.id, from: g[0], to: g[1] });
+    if (c.sent > c.acked + c.failed && r.unsettled.length < 5) r.unsettled.push(unsettled(c));
   }
   return r;
+}
+
+/** unsettled describes a client whose emits have not all ended: its socket's and Engine.IO transport's state
+ * and the head of the client's retry queue (socket.io-client's private `_queue`: one emit in flight at a time,
+ * resent every ackTimeout), with its last connection events. */
+function unsettled(c) {
+  const engine = c.socket.io.engine;
+  const head = c.socket._queue?.[0];
+  return {
+    id: c.id, sent: c.sent, acked: c.acked, failed: c.failed, connected: c.socket.connected, socketId: c.socket.id,
+    engine: engine && { readyState: engine.readyState, transport: engine.transport?.name, upgrading: engine.upgrading, writeBuffer: engine.writeBuffer?.length },
+    queue: c.socket._queue?.length, head: head && { tryCount: head.tryCount, pending: head.pending },
+    events: c.events.map(([t, what, detail]) => [new Date(t).toISOString(), what, detail]),
+  };
 }
 
 process.on("message", (msg) => {

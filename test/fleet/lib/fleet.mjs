@@ -353,12 +353,13 @@ export class ClientFleet {
 
   async report() {
     const rs = await Promise.all(this.workers.map((w) => w.report()));
-    const sum = { total: 0, connected: 0, pollingConnected: 0, gaveUp: 0, joinErrors: 0, sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], acks: [], failures: [] };
+    const sum = { total: 0, connected: 0, pollingConnected: 0, gaveUp: 0, joinErrors: 0, sent: 0, acked: 0, failed: 0, ticks: 0, gaps: [], acks: [], failures: [], unsettled: [] };
     for (const r of rs) {
       for (const k of ["total", "connected", "pollingConnected", "gaveUp", "joinErrors", "sent", "acked", "failed", "ticks"]) sum[k] += r[k];
       sum.gaps.push(...r.gaps);
       sum.acks.push(...r.acks);
       sum.failures.push(...r.failures);
+      sum.unsettled.push(...r.unsettled);
       this.connectLog.push(...r.connectTimes);
     }
     return sum;
@@ -394,10 +395,20 @@ export class ClientFleet {
    * webhook never saw (must be 0) with the final report. */
   async settleEmits(webhook) {
     await Promise.all(this.workers.map((w) => w.stopEmitting()));
-    const done = await waitUntil("every emit acknowledged", async () => {
+    // An emit may retry for retries × ackTimeout = 80 s (clients.mjs) before it ends as failed.
+    const limit = 100000;
+    let done;
+    for (const deadline = Date.now() + limit; ;) {
       const x = await this.report();
-      return x.acked + x.failed === x.sent ? x : false;
-    }, 60000, 500);
+      if (x.acked + x.failed === x.sent) {
+        done = x;
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`after ${limit} ms ${x.sent - x.acked - x.failed} emits neither acknowledged nor failed; the first clients holding them: ${JSON.stringify(x.unsettled)}`);
+      }
+      await sleep(500);
+    }
     let missing = 0;
     for (const [c, acked] of done.acks) {
       const seen = webhook.seen.get(c) ?? new Set();
