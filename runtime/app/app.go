@@ -126,10 +126,6 @@ type App struct {
 	// forwarder forwards the requests of other pods' sessions (nil when
 	// cluster.forwarding is off).
 	forwarder *forward.Forwarder
-	// publicConns and adminConns find the connections the Engine.IO server
-	// gave back to the listeners, for the stop (adminConns is nil without
-	// forwarding: nothing is parked on the admin listener then).
-	publicConns, adminConns *givenBackConns
 
 	publicLn, adminLn net.Listener
 	public, admin     *http.Server
@@ -645,14 +641,12 @@ func (a *App) listen(public http.Handler) error {
 	a.public = &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	// The requests of a polling session are handled in arrival order, as the
 	// reference server does (outermost wrapper: the order is the socket's).
-	a.publicConns = newGivenBackConns()
-	a.publicLn = a.srv.Engine().OrderRequests(a.public, a.publicConns.listen(a.public, a.publicLn))
+	a.publicLn = a.srv.Engine().OrderRequests(a.public, a.publicLn)
 	a.admin = &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
 	if a.forwarder != nil {
 		// Forwarded requests of a session are ordered with its direct ones
 		// (and their connections parked like the public ones).
-		a.adminConns = newGivenBackConns()
-		a.adminLn = a.srv.Engine().OrderRequests(a.admin, a.adminConns.listen(a.admin, a.adminLn))
+		a.adminLn = a.srv.Engine().OrderRequests(a.admin, a.adminLn)
 	}
 	return nil
 }
@@ -923,14 +917,6 @@ func (a *App) closeParts(ctx context.Context) {
 			a.log.Warn("close Socket.IO server", "err", err)
 		}
 	}
-	// The Engine.IO server is closed: the connections it gave back and that
-	// wait for their next request are closed now, like idle ones, instead
-	// of holding Shutdown for 5 s.
-	for _, t := range []*givenBackConns{a.publicConns, a.adminConns} {
-		if t != nil {
-			t.stop()
-		}
-	}
 	if a.adminUI != nil {
 		a.adminUI.Close()
 	}
@@ -940,9 +926,9 @@ func (a *App) closeParts(ctx context.Context) {
 	}{{a.public, "public"}, {a.admin, "admin"}} {
 		if l.s != nil {
 			// Shutdown leaves a connection that has not sent a request for
-			// less than 5 s open (the given-back ones are closed above, so
-			// only connections just accepted) until ctx ends: Close ends
-			// what is left.
+			// less than 5 s open (only connections just accepted: the
+			// Engine.IO listener closes those it gave back) until ctx ends:
+			// Close ends what is left.
 			start := time.Now()
 			if err := l.s.Shutdown(ctx); err != nil && ctx.Err() != nil {
 				a.log.Warn("listener shutdown: connections still open when the wait ended, closed",

@@ -196,6 +196,9 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 			if state != http.StateIdle && sc.ln != nil && sc.httpIdle.CompareAndSwap(true, false) {
 				sc.ln.idleInHTTP.Add(-1)
 			}
+			if state != http.StateNew && sc.awaitingRequest.CompareAndSwap(true, false) {
+				sc.ln.requestCame(sc)
+			}
 		}
 		if connState != nil {
 			connState(c, state)
@@ -209,6 +212,7 @@ func (srv *Server) OrderRequests(hs *http.Server, ln net.Listener) net.Listener 
 		Listener: ln, a: srv.arrivals, idleTimeout: idle,
 		resumedSig: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
 		accepted: make(chan acceptResult), done: make(chan struct{}),
+		awaiting: map[*stampedConn]struct{}{},
 	}
 }
 
@@ -233,6 +237,9 @@ type stampedListener struct {
 	handedBack atomic.Int64  // given back and not yet done with (handBackSlot)
 	slotFreed  chan struct{} // handedBack went down
 	handBacks  atomic.Uint64 // numbers the hand-backs
+	// awaiting holds the connections given back that have not sent a
+	// request since (park.go: closeAwaiting), under resumeMu.
+	awaiting map[*stampedConn]struct{}
 	// idleInHTTP counts the connections idle in the HTTP server between
 	// requests, each on a goroutine with its read buffer.
 	idleInHTTP atomic.Int64
@@ -272,6 +279,7 @@ func (l *stampedListener) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.done)
 		l.closeResumed()
+		l.closeAwaiting()
 		err = l.Listener.Close()
 	})
 	return err
@@ -294,6 +302,9 @@ type stampedConn struct {
 	handBack      atomic.Uint64
 	handBackTimer *time.Timer
 	httpIdle      atomic.Bool // counted in ln.idleInHTTP
+	// awaitingRequest: given back and in ln.awaiting until its next
+	// request (or its close).
+	awaitingRequest atomic.Bool
 }
 
 func (c *stampedConn) Read(b []byte) (int, error) {

@@ -612,6 +612,8 @@ func (l *stampedListener) nextResumed() *stampedConn {
 	if len(l.resumed) == 0 {
 		l.resumed = nil // the burst's array goes with it
 	}
+	sc.awaitingRequest.Store(true)
+	l.awaiting[sc] = struct{}{}
 	l.resumeMu.Unlock()
 	l.handedBack.Add(1)
 	n := l.handBacks.Add(1)
@@ -660,6 +662,41 @@ func (l *stampedListener) closeResumed() {
 	l.resumeMu.Unlock()
 	for _, sc := range queued {
 		_ = sc.Close()
+	}
+}
+
+// Connections given back and awaiting their next request.
+//
+// The HTTP server counts a connection given back as new (it comes from
+// Accept), and http.Server.Shutdown leaves a new connection open until it
+// is 5 s old, waiting for its first request. A connection given back is no
+// new one but a keep-alive connection between two requests, which Shutdown
+// closes at once; a client that keeps it pooled (a balancer, or a peer
+// forwarding to the admin listener) sends nothing on it, so every stop
+// waited those 5 s. The listener's Close (the first step of Shutdown)
+// closes them.
+
+// requestCame takes sc, which left http.StateNew (its request began, or it
+// was closed or hijacked), out of the awaiting connections.
+func (l *stampedListener) requestCame(sc *stampedConn) {
+	l.resumeMu.Lock()
+	delete(l.awaiting, sc)
+	l.resumeMu.Unlock()
+}
+
+// closeAwaiting closes the connections given back that have not sent a
+// request since (once the listener is closed: later ones are closed by
+// resume).
+func (l *stampedListener) closeAwaiting() {
+	l.resumeMu.Lock()
+	conns := make([]*stampedConn, 0, len(l.awaiting))
+	for sc := range l.awaiting {
+		conns = append(conns, sc)
+	}
+	clear(l.awaiting)
+	l.resumeMu.Unlock()
+	for _, sc := range conns {
+		_ = sc.Close() // net/http's read fails and it forgets the connection
 	}
 }
 

@@ -1,4 +1,4 @@
-package app
+package engineio
 
 import (
 	"bufio"
@@ -15,39 +15,34 @@ import (
 	"time"
 
 	"github.com/socketfleet/socketfleet/internal/waitfor"
-	"github.com/socketfleet/socketfleet/runtime/engineio"
 )
 
-type nopSession struct{}
-
-func (nopSession) OnMessage([]byte, bool) {}
-func (nopSession) OnClose(string)         {}
-
-// TestGivenBackConnectionsClosedAtStop: a long-polling GET that the
+// TestGivenBackConnectionsClosedAtShutdown: a long-polling GET that the
 // Engine.IO server parks and answers with messages hands its connection back
-// to net/http,
-// which counts it as new; a client that keeps it pooled sends nothing, and
-// http.Server.Shutdown would wait 5 s for it (a new connection is left open
-// until it is 5 s old). The tracker finds it, and stop closes it, so Shutdown
-// returns within a deadline shorter than those 5 s. A connection that was
-// accepted and has not sent its first request yet is not mistaken for one.
-func TestGivenBackConnectionsClosedAtStop(t *testing.T) {
+// to net/http, which counts it as new; a client that keeps it pooled sends
+// nothing, and http.Server.Shutdown would wait 5 s for it (a new connection
+// is left open until it is 5 s old). The listener of OrderRequests keeps it
+// among the connections awaiting a request and closes it when Shutdown
+// closes the listener, so Shutdown returns within a deadline shorter than
+// those 5 s. A connection that was accepted and has not sent its first
+// request yet is not mistaken for one.
+func TestGivenBackConnectionsClosedAtShutdown(t *testing.T) {
 	var mu sync.Mutex
-	var sessions []*engineio.Session
-	eng := engineio.NewServer(engineio.Options{PingInterval: time.Minute, PingTimeout: time.Minute},
-		func(s *engineio.Session, _ *http.Request) engineio.SessionHandler {
+	var sessions []*Session
+	eng := NewServer(Options{PingInterval: time.Minute, PingTimeout: time.Minute},
+		func(s *Session, _ *http.Request) SessionHandler {
 			mu.Lock()
 			sessions = append(sessions, s)
 			mu.Unlock()
-			return nopSession{}
+			return &recorder{sess: s, messages: make(chan string, 8), closed: make(chan string, 1)}
 		})
 	hs := &http.Server{Handler: eng, ReadHeaderTimeout: 10 * time.Second}
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracker := newGivenBackConns()
-	ln := eng.OrderRequests(hs, tracker.listen(hs, raw))
+	ln := eng.OrderRequests(hs, raw)
+	sl := ln.(*stampedListener)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	defer func() {
@@ -111,7 +106,7 @@ func TestGivenBackConnectionsClosedAtStop(t *testing.T) {
 	}()
 	waitfor.True(t, "the poll parked", func() bool { return eng.Stats().ParkedConns == 1 })
 	mu.Lock()
-	err = sessions[0].Send(engineio.TextMessage([]byte("hello")))
+	err = sessions[0].Send(TextMessage([]byte("hello")))
 	mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
@@ -119,43 +114,44 @@ func TestGivenBackConnectionsClosedAtStop(t *testing.T) {
 	if b := <-polled; b != "4hello" {
 		t.Fatalf("poll answered %q, want the message", b)
 	}
-	waitfor.True(t, "the connection given back and found", func() bool {
-		tracker.mu.Lock()
-		defer tracker.mu.Unlock()
-		return len(tracker.waiting) == 1
+	waitfor.True(t, "the connection given back, awaiting its next request", func() bool {
+		sl.resumeMu.Lock()
+		defer sl.resumeMu.Unlock()
+		return len(sl.awaiting) == 1
 	})
-	tracker.mu.Lock()
-	for c := range tracker.waiting {
-		if c.RemoteAddr().String() != conn.LocalAddr().String() {
-			t.Fatalf("tracked %s, want the polling connection %s (not the fresh one %s)",
-				c.RemoteAddr(), conn.LocalAddr(), fresh.LocalAddr())
+	sl.resumeMu.Lock()
+	for sc := range sl.awaiting {
+		if sc.RemoteAddr().String() != conn.LocalAddr().String() {
+			t.Fatalf("awaiting %s, want the polling connection %s (not the fresh one %s)",
+				sc.RemoteAddr(), conn.LocalAddr(), fresh.LocalAddr())
 		}
 	}
-	tracker.mu.Unlock()
+	sl.resumeMu.Unlock()
 
 	if err := eng.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	tracker.stop()
-	// The fresh connection now sends its request: it is served, not cut.
-	if _, err := fmt.Fprintf(fresh, "GET /?EIO=4&transport=polling HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(fresh), nil)
-	if err != nil {
-		t.Fatalf("the fresh connection was cut: %v", err)
-	}
-	_ = resp.Body.Close()
-	// The polling connection is closed: the client reads EOF, before
+	// Below net/http's 5 s for a new connection.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- hs.Shutdown(ctx) }()
+	// The polling connection is closed at once: the client reads EOF, before
 	// net/http would have closed it (5 s for Shutdown, ReadHeaderTimeout).
-	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("the given-back connection: read %v, want EOF", err)
 	}
-	// Below net/http's 5 s for a new connection: nothing holds Shutdown.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(ctx); err != nil {
+	// The fresh connection, which has sent nothing yet, is left to net/http
+	// (which would wait for its request): the listener did not close it.
+	_ = fresh.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	var netErr net.Error
+	if _, err := fresh.Read(make([]byte, 1)); !errors.As(err, &netErr) || !netErr.Timeout() {
+		t.Fatalf("the fresh connection: read %v, want it still open", err)
+	}
+	// Its client leaves: nothing holds Shutdown any more.
+	_ = fresh.Close()
+	if err := <-shutdown; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
