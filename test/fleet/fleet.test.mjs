@@ -29,11 +29,10 @@
 //      another process) or counted as failed, none vanishes.
 // no stickiness (FLEET_NONSTICKY_CLIENTS clients, default FLEET_CLIENTS, 30% of them on long-polling only): the
 // streams fleet's processes with cluster.forwarding behind HAProxy without a cookie, every request balanced on
-// its own (FLEET_NONSTICKY_BALANCE: leastconn by default, or roundrobin; docs/forwarding.md says why round robin
-// is not the default yet), so every request of a polling session
-// may reach any process and is forwarded to the one owning it; first 15 s of traffic in which no client may
+// its own (FLEET_NONSTICKY_BALANCE: plain roundrobin by default, or leastconn), so every request of a polling
+// session may reach any process and is forwarded to the one owning it; first 15 s of traffic in which no client may
 // disconnect, miss a tick or see an error, then the drain, scale-up + shed and rolling restart scenarios with
-// the streams guarantees; their convergence times are recorded next to the sticky fleet's. With roundrobin the
+// the streams guarantees; their convergence times are recorded next to the sticky fleet's. Under round robin the
 // shed clients' reconnects land on every process, the shedding ones included: the shed names the processes
 // below the fair share (POST /shed?to=, as the operator does) and a shedding process hands them the handshakes
 // that reach it, so the clients get their session there at the first attempt (docs/forwarding.md). A client
@@ -54,9 +53,12 @@ const CLIENTS = Number(process.env.FLEET_CLIENTS ?? 2000);
 const STREAMS_CLIENTS = Number(process.env.FLEET_STREAMS_CLIENTS ?? CLIENTS);
 const NONSTICKY_CLIENTS = Number(process.env.FLEET_NONSTICKY_CLIENTS ?? CLIENTS);
 const NONSTICKY_POLLING_ONLY = 0.3; // the share of the no-stickiness fleet's clients on long-polling only
+// FLEET_STICKY_POLLING_ONLY=0.3 gives the sticky fleets the no-stickiness fleet's clients (that share on long-polling
+// only, the others on WebSocket only) instead of POLLING_SHARE upgrading ones: both modes measured with one mix.
+const STICKY_POLLING_ONLY = Number(process.env.FLEET_STICKY_POLLING_ONLY ?? 0);
 const QUIET_MS = 15000; // the no-stickiness fleet's quiet traffic before its scenarios
 const ONLY = process.env.FLEET_ONLY;
-const NONSTICKY_BALANCE = process.env.FLEET_NONSTICKY_BALANCE ?? "leastconn";
+const NONSTICKY_BALANCE = process.env.FLEET_NONSTICKY_BALANCE ?? "roundrobin";
 const POLLING_SHARE = 0.1; // 10% of the clients start on long-polling (sticky cookie) and upgrade
 const EMIT_EVERY_MS = 4000;
 const TICK_EVERY_MS = 250;
@@ -143,9 +145,10 @@ cluster:
     assert.equal(stats.recovery, this.streams, `${this.mode}: /stats recovery`);
     this.haproxy = await startHAProxy(this.dir, this.runtimes, this.sticky, NONSTICKY_BALANCE);
     this.usePublisher();
-    this.clients = new ClientFleet(this.haproxy.url, this.sticky
-      ? { emitEveryMs: EMIT_EVERY_MS, pollingShare: POLLING_SHARE }
-      : { emitEveryMs: EMIT_EVERY_MS, pollingShare: NONSTICKY_POLLING_ONLY, pollingOnlyShare: 1 });
+    const pollingOnly = this.sticky ? STICKY_POLLING_ONLY : NONSTICKY_POLLING_ONLY;
+    this.clients = new ClientFleet(this.haproxy.url, pollingOnly > 0
+      ? { emitEveryMs: EMIT_EVERY_MS, pollingShare: pollingOnly, pollingOnlyShare: 1 }
+      : { emitEveryMs: EMIT_EVERY_MS, pollingShare: POLLING_SHARE });
     await this.clients.add(this.clientCount);
     const r = await this.clients.allConnected("start");
     this.results.startCounts = await this.counts();
