@@ -655,6 +655,22 @@ function writeResults() {
   }
   console.log("fleet results (" + loadSummary() + "):\n  " + lines.filter(Boolean).join("\n  "));
   const c = results.classic, st = results.streams;
+  if (process.env.FLEET_RESULTS && STICKY_POLLING_ONLY > 0) {
+    // FLEET_ONLY=streams FLEET_STICKY_POLLING_ONLY=<share> after a full run: the sticky fleet with the
+    // no-stickiness fleet's clients; its section replaces the previous one at the end of the results, next to
+    // the no-stickiness figures it is compared with.
+    if (!st?.drain || !st?.rebalance || !fs.existsSync(process.env.FLEET_RESULTS)) return;
+    const prev = fs.readFileSync(process.env.FLEET_RESULTS, "utf8");
+    const at = prev.indexOf(`\n${SAME_CLIENTS_TITLE}`);
+    const head = at < 0 ? prev : prev.slice(0, at);
+    const m = (re) => Number(head.match(re)?.[1]);
+    const nonsticky = {
+      drain: m(/### No stickiness[\s\S]*?\| drain one process \| \d+ clients handed over in ([\d.]+) s/),
+      rebalance: m(/### No stickiness[\s\S]*?fair share after \*\*([\d.]+) s\*\*/),
+    };
+    fs.writeFileSync(process.env.FLEET_RESULTS, head.trimEnd() + "\n" + sameClientsResults(nonsticky));
+    return;
+  }
   if (process.env.FLEET_RESULTS && results.nonsticky?.rebalance && results.nonsticky?.totals && (!c?.totals || !st?.totals) && fs.existsSync(process.env.FLEET_RESULTS)) {
     // FLEET_ONLY=nonsticky: its section replaces the previous one in the results of a full run (the sticky
     // fleets' convergence it is compared with comes from there).
@@ -746,6 +762,28 @@ that reach it. Run ${results.started}, ${loadSummary()}.
 | scale-up + shed | shed ${fmtCounts(rb.sheds)} (fair share ${rb.fair}); new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (${sticky(st?.rebalance?.rebalanceSeconds, above.rebalance)}); settled ${fmtCounts(rb.settled)}; handshakes refused ${rb.refused}, handed over ${rb.handedOver} polling + ${sum(rb.proxied ?? {})} WebSocket-only (these stay proxied by the process that handed them over: ${fmtCounts(rb.proxied ?? {})}); ${recov(rb.moved)} |
 | rolling restart (4 processes, changed config) | ${rr.steps.map((s) => `${s.name}: ${s.held} clients, ${s.seconds.toFixed(1)} s`).join("; ")}; reconnect peak ${rr.peak}/s; ${recov(rr.moved)} |
 | losses over the whole run | emits sent ${t.emitsSent}, acked ${t.emitsAcked}, **failed ${t.emitsFailed}**; broadcasts ${t.ticks}, whole life **${t.missed} missed**, **${t.dups} twice**; ${t.reconnects} reconnects, ${t.recovered} recovered; clients that gave up ${t.gaveUp} |
+`;
+}
+
+const SAME_CLIENTS_TITLE = "### Sticky cookie with the no-stickiness fleet's clients";
+
+/** sameClientsResults is the section of the sticky streams fleet run with the no-stickiness fleet's clients
+ * (FLEET_STICKY_POLLING_ONLY), next to the no-stickiness fleet's figures of the section above. */
+function sameClientsResults(nonsticky) {
+  const st = results.streams, d = st.drain, rb = st.rebalance;
+  const above = (x) => Number.isFinite(x) ? `${x.toFixed(1)} s` : "not measured";
+  return `
+${SAME_CLIENTS_TITLE} (${st.clients} clients, ${st.pollingClients} on long-polling only)
+
+The sticky streams fleet (HAProxy \`balance leastconn\` with the cookie, no forwarding) with the clients of the
+no-stickiness fleet (\`FLEET_STICKY_POLLING_ONLY=${STICKY_POLLING_ONLY}\`: that share on long-polling only, the others on WebSocket
+only) instead of upgrading polling clients, run right after the sections above: both modes with the same clients.
+Run ${results.started}, ${loadSummary()}.
+
+| scenario | sticky cookie, these clients | no stickiness, section above |
+|---|---|---|
+| drain one process | ${d.drained} clients handed over in **${d.drainSeconds.toFixed(1)} s**; at most ${d.serverPeak2s}/s over 2 s (bound ${d.bound}/s); whole life ${d.moved.missed + d.moved.othersMissed} missed, ${d.moved.recovered} of ${d.moved.reconnects} reconnects recovered | ${above(nonsticky.drain)} |
+| scale-up + shed | new processes within 20% of the fair share after **${rb.rebalanceSeconds.toFixed(1)} s** (the closes done after ${rb.shedDoneSeconds ?? "?"} s); whole life ${rb.moved.missed + rb.moved.othersMissed} missed, ${rb.moved.recovered} of ${rb.moved.reconnects} reconnects recovered | ${above(nonsticky.rebalance)} |
 `;
 }
 
