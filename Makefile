@@ -118,9 +118,8 @@ test-fleet: ## Fleet operations with real processes: runtimes on redis-server be
 	test/fleet/run.sh
 
 .PHONY: fleet-results
-fleet-results: ## Run test/fleet and record its numbers in bench/FLEET.md (bench/RESULTS.md includes it), then the sticky fleet with the no-stickiness fleet's clients next to them.
+fleet-results: ## Run test/fleet and record its numbers in bench/FLEET.md (bench/RESULTS.md includes it).
 	FLEET_RESULTS=$(CURDIR)/bench/FLEET.md test/fleet/run.sh
-	FLEET_RESULTS=$(CURDIR)/bench/FLEET.md FLEET_ONLY=streams FLEET_STICKY_POLLING_ONLY=0.3 test/fleet/run.sh
 
 .PHONY: bench
 bench: ## Benchmarks against Node socket.io 4.8 on the same machine and load; writes bench/RESULTS.md (~7 min).
