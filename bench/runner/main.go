@@ -109,7 +109,7 @@ func main() {
 	flag.IntVar(&cfg.handshakes, "handshakes", 2000, "handshakes per transport")
 	flag.IntVar(&cfg.handshakeWorkers, "handshake-workers", 16, "concurrent handshakes")
 	flag.IntVar(&cfg.clusterClients, "cluster-clients", 4000, "clients split over the two servers of the Redis cluster test")
-	flag.IntVar(&cfg.clusterBroadcasts, "cluster-broadcasts", 50, "messages per cross-server broadcast round")
+	flag.IntVar(&cfg.clusterBroadcasts, "cluster-broadcasts", 200, "messages per cross-server broadcast round")
 	flag.IntVar(&cfg.clusterRate, "cluster-rate", 20, "broadcasts per second in the cross-server latency test")
 	flag.IntVar(&cfg.streamsClients, "streams-clients", 2000, "protocol clients on server B of the streams adapter test (deliveries, CPU, latency)")
 	flag.IntVar(&cfg.streamsBroadcasts, "streams-broadcasts", 100, "messages per broadcast round of the streams adapter test")

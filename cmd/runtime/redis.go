@@ -93,19 +93,30 @@ func (h *publishHook) DialHook(next redis.DialHook) redis.DialHook { return next
 func (h *publishHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if name := cmd.Name(); name == "publish" || name == "spublish" || name == "xadd" {
-			if record := h.record.Load(); record != nil {
-				(*record)(err)
-			}
+		h.report(cmd, err)
+		return err
+	}
+}
+
+// ProcessPipelineHook reports the outcome of the publish commands of a
+// pipeline (the Pub/Sub adapters publish in pipelines).
+func (h *publishHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			h.report(cmd, cmd.Err())
 		}
 		return err
 	}
 }
 
-// ProcessPipelineHook passes pipelines through (the adapters do not
-// publish in pipelines).
-func (h *publishHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+// report passes the outcome of a publish command to the registered function.
+func (h *publishHook) report(cmd redis.Cmder, err error) {
+	if name := cmd.Name(); name == "publish" || name == "spublish" || name == "xadd" {
+		if record := h.record.Load(); record != nil {
+			(*record)(err)
+		}
+	}
 }
 
 // streamsOptions maps the redis block to the streams adapter's options

@@ -77,6 +77,7 @@ func New(client redis.UniversalClient, opts Options) *Cluster {
 	}
 	c := &Cluster{link: newLink[*Adapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, pubSubResubscribeGrace), opts: opts}
 	c.subscribe(false)
+	c.startPublisher(false)
 	go c.dispatch(c.sub.Channel(redis.WithChannelSize(4096)))
 	return c
 }
@@ -164,9 +165,7 @@ type Adapter struct {
 var _ socketio.Adapter = (*Adapter)(nil)
 
 func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) error {
-	return a.cluster.link.publish(ctx, channel, func(ctx context.Context) error {
-		return a.cluster.client.Publish(ctx, channel, payload).Err()
-	})
+	return a.cluster.publishAndWait(ctx, channel, payload)
 }
 
 func (a *Adapter) publishJSON(ctx context.Context, channel string, v any) error {
@@ -177,9 +176,10 @@ func (a *Adapter) publishJSON(ctx context.Context, channel string, v any) error 
 	return a.publish(ctx, channel, b)
 }
 
-// Broadcast publishes the packet to the other servers (unless local) and
-// delivers it to the local sockets. While Redis is away the publish waits in
-// the outbox (OutboxOptions); the local delivery happens at once regardless.
+// Broadcast queues the packet for the other servers (unless local) and
+// delivers it to the local sockets: the publish goes to Redis after this
+// server's earlier ones without the emit waiting for it, and while Redis is
+// away it waits in the outbox (OutboxOptions).
 func (a *Adapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	if !opts.Flags.Local {
 		if err := a.publishBroadcast(p, opts); err != nil {
@@ -189,6 +189,8 @@ func (a *Adapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) er
 	return a.MemoryAdapter.Broadcast(p, opts)
 }
 
+// publishBroadcast encodes the packet and queues it for the other servers;
+// an error means it could not be encoded.
 func (a *Adapter) publishBroadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	wp, err := toWire(p, a.name)
 	if err != nil {
@@ -202,12 +204,8 @@ func (a *Adapter) publishBroadcast(p *parser.Packet, opts socketio.BroadcastOpti
 	if len(opts.Rooms) == 1 {
 		channel += opts.Rooms[0] + "#"
 	}
-	ctx, cancel := a.cluster.opCtx()
-	defer cancel()
-	_, err = a.cluster.forward(ctx, channel, func(ctx context.Context) error {
-		return a.cluster.client.Publish(ctx, channel, payload).Err()
-	})
-	return err
+	a.cluster.link.publishBroadcast(channel, payload)
+	return nil
 }
 
 // onBroadcast delivers a broadcast from another server. It returns the

@@ -34,6 +34,8 @@ type link[A any] struct {
 	failedAt atomic.Int64
 	// outbox keeps the broadcasts that wait for Redis.
 	outbox outbox
+	// pub sends the Pub/Sub variants' messages (nil for streams).
+	pub *publisher
 
 	mu       sync.Mutex
 	adapters map[string]A // by namespace name
@@ -149,6 +151,7 @@ func (l *link[A]) close(stop func()) error {
 	}
 	l.closed = true
 	l.mu.Unlock()
+	l.closePublisher()
 	l.closeOutbox()
 	stop()
 	err := l.sub.Close()

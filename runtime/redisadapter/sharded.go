@@ -75,6 +75,7 @@ func NewSharded(client redis.UniversalClient, opts ShardedOptions) *ShardedClust
 	c := &ShardedCluster{link: newLink[*ShardedAdapter](client, opts.Logger, opts.RequestsTimeout, opts.Outbox, pubSubResubscribeGrace), opts: opts,
 		roomOps: make(chan roomOp, 1024)}
 	c.subscribe(true)
+	c.startPublisher(true)
 	go c.dispatchByNamespace(c.sub.Channel(redis.WithChannelSize(4096)), c.opts.ChannelPrefix+"#", c.handleMessage)
 	go c.applyRoomOps()
 	return c
@@ -172,13 +173,11 @@ func (a *ShardedAdapter) publish(ctx context.Context, channel string, typ int, d
 	if err != nil {
 		return fmt.Errorf("redisadapter: encode: %w", err)
 	}
-	return a.cluster.link.publish(ctx, channel, func(ctx context.Context) error {
-		return a.cluster.client.SPublish(ctx, channel, b).Err()
-	})
+	return a.cluster.publishAndWait(ctx, channel, b)
 }
 
-// Broadcast publishes to the other servers (unless local; while Redis is
-// away the publish waits in the outbox), then delivers locally.
+// Broadcast queues the packet for the other servers (unless local; see
+// Adapter.Broadcast), then delivers it locally.
 func (a *ShardedAdapter) Broadcast(p *parser.Packet, opts socketio.BroadcastOptions) error {
 	if !opts.Flags.Local {
 		if err := a.publishBroadcast(p, opts); err != nil {
@@ -201,12 +200,8 @@ func (a *ShardedAdapter) publishBroadcast(p *parser.Packet, opts socketio.Broadc
 	if err != nil {
 		return fmt.Errorf("redisadapter: encode: %w", err)
 	}
-	ctx, cancel := a.cluster.opCtx()
-	defer cancel()
-	_, err = a.cluster.forward(ctx, channel, func(ctx context.Context) error {
-		return a.cluster.client.SPublish(ctx, channel, b).Err()
-	})
-	return err
+	a.cluster.link.publishBroadcast(channel, b)
+	return nil
 }
 
 // ServerCount counts the servers subscribed to the namespace channel.
