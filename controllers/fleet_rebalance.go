@@ -196,7 +196,7 @@ func settling(fo *FleetObservation, scaleDown *realtimev1alpha1.ScaleDownStatus,
 // refusing them; behind a balancer without stickiness a shed client's handshake may land on a shedding pod
 // again (docs/forwarding.md). Nil with a sticky cookie: the refusal expires the cookie.
 func handOverPeers(rc *realtimev1alpha1.RealtimeCluster, fo *FleetObservation) (names, addrs []string) {
-	if !rc.Spec.SessionForwarding() {
+	if rc.Spec.CookieStickiness() {
 		return nil, nil
 	}
 	var total, serving int64

@@ -30,7 +30,8 @@ const (
 	// the pod that owns it (the runtime's cluster.forwarding), so long-polling needs no sticky sessions.
 	IngressStickinessNone IngressStickiness = "none"
 	// IngressStickinessCookie makes the ingress set a sticky cookie (spec.ingress.stickyCookie) that pins a client
-	// to one pod; the pods do not forward.
+	// to one pod; the pods still forward the requests the ingress sends elsewhere (a draining pod's polling
+	// sessions, once it has left rotation).
 	IngressStickinessCookie IngressStickiness = "cookie"
 )
 
@@ -83,7 +84,8 @@ type IngressSpec struct {
 	// Stickiness is none (the default: every request is balanced freely, and a pod that gets a request of another
 	// pod's session forwards it to that pod over the admin port, so polling clients need no sticky sessions and
 	// drains and rebalances move clients freely) or cookie (the ingress pins each client to a pod with a sticky
-	// cookie, and the operator writes its controller's sticky annotations; no forwarding).
+	// cookie, and the operator writes its controller's sticky annotations; the pods still forward what the
+	// ingress sends elsewhere, such as a draining pod's polling requests once it has left rotation).
 	// +kubebuilder:default=none
 	// +optional
 	Stickiness IngressStickiness `json:"stickiness,omitempty"`
@@ -242,9 +244,8 @@ type GatewayParentRef struct {
 	SectionName string `json:"sectionName,omitempty"`
 }
 
-// SessionForwarding reports whether the runtime pods forward the requests of a session to the pod that owns it:
-// with spec.ingress.stickiness none (the default), whether or not the operator renders the ingress (a Service
-// or a load balancer of the user's balances requests just as freely).
-func (s *RealtimeClusterSpec) SessionForwarding() bool {
-	return s.Ingress.Stickiness != IngressStickinessCookie
+// CookieStickiness reports whether the load balancer pins clients to pods with a sticky cookie
+// (spec.ingress.stickiness cookie). The runtime pods forward the requests of each other's sessions either way.
+func (s *RealtimeClusterSpec) CookieStickiness() bool {
+	return s.Ingress.Stickiness == IngressStickinessCookie
 }

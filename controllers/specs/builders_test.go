@@ -295,13 +295,10 @@ func TestNetworkPolicies(t *testing.T) {
 		{"adminFrom adds peers", func(rc *realtimev1alpha1.RealtimeCluster) {
 			rc.Spec.NetworkPolicy.AdminFrom = []networkingv1.NetworkPolicyPeer{monitoring}
 		}, testOptions, true, 3, true},
-		{"stickiness cookie: no forwarding, no pod peer", func(rc *realtimev1alpha1.RealtimeCluster) {
+		{"stickiness cookie: the pods still forward, pod peer admitted", func(rc *realtimev1alpha1.RealtimeCluster) {
 			rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessCookie
-		}, testOptions, true, 1, true},
+		}, testOptions, true, 2, true},
 		{"operator outside the cluster, no adminFrom: the forwarding pods only", nil, BuildOptions{}, true, 1, true},
-		{"operator outside the cluster, no adminFrom, cookie: no admin rule", func(rc *realtimev1alpha1.RealtimeCluster) {
-			rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessCookie
-		}, BuildOptions{}, true, 0, true},
 		{"external Redis: no Redis policy", func(rc *realtimev1alpha1.RealtimeCluster) {
 			rc.Spec.Redis = realtimev1alpha1.RedisSpec{External: &realtimev1alpha1.ExternalRedisSpec{Addresses: []string{"r:6379"}}}
 		}, testOptions, true, 2, false},

@@ -276,14 +276,12 @@ func runtimeContainer(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions, m
 		corev1.EnvVar{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
 			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
 	)
-	if spec.SessionForwarding() {
-		// The pod's IP is the address its peers forward to (on the admin port); the session ids carry it.
-		env = append(env,
-			corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
-				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}}},
-			corev1.EnvVar{Name: "SOCKETFLEET_CLUSTER_FORWARDING_ADVERTISE_ADDRESS", Value: "$(POD_IP)"},
-		)
-	}
+	// The pod's IP is the address its peers forward to (on the admin port); the session ids carry it.
+	env = append(env,
+		corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}}},
+		corev1.EnvVar{Name: "SOCKETFLEET_CLUSTER_FORWARDING_ADVERTISE_ADDRESS", Value: "$(POD_IP)"},
+	)
 	env = append(env, spec.Pod.Env...)
 	var envFrom []corev1.EnvFromSource
 	if len(spec.Pod.EnvFrom) > 0 {

@@ -41,9 +41,9 @@ func ingressTimeout(rc *realtimev1alpha1.RealtimeCluster) time.Duration {
 }
 
 // ingressSticky reports whether the load balancer pins clients with a sticky cookie (spec.ingress.stickiness
-// cookie); with none the pods forward sessions and no sticky setting is written anywhere.
+// cookie); with none no sticky setting is written anywhere.
 func ingressSticky(rc *realtimev1alpha1.RealtimeCluster) bool {
-	return !rc.Spec.SessionForwarding()
+	return rc.Spec.CookieStickiness()
 }
 
 // routePath is the path prefix routed to the fleet: the Socket.IO path without its trailing slash.

@@ -14,9 +14,9 @@ const LabelNamespaceName = "kubernetes.io/metadata.name"
 
 // BuildRuntimeNetworkPolicy renders the ingress NetworkPolicy of the runtime pods, or nil when
 // spec.networkPolicy.enabled is false: the public port from spec.networkPolicy.publicFrom (any source when
-// empty), the admin port from the operator's namespace (BuildOptions.OperatorNamespace), adminFrom and, with
-// session forwarding (spec.ingress.stickiness none), the runtime pods themselves. With
-// neither, nothing but the node (the kubelet's probes, which network plugins let through) reaches the admin port.
+// empty), the admin port from the operator's namespace (BuildOptions.OperatorNamespace), adminFrom and the
+// runtime pods themselves (session forwarding, with either stickiness). Besides those, only the node (the
+// kubelet's probes, which network plugins let through) reaches the admin port.
 func BuildRuntimeNetworkPolicy(rc *realtimev1alpha1.RealtimeCluster, opts BuildOptions) *networkingv1.NetworkPolicy {
 	np := rc.Spec.NetworkPolicy
 	if !rc.Spec.NetworkPolicyEnabled() {
@@ -32,15 +32,10 @@ func BuildRuntimeNetworkPolicy(rc *realtimev1alpha1.RealtimeCluster, opts BuildO
 			MatchLabels: map[string]string{LabelNamespaceName: opts.OperatorNamespace}}})
 	}
 	admin = append(admin, np.AdminFrom...)
-	if rc.Spec.SessionForwarding() {
-		// The pods forward the requests of each other's sessions over the admin port.
-		admin = append(admin, networkingv1.NetworkPolicyPeer{
-			PodSelector: &metav1.LabelSelector{MatchLabels: SelectorLabels(rc, ComponentRuntime)}})
-	}
-	// An ingress rule without peers admits every source: without any peer, the admin port gets no rule.
-	if len(admin) > 0 {
-		rules = append(rules, networkingv1.NetworkPolicyIngressRule{Ports: tcpPorts(AdminPort), From: admin})
-	}
+	// The pods forward the requests of each other's sessions over the admin port.
+	admin = append(admin, networkingv1.NetworkPolicyPeer{
+		PodSelector: &metav1.LabelSelector{MatchLabels: SelectorLabels(rc, ComponentRuntime)}})
+	rules = append(rules, networkingv1.NetworkPolicyIngressRule{Ports: tcpPorts(AdminPort), From: admin})
 	return networkPolicy(rc, NamesFor(rc).NetworkPolicy, ComponentRuntime, rules)
 }
 

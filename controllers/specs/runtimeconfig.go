@@ -300,15 +300,13 @@ func BuildRuntimeConfig(rc *realtimev1alpha1.RealtimeCluster) RuntimeConfig {
 		Publish: buildRuntimePublish(rt),
 		Webhook: buildRuntimeWebhook(rt),
 		AdminUI: buildRuntimeAdminUI(rc),
-		Cluster: buildRuntimeCluster(rc),
+		Cluster: buildRuntimeCluster(),
 	}
 }
 
-// buildRuntimeCluster is the cluster block: forwarding on with spec.ingress.stickiness none, nil otherwise.
-func buildRuntimeCluster(rc *realtimev1alpha1.RealtimeCluster) *RuntimeClusterConfig {
-	if !rc.Spec.SessionForwarding() {
-		return nil
-	}
+// buildRuntimeCluster is the cluster block: session forwarding on, with either stickiness (with the cookie it
+// carries a draining pod's polling requests that the load balancer sends elsewhere once the pod left rotation).
+func buildRuntimeCluster() *RuntimeClusterConfig {
 	return &RuntimeClusterConfig{Forwarding: RuntimeForwardingConfig{Enabled: true}}
 }
 

@@ -17,7 +17,7 @@ import (
 
 // TestNetworkPoliciesFollowTheSpec: on by default, the runtime and managed Redis NetworkPolicies exist and are
 // owned by the cluster, the runtime pods reach each other's admin port (session forwarding); adminFrom updates
-// the runtime one; stickiness cookie takes the pods' admin rule away; an external Redis removes the Redis one; disabling
+// the runtime one; stickiness cookie keeps the pods' admin rule (they forward with the cookie too); an external Redis removes the Redis one; disabling
 // removes both. (envtest, like the local cluster, has no network plugin: this checks the objects, not their
 // enforcement.)
 func TestNetworkPoliciesFollowTheSpec(t *testing.T) {
@@ -66,8 +66,8 @@ func TestNetworkPoliciesFollowTheSpec(t *testing.T) {
 		rc.Spec.Ingress.Stickiness = realtimev1alpha1.IngressStickinessCookie
 	})
 	waitFor(t, &networkingv1.NetworkPolicy{}, ns, "chat", func(np *networkingv1.NetworkPolicy) error {
-		if len(np.Spec.Ingress) != 2 || len(np.Spec.Ingress[1].From) != 1 || np.Spec.Ingress[1].From[0].PodSelector != nil {
-			return fmt.Errorf("ingress %+v, want the admin port from monitoring only (no forwarding with stickiness cookie)", np.Spec.Ingress)
+		if len(np.Spec.Ingress) != 2 || len(np.Spec.Ingress[1].From) != 2 || np.Spec.Ingress[1].From[1].PodSelector == nil {
+			return fmt.Errorf("ingress %+v, want the admin port from monitoring and the runtime pods (they forward with stickiness cookie too)", np.Spec.Ingress)
 		}
 		return nil
 	})

@@ -1,5 +1,6 @@
 // Fleet operations with real processes: socketfleet-runtime processes on real Redis behind HAProxy
-// (leastconn, cookie stickiness, /readyz health checks), driven by FLEET_CLIENTS (default 2,000) official
+// (leastconn, cookie stickiness, /readyz health checks; the processes forward what HAProxy sends away from a
+// client's process, as the operator configures them with either stickiness), driven by FLEET_CLIENTS (default 2,000) official
 // socket.io-client clients that keep emitting with acks and receiving room broadcasts. Two fleets run in turn,
 // each on its own Redis, HAProxy and processes:
 //
@@ -122,12 +123,12 @@ publish:
 drain:
   window: ${DRAIN_WINDOW_S}s
   ratePerSecond: ${DRAIN_RATE}
-${this.sticky ? "  stickyCookie: SERVERID\n" : `admin:
+${this.sticky ? "  stickyCookie: SERVERID\n" : ""}admin:
   tokenFile: ${this.tokenFile}
 cluster:
   forwarding:
     enabled: true
-`}log:
+log:
   level: warn
 `;
   }
@@ -775,7 +776,7 @@ function sameClientsResults(nonsticky) {
   return `
 ${SAME_CLIENTS_TITLE} (${st.clients} clients, ${st.pollingClients} on long-polling only)
 
-The sticky streams fleet (HAProxy \`balance leastconn\` with the cookie, no forwarding) with the clients of the
+The sticky streams fleet (HAProxy \`balance leastconn\` with the cookie) with the clients of the
 no-stickiness fleet (\`FLEET_STICKY_POLLING_ONLY=${STICKY_POLLING_ONLY}\`: that share on long-polling only, the others on WebSocket
 only) instead of upgrading polling clients, run right after the sections above: both modes with the same clients.
 Run ${results.started}, ${loadSummary()}.
