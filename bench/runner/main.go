@@ -691,6 +691,15 @@ const analysis = `
   single-server section, Go only, interleaved runs on the shared machine): write system calls per client for 100
   messages 8.4, 8.8, 6.9 → 3.0, 2.9, 2.9, and server CPU per million deliveries 1.57, 1.84, 1.49 s → 0.45, 0.47,
   0.45 s.
+- **Cross-server deliveries** (classic and sharded Pub/Sub): a loop of emits on A no longer waits for Redis
+  between them. The Pub/Sub adapters queue each publish for one goroutine per process that sends whatever
+  queued meanwhile in one pipeline, in order (requests wait for their own publish, behind the broadcasts before
+  them), as Node's adapters send their publishes without waiting. Before, every broadcast waited for its
+  ` + "`PUBLISH`" + ` to answer, so A's writers sent each message to A's clients on its own, one system call per
+  message per client: the same runs, Go only, went from 0.8–1.1 M (classic) and 0.85–1.3 M (sharded) deliveries
+  per second at 1.15–1.5 s of CPU per million to 1.65–1.94 M and 1.33–2.13 M at 0.5–0.85 s with 50 messages a
+  round, and to 2.86–2.88 M and 2.15–2.57 M at 200. A round is now 200 messages: at 50, the Go pair finished a
+  round in about 0.1 s, short enough for one scheduling delay to move the figure by a third.
 - **Cross-server broadcast latency** is measured at a fixed offered load (cluster-rate broadcasts per second to
   every client of both servers). When that load is above what a pair of servers can deliver, the latency is the
   queueing delay of the backlog: at the defaults (20/s × 4,000 clients = 80,000 deliveries/s) the two Node servers,
