@@ -690,7 +690,11 @@ const analysis = `
   one list and only an idle writer is woken. Measured side by side with the server before these changes (the
   single-server section, Go only, interleaved runs on the shared machine): write system calls per client for 100
   messages 8.4, 8.8, 6.9 → 3.0, 2.9, 2.9, and server CPU per million deliveries 1.57, 1.84, 1.49 s → 0.45, 0.47,
-  0.45 s.
+  0.45 s. The figure moves with the machine: on 2026-12-03 the server of the results before (2026-12-02, 0.6 s
+  per million, 3.3 writes per client) measured 0.97 and 1.24 s with 5.4–5.6 writes per client, about what the
+  current one did (1.27, 1.30 s; 6.0–6.7 writes), while Node's figure rose less (10.6 → 12.3 s): when the writers
+  catch up with the handler that broadcasts, each write carries fewer frames, and the write system calls are
+  most of what a delivery costs.
 - **Cross-server deliveries** (classic and sharded Pub/Sub): a loop of emits on A no longer waits for Redis
   between them. The Pub/Sub adapters queue each publish for one goroutine per process that sends whatever
   queued meanwhile in one pipeline, in order (requests wait for their own publish, behind the broadcasts before
