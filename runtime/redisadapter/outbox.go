@@ -86,16 +86,18 @@ const outboxRetryEvery = 250 * time.Millisecond
 
 // broadcastPublishWait bounds how long a broadcast waits for Redis (a
 // primary that stopped answering, a failover under way) before it waits in
-// the outbox instead: the emit, and the publish API request behind it, go
-// on. The client must honour context deadlines (go-redis
+// the outbox instead: the streams adapter's emit, and the publish API
+// request behind it, go on; the Pub/Sub adapters' publisher moves its
+// pipeline to the outbox after as long. The client must honour context deadlines (go-redis
 // ContextTimeoutEnabled). A publish Redis applied but answered too late is
 // forwarded again from the outbox: the other servers' clients may then get
 // that broadcast twice.
 const broadcastPublishWait = 2 * time.Second
 
-// forward publishes a broadcast on channel with send, unless broadcasts are
-// already waiting: it then waits behind them, so that the other servers get
-// every broadcast of this one in order. A broadcast whose publish fails
+// forward publishes a broadcast on channel with send (the streams adapter's
+// XADD; the Pub/Sub adapters' broadcasts go through the publisher), unless
+// broadcasts are already waiting: it then waits behind them, so that the
+// other servers get every broadcast of this one in order. A broadcast whose publish fails
 // waits too. forward reports whether the broadcast waits; a non-nil error
 // means it was dropped (the caller counts it).
 func (l *link[A]) forward(ctx context.Context, channel string, send func(context.Context) error) (waits bool, err error) {
