@@ -32,6 +32,10 @@ type link[A any] struct {
 	// failedAt is when the last publish failed (Unix nanoseconds), 0 once
 	// one succeeds.
 	failedAt atomic.Int64
+	// pingFailed is set while the last Ping failed (Redis away, or this
+	// process's subscription not registered on it): the publisher then hands
+	// broadcasts to the outbox, whose flusher waits for the subscriptions.
+	pingFailed atomic.Bool
 	// outbox keeps the broadcasts that wait for Redis.
 	outbox outbox
 	// pub sends the Pub/Sub variants' messages (nil for streams).
@@ -90,7 +94,8 @@ func (l *link[A]) subscribe(sharded bool) {
 // failover, the publishes reach the new primary before this process hears
 // anything from it. An answer lets the next publish through at once, even
 // within a second of a failed one, whatever the subscription.
-func (l *link[A]) Ping(ctx context.Context) error {
+func (l *link[A]) Ping(ctx context.Context) (err error) {
+	defer func() { l.pingFailed.Store(err != nil) }()
 	if err := l.client.Ping(ctx).Err(); err != nil {
 		return err
 	}
@@ -99,7 +104,6 @@ func (l *link[A]) Ping(ctx context.Context) error {
 		return nil
 	}
 	var counts map[string]int64
-	var err error
 	if l.shardedProbe {
 		counts, err = l.client.PubSubShardNumSub(ctx, l.probe).Result()
 	} else {

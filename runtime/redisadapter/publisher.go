@@ -130,13 +130,16 @@ func (l *link[A]) runPublisher() {
 }
 
 // sendBatch sends a batch in one pipeline. While broadcasts wait in the
-// outbox, the batch's broadcasts join them there, behind them; a broadcast
+// outbox, or while the last Ping failed (and the outbox is on), the batch's
+// broadcasts go to the outbox, behind what waits there: a pipeline sent during an outage would
+// retry through the failed dials and could land on a restarted Redis before
+// the other servers have subscribed again, reaching nobody. A broadcast
 // that Redis did not take goes there too (or is dropped and counted when
 // the outbox is off). A request gets its outcome. The pipeline waits at
 // most broadcastPublishWait, as one publish did.
 func (l *link[A]) sendBatch(batch []queuedPublish) {
 	l.outbox.mu.Lock()
-	queueBroadcasts := len(l.outbox.waiting) > 0
+	queueBroadcasts := len(l.outbox.waiting) > 0 || (l.pingFailed.Load() && l.outbox.opts.MaxMessages >= 0)
 	l.outbox.mu.Unlock()
 	send := batch
 	if queueBroadcasts {
