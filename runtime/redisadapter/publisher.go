@@ -131,12 +131,13 @@ func (l *link[A]) runPublisher() {
 
 // sendBatch sends a batch in one pipeline. While broadcasts wait in the
 // outbox, or while the last Ping failed (and the outbox is on), the batch's
-// broadcasts go to the outbox, behind what waits there: a pipeline sent during an outage would
-// retry through the failed dials and could land on a restarted Redis before
-// the other servers have subscribed again, reaching nobody. A broadcast
-// that Redis did not take goes there too (or is dropped and counted when
-// the outbox is off). A request gets its outcome. The pipeline waits at
-// most broadcastPublishWait, as one publish did.
+// broadcasts go to the outbox, behind what waits there: a pipeline sent
+// during an outage would retry through the failed dials and could land on
+// a restarted Redis before the other servers have subscribed again,
+// reaching nobody. A broadcast that Redis did not take goes there too (or
+// is dropped and counted when the outbox is off). A request gets its
+// outcome. The pipeline waits at most broadcastPublishWait, as one publish
+// did.
 func (l *link[A]) sendBatch(batch []queuedPublish) {
 	l.outbox.mu.Lock()
 	queueBroadcasts := len(l.outbox.waiting) > 0 || (l.pingFailed.Load() && l.outbox.opts.MaxMessages >= 0)
