@@ -49,7 +49,7 @@ import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
-  ClientFleet, Ticker, assertNoLoss, assertWholeLife, movedBetween, sleep, startWebhook, waitUntil,
+  ClientFleet, HandshakeRate, Ticker, assertNoLoss, assertWholeLife, movedBetween, sleep, startWebhook, waitUntil,
 } from "../fleet/lib/fleet.mjs";
 
 const run = promisify(execFile);
@@ -93,6 +93,15 @@ async function podCounts() {
     out[p.metadata.name] = s.connectedClients;
   }
   return out;
+}
+/** podStatsSources returns, for HandshakeRate, a source per runtime pod of NS now: each reads its pod's /stats,
+ * and a pod that is gone (the drained one) keeps its last figures. */
+async function podStatsSources() {
+  return Promise.all((await runtimePods()).map(async (p) => {
+    const read = () => fetch(`http://${p.status.podIP}:8081/stats`, { signal: AbortSignal.timeout(2000) }).then((r) => r.json());
+    let last = await read();
+    return { stats: async () => (last = await read().catch(() => last)) };
+  }));
 }
 /** linkDownTransitions sums the Redis link's down transitions the ready runtime pods of ns report. */
 async function linkDownTransitions(ns) {
@@ -254,15 +263,21 @@ describe("e2e", { concurrency: false }, () => {
   test("kubectl scale down: the least-loaded pod drains, reconnects stay bounded, every moved client recovers", async () => {
     const before = await life();
     const held = Object.values(await podCounts()).reduce((min, c) => Math.min(min, c.total), Infinity);
+    // The reconnect rate as the pods see it (handshakes accepted): the clients' own timestamps bunch when
+    // their processes' event loops lag (reported, not asserted), as in test/fleet.
+    const accepts = new HandshakeRate(await podStatsSources()).start();
     const start = Date.now();
     await kubectl("scale", "realtimecluster/chat", "-n", NS, "--replicas=1");
     await waitUntil("one runtime pod left", async () => (await runtimePods()).length === 1, 120000, 500);
     const r = await clients.allConnected("scale down");
+    await accepts.stop();
     assertE2ENoLoss(r, "scale down");
     assertRecovered(before, await life(), "scale down", Math.floor(held * 0.99));
     const { peak, peak2s } = clients.peakPerSecond(start);
+    const { peak: podsPeak2s } = accepts.peak(2000);
+    console.log(`e2e scale down: the pods accepted at most ${podsPeak2s} handshakes/s over 2 s; the clients saw ${peak2s}/s`);
     const bound = Math.ceil(DRAIN_RATE * 1.5);
-    assert.ok(peak2s <= bound, `reconnects ${peak2s}/s over two seconds, above ${bound}/s (1 s peak ${peak}/s)`);
+    assert.ok(podsPeak2s <= bound, `the pods accepted ${podsPeak2s} handshakes/s over two seconds, above ${bound}/s (the clients saw ${peak2s}/s over 2 s, ${peak}/s over 1 s)`);
     assert.ok((await events("ScaleDown")).length > 0, "a ScaleDown event names the pod chosen");
   });
 
