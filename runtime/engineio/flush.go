@@ -56,30 +56,50 @@ func newFlushPool(wg *sync.WaitGroup) *flushPool {
 
 // schedule queues s for writing. s.mu is held and s.flushing was just set.
 func (p *flushPool) schedule(s *Session) {
-	if s.ws.gorilla != nil {
+	if s.schedulesAlone() {
 		p.wg.Add(1)
 		go s.flushAlone()
+		return
+	}
+	p.scheduleAll([]*Session{s})
+}
+
+// scheduleAll queues sessions for writing under one lock of the ready
+// list. Each was just given s.flushing and writes through the pool
+// (schedulesAlone is false); their s.mu need not be held.
+func (p *flushPool) scheduleAll(sessions []*Session) {
+	if len(sessions) == 0 {
 		return
 	}
 	p.startOnce.Do(p.start)
 	p.mu.Lock()
-	if len(p.ready)-p.head >= maxReady {
-		p.mu.Unlock()
-		// The pool is swamped: this session gets its own writer.
-		p.wg.Add(1)
-		go s.flushAlone()
-		return
-	}
-	p.ready = append(p.ready, s)
-	if p.idle > 0 {
-		p.idle--
-		p.wake <- struct{}{} // never blocks: a token per idle worker
+	for _, s := range sessions {
+		if len(p.ready)-p.head >= maxReady {
+			// The pool is swamped: this session gets its own writer.
+			p.wg.Add(1)
+			go s.flushAlone()
+			continue
+		}
+		p.ready = append(p.ready, s)
+		if p.idle > 0 {
+			p.idle--
+			p.wake <- struct{}{} // never blocks: a token per idle worker
+		}
 	}
 	p.mu.Unlock()
 }
 
+// schedulesAlone reports whether schedule gives s a writer goroutine of
+// its own instead of the pool's. s.mu is held.
+func (s *Session) schedulesAlone() bool { return s.ws.gorilla != nil }
+
+// start starts the workers: one per core but one, which is left to the
+// goroutines that fan broadcasts out and read the clients. Writers on
+// every core would take the fan-out's core in turns and write each
+// session sooner, with fewer frames per system call: more CPU per message
+// for the same messages.
 func (p *flushPool) start() {
-	n := max(2, runtime.GOMAXPROCS(0))
+	n := max(1, runtime.GOMAXPROCS(0)-1)
 	p.wake = make(chan struct{}, n)
 	for range n {
 		p.wg.Add(1)

@@ -36,38 +36,42 @@ const (
 // Session is one Engine.IO connection: a client identified by its sid,
 // whatever its current transport.
 type Session struct {
+	// The fields a send touches come first, within the struct's first 56
+	// bytes: a broadcast visits every session it reaches, and the cache
+	// misses on them are most of what a delivery costs (see fanout.go).
+	srv      *Server
+	mu       sync.Mutex
+	state    sessionState
+	flushing bool       // WebSocket: the session is scheduled for or in a write
+	ws       *wsConn    // the connection once on (or upgraded to) WebSocket
+	queue    []*Message // packets waiting to be written
+
 	id      string
-	srv     *Server
 	handler SessionHandler
 
 	// handlerMu serializes the calls to handler.
 	handlerMu sync.Mutex
 
-	mu          sync.Mutex
 	closeReason string
 	transport   Transport
-	queue       []*Message // packets waiting to be written
-	hbDue       int64      // the heartbeat wheel's tick of the next heartbeat (0: none)
+	hbDue       int64 // the heartbeat wheel's tick of the next heartbeat (0: none)
 
 	// Long-polling.
 	pollWake chan struct{} // wakes the waiting GET (capacity 1)
 	parked   *parkedConn   // the connection of the waiting GET when parked (park.go)
 
 	// WebSocket.
-	ws    *wsConn // the connection once on (or upgraded to) WebSocket
 	probe *wsConn // a connection probing for an upgrade
 	// upgradeCheck runs while the probe is answered and the upgrade not
 	// done: it answers a pending poll with a noop (checkUpgrade).
 	upgradeCheck *time.Timer
 
-	// The one-byte fields sit together (a server holds a Session per
+	// The other one-byte fields sit together (a server holds a Session per
 	// client; the struct fits the allocator's 176-byte class).
-	state        sessionState
 	awaitingPong bool
 	pollWaiting  bool // long-polling: a GET is waiting for packets
 	postActive   bool // long-polling: a POST is being read
 	noopPending  bool // long-polling: answer the waiting GET with a noop (upgrade in progress)
-	flushing     bool // WebSocket: the session is scheduled for or in a write
 }
 
 // ID returns the session id (the Engine.IO sid).
@@ -89,14 +93,25 @@ func (s *Session) LongPolling() bool { return s.Transport() == Polling }
 // (closing the session) when the client does not keep up.
 func (s *Session) Send(msgs ...*Message) error {
 	s.mu.Lock()
+	err := s.queueLocked(msgs)
+	if err == nil {
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	if err == ErrQueueFull {
+		s.queueFull()
+	}
+	return err
+}
+
+// queueLocked appends msgs to the queue, or returns why it cannot: the
+// session is closing, or the queue would exceed MaxQueuedMessages (the
+// caller then calls queueFull without s.mu). s.mu is held.
+func (s *Session) queueLocked(msgs []*Message) error {
 	if s.state != stateOpen {
-		s.mu.Unlock()
 		return ErrSessionClosed
 	}
 	if len(s.queue)+len(msgs) > s.srv.opts.MaxQueuedMessages {
-		s.mu.Unlock()
-		s.srv.log.Debug("engineio: send queue full, closing session", "sid", s.id)
-		s.finish(ReasonTransportError)
 		return ErrQueueFull
 	}
 	if s.queue == nil && len(msgs) < queueStartCap {
@@ -105,9 +120,13 @@ func (s *Session) Send(msgs ...*Message) error {
 		s.queue = make([]*Message, 0, queueStartCap)
 	}
 	s.queue = append(s.queue, msgs...)
-	s.notifyLocked()
-	s.mu.Unlock()
 	return nil
+}
+
+// queueFull closes a session whose client does not read what is sent to it.
+func (s *Session) queueFull() {
+	s.srv.log.Debug("engineio: send queue full, closing session", "sid", s.id)
+	s.finish(ReasonTransportError)
 }
 
 // Writable reports whether a packet sent now would be written without
@@ -158,16 +177,26 @@ func (s *Session) closeGracefully(reason string) {
 
 // notifyLocked makes the transport write the queue. s.mu is held.
 func (s *Session) notifyLocked() {
+	if s.wakeLocked() {
+		s.srv.flushers.schedule(s)
+	}
+}
+
+// wakeLocked makes the transport write the queue, except that it leaves
+// scheduling a WebSocket writer to the caller: it returns true when the
+// session needs one (it was not flushing; now it is). s.mu is held.
+func (s *Session) wakeLocked() (schedule bool) {
 	if s.ws != nil {
-		if !s.flushing {
-			s.flushing = true
-			s.srv.flushers.schedule(s)
+		if s.flushing {
+			return false
 		}
-		return
+		s.flushing = true
+		return true
 	}
 	if s.pollWaiting {
 		s.wakePollLocked()
 	}
+	return false
 }
 
 // finish closes the session now with reason (idempotent): it drops what is

@@ -42,15 +42,9 @@ const (
 // Socket is one client's connection to one namespace. Its methods are safe
 // for concurrent use.
 type Socket struct {
-	nsp    *Namespace
-	client *client
-	id     string
-	pid    string
-	// created and auth are the socket's part of its Handshake; the rest is
-	// the client's (shared by its namespaces) and built on demand.
-	created int64  // Unix nanoseconds (a time.Time is three words)
-	auth    string // the CONNECT payload; "" for none or "{}" (a string is two words)
-
+	// What a broadcast reads of each socket it reaches comes first, in one
+	// cache line: client, hasOutgoing, holding.
+	client      *client
 	hasOutgoing atomic.Bool
 	// holding is set while a recovered socket is in its rooms but its
 	// replay is not sent yet: broadcasts go to held (under mu).
@@ -63,6 +57,14 @@ type Socket struct {
 	state socketState
 	// ctxDone is set when the socket's context ends, created or not.
 	ctxDone bool
+
+	nsp *Namespace
+	id  string
+	pid string
+	// created and auth are the socket's part of its Handshake; the rest is
+	// the client's (shared by its namespaces) and built on demand.
+	created int64  // Unix nanoseconds (a time.Time is three words)
+	auth    string // the CONNECT payload; "" for none or "{}" (a string is two words)
 
 	mu sync.Mutex
 	// ctx is created on first use (an idle socket whose handlers never run
