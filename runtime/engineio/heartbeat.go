@@ -37,10 +37,15 @@ type heartbeatWheel struct {
 const maxSpareBucket = 4096
 
 // heartbeatTick returns the wheel's resolution for the given delays: a
-// fortieth of the shorter, between 1 ms and 100 ms (100 ms at the default
-// 25 s interval and 20 s timeout, where it is 0.4% of the interval).
+// fortieth of the shorter, between 1 ms and 500 ms (500 ms at the default
+// 25 s interval and 20 s timeout: a ping is at most 2% of the interval
+// late, a missing pong noticed at most 2.5% of the timeout late, and the
+// client allows interval + timeout). Each tick wakes the process, and the
+// pongs to its pings wake it again: coarser ticks let one wake-up serve
+// more sessions (at 18,000 idle clients, 500 ms ticks took the server's
+// heartbeat CPU from 0.10 to 0.075–0.085 core per 100,000 clients).
 func heartbeatTick(interval, timeout time.Duration) time.Duration {
-	return min(max(min(interval, timeout)/40, time.Millisecond), 100*time.Millisecond)
+	return min(max(min(interval, timeout)/40, time.Millisecond), 500*time.Millisecond)
 }
 
 func newHeartbeatWheel(interval, timeout time.Duration, wg *sync.WaitGroup) *heartbeatWheel {
