@@ -616,6 +616,7 @@ func report(cfg config, node, gosrv result, fwd forwardingResult) string {
 	forwardingReport(&b, fwd)
 	pollingReport(&b, cfg, node.Polling, gosrv.Polling, row)
 	idleReport(&b, cfg, node.Idle, gosrv.Idle, row)
+	capacityReport(&b, gosrv)
 	fmt.Fprintf(&b, "\n## Raw numbers\n\n| | Node | Go |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| RSS before clients (KiB) | %d | %d |\n| RSS with clients (KiB) | %d | %d |\n", node.BaseRSSKB, gosrv.BaseRSSKB, node.LoadedRSSKB, gosrv.LoadedRSSKB)
 	fmt.Fprintf(&b, "| server CPU during broadcast (%% of one core) | %.0f | %.0f |\n| load generator CPU during broadcast (%% of one core) | %.0f | %.0f |\n", node.ServerCPUPercent, gosrv.ServerCPUPercent, node.GeneratorCPUPercent, gosrv.GeneratorCPUPercent)
